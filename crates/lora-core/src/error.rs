@@ -22,7 +22,9 @@ pub enum CoreError {
         allowed: String,
     },
     /// The filename's extension is not a LoRA weight format.
-    #[error("Unsupported file extension '{given}'. Allowed extensions: .safetensors, .ckpt, .pt, .pth, .bin")]
+    #[error(
+        "Unsupported file extension '{given}'. Allowed extensions: .safetensors, .ckpt, .pt, .pth, .bin"
+    )]
     BadExtension {
         /// The extension found (with its dot), or an empty string when there was none.
         given: String,

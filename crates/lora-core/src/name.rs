@@ -103,9 +103,7 @@ impl SafeFileName {
         };
         let stem = sanitize_stem(stem);
         if stem.is_empty() {
-            return Err(CoreError::EmptyName {
-                given: escape(raw),
-            });
+            return Err(CoreError::EmptyName { given: escape(raw) });
         }
         Ok(Self::build(stem, extension, 1))
     }
@@ -188,7 +186,9 @@ fn trim_ends(s: &str) -> &str {
 
 /// Escapes control characters so a name can be quoted in a message or a log line.
 pub(crate) fn escape(raw: &str) -> String {
-    raw.chars().flat_map(char::escape_default).collect::<String>()
+    raw.chars()
+        .flat_map(char::escape_default)
+        .collect::<String>()
 }
 
 #[cfg(test)]

@@ -54,7 +54,10 @@ impl PartialPath {
             return Err(bad(raw, "it is empty"));
         }
         if raw.starts_with('/') {
-            return Err(bad(raw, "it must be relative, like 'identities/name.safetensors'"));
+            return Err(bad(
+                raw,
+                "it must be relative, like 'identities/name.safetensors'",
+            ));
         }
         if raw.contains('\0') {
             return Err(bad(raw, "it contains a NUL character"));
