@@ -37,5 +37,5 @@ pub mod timestamp;
 
 pub use entity::{EntityType, UploadRoute};
 pub use error::CoreError;
-pub use name::{Extension, SafeFileName};
+pub use name::{Extension, SafeFileName, versioned_file_name};
 pub use path::PartialPath;

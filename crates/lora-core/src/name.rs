@@ -136,11 +136,7 @@ impl SafeFileName {
     }
 
     fn build(stem: String, extension: Extension, version: u32) -> Self {
-        let full = if version <= 1 {
-            format!("{stem}.{extension}")
-        } else {
-            format!("{stem}_v{version}.{extension}")
-        };
+        let full = versioned_file_name(&format!("{stem}.{extension}"), version);
         Self {
             stem,
             extension,
@@ -159,6 +155,37 @@ impl fmt::Display for SafeFileName {
 impl AsRef<str> for SafeFileName {
     fn as_ref(&self) -> &str {
         &self.full
+    }
+}
+
+/// Version `n` of any file name: `n <= 1` is the name itself, otherwise `_v{n}` goes before
+/// the last extension (`a.b.pt` → `a.b_v2.pt`; `README` → `README_v2`). The stem is
+/// shortened on a character boundary when the result would pass 255 bytes, so the result is
+/// always a valid file name when `name` is.
+///
+/// ```
+/// assert_eq!(lora_core::versioned_file_name("x.safetensors", 3), "x_v3.safetensors");
+/// assert_eq!(lora_core::versioned_file_name("x.safetensors", 1), "x.safetensors");
+/// ```
+pub fn versioned_file_name(name: &str, n: u32) -> String {
+    if n <= 1 {
+        return name.to_owned();
+    }
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, Some(ext)),
+        _ => (name, None),
+    };
+    let suffix = format!("_v{n}");
+    let ext_len = ext.map_or(0, |e| e.len() + 1);
+    let mut keep = stem
+        .len()
+        .min(255usize.saturating_sub(suffix.len() + ext_len));
+    while !stem.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    match ext {
+        Some(ext) => format!("{}{suffix}.{ext}", &stem[..keep]),
+        None => format!("{}{suffix}", &stem[..keep]),
     }
 }
 
@@ -270,6 +297,16 @@ mod tests {
         let raw = format!("{}.safetensors", "é".repeat(300));
         let name = SafeFileName::from_client(&raw).unwrap();
         assert!(name.version(u32::MAX).as_str().len() <= 255);
+    }
+
+    #[test]
+    fn any_name_can_be_versioned_within_255_bytes() {
+        assert_eq!(versioned_file_name("README", 2), "README_v2");
+        assert_eq!(versioned_file_name(".hidden", 2), ".hidden_v2");
+        let long = format!("{}.bin", "a".repeat(251));
+        let v = versioned_file_name(&long, 12);
+        assert_eq!(v.len(), 255);
+        assert!(v.ends_with("_v12.bin"));
     }
 
     proptest! {

@@ -1,0 +1,82 @@
+use std::io;
+
+use camino::Utf8PathBuf;
+use thiserror::Error;
+
+/// Everything the store can refuse or fail at.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The partial path names no file.
+    #[error("LoRA file not found: {path}")]
+    NotFound {
+        /// The partial path asked for.
+        path: String,
+    },
+    /// The name is taken and the caller asked not to version it.
+    #[error("A file named '{path}' already exists")]
+    AlreadyExists {
+        /// The partial path that is taken.
+        path: String,
+    },
+    /// The partial path exists but is not something the store may act on: a directory, a
+    /// special file, or a symlink that leads outside the LoRA folder.
+    #[error("Invalid partial_path '{path}': {reason}")]
+    InvalidPath {
+        /// The partial path asked for.
+        path: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// Another process holds the data directory's lock.
+    #[error("the data directory is in use by another lora-server (lock held on {lock})")]
+    Locked {
+        /// The lock file.
+        lock: Utf8PathBuf,
+    },
+    /// The filesystem is full or the quota is used up.
+    #[error("no space left on the storage device while trying to {op}")]
+    StorageFull {
+        /// What was being done.
+        op: &'static str,
+        /// The error the operating system gave.
+        #[source]
+        source: io::Error,
+    },
+    /// Any other I/O failure. Its text names a server path: log it, never send it.
+    #[error("could not {op} {path}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The path involved.
+        path: Utf8PathBuf,
+        /// The error the operating system gave.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl StoreError {
+    /// Wraps an I/O error, telling a full disk apart from other failures.
+    pub(crate) fn io(op: &'static str, path: impl Into<Utf8PathBuf>, source: io::Error) -> Self {
+        if matches!(
+            source.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        ) {
+            StoreError::StorageFull { op, source }
+        } else {
+            StoreError::Io {
+                op,
+                path: path.into(),
+                source,
+            }
+        }
+    }
+}
+
+/// `map_err` helper: `.map_err(io_err("read", &path))`.
+pub(crate) fn io_err<'a>(
+    op: &'static str,
+    path: &'a camino::Utf8Path,
+) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |e| StoreError::io(op, path, e)
+}

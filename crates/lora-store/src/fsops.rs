@@ -1,0 +1,38 @@
+//! The few filesystem primitives the store's guarantees rest on.
+
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use camino::Utf8Path;
+use rustix::fs::{CWD, RenameFlags, renameat_with};
+use rustix::io::Errno;
+
+/// Renames `from` to `to`, failing with `AlreadyExists` instead of replacing `to`.
+///
+/// Uses `renameat2(RENAME_NOREPLACE)`; on filesystems without it, a hard link (which
+/// never replaces) followed by removing `from`.
+pub(crate) fn rename_noreplace(from: &Utf8Path, to: &Utf8Path) -> io::Result<()> {
+    static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
+    if !UNSUPPORTED.load(Ordering::Relaxed) {
+        match renameat_with(
+            CWD,
+            from.as_std_path(),
+            CWD,
+            to.as_std_path(),
+            RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => return Ok(()),
+            Err(Errno::NOSYS) => UNSUPPORTED.store(true, Ordering::Relaxed),
+            Err(Errno::INVAL) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    std::fs::hard_link(from, to)?;
+    std::fs::remove_file(from)
+}
+
+/// Makes a directory's entries durable (a rename is only on disk once its directory is).
+pub(crate) fn sync_dir(dir: &Utf8Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}

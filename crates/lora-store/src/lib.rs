@@ -1,0 +1,53 @@
+//! The LoRA file service's filesystem repository.
+//!
+//! A [`Store`] owns one data directory (see [`Layout`] for what lives where) and keeps the
+//! promises the image pipeline relies on:
+//!
+//! * **Nothing partial is ever visible.** Uploads are received into a staging folder on the
+//!   same filesystem ([`Store::stage`]), hashed while written, fsynced, and only then moved
+//!   into `models/loras/{entity}/` by a rename that never replaces an existing file
+//!   (`renameat2(RENAME_NOREPLACE)`, or link + unlink where that is missing); the folder is
+//!   fsynced after. A crash leaves at most a staging file, removed at the next
+//!   [`Store::open`].
+//! * **Nothing is overwritten.** Two uploads of one name get distinct names
+//!   ([`OnClash::Version`]) or exactly one wins ([`OnClash::Refuse`]); deletes move files
+//!   into the recycle bin under a free name.
+//! * **Listings are cheap.** Folder lists are cached by mtime; hashes of uploaded files are
+//!   remembered in a small log and shown only while the file is unchanged.
+//!
+//! ```
+//! use lora_core::{EntityType, SafeFileName};
+//! use lora_store::{OnClash, Store};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path().to_str().unwrap())?;
+//!
+//! let mut upload = store.stage()?;
+//! upload.write(b"weights")?;
+//! let staged = upload.finish()?;
+//! let name = SafeFileName::from_client("my_lora.safetensors")?;
+//! let published = store.publish(staged, EntityType::Styles, &name, OnClash::Version)?;
+//! assert_eq!(published.partial_path.to_string(), "styles/my_lora.safetensors");
+//!
+//! let listing = store.list(None, 0, 100)?;
+//! assert_eq!(listing.total, 1);
+//! assert_eq!(listing.items[0].sha256.as_deref(), Some(published.sha256.as_str()));
+//!
+//! let binned = store.delete(&published.partial_path)?;
+//! assert!(binned.bin_path.ends_with("bin/models/loras/styles/my_lora.safetensors"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod fsops;
+mod hashes;
+mod layout;
+mod listing;
+mod staging;
+mod store;
+
+pub use error::StoreError;
+pub use layout::Layout;
+pub use staging::{StagedFile, StagedUpload};
+pub use store::{Binned, Listing, LiveFile, OnClash, Published, Recovery, StorageHealth, Store};

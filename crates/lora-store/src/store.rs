@@ -1,0 +1,423 @@
+use std::fs::{self, File, TryLockError};
+use std::io;
+use std::time::SystemTime;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use lora_core::{EntityType, PartialPath, SafeFileName, versioned_file_name};
+use time::OffsetDateTime;
+
+use crate::error::io_err;
+use crate::fsops::{rename_noreplace, sync_dir};
+use crate::hashes::{HashLog, Stamp, stamp_of};
+use crate::listing::DirCache;
+use crate::{Layout, StagedFile, StagedUpload, StoreError};
+
+/// What to do when the name an upload wants is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnClash {
+    /// Take the first free of `stem_v2.ext`, `stem_v3.ext`, …
+    Version,
+    /// Refuse with [`StoreError::AlreadyExists`].
+    Refuse,
+}
+
+/// A file that was published.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// Where it is, relative to the LoRA folder.
+    pub partial_path: PartialPath,
+    /// Its absolute path.
+    pub path: Utf8PathBuf,
+    /// Size in bytes.
+    pub len: u64,
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
+}
+
+/// A file that was moved to the recycle bin.
+#[derive(Debug, Clone)]
+pub struct Binned {
+    /// Where it was.
+    pub partial_path: PartialPath,
+    /// Its former absolute path.
+    pub live_path: Utf8PathBuf,
+    /// Where it is now, relative to the bin's LoRA folder.
+    pub bin_partial_path: PartialPath,
+    /// Its absolute path in the bin.
+    pub bin_path: Utf8PathBuf,
+}
+
+/// One live LoRA file, as listed.
+#[derive(Debug, Clone)]
+pub struct LiveFile {
+    /// `{entity}/{name}`.
+    pub partial_path: PartialPath,
+    /// Size in bytes.
+    pub len: u64,
+    /// Last modification time.
+    pub modified: OffsetDateTime,
+    /// SHA-256, when known without rehashing (uploaded through the service, unchanged since).
+    pub sha256: Option<String>,
+}
+
+/// A page of the live listing.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// The files on this page, sorted by partial path.
+    pub items: Vec<LiveFile>,
+    /// How many files match, over all pages.
+    pub total: usize,
+}
+
+/// The state of the storage, for health checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageHealth {
+    /// Whether a file can be created in the data directory right now.
+    pub writable: bool,
+    /// Bytes available to the service on the data directory's filesystem.
+    pub free_bytes: u64,
+}
+
+/// What [`Store::open`] found and repaired.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Staging files left by a crash or a kill, now removed.
+    pub staging_removed: usize,
+    /// Hash records dropped because their file is gone or was changed by other means.
+    pub stale_hashes: usize,
+}
+
+/// The LoRA repository on one data directory.
+///
+/// All methods block on the filesystem; async callers run them on a blocking thread pool.
+/// The store is `Sync`: share one behind an `Arc`.
+#[derive(Debug)]
+pub struct Store {
+    layout: Layout,
+    canonical_loras: Utf8PathBuf,
+    hashes: HashLog,
+    dirs: DirCache,
+    recovery: Recovery,
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating as needed) the store under `data_dir`: takes the data directory's
+    /// lock, removes staging leftovers and drops hash records that no longer match.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Locked`] when another server uses the directory, [`StoreError::Io`]
+    /// when the layout cannot be created.
+    pub fn open(data_dir: impl Into<Utf8PathBuf>) -> Result<Self, StoreError> {
+        let layout = Layout::new(data_dir);
+        let staging = layout.staging_dir();
+        for dir in [layout.loras_root(), layout.bin_root(), &staging] {
+            fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+        }
+        for entity in EntityType::ALL {
+            for dir in [layout.entity_dir(entity), layout.bin_entity_dir(entity)] {
+                fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+            }
+        }
+
+        let lock_path = layout.lock_file();
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_err("open", &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { lock: lock_path }),
+            Err(TryLockError::Error(e)) => return Err(StoreError::io("lock", lock_path, e)),
+        }
+
+        let staging_removed = clear_dir(&staging)?;
+        let canonical_loras = canonical(layout.loras_root())?;
+        let (hashes, stale_hashes) = HashLog::open(layout.hash_log(), |p| {
+            PartialPath::parse(p)
+                .ok()
+                .and_then(|p| stamp_of(&layout.live_path(&p)))
+        })?;
+        Ok(Self {
+            layout,
+            canonical_loras,
+            hashes,
+            dirs: DirCache::default(),
+            recovery: Recovery {
+                staging_removed,
+                stale_hashes,
+            },
+            _lock: lock,
+        })
+    }
+
+    /// Where things are.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// What [`Store::open`] repaired.
+    pub fn recovery(&self) -> Recovery {
+        self.recovery
+    }
+
+    /// Starts receiving an upload into the staging folder.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::StorageFull`] or [`StoreError::Io`] when no staging file can be created.
+    pub fn stage(&self) -> Result<StagedUpload, StoreError> {
+        StagedUpload::create(&self.layout.staging_dir())
+    }
+
+    /// Moves a staged file to `{entity}/{name}` (or its first free version, per `on_clash`)
+    /// without ever replacing an existing file, then fsyncs the folder.
+    ///
+    /// Concurrent publishes of one name each get a distinct name ([`OnClash::Version`]) or
+    /// exactly one succeeds ([`OnClash::Refuse`]). On error the staged file is removed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::AlreadyExists`] for a taken name with [`OnClash::Refuse`];
+    /// [`StoreError::Io`] or [`StoreError::StorageFull`] when the move fails.
+    pub fn publish(
+        &self,
+        staged: StagedFile,
+        entity: EntityType,
+        name: &SafeFileName,
+        on_clash: OnClash,
+    ) -> Result<Published, StoreError> {
+        let dir = self.layout.entity_dir(entity);
+        let StagedFile {
+            mut file,
+            len,
+            sha256,
+            ..
+        } = staged;
+        let mut recreated = false;
+        for candidate in name.versions() {
+            let target = dir.join(candidate.as_str());
+            match file.persist_noclobber(&target) {
+                Ok(published) => {
+                    sync_dir(&dir).map_err(io_err("fsync", &dir))?;
+                    let partial_path = PartialPath::new(entity, candidate);
+                    let sha256 = hex::encode(sha256);
+                    match published.metadata() {
+                        Ok(meta) => {
+                            self.hashes
+                                .record(&partial_path, Stamp::of(&meta), sha256.clone())
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, path = %target, "cannot stat a published file")
+                        }
+                    }
+                    return Ok(Published {
+                        partial_path,
+                        path: target,
+                        len,
+                        sha256,
+                    });
+                }
+                Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
+                    if on_clash == OnClash::Refuse {
+                        return Err(StoreError::AlreadyExists {
+                            path: PartialPath::new(entity, candidate).to_string(),
+                        });
+                    }
+                    file = e.file;
+                }
+                // The entity folder was removed by other means: make it again, once.
+                Err(e) if e.error.kind() == io::ErrorKind::NotFound && !recreated => {
+                    fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+                    recreated = true;
+                    file = e.file;
+                }
+                Err(e) => return Err(StoreError::io("publish into", &dir, e.error)),
+            }
+        }
+        Err(StoreError::AlreadyExists {
+            path: PartialPath::new(entity, name.clone()).to_string(),
+        })
+    }
+
+    /// Checks that `path` names a regular file inside the LoRA folder and returns its
+    /// absolute path. Symlinks are followed and must stay inside the folder.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] for a missing file (or a dangling symlink),
+    /// [`StoreError::InvalidPath`] for a directory, a special file or an escape.
+    pub fn resolve(&self, path: &PartialPath) -> Result<Utf8PathBuf, StoreError> {
+        let live = self.layout.live_path(path);
+        let target = match live.canonicalize_utf8() {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound {
+                    path: path.to_string(),
+                });
+            }
+            Err(e) => return Err(StoreError::io("resolve", live, e)),
+        };
+        if !target.starts_with(&self.canonical_loras) {
+            return Err(StoreError::InvalidPath {
+                path: path.to_string(),
+                reason: "it resolves outside the LoRA folder",
+            });
+        }
+        let meta = match fs::metadata(&target) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound {
+                    path: path.to_string(),
+                });
+            }
+            Err(e) => return Err(StoreError::io("stat", target, e)),
+        };
+        if !meta.is_file() {
+            return Err(StoreError::InvalidPath {
+                path: path.to_string(),
+                reason: "it is not a regular file",
+            });
+        }
+        Ok(live)
+    }
+
+    /// Moves a live file to the recycle bin, at the same partial path or, when the bin
+    /// already holds that name, its first free `_vN` version. Nothing in the bin is ever
+    /// replaced. A symlink is moved as the link itself.
+    ///
+    /// # Errors
+    ///
+    /// [`Store::resolve`]'s errors; [`StoreError::NotFound`] when the file disappears
+    /// meanwhile (a concurrent delete won); [`StoreError::Io`] when the move fails.
+    pub fn delete(&self, path: &PartialPath) -> Result<Binned, StoreError> {
+        let live = self.resolve(path)?;
+        let bin_dir = self.layout.bin_entity_dir(path.entity());
+        fs::create_dir_all(&bin_dir).map_err(io_err("create", &bin_dir))?;
+        for n in 1..=u32::MAX {
+            let name = versioned_file_name(path.file_name(), n);
+            let target = bin_dir.join(&name);
+            match rename_noreplace(&live, &target) {
+                Ok(()) => {
+                    let live_dir = self.layout.entity_dir(path.entity());
+                    sync_dir(&bin_dir).map_err(io_err("fsync", &bin_dir))?;
+                    sync_dir(&live_dir).map_err(io_err("fsync", &live_dir))?;
+                    self.hashes.forget(path);
+                    return Ok(Binned {
+                        partial_path: path.clone(),
+                        live_path: live,
+                        bin_partial_path: PartialPath::from_parts(path.entity(), &name).map_err(
+                            |_| StoreError::InvalidPath {
+                                path: path.to_string(),
+                                reason: "no valid bin name is left for it",
+                            },
+                        )?,
+                        bin_path: target,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && !live.exists() => {
+                    return Err(StoreError::NotFound {
+                        path: path.to_string(),
+                    });
+                }
+                Err(e) => return Err(StoreError::io("move to the bin", live, e)),
+            }
+        }
+        Err(StoreError::InvalidPath {
+            path: path.to_string(),
+            reason: "no free name is left for it in the bin",
+        })
+    }
+
+    /// A page of the live files, sorted by partial path, optionally of one entity type.
+    ///
+    /// Includes files placed in the folders by other means; leaves out hidden files, files
+    /// with other extensions and anything that is not a regular file.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when a folder cannot be read.
+    pub fn list(
+        &self,
+        entity: Option<EntityType>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Listing, StoreError> {
+        let entities: Vec<EntityType> = match entity {
+            Some(e) => vec![e],
+            None => EntityType::ALL.to_vec(),
+        };
+        let mut total = 0;
+        let mut items = Vec::new();
+        for entity in entities {
+            let names = self.dirs.names(entity, &self.layout.entity_dir(entity))?;
+            let start = offset.saturating_sub(total).min(names.len());
+            total += names.len();
+            let want = limit.saturating_sub(items.len());
+            for name in names[start..].iter().take(want) {
+                if let Some(item) = self.live_file(entity, name) {
+                    items.push(item);
+                }
+            }
+        }
+        Ok(Listing { items, total })
+    }
+
+    fn live_file(&self, entity: EntityType, name: &str) -> Option<LiveFile> {
+        let partial_path = PartialPath::from_parts(entity, name).ok()?;
+        let meta = fs::metadata(self.layout.live_path(&partial_path)).ok()?;
+        let sha256 = self.hashes.lookup(&partial_path.to_string(), &meta);
+        let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        Some(LiveFile {
+            partial_path,
+            len: meta.len(),
+            modified: OffsetDateTime::from(modified),
+            sha256,
+        })
+    }
+
+    /// Whether the data directory takes writes now, and how much room it has.
+    pub fn health(&self) -> StorageHealth {
+        let staging = self.layout.staging_dir();
+        let writable = tempfile::Builder::new()
+            .prefix(".health-")
+            .tempfile_in(&staging)
+            .is_ok();
+        let free_bytes = rustix::fs::statvfs(self.layout.data_dir().as_std_path())
+            .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+            .unwrap_or(0);
+        StorageHealth {
+            writable,
+            free_bytes,
+        }
+    }
+}
+
+fn canonical(path: &Utf8Path) -> Result<Utf8PathBuf, StoreError> {
+    path.canonicalize_utf8().map_err(io_err("resolve", path))
+}
+
+/// Removes every file in `dir` (staging leftovers); returns how many.
+fn clear_dir(dir: &Utf8Path) -> Result<usize, StoreError> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir).map_err(io_err("read", dir))? {
+        let entry = entry.map_err(io_err("read", dir))?;
+        let path = entry.path();
+        let result = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
+        match result {
+            Ok(()) => removed += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "cannot remove a staging leftover")
+            }
+        }
+    }
+    Ok(removed)
+}
