@@ -66,7 +66,7 @@ impl PartialPath {
             return Err(bad(raw, "it contains a backslash"));
         }
         let parts: Vec<&str> = raw.split('/').collect();
-        if parts.iter().any(|p| *p == "..") {
+        if parts.contains(&"..") {
             return Err(bad(raw, "'..' is not allowed"));
         }
         if parts.iter().any(|p| p.is_empty() || *p == ".") {

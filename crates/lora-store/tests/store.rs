@@ -1,4 +1,5 @@
 //! The store's promises, checked on real temporary directories.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::HashSet;
 use std::fs;

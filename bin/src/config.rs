@@ -1,0 +1,311 @@
+//! Configuration in layers: embedded defaults, then an optional TOML file, then `LORA_*`
+//! environment variables (which win).
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use lora_auth::{AuthConfig, HmacSecret, PublicKeyAlgorithm};
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The config file cannot be read.
+    #[error("cannot read the config file {path}: {source}")]
+    ReadFile {
+        path: Utf8PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML of the expected shape.
+    #[error("invalid config file {path}: {source}")]
+    ParseFile {
+        path: Utf8PathBuf,
+        #[source]
+        source: toml::de::Error,
+    },
+    /// A value is not of the expected form.
+    #[error("invalid {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    /// The JWT key configuration is incomplete or contradictory.
+    #[error("{0}")]
+    Key(String),
+}
+
+/// The file form: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bind: Option<String>,
+    data_dir: Option<Utf8PathBuf>,
+    jwt_secret: Option<String>,
+    jwt_public_key_file: Option<Utf8PathBuf>,
+    jwt_algorithm: Option<String>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+    max_upload_bytes: Option<u64>,
+    workers: Option<usize>,
+    shutdown_grace_secs: Option<u64>,
+}
+
+/// The resolved configuration.
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: Utf8PathBuf,
+    pub jwt_secret: Option<HmacSecret>,
+    pub jwt_public_key_file: Option<Utf8PathBuf>,
+    pub jwt_algorithm: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub max_upload_bytes: u64,
+    pub workers: Option<usize>,
+    pub shutdown_grace_secs: u64,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "jwt_secret",
+                &self.jwt_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("jwt_public_key_file", &self.jwt_public_key_file)
+            .field("jwt_algorithm", &self.jwt_algorithm)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("workers", &self.workers)
+            .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .finish()
+    }
+}
+
+/// Where variables come from; a function so tests need not touch the process environment.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+impl Config {
+    /// Loads defaults, then `file` (relative paths in it are taken relative to the file's
+    /// folder), then the environment.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for an unreadable file or a value of the wrong form.
+    pub fn load(file: Option<&Utf8Path>, env: Env<'_>) -> Result<Self, ConfigError> {
+        let from_file = match file {
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                        path: path.to_owned(),
+                        source,
+                    })?;
+                let mut parsed: FileConfig =
+                    toml::from_str(&text).map_err(|source| ConfigError::ParseFile {
+                        path: path.to_owned(),
+                        source,
+                    })?;
+                let base = path.parent().unwrap_or(Utf8Path::new(""));
+                parsed.data_dir = parsed.data_dir.map(|d| base.join(d));
+                parsed.jwt_public_key_file = parsed.jwt_public_key_file.map(|d| base.join(d));
+                parsed
+            }
+            None => FileConfig::default(),
+        };
+        let var = |key: &str| env(key).filter(|v| !v.trim().is_empty());
+
+        let bind = var("LORA_BIND")
+            .or(from_file.bind)
+            .unwrap_or_else(|| "127.0.0.1:8000".to_owned());
+        let bind = bind.parse().map_err(|e| ConfigError::Invalid {
+            key: "LORA_BIND",
+            reason: format!("'{bind}' is not an address:port ({e})"),
+        })?;
+        let max_upload_bytes = match var("LORA_MAX_UPLOAD_BYTES") {
+            Some(v) => parse_number("LORA_MAX_UPLOAD_BYTES", &v)?,
+            None => from_file
+                .max_upload_bytes
+                .unwrap_or(lora_http::DEFAULT_MAX_UPLOAD_BYTES),
+        };
+        if max_upload_bytes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "LORA_MAX_UPLOAD_BYTES",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let workers = match var("LORA_WORKERS") {
+            Some(v) => Some(parse_number("LORA_WORKERS", &v)?),
+            None => from_file.workers,
+        };
+        let shutdown_grace_secs = match var("LORA_SHUTDOWN_GRACE_SECS") {
+            Some(v) => parse_number("LORA_SHUTDOWN_GRACE_SECS", &v)?,
+            None => from_file.shutdown_grace_secs.unwrap_or(30),
+        };
+        Ok(Self {
+            bind,
+            data_dir: var("LORA_DATA_DIR")
+                .map(Utf8PathBuf::from)
+                .or(from_file.data_dir)
+                .unwrap_or_else(|| Utf8PathBuf::from("./data")),
+            jwt_secret: var("LORA_JWT_SECRET")
+                .or(from_file.jwt_secret)
+                .map(|s| HmacSecret::new(s.into_bytes())),
+            jwt_public_key_file: var("LORA_JWT_PUBLIC_KEY_FILE")
+                .map(Utf8PathBuf::from)
+                .or(from_file.jwt_public_key_file),
+            jwt_algorithm: var("LORA_JWT_ALGORITHM").or(from_file.jwt_algorithm),
+            jwt_issuer: var("LORA_JWT_ISSUER").or(from_file.jwt_issuer),
+            jwt_audience: var("LORA_JWT_AUDIENCE").or(from_file.jwt_audience),
+            max_upload_bytes,
+            workers,
+            shutdown_grace_secs,
+        })
+    }
+
+    /// The verifier configuration, or `None` when no key is configured at all.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Key`] for a contradictory or incomplete key configuration.
+    pub fn auth(&self) -> Result<Option<AuthConfig>, ConfigError> {
+        let algorithm = self.jwt_algorithm.as_deref().map(str::trim);
+        let mut config = match (&self.jwt_secret, &self.jwt_public_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::Key(
+                    "set either LORA_JWT_SECRET or LORA_JWT_PUBLIC_KEY_FILE, not both".into(),
+                ));
+            }
+            (None, None) => return Ok(None),
+            (Some(secret), None) => {
+                if let Some(alg) = algorithm
+                    && !alg.eq_ignore_ascii_case("HS256")
+                {
+                    return Err(ConfigError::Key(format!(
+                        "LORA_JWT_SECRET is an HS256 secret, but LORA_JWT_ALGORITHM is '{alg}'"
+                    )));
+                }
+                AuthConfig::hs256(secret.clone())
+            }
+            (None, Some(file)) => {
+                let alg = algorithm.ok_or_else(|| {
+                    ConfigError::Key(
+                        "LORA_JWT_PUBLIC_KEY_FILE needs LORA_JWT_ALGORITHM (RS256, ES256 or EdDSA)"
+                            .into(),
+                    )
+                })?;
+                let alg: PublicKeyAlgorithm =
+                    alg.parse().map_err(|e| ConfigError::Key(format!("{e}")))?;
+                let pem = std::fs::read(file).map_err(|e| {
+                    ConfigError::Key(format!("cannot read the public key {file}: {e}"))
+                })?;
+                AuthConfig::public_key(alg, pem)
+            }
+        };
+        config.issuer = self.jwt_issuer.clone();
+        config.audience = self.jwt_audience.clone();
+        Ok(Some(config))
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(key: &'static str, raw: &str) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    raw.trim().parse().map_err(|e| ConfigError::Invalid {
+        key,
+        reason: format!("'{raw}': {e}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(None, &env(&[])).unwrap();
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(c.data_dir, "./data");
+        assert_eq!(c.max_upload_bytes, 524_288_000);
+        assert!(c.auth().unwrap().is_none());
+    }
+
+    #[test]
+    fn environment_wins_over_the_file_and_file_paths_are_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("lora.toml")).unwrap();
+        std::fs::write(&path, "bind = \"0.0.0.0:9000\"\ndata_dir = \"store\"\nmax_upload_bytes = 10\njwt_secret = \"from-file\"\n").unwrap();
+        let c = Config::load(Some(&path), &env(&[("LORA_MAX_UPLOAD_BYTES", "20")])).unwrap();
+        assert_eq!(c.bind.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.data_dir, path.parent().unwrap().join("store"));
+        assert_eq!(c.max_upload_bytes, 20);
+        assert!(c.auth().unwrap().is_some());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = Config::load(None, &env(&[("LORA_BIND", "nowhere")]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("LORA_BIND"));
+        let err = Config::load(None, &env(&[("LORA_MAX_UPLOAD_BYTES", "lots")]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("LORA_MAX_UPLOAD_BYTES"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("bad.toml")).unwrap();
+        std::fs::write(&path, "colour = \"blue\"\n").unwrap();
+        assert!(matches!(
+            Config::load(Some(&path), &env(&[])),
+            Err(ConfigError::ParseFile { .. })
+        ));
+    }
+
+    #[test]
+    fn key_combinations() {
+        let both = Config::load(
+            None,
+            &env(&[
+                ("LORA_JWT_SECRET", "s"),
+                ("LORA_JWT_PUBLIC_KEY_FILE", "k.pem"),
+            ]),
+        )
+        .unwrap();
+        assert!(both.auth().is_err());
+        let no_alg = Config::load(None, &env(&[("LORA_JWT_PUBLIC_KEY_FILE", "k.pem")])).unwrap();
+        assert!(no_alg.auth().is_err());
+        let wrong_alg = Config::load(
+            None,
+            &env(&[("LORA_JWT_SECRET", "s"), ("LORA_JWT_ALGORITHM", "RS256")]),
+        )
+        .unwrap();
+        assert!(wrong_alg.auth().is_err());
+        let ok = Config::load(
+            None,
+            &env(&[
+                ("LORA_JWT_SECRET", "s"),
+                ("LORA_JWT_ALGORITHM", "hs256"),
+                ("LORA_JWT_ISSUER", "me"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(ok.auth().unwrap().unwrap().issuer.as_deref(), Some("me"));
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let c = Config::load(None, &env(&[("LORA_JWT_SECRET", "hunter2-very-secret")])).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

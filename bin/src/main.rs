@@ -1,0 +1,174 @@
+//! `lora-server`: reads configuration, sets up logging, and serves `lora-http`.
+//!
+//! ```text
+//! lora-server serve                                   # run with env vars / embedded defaults
+//! lora-server --config lora.toml serve                # a config file; env vars still win
+//! lora-server token --role admin --sub ops --ttl 3600 # mint a token with the HS256 secret
+//! ```
+
+mod config;
+
+use std::net::TcpListener;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use camino::Utf8PathBuf;
+use clap::{Parser, Subcommand, ValueEnum};
+use lora_auth::{AuthConfig, HmacSecret, Role, Verifier};
+use lora_http::{AppState, ServerOptions};
+use lora_store::Store;
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(name = "lora-server", version, about = "The LoRA file service")]
+struct Cli {
+    /// A TOML config file; LORA_* environment variables override its values.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<Utf8PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API.
+    Serve,
+    /// Mint a token with the configured HS256 secret and print it.
+    Token {
+        /// The role claim.
+        #[arg(long, value_enum, default_value = "user")]
+        role: RoleArg,
+        /// The subject claim.
+        #[arg(long)]
+        sub: String,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    User,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::User => Role::User,
+        }
+    }
+}
+
+/// Lifetime of the tokens printed in development mode.
+const DEV_TOKEN_TTL: u64 = 12 * 3600;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("lora-server: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cli: Cli) -> Result<(), String> {
+    let env = |key: &str| std::env::var(key).ok();
+    let config = Config::load(cli.config.as_deref(), &env).map_err(|e| e.to_string())?;
+    match cli.command {
+        Command::Serve => serve(config),
+        Command::Token { role, sub, ttl } => {
+            let auth = config.auth().map_err(|e| e.to_string())?.ok_or(
+                "no key configured: set LORA_JWT_SECRET (or jwt_secret in the config file) to mint tokens",
+            )?;
+            let verifier = Verifier::new(auth).map_err(|e| e.to_string())?;
+            let token = verifier
+                .mint(role.into(), &sub, ttl)
+                .map_err(|e| e.to_string())?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    init_tracing();
+    let (verifier, dev_mode) = match config.auth().map_err(|e| e.to_string())? {
+        Some(auth) => (Verifier::new(auth).map_err(|e| e.to_string())?, false),
+        None if config.bind.ip().is_loopback() => {
+            let secret = HmacSecret::generate().map_err(|e| e.to_string())?;
+            (
+                Verifier::new(AuthConfig::hs256(secret)).map_err(|e| e.to_string())?,
+                true,
+            )
+        }
+        None => {
+            return Err(format!(
+                "refusing to serve on {} without a JWT key: set LORA_JWT_SECRET or \
+                 LORA_JWT_PUBLIC_KEY_FILE + LORA_JWT_ALGORITHM (only loopback addresses get a \
+                 generated development secret)",
+                config.bind
+            ));
+        }
+    };
+
+    let store = Store::open(config.data_dir.clone())
+        .map_err(|e| format!("cannot open the data directory: {e}"))?;
+    let recovery = store.recovery();
+    if recovery.staging_removed > 0 || recovery.stale_hashes > 0 {
+        tracing::warn!(
+            staging_removed = recovery.staging_removed,
+            stale_hashes = recovery.stale_hashes,
+            "repaired the data directory after an unclean stop"
+        );
+    }
+    let listener =
+        TcpListener::bind(config.bind).map_err(|e| format!("cannot bind {}: {e}", config.bind))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+
+    if dev_mode {
+        let admin = verifier
+            .mint(Role::Admin, "dev-admin", DEV_TOKEN_TTL)
+            .map_err(|e| e.to_string())?;
+        let user = verifier
+            .mint(Role::User, "dev-user", DEV_TOKEN_TTL)
+            .map_err(|e| e.to_string())?;
+        println!("No JWT key configured: development mode with a random secret (loopback only).");
+        println!("Tokens valid for {} hours:", DEV_TOKEN_TTL / 3600);
+        println!("  admin: {admin}");
+        println!("  user:  {user}");
+        println!("Try:  curl -H 'Authorization: Bearer {admin}' http://{addr}/api/v1/admin/lora");
+    }
+
+    let state = AppState::new(Arc::new(store), Arc::new(verifier))
+        .with_max_upload_bytes(config.max_upload_bytes);
+    let mut options = ServerOptions {
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
+        ..ServerOptions::default()
+    };
+    if let Some(workers) = config.workers {
+        options.workers = workers.max(1);
+    }
+    tracing::info!(%addr, data_dir = %config.data_dir, max_upload_bytes = config.max_upload_bytes, "serving");
+    actix_web::rt::System::new()
+        .block_on(async move { lora_http::run(listener, state, options)?.await })
+        .map_err(|e| format!("server error: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second initialisation (never in this binary) would only be refused: ignore that.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,46 @@
+//! actix-web wiring of the LoRA file service.
+//!
+//! * [`configure`] registers every route on a `ServiceConfig`, so another actix-web
+//!   service can mount them under its own scope;
+//! * [`app`] is the complete application (routes, JSON 404/405, JSON bodies for framework
+//!   errors), used by [`run`] and by tests;
+//! * [`run`] serves it on a listener, with an `Expect: 100-continue` gate that refuses
+//!   unauthenticated or oversized uploads before the client sends the body.
+//!
+//! Permissions are extractors ([`AdminClaims`], [`UserClaims`]) decided from the headers
+//! before any body is read. Every error of every layer becomes a status and a FastAPI-shaped
+//! body in exactly one place, [`ApiError`]'s `ResponseError` implementation.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use lora_auth::{AuthConfig, HmacSecret, Verifier};
+//! use lora_http::{AppState, ServerOptions};
+//! use lora_store::Store;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(Store::open("./data")?);
+//! let verifier = Arc::new(Verifier::new(AuthConfig::hs256(HmacSecret::new(b"secret".to_vec())))?);
+//! let state = AppState::new(store, verifier).with_max_upload_bytes(100 << 20);
+//! let listener = std::net::TcpListener::bind("127.0.0.1:8000")?;
+//! lora_http::run(listener, state, ServerOptions::default())?.await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod auth;
+mod check;
+mod disposition;
+mod error;
+mod routes;
+mod server;
+mod sink;
+mod state;
+
+pub use auth::{AdminClaims, UserClaims};
+pub use check::{AcceptAll, ContentCheck};
+pub use error::{ApiError, ValidationIssue};
+pub use routes::files::{LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
+pub use routes::health::{EvaluatorStatus, HealthResponse, StorageStatus};
+pub use routes::upload::{AdminLoRAUploadResponse, LoRAUploadResponse};
+pub use server::{ADMIN_UPLOAD_PATH, ServerOptions, USER_UPLOAD_PATH, app, configure, run};
+pub use state::{AppState, DEFAULT_MAX_UPLOAD_BYTES, MULTIPART_ALLOWANCE};

@@ -1,0 +1,263 @@
+//! `GET /api/v1/admin/lora` (list) and `DELETE /api/v1/admin/lora` (move to the bin).
+
+use std::sync::Arc;
+
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use lora_core::{EntityType, PartialPath};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::blocking;
+use crate::error::ValidationIssue;
+use crate::{AdminClaims, ApiError, AppState};
+
+/// Default and largest page size of the listing.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+/// Largest JSON body accepted by the delete route.
+const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// One live file in the listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoRAFileItem {
+    /// `{entity_type}/{filename}`.
+    pub partial_path: String,
+    /// The stored name.
+    pub filename: String,
+    /// The entity type folder.
+    pub entity_type: EntityType,
+    /// Size in bytes.
+    pub file_size: u64,
+    /// Last modification (RFC 3339, UTC).
+    pub modified_at: String,
+    /// SHA-256 when known without rehashing, else `null`.
+    pub sha256: Option<String>,
+}
+
+/// A page of the live listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoRAListResponse {
+    /// The files on this page, sorted by `partial_path`.
+    pub items: Vec<LoRAFileItem>,
+    /// How many files match, over all pages.
+    pub total: usize,
+    /// The page size used.
+    pub limit: usize,
+    /// The offset used.
+    pub offset: usize,
+}
+
+/// `LoRADeleteResponse`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoRADeleteResponse {
+    /// Always `true` on success.
+    pub deleted: bool,
+    /// Where the file was.
+    pub full_path: String,
+    /// Where it is now.
+    pub bin_path: Option<String>,
+    /// When it was moved (RFC 3339, UTC).
+    pub timestamp: String,
+    /// The partial path that was deleted.
+    pub partial_path: String,
+    /// Its partial path inside the bin (differs when the bin already held that name).
+    pub bin_partial_path: String,
+}
+
+pub(crate) async fn list(
+    _claims: AdminClaims,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let query = ListQuery::parse(req.query_string())?;
+    let store = Arc::clone(&state.store);
+    let listing =
+        blocking(move || Ok(store.list(query.entity, query.offset, query.limit)?)).await?;
+    let items = listing
+        .items
+        .into_iter()
+        .map(|f| LoRAFileItem {
+            filename: f.partial_path.file_name().to_owned(),
+            entity_type: f.partial_path.entity(),
+            partial_path: f.partial_path.to_string(),
+            file_size: f.len,
+            modified_at: lora_core::timestamp::format(f.modified),
+            sha256: f.sha256,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(LoRAListResponse {
+        items,
+        total: listing.total,
+        limit: query.limit,
+        offset: query.offset,
+    }))
+}
+
+pub(crate) async fn delete(
+    _claims: AdminClaims,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, MAX_JSON_BODY).await?;
+    let path = PartialPath::parse(&partial_path_field(&body)?)?;
+    let store = Arc::clone(&state.store);
+    let binned = blocking(move || Ok(store.delete(&path)?)).await?;
+    tracing::info!(path = %binned.partial_path, bin = %binned.bin_partial_path, "moved to the bin");
+    Ok(HttpResponse::Ok().json(LoRADeleteResponse {
+        deleted: true,
+        full_path: binned.live_path.to_string(),
+        bin_path: Some(binned.bin_path.to_string()),
+        timestamp: lora_core::timestamp::now(),
+        partial_path: binned.partial_path.to_string(),
+        bin_partial_path: binned.bin_partial_path.to_string(),
+    }))
+}
+
+/// Reads a whole (small) body, refusing more than `limit` bytes with 413.
+pub(crate) async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::BadRequest(format!("The request body could not be read: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge {
+                limit: limit as u64,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Pulls the `partial_path` string out of a JSON body, with FastAPI's 422s for every way
+/// the body can miss the schema.
+pub(crate) fn partial_path_field(body: &[u8]) -> Result<String, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid(ValidationIssue::missing(&["body"])));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let mut issue = ValidationIssue::new(&["body"], "json_invalid", "JSON decode error");
+        issue.loc.push(Value::from(e.column()));
+        ApiError::invalid(issue)
+    })?;
+    let Value::Object(mut object) = value else {
+        return Err(ApiError::invalid(ValidationIssue::new(
+            &["body"],
+            "model_attributes_type",
+            "Input should be a valid dictionary or object to extract fields from",
+        )));
+    };
+    match object.remove("partial_path") {
+        None => Err(ApiError::invalid(ValidationIssue::missing(&[
+            "body",
+            "partial_path",
+        ]))),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(ApiError::invalid(ValidationIssue::new(
+            &["body", "partial_path"],
+            "string_type",
+            "Input should be a valid string",
+        ))),
+    }
+}
+
+struct ListQuery {
+    entity: Option<EntityType>,
+    limit: usize,
+    offset: usize,
+}
+
+impl ListQuery {
+    fn parse(query: &str) -> Result<Self, ApiError> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| {
+            ApiError::invalid(ValidationIssue::new(
+                &["query"],
+                "value_error",
+                "The query string is not valid",
+            ))
+        })?;
+        let last = |key: &str| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        let mut issues = Vec::new();
+        let entity = match last("entity_type").map(|v| v.trim().to_lowercase()) {
+            None => None,
+            Some(v) if v.is_empty() => None,
+            Some(v) => match v.parse::<EntityType>() {
+                Ok(e) => Some(e),
+                Err(_) => {
+                    let allowed: Vec<String> =
+                        EntityType::ALL.iter().map(|e| format!("'{e}'")).collect();
+                    issues.push(ValidationIssue::new(
+                        &["query", "entity_type"],
+                        "enum",
+                        format!("Input should be {}", allowed.join(", ")),
+                    ));
+                    None
+                }
+            },
+        };
+        let limit = int_param(
+            last("limit"),
+            "limit",
+            DEFAULT_LIMIT,
+            Some(MAX_LIMIT),
+            &mut issues,
+        );
+        let offset = int_param(last("offset"), "offset", 0, None, &mut issues);
+        if issues.is_empty() {
+            Ok(Self {
+                entity,
+                limit,
+                offset,
+            })
+        } else {
+            Err(ApiError::Validation(issues))
+        }
+    }
+}
+
+fn int_param(
+    raw: Option<&str>,
+    name: &str,
+    default: usize,
+    max: Option<usize>,
+    issues: &mut Vec<ValidationIssue>,
+) -> usize {
+    let Some(raw) = raw else { return default };
+    let Ok(value) = raw.trim().parse::<i64>() else {
+        issues.push(ValidationIssue::new(
+            &["query", name],
+            "int_parsing",
+            "Input should be a valid integer, unable to parse string as an integer",
+        ));
+        return default;
+    };
+    if value < 0 {
+        issues.push(ValidationIssue::new(
+            &["query", name],
+            "greater_than_equal",
+            "Input should be greater than or equal to 0",
+        ));
+        return default;
+    }
+    let value = usize::try_from(value).unwrap_or(usize::MAX);
+    match max {
+        Some(max) if value > max => {
+            issues.push(ValidationIssue::new(
+                &["query", name],
+                "less_than_equal",
+                format!("Input should be less than or equal to {max}"),
+            ));
+            default
+        }
+        _ => value,
+    }
+}

@@ -1,0 +1,307 @@
+//! `POST /api/v1/lora/upload` and `POST /api/v1/admin/lora/upload`.
+
+use actix_multipart::{Field, Multipart, MultipartError};
+use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, HeaderMap};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use lora_core::{EntityType, SafeFileName, UploadRoute};
+use lora_store::{OnClash, Published, StagedFile};
+use serde::Serialize;
+
+use super::blocking;
+use crate::error::ValidationIssue;
+use crate::sink::Sink;
+use crate::state::MULTIPART_ALLOWANCE;
+use crate::{AdminClaims, ApiError, AppState, UserClaims, disposition};
+
+/// Longest value accepted in a text field of the form.
+const MAX_TEXT_FIELD: usize = 8 * 1024;
+
+/// `LoRAUploadResponse`: the user route's answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoRAUploadResponse {
+    /// Absolute path of the stored file.
+    pub file_path: String,
+    /// `{entity_type}/{stored name}`.
+    pub partial_path: String,
+    /// The client's original filename.
+    pub filename: String,
+    /// Size in bytes.
+    pub file_size: u64,
+    /// When the upload was stored (RFC 3339, UTC).
+    pub upload_timestamp: String,
+    /// Lower-case hex SHA-256 of the stored bytes.
+    pub sha256: String,
+}
+
+/// `AdminLoRAUploadResponse`: the admin route's answer, which also names the entity type.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminLoRAUploadResponse {
+    #[serde(flatten)]
+    base: LoRAUploadResponse,
+    /// The entity type folder.
+    pub entity_type: EntityType,
+}
+
+pub(crate) async fn user_upload(
+    _claims: UserClaims,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (stored, _) = receive(UploadRoute::User, &req, payload, &state).await?;
+    Ok(HttpResponse::Ok().json(stored))
+}
+
+pub(crate) async fn admin_upload(
+    _claims: AdminClaims,
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let (base, entity_type) = receive(UploadRoute::Admin, &req, payload, &state).await?;
+    Ok(HttpResponse::Ok().json(AdminLoRAUploadResponse { base, entity_type }))
+}
+
+/// Refuses, from the headers alone, a body announced larger than any acceptable upload.
+/// Also used by the server's `Expect: 100-continue` handler, so such clients never send it.
+pub(crate) fn check_declared_length(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(len) if len > state.max_upload_bytes.saturating_add(MULTIPART_ALLOWANCE) => {
+            Err(ApiError::TooLarge {
+                limit: state.max_upload_bytes,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What the form held once read to the end.
+struct FilePart {
+    client_name: String,
+    name: Result<(SafeFileName, StagedFile), lora_core::CoreError>,
+}
+
+/// Reads the form, applying the contract's rules in order, and publishes the file.
+async fn receive(
+    route: UploadRoute,
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(LoRAUploadResponse, EntityType), ApiError> {
+    check_declared_length(state, req.headers())?;
+    let limit = state.max_upload_bytes;
+    let body_limit = limit.saturating_add(MULTIPART_ALLOWANCE);
+    let mut form = Multipart::new(req.headers(), payload);
+    let mut entity_raw: Option<String> = None;
+    let mut entity_checked = false;
+    let mut on_clash = OnClash::Version;
+    let mut file: Option<FilePart> = None;
+    let mut seen: u64 = 0;
+
+    while let Some(field) = form.next().await {
+        let mut field = field.map_err(multipart_error)?;
+        let disposition = field
+            .headers()
+            .get(CONTENT_DISPOSITION)
+            .map(|v| disposition::parse(v.as_bytes()))
+            .unwrap_or_default();
+        match disposition.name.as_deref() {
+            Some("file") if file.is_none() => {
+                let Some(client_name) = disposition.filename else {
+                    return Err(ApiError::invalid(ValidationIssue::new(
+                        &["body", "file"],
+                        "value_error",
+                        "Expected UploadFile, received: <class 'str'>",
+                    )));
+                };
+                let name = match SafeFileName::from_client(&client_name) {
+                    Ok(name) => name,
+                    Err(e) => {
+                        // Rule 2 (entity type) comes first; when it is already known to
+                        // pass, this is the answer. Otherwise read on to learn it.
+                        if entity_checked {
+                            return Err(e.into());
+                        }
+                        drain(&mut field, &mut seen, body_limit).await?;
+                        file = Some(FilePart {
+                            client_name,
+                            name: Err(e),
+                        });
+                        continue;
+                    }
+                };
+                let staged = stream_file(&mut field, state, &mut seen, limit, body_limit).await?;
+                file = Some(FilePart {
+                    client_name,
+                    name: Ok((name, staged)),
+                });
+            }
+            Some("entity_type") => {
+                let value = read_text(&mut field, "entity_type", &mut seen, body_limit).await?;
+                EntityType::parse_form(Some(&value), route)?;
+                entity_checked = true;
+                entity_raw = Some(value);
+            }
+            Some("use_safe_filename") => {
+                let value =
+                    read_text(&mut field, "use_safe_filename", &mut seen, body_limit).await?;
+                on_clash = if parse_form_bool(&value).ok_or_else(|| {
+                    ApiError::invalid(ValidationIssue::new(
+                        &["body", "use_safe_filename"],
+                        "bool_parsing",
+                        "Input should be a valid boolean, unable to interpret input",
+                    ))
+                })? {
+                    OnClash::Version
+                } else {
+                    OnClash::Refuse
+                };
+            }
+            _ => drain(&mut field, &mut seen, body_limit).await?,
+        }
+    }
+
+    let Some(file) = file else {
+        return Err(ApiError::invalid(ValidationIssue::missing(&[
+            "body", "file",
+        ])));
+    };
+    let entity = EntityType::parse_form(entity_raw.as_deref(), route)?;
+    let (name, staged) = file.name?;
+    if staged.is_empty() {
+        return Err(ApiError::BadRequest(
+            "Empty file: the uploaded file has no content".into(),
+        ));
+    }
+
+    let check = std::sync::Arc::clone(&state.content_check);
+    let extension = name.extension();
+    let store = std::sync::Arc::clone(&state.store);
+    let published: Published = blocking(move || {
+        check
+            .check(staged.path().as_std_path(), extension)
+            .map_err(ApiError::BadRequest)?;
+        Ok(store.publish(staged, entity, &name, on_clash)?)
+    })
+    .await?;
+    tracing::info!(path = %published.partial_path, size = published.len, "stored upload");
+    Ok((
+        LoRAUploadResponse {
+            file_path: published.path.to_string(),
+            partial_path: published.partial_path.to_string(),
+            filename: file.client_name,
+            file_size: published.len,
+            upload_timestamp: lora_core::timestamp::now(),
+            sha256: published.sha256,
+        },
+        entity,
+    ))
+}
+
+/// Streams the file part into staging, refusing it (413) as soon as it passes `limit`.
+async fn stream_file(
+    field: &mut Field,
+    state: &AppState,
+    seen: &mut u64,
+    limit: u64,
+    body_limit: u64,
+) -> Result<StagedFile, ApiError> {
+    let mut sink = Sink::start(std::sync::Arc::clone(&state.store));
+    let mut size: u64 = 0;
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(multipart_error)?;
+        size += chunk.len() as u64;
+        *seen += chunk.len() as u64;
+        if size > limit || *seen > body_limit {
+            return Err(ApiError::TooLarge { limit });
+        }
+        sink.write(chunk).await?;
+    }
+    sink.finish().await
+}
+
+async fn read_text(
+    field: &mut Field,
+    name: &str,
+    seen: &mut u64,
+    body_limit: u64,
+) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(multipart_error)?;
+        *seen += chunk.len() as u64;
+        if *seen > body_limit {
+            return Err(ApiError::TooLarge { limit: body_limit });
+        }
+        if bytes.len() + chunk.len() > MAX_TEXT_FIELD {
+            return Err(ApiError::invalid(ValidationIssue::new(
+                &["body", name],
+                "string_too_long",
+                format!("String should have at most {MAX_TEXT_FIELD} characters"),
+            )));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        ApiError::invalid(ValidationIssue::new(
+            &["body", name],
+            "string_unicode",
+            "Input should be a valid string, unable to parse raw data as a unicode string",
+        ))
+    })
+}
+
+async fn drain(field: &mut Field, seen: &mut u64, body_limit: u64) -> Result<(), ApiError> {
+    while let Some(chunk) = field.next().await {
+        *seen += chunk.map_err(multipart_error)?.len() as u64;
+        if *seen > body_limit {
+            return Err(ApiError::TooLarge { limit: body_limit });
+        }
+    }
+    Ok(())
+}
+
+/// FastAPI's (pydantic's) boolean spellings, any case; an empty form value means the default.
+fn parse_form_bool(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "" | "1" | "true" | "t" | "yes" | "y" | "on" => Some(true),
+        "0" | "false" | "f" | "no" | "n" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    match e {
+        // Not a multipart body at all: like FastAPI, the form simply has no file.
+        MultipartError::ContentTypeMissing | MultipartError::ContentTypeIncompatible => {
+            ApiError::invalid(ValidationIssue::missing(&["body", "file"]))
+        }
+        MultipartError::Payload(e) => {
+            ApiError::BadRequest(format!("The request body could not be read: {e}"))
+        }
+        other => ApiError::BadRequest(format!("There was an error parsing the body: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_form_bool;
+
+    #[test]
+    fn fastapi_boolean_spellings() {
+        for t in ["true", "TRUE", "1", "yes", "On", "t", "Y", ""] {
+            assert_eq!(parse_form_bool(t), Some(true), "{t}");
+        }
+        for f in ["false", "False", "0", "no", "OFF", "f", "n"] {
+            assert_eq!(parse_form_bool(f), Some(false), "{f}");
+        }
+        for bad in ["maybe", "2", "truee", "nope"] {
+            assert_eq!(parse_form_bool(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Route wiring, and a runner with an `Expect: 100-continue` gate.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_http::{HttpService, Request, Response};
+use actix_server::Server;
+use actix_service::{fn_service, map_config};
+use actix_web::body::BoxBody;
+use actix_web::dev::AppConfig;
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::ErrorHandlers;
+use actix_web::{App, ResponseError, web};
+use lora_auth::Role;
+
+use crate::routes::{fallback, files, health, upload};
+use crate::{ApiError, AppState};
+
+/// The path of the user upload route.
+pub const USER_UPLOAD_PATH: &str = "/api/v1/lora/upload";
+/// The path of the admin upload route.
+pub const ADMIN_UPLOAD_PATH: &str = "/api/v1/admin/lora/upload";
+
+/// Registers every route of the service on `cfg`, with `state` as shared data.
+///
+/// Mount it into another actix-web application, under any scope:
+///
+/// ```no_run
+/// # fn demo(state: lora_http::AppState) {
+/// use actix_web::{App, web};
+/// let app = App::new().service(web::scope("/lora").configure(|cfg| lora_http::configure(cfg, state.clone())));
+/// # }
+/// ```
+pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
+    let not_allowed = || web::to(fallback::method_not_allowed);
+    cfg.app_data(web::Data::new(state))
+        .service(
+            web::resource("/api/v1/lora/upload")
+                .route(web::post().to(upload::user_upload))
+                .default_service(not_allowed()),
+        )
+        .service(
+            web::resource("/api/v1/admin/lora/upload")
+                .route(web::post().to(upload::admin_upload))
+                .default_service(not_allowed()),
+        )
+        .service(
+            web::resource("/api/v1/admin/lora")
+                .route(web::get().to(files::list))
+                .route(web::delete().to(files::delete))
+                .default_service(not_allowed()),
+        )
+        .service(
+            web::resource("/api/v1/evaluation/health")
+                .route(web::get().to(health::health))
+                .default_service(not_allowed()),
+        );
+}
+
+/// The whole application: [`configure`]d routes, a JSON 404 for unknown paths, JSON
+/// bodies for every framework error, and request logging.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .configure(|cfg| configure(cfg, state))
+        .default_service(web::to(fallback::not_found))
+        .wrap(ErrorHandlers::new().default_handler(fallback::json_errors))
+        .wrap(
+            actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms")
+                .log_target("lora_http::access"),
+        )
+}
+
+/// Server settings beyond the routes.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Worker threads (defaults to the number of CPUs).
+    pub workers: usize,
+    /// How long in-flight requests may run after a stop signal.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves [`app`] on `listener` until SIGINT/SIGTERM (graceful) or the returned
+/// [`Server`]'s handle stops it.
+///
+/// Unlike `actix_web::HttpServer`, this answers `Expect: 100-continue` itself: an upload
+/// without a valid token, with a token of the wrong role, or announcing a body over the
+/// limit gets its 401/403/413 *instead of* `100 Continue`, so a client such as curl never
+/// sends the file.
+///
+/// # Errors
+///
+/// When the listener cannot be registered.
+pub fn run(
+    listener: TcpListener,
+    state: AppState,
+    options: ServerOptions,
+) -> std::io::Result<Server> {
+    let addr = listener.local_addr()?;
+    let server = Server::build()
+        .workers(options.workers)
+        .shutdown_timeout(options.shutdown_grace.as_secs())
+        .listen("lora-http", listener, move || {
+            let gate_state = state.clone();
+            let app = app(state.clone());
+            HttpService::build()
+                .local_addr(addr)
+                .expect(fn_service(move |req: Request| {
+                    let verdict = expect_gate(&gate_state, &req);
+                    async move { verdict.map(|()| req) }
+                }))
+                .finish(map_config(app, |_| AppConfig::default()))
+                .tcp()
+        })?
+        .run();
+    Ok(server)
+}
+
+/// Decides whether a request that sent `Expect: 100-continue` may send its body.
+fn expect_gate(state: &AppState, req: &Request) -> Result<(), Response<BoxBody>> {
+    let head = req.head();
+    let role = match (head.method == Method::POST, head.uri.path()) {
+        (true, USER_UPLOAD_PATH) => Role::User,
+        (true, ADMIN_UPLOAD_PATH) => Role::Admin,
+        _ => return Ok(()),
+    };
+    let refusal = crate::auth::authorize(state, &head.headers, role)
+        .and_then(|_| upload::check_declared_length(state, &head.headers));
+    refusal.map(|_| ()).map_err(|e: ApiError| {
+        let response: Response<BoxBody> = e.error_response().into();
+        debug_assert_ne!(response.status(), StatusCode::CONTINUE);
+        response
+    })
+}

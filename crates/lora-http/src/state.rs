@@ -1,0 +1,73 @@
+use std::sync::Arc;
+
+use lora_auth::Verifier;
+use lora_store::Store;
+
+use crate::ContentCheck;
+
+/// Default upload limit: 500 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 524_288_000;
+
+/// Room allowed for multipart boundaries and the small form fields on top of the file.
+pub const MULTIPART_ALLOWANCE: u64 = 1 << 20;
+
+/// Everything the routes share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) store: Arc<Store>,
+    pub(crate) verifier: Arc<Verifier>,
+    pub(crate) max_upload_bytes: u64,
+    pub(crate) content_check: Arc<dyn ContentCheck>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("data_dir", &self.store.layout().data_dir())
+            .field("verifier", &self.verifier)
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// State over an open store and a verifier, with the default upload limit and
+    /// [`crate::AcceptAll`] as content check.
+    pub fn new(store: Arc<Store>, verifier: Arc<Verifier>) -> Self {
+        Self {
+            store,
+            verifier,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            content_check: Arc::new(crate::AcceptAll),
+        }
+    }
+
+    /// Sets the largest accepted file, in bytes.
+    #[must_use]
+    pub fn with_max_upload_bytes(mut self, limit: u64) -> Self {
+        self.max_upload_bytes = limit;
+        self
+    }
+
+    /// Sets the check run on every staged upload before it is published.
+    #[must_use]
+    pub fn with_content_check(mut self, check: Arc<dyn ContentCheck>) -> Self {
+        self.content_check = check;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The token verifier.
+    pub fn verifier(&self) -> &Arc<Verifier> {
+        &self.verifier
+    }
+
+    /// The largest accepted file, in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_bytes
+    }
+}
