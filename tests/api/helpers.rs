@@ -1,0 +1,344 @@
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use lora_auth::{AuthConfig, HmacSecret, Role, Verifier};
+use lora_http::{AppState, ServerOptions};
+use lora_store::Store;
+use serde_json::Value;
+
+pub const SECRET: &[u8] = b"contract-suite-secret-0123456789";
+/// A small limit keeps the 413 tests cheap.
+pub const LIMIT: u64 = 64 * 1024;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub admin: String,
+    pub user: String,
+    pub data: Utf8PathBuf,
+    _dir: tempfile::TempDir,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop without waiting: the command is sent at once.
+        drop(self.handle.stop(false));
+    }
+}
+
+pub fn spawn_app() -> TestApp {
+    spawn_app_with_limit(LIMIT)
+}
+
+pub fn spawn_app_with_limit(limit: u64) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let store = Arc::new(Store::open(data.clone()).unwrap());
+    let verifier =
+        Arc::new(Verifier::new(AuthConfig::hs256(HmacSecret::new(SECRET.to_vec()))).unwrap());
+    let admin = verifier.mint(Role::Admin, "admin", 600).unwrap();
+    let user = verifier.mint(Role::User, "user", 600).unwrap();
+    let state = AppState::new(store, verifier).with_max_upload_bytes(limit);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let options = ServerOptions {
+                workers: 2,
+                shutdown_grace: Duration::from_secs(1),
+            };
+            let server = lora_http::run(listener, state, options).unwrap();
+            tx.send(server.handle()).unwrap();
+            server.await
+        })
+    });
+    let handle = rx.recv().unwrap();
+    TestApp {
+        addr,
+        admin,
+        user,
+        data,
+        _dir: dir,
+        handle,
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Status and body, with what varies between runs redacted, for snapshots.
+    pub fn snapshot(&self, app: &TestApp) -> Value {
+        let mut body = self.json();
+        redact(&mut body, app.data.as_str());
+        serde_json::json!({ "status": self.status, "body": body })
+    }
+}
+
+fn redact(value: &mut Value, data_dir: &str) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match key.as_str() {
+                    "upload_timestamp" | "timestamp" | "modified_at" if v.is_string() => {
+                        *v = Value::from("[timestamp]");
+                    }
+                    "free_bytes" => *v = Value::from("[free_bytes]"),
+                    _ => redact(v, data_dir),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact(v, data_dir)),
+        Value::String(s) if s.contains(data_dir) => *s = s.replace(data_dir, "[DATA]"),
+        _ => {}
+    }
+}
+
+/// A part of a multipart body.
+pub enum Part<'a> {
+    File {
+        name: &'a str,
+        filename: &'a str,
+        bytes: &'a [u8],
+    },
+    Text(&'a str, &'a str),
+}
+
+pub fn file<'a>(filename: &'a str, bytes: &'a [u8]) -> Part<'a> {
+    Part::File {
+        name: "file",
+        filename,
+        bytes,
+    }
+}
+
+pub const BOUNDARY: &str = "----lora-contract-boundary";
+
+pub fn multipart(parts: &[Part<'_>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        match part {
+            Part::File {
+                name,
+                filename,
+                bytes,
+            } => {
+                let escaped = filename.replace('\\', "\\\\").replace('"', "\\\"");
+                body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{escaped}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                    )
+                    .as_bytes(),
+                );
+                body.extend_from_slice(bytes);
+            }
+            Part::Text(name, value) => {
+                body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}")
+                        .as_bytes(),
+                );
+            }
+        }
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Authorization: Bearer {token}\r\n")
+}
+
+impl TestApp {
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
+    }
+
+    /// Sends a full request (`head` without the final blank line) and reads the answer.
+    pub fn request(&self, method: &str, path: &str, headers: &str, body: &[u8]) -> Resp {
+        let mut stream = self.connect();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n{headers}\r\n",
+            self.addr,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        // The server may answer (and close) before reading the whole body.
+        let _ = stream.write_all(body);
+        read_response(&mut BufReader::new(stream))
+    }
+
+    pub fn upload_as(&self, path: &str, token: &str, parts: &[Part<'_>]) -> Resp {
+        let headers = format!(
+            "{}Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n",
+            bearer(token)
+        );
+        self.request("POST", path, &headers, &multipart(parts))
+    }
+
+    pub fn upload(&self, parts: &[Part<'_>]) -> Resp {
+        self.upload_as("/api/v1/lora/upload", &self.user, parts)
+    }
+
+    pub fn admin_upload(&self, parts: &[Part<'_>]) -> Resp {
+        self.upload_as("/api/v1/admin/lora/upload", &self.admin, parts)
+    }
+
+    pub fn list(&self, query: &str) -> Resp {
+        self.request(
+            "GET",
+            &format!("/api/v1/admin/lora{query}"),
+            &bearer(&self.admin),
+            b"",
+        )
+    }
+
+    pub fn delete(&self, body: &str) -> Resp {
+        let headers = format!("{}Content-Type: application/json\r\n", bearer(&self.admin));
+        self.request("DELETE", "/api/v1/admin/lora", &headers, body.as_bytes())
+    }
+
+    pub fn live(&self) -> Utf8PathBuf {
+        self.data.join("models/loras")
+    }
+
+    pub fn bin(&self) -> Utf8PathBuf {
+        self.data.join("bin/models/loras")
+    }
+
+    pub fn staging(&self) -> Utf8PathBuf {
+        self.data.join(".lora-server/staging")
+    }
+
+    /// Every regular file under `models/loras`, relative to it, sorted.
+    pub fn live_files(&self) -> Vec<String> {
+        files_under(&self.live())
+    }
+
+    /// Waits (bounded) until the staging folder is empty; returns what is left.
+    pub fn staging_after_settling(&self) -> Vec<String> {
+        for _ in 0..100 {
+            if files_under(&self.staging()).is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        files_under(&self.staging())
+    }
+}
+
+pub fn files_under(root: &Utf8Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry.unwrap();
+            let path = Utf8PathBuf::from_path_buf(entry.path()).unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn read_response(reader: &mut impl BufRead) -> Resp {
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status: u16 = status_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no status line: {status_line:?}"))
+        .parse()
+        .unwrap();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (k, v) = line.split_once(':').unwrap();
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .map(|(_, v)| v.parse::<usize>().unwrap());
+    let mut body = Vec::new();
+    if (100..200).contains(&status) {
+        return Resp {
+            status,
+            headers,
+            body,
+        };
+    }
+    match length {
+        Some(n) => {
+            body.resize(n, 0);
+            reader.read_exact(&mut body).unwrap();
+        }
+        None => {
+            let _ = reader.read_to_end(&mut body);
+        }
+    }
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A token signed with the suite's secret, with exactly `claims`.
+pub fn token_with(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET),
+    )
+    .unwrap()
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Some bytes that look like nothing in particular.
+pub fn bytes(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 31 % 251) as u8).collect()
+}

@@ -1,0 +1,493 @@
+use std::io::{BufReader, Write};
+use std::sync::{Arc, Barrier};
+
+use insta::assert_json_snapshot;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[test]
+fn user_upload_stores_the_file_and_answers_lora_upload_response() {
+    let app = spawn_app();
+    let r = app.upload(&[
+        file("my_lora.safetensors", b"abc"),
+        Part::Text("entity_type", "identities"),
+    ]);
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "file_path": "[DATA]/models/loras/identities/my_lora.safetensors",
+        "file_size": 3,
+        "filename": "my_lora.safetensors",
+        "partial_path": "identities/my_lora.safetensors",
+        "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "upload_timestamp": "[timestamp]"
+      },
+      "status": 200
+    }
+    "#);
+    let stamp = r.json()["upload_timestamp"].as_str().unwrap().to_owned();
+    assert!(stamp.ends_with('Z') && stamp.len() == 20, "{stamp}");
+    assert_eq!(
+        std::fs::read(app.live().join("identities/my_lora.safetensors")).unwrap(),
+        b"abc"
+    );
+    assert!(app.staging_after_settling().is_empty());
+}
+
+#[test]
+fn admin_upload_adds_the_entity_type_and_may_use_faces() {
+    let app = spawn_app();
+    let r = app.admin_upload(&[Part::Text("entity_type", " FACES "), file("face.pt", b"f")]);
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "entity_type": "faces",
+        "file_path": "[DATA]/models/loras/faces/face.pt",
+        "file_size": 1,
+        "filename": "face.pt",
+        "partial_path": "faces/face.pt",
+        "sha256": "252f10c83610ebca1a059c0bae8255eba2f95be4d1d7bcfa89d7248a82d9f111",
+        "upload_timestamp": "[timestamp]"
+      },
+      "status": 200
+    }
+    "#);
+}
+
+#[test]
+fn a_missing_entity_type_goes_to_no_type_provided() {
+    let app = spawn_app();
+    for parts in [
+        vec![file("a.bin", b"1")],
+        vec![file("b.bin", b"2"), Part::Text("entity_type", "")],
+    ] {
+        let r = app.upload(&parts);
+        assert_eq!(r.status, 200);
+        assert!(
+            r.json()["partial_path"]
+                .as_str()
+                .unwrap()
+                .starts_with("no_type_provided/")
+        );
+    }
+}
+
+#[test]
+fn fields_may_come_after_the_file() {
+    let app = spawn_app();
+    let r = app.upload(&[
+        file("late.ckpt", b"x"),
+        Part::Text("entity_type", "styles"),
+        Part::Text("use_safe_filename", "false"),
+    ]);
+    assert_eq!(r.json()["partial_path"], "styles/late.ckpt");
+    let again = app.upload(&[
+        file("late.ckpt", b"y"),
+        Part::Text("entity_type", "styles"),
+        Part::Text("use_safe_filename", "false"),
+    ]);
+    assert_eq!(again.status, 409);
+}
+
+#[test]
+fn entity_types_the_route_does_not_allow_are_400_and_store_nothing() {
+    let app = spawn_app();
+    let r = app.upload(&[Part::Text("entity_type", "faces"), file("x.pt", b"x")]);
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "detail": "entity_type 'faces' is not allowed on this route. Allowed values: clothes, identities, product, styles"
+      },
+      "status": 400
+    }
+    "#);
+    for bad in ["../identities", "unknown", "identities/x"] {
+        let r = app.admin_upload(&[file("x.pt", b"x"), Part::Text("entity_type", bad)]);
+        assert_eq!(r.status, 400, "{bad}");
+    }
+    assert!(app.live_files().is_empty());
+    assert!(app.staging_after_settling().is_empty());
+}
+
+#[test]
+fn bad_extensions_are_400() {
+    let app = spawn_app();
+    let r = app.upload(&[file("evil.exe", b"MZ")]);
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "detail": "Unsupported file extension '.exe'. Allowed extensions: .safetensors, .ckpt, .pt, .pth, .bin"
+      },
+      "status": 400
+    }
+    "#);
+    for name in ["noext", "x.safetensors.txt", "x.", ""] {
+        assert_eq!(app.upload(&[file(name, b"x")]).status, 400, "{name:?}");
+    }
+    // The entity type rule comes first, even when its field arrives after the file.
+    let r = app.upload(&[file("evil.exe", b"MZ"), Part::Text("entity_type", "faces")]);
+    assert!(r.json()["detail"].as_str().unwrap().contains("entity_type"));
+    assert!(app.live_files().is_empty());
+}
+
+#[test]
+fn extensions_match_in_any_case_and_are_stored_lower_case() {
+    let app = spawn_app();
+    let r = app.upload(&[file("Big.SafeTensors", b"x")]);
+    assert_eq!(r.json()["partial_path"], "no_type_provided/Big.safetensors");
+    assert_eq!(r.json()["filename"], "Big.SafeTensors");
+}
+
+#[test]
+fn hostile_filenames_are_reduced_to_safe_names() {
+    let app = spawn_app();
+    let cases = [
+        ("../../x.pt", "x.pt"),
+        ("C:\\a\\y.pt", "y.pt"),
+        ("/etc/passwd.pt", "passwd.pt"),
+        ("..\\..\\z.pt", "z.pt"),
+        ("...dots.pt", "dots.pt"),
+        ("a:b|c.pt", "a_b_c.pt"),
+    ];
+    for (raw, stored) in cases {
+        let r = app.upload(&[file(raw, b"x"), Part::Text("entity_type", "styles")]);
+        assert_eq!(r.status, 200, "{raw}");
+        assert_eq!(
+            r.json()["partial_path"],
+            format!("styles/{stored}"),
+            "{raw}"
+        );
+        assert_eq!(r.json()["filename"], raw);
+    }
+    // Nothing landed outside the styles folder.
+    let all = files_under(&app.data);
+    assert!(
+        all.iter()
+            .all(|p| p.starts_with("models/loras/styles/") || p.starts_with(".lora-server/")),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn names_that_end_empty_are_400() {
+    let app = spawn_app();
+    for name in [".pt", "../.safetensors", "dir/ ...ckpt"] {
+        let r = app.upload(&[file(name, b"x")]);
+        assert_eq!(r.status, 400, "{name}");
+        assert!(
+            r.json()["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("Invalid filename"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn empty_files_are_400() {
+    let app = spawn_app();
+    let r = app.upload(&[file("empty.pt", b"")]);
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "detail": "Empty file: the uploaded file has no content"
+      },
+      "status": 400
+    }
+    "#);
+    assert!(app.live_files().is_empty());
+    assert!(app.staging_after_settling().is_empty());
+}
+
+#[test]
+fn files_over_the_limit_are_413_and_leave_nothing() {
+    let app = spawn_app();
+    let at_limit = bytes(LIMIT as usize);
+    assert_eq!(app.upload(&[file("ok.pt", &at_limit)]).status, 200);
+    let over = bytes(LIMIT as usize + 1);
+    let r = app.upload(&[file("big.pt", &over)]);
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "detail": "File too large. Maximum size is 65536 bytes"
+      },
+      "status": 413
+    }
+    "#);
+    assert_eq!(app.live_files(), ["no_type_provided/ok.pt"]);
+    assert!(app.staging_after_settling().is_empty());
+}
+
+#[test]
+fn an_announced_body_over_the_limit_is_refused_before_it_is_sent() {
+    let app = spawn_app();
+    let mut stream = app.connect();
+    let head = format!(
+        "POST /api/v1/lora/upload HTTP/1.1\r\nHost: x\r\n{}Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
+        bearer(&app.user),
+        LIMIT + 2 * 1024 * 1024
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let r = read_response(&mut BufReader::new(stream));
+    assert_eq!(r.status, 413);
+}
+
+#[test]
+fn expect_continue_refusals_come_instead_of_100_continue() {
+    let app = spawn_app();
+    let body = multipart(&[file("e.pt", b"expect")]);
+    let send = |token: &str, length: usize| {
+        let mut stream = app.connect();
+        let head = format!(
+            "POST /api/v1/admin/lora/upload HTTP/1.1\r\nHost: x\r\n{}Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {length}\r\nExpect: 100-continue\r\n\r\n",
+            bearer(token)
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream);
+        let first = read_response(&mut reader);
+        (first, reader)
+    };
+    assert_eq!(send("bad", body.len()).0.status, 401);
+    assert_eq!(send(&app.user, body.len()).0.status, 403);
+    assert_eq!(send(&app.admin, LIMIT as usize * 100).0.status, 413);
+
+    let (first, mut reader) = send(&app.admin, body.len());
+    assert_eq!(first.status, 100);
+    reader.get_mut().write_all(&body).unwrap();
+    let r = read_response(&mut reader);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["partial_path"], "no_type_provided/e.pt");
+}
+
+#[test]
+fn taken_names_are_versioned_or_refused() {
+    let app = spawn_app();
+    let mut paths = Vec::new();
+    for i in 0..3u8 {
+        let r = app.upload(&[
+            file("dup.safetensors", &[i]),
+            Part::Text("entity_type", "clothes"),
+        ]);
+        paths.push(r.json()["partial_path"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        paths,
+        [
+            "clothes/dup.safetensors",
+            "clothes/dup_v2.safetensors",
+            "clothes/dup_v3.safetensors"
+        ]
+    );
+    for no in ["false", "False", "0", "off", "NO", "f", "n"] {
+        let r = app.upload(&[
+            file("dup.safetensors", b"z"),
+            Part::Text("entity_type", "clothes"),
+            Part::Text("use_safe_filename", no),
+        ]);
+        assert_eq!(r.status, 409, "{no}");
+    }
+    let r = app.upload(&[
+        file("dup.safetensors", b"z"),
+        Part::Text("entity_type", "clothes"),
+        Part::Text("use_safe_filename", "false"),
+    ]);
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "detail": "A file named 'clothes/dup.safetensors' already exists"
+      },
+      "status": 409
+    }
+    "#);
+    assert_eq!(
+        std::fs::read(app.live().join("clothes/dup.safetensors")).unwrap(),
+        [0]
+    );
+    for yes in ["true", "TRUE", "1", "yes", "on", ""] {
+        let r = app.upload(&[
+            file("dup.safetensors", b"z"),
+            Part::Text("entity_type", "clothes"),
+            Part::Text("use_safe_filename", yes),
+        ]);
+        assert_eq!(r.status, 200, "{yes:?}");
+    }
+    assert!(app.staging_after_settling().is_empty());
+}
+
+#[test]
+fn a_bad_boolean_is_422() {
+    let app = spawn_app();
+    let r = app.upload(&[file("x.pt", b"x"), Part::Text("use_safe_filename", "maybe")]);
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "detail": [
+          {
+            "loc": [
+              "body",
+              "use_safe_filename"
+            ],
+            "msg": "Input should be a valid boolean, unable to interpret input",
+            "type": "bool_parsing"
+          }
+        ]
+      },
+      "status": 422
+    }
+    "#);
+    assert!(app.live_files().is_empty());
+}
+
+#[test]
+fn a_missing_file_part_is_422() {
+    let app = spawn_app();
+    let r = app.upload(&[Part::Text("entity_type", "styles")]);
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "detail": [
+          {
+            "loc": [
+              "body",
+              "file"
+            ],
+            "msg": "Field required",
+            "type": "missing"
+          }
+        ]
+      },
+      "status": 422
+    }
+    "#);
+    // A `file` field that is text, not a file, and a body that is not multipart at all.
+    let r = app.upload(&[Part::Text("file", "just text")]);
+    assert_eq!(r.status, 422);
+    assert_eq!(r.json()["detail"][0]["loc"], json!(["body", "file"]));
+    let headers = format!("{}Content-Type: application/json\r\n", bearer(&app.user));
+    let r = app.request("POST", "/api/v1/lora/upload", &headers, b"{}");
+    assert_eq!(r.status, 422);
+    let r = app.request("POST", "/api/v1/lora/upload", &bearer(&app.user), b"");
+    assert_eq!(r.status, 422);
+}
+
+#[test]
+fn malformed_multipart_is_400_and_stores_nothing() {
+    let app = spawn_app();
+    let ct = |b: &str| {
+        format!(
+            "{}Content-Type: multipart/form-data{b}\r\n",
+            bearer(&app.user)
+        )
+    };
+    let mut truncated = multipart(&[file("t.pt", &bytes(5000))]);
+    truncated.truncate(3000);
+    let cases: Vec<(String, Vec<u8>)> = vec![
+        (ct(""), multipart(&[file("a.pt", b"a")])),
+        (ct(&format!("; boundary={BOUNDARY}")), truncated),
+        (ct(&format!("; boundary={BOUNDARY}")), b"garbage without any boundary".to_vec()),
+        (
+            ct(&format!("; boundary={BOUNDARY}")),
+            format!("--{BOUNDARY}\r\nContent-Type: text/plain\r\n\r\nno disposition\r\n--{BOUNDARY}--\r\n").into_bytes(),
+        ),
+    ];
+    for (i, (headers, body)) in cases.into_iter().enumerate() {
+        let r = app.request("POST", "/api/v1/lora/upload", &headers, &body);
+        assert!(
+            matches!(r.status, 400 | 422),
+            "case {i}: {} {:?}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(
+            r.json()["detail"].is_string() || r.json()["detail"].is_array(),
+            "case {i}"
+        );
+    }
+    assert!(app.live_files().is_empty());
+    assert!(app.staging_after_settling().is_empty());
+    assert_eq!(
+        app.upload(&[file("after.pt", b"ok")]).status,
+        200,
+        "still serving"
+    );
+}
+
+#[test]
+fn a_client_that_disconnects_mid_upload_leaves_nothing() {
+    let app = spawn_app();
+    let body = multipart(&[file("cut.safetensors", &bytes(50_000))]);
+    let mut stream = app.connect();
+    let head = format!(
+        "POST /api/v1/lora/upload HTTP/1.1\r\nHost: x\r\n{}Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
+        bearer(&app.user),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body[..body.len() / 2]).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    drop(stream);
+    assert!(app.staging_after_settling().is_empty());
+    assert!(app.live_files().is_empty());
+    assert_eq!(
+        app.upload(&[file("next.pt", b"ok")]).status,
+        200,
+        "still serving"
+    );
+}
+
+#[test]
+fn racing_uploads_of_one_name_never_overwrite() {
+    let app = Arc::new(spawn_app());
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8u8)
+        .map(|i| {
+            let app = Arc::clone(&app);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let body = vec![i; 20_000];
+                barrier.wait();
+                let r = app.upload(&[file("race.pt", &body), Part::Text("entity_type", "product")]);
+                (r.json()["partial_path"].as_str().unwrap().to_owned(), body)
+            })
+        })
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for h in handles {
+        let (path, body) = h.join().unwrap();
+        assert_eq!(std::fs::read(app.live().join(&path)).unwrap(), body);
+        assert!(seen.insert(path));
+    }
+    assert_eq!(seen.len(), 8);
+
+    let barrier = Arc::new(Barrier::new(6));
+    let statuses: Vec<u16> = (0..6u8)
+        .map(|i| {
+            let app = Arc::clone(&app);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                barrier.wait();
+                app.upload(&[
+                    file("solo.pt", &[i; 5000]),
+                    Part::Text("use_safe_filename", "false"),
+                ])
+                .status
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert!(app.staging_after_settling().is_empty());
+}
