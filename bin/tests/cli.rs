@@ -1,0 +1,215 @@
+//! The binary as an operator meets it: development mode, refusals, token minting, a
+//! graceful stop, and a restart after being killed in the middle of an upload.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const EXE: &str = env!("CARGO_BIN_EXE_lora-server");
+
+fn command(data: &std::path::Path) -> Command {
+    let mut cmd = Command::new(EXE);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LORA_DATA_DIR", data)
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+struct Running {
+    child: Child,
+    addr: String,
+    admin: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `serve` on a free loopback port in development mode and reads its tokens.
+fn serve_dev(data: &std::path::Path) -> Running {
+    let mut child = command(data)
+        .env("LORA_BIND", "127.0.0.1:0")
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut admin = None;
+    let mut addr = None;
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(token) = line.trim().strip_prefix("admin: ") {
+            admin = Some(token.to_owned());
+        }
+        if let Some(url) = line.split("http://").nth(1) {
+            addr = Some(url.split('/').next().unwrap().to_owned());
+            break;
+        }
+    }
+    Running {
+        child,
+        addr: addr.expect("serve printed no address"),
+        admin: admin.expect("serve printed no admin token"),
+    }
+}
+
+fn get(addr: &str, path: &str, token: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                out.extend(files_under(&e.path()));
+            } else {
+                out.push(e.path().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn development_mode_prints_working_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_dev(dir.path());
+    let (status, body) = get(&server.addr, "/api/v1/admin/lora", &server.admin);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"total\":0"), "{body}");
+}
+
+#[test]
+fn a_public_address_without_a_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .env("LORA_BIND", "0.0.0.0:0")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refusing to serve"), "{err}");
+}
+
+#[test]
+fn token_mints_with_the_configured_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .args(["token", "--role", "admin", "--sub", "ops"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "no secret, no token");
+
+    let out = command(dir.path())
+        .env("LORA_JWT_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret")
+        .args(["token", "--role", "admin", "--sub", "ops", "--ttl", "60"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let verifier = lora_auth::Verifier::new(lora_auth::AuthConfig::hs256(
+        lora_auth::HmacSecret::new(b"s3cret-s3cret-s3cret-s3cret-s3cret".to_vec()),
+    ))
+    .unwrap();
+    let claims = verifier.verify(&token).unwrap();
+    assert_eq!(claims.sub(), "ops");
+    assert_eq!(claims.role(), lora_auth::Role::Admin);
+}
+
+#[test]
+fn a_second_server_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = serve_dev(dir.path());
+    let out = command(dir.path())
+        .env("LORA_BIND", "127.0.0.1:0")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use"));
+}
+
+#[test]
+fn sigterm_stops_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve_dev(dir.path());
+    // Serving means the signal handlers are installed.
+    assert_eq!(get(&server.addr, "/api/v1/evaluation/health", "").0, 200);
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn killed_mid_upload_leaves_no_partial_file_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    std::fs::create_dir_all(data.join("models/loras/styles")).unwrap();
+    std::fs::write(data.join("models/loras/styles/kept.pt"), b"kept").unwrap();
+
+    let mut server = serve_dev(data);
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    let boundary = "kill-test";
+    let head = format!(
+        "POST /api/v1/admin/lora/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 20000000\r\n\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.safetensors\"\r\n\r\n",
+        server.admin
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&vec![7u8; 4_000_000]).unwrap();
+    // Wait until the upload is being staged, then kill the server outright.
+    let staging = data.join(".lora-server/staging");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while files_under(&staging).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never reached staging"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert_eq!(
+        files_under(&data.join("models/loras")).len(),
+        1,
+        "only the hand-placed file"
+    );
+
+    let restarted = serve_dev(data);
+    assert!(files_under(&staging).is_empty(), "staging cleaned at start");
+    let (status, body) = get(&restarted.addr, "/api/v1/admin/lora", &restarted.admin);
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("\"total\":1") && body.contains("styles/kept.pt"),
+        "{body}"
+    );
+}
