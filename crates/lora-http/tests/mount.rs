@@ -1,0 +1,68 @@
+//! lora-http as a library: its routes mounted inside another actix-web application.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use actix_web::{App, HttpResponse, test, web};
+use lora_auth::{AuthConfig, HmacSecret, Role, Verifier};
+use lora_http::AppState;
+use lora_store::Store;
+
+fn state(dir: &tempfile::TempDir) -> AppState {
+    let store =
+        Store::open(camino::Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap()).unwrap();
+    let verifier = Verifier::new(AuthConfig::hs256(HmacSecret::new(
+        b"mount-test-secret".to_vec(),
+    )))
+    .unwrap();
+    AppState::new(Arc::new(store), Arc::new(verifier))
+}
+
+#[actix_web::test]
+async fn routes_mount_under_a_scope_next_to_the_host_services_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let admin = state.verifier().mint(Role::Admin, "host", 60).unwrap();
+    let app = test::init_service(
+        App::new()
+            .route(
+                "/ping",
+                web::get().to(|| async { HttpResponse::Ok().body("pong") }),
+            )
+            .service(web::scope("/lora").configure(|cfg| lora_http::configure(cfg, state.clone()))),
+    )
+    .await;
+
+    let health = test::TestRequest::get()
+        .uri("/lora/api/v1/evaluation/health")
+        .to_request();
+    let body: serde_json::Value = test::call_and_read_body_json(&app, health).await;
+    assert_eq!(body["status"], "ok");
+
+    let list = test::TestRequest::get()
+        .uri("/lora/api/v1/admin/lora")
+        .insert_header(("Authorization", format!("Bearer {admin}")))
+        .to_request();
+    let body: serde_json::Value = test::call_and_read_body_json(&app, list).await;
+    assert_eq!(body["total"], 0);
+
+    let unauthenticated = test::TestRequest::get()
+        .uri("/lora/api/v1/admin/lora")
+        .to_request();
+    let response = test::call_service(&app, unauthenticated).await;
+    assert_eq!(response.status(), 401);
+
+    let ping = test::TestRequest::get().uri("/ping").to_request();
+    assert_eq!(test::call_and_read_body(&app, ping).await, "pong");
+}
+
+#[actix_web::test]
+async fn the_full_app_answers_unknown_paths_with_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = test::init_service(lora_http::app(state(&dir))).await;
+    let response =
+        test::call_service(&app, test::TestRequest::get().uri("/nowhere").to_request()).await;
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = test::read_body_json(response).await;
+    assert_eq!(body, serde_json::json!({"detail": "Not Found"}));
+}
