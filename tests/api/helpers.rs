@@ -34,6 +34,13 @@ pub fn spawn_app() -> TestApp {
 }
 
 pub fn spawn_app_with_limit(limit: u64) -> TestApp {
+    // Quiet by default; `TEST_LOG=1 cargo test -p lora-contract-tests` shows the server's logs.
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_test_writer()
+            .try_init();
+    }
     let dir = tempfile::tempdir().unwrap();
     let data = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
     let store = Arc::new(Store::open(data.clone()).unwrap());
