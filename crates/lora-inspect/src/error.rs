@@ -1,0 +1,47 @@
+use std::io;
+
+use thiserror::Error;
+
+/// Why a file is refused, or could not be read.
+#[derive(Debug, Error)]
+pub enum InspectError {
+    /// The bytes are not a valid file of the format they claim to be.
+    #[error("invalid {format} file: {reason}")]
+    Invalid {
+        /// The format that was being read.
+        format: &'static str,
+        /// The rule that was broken.
+        reason: String,
+    },
+    /// The content is of another format than the extension says.
+    #[error("the content is {found} but the extension is .{extension}")]
+    FormatMismatch {
+        /// What the content is.
+        found: &'static str,
+        /// The extension it was uploaded with.
+        extension: String,
+    },
+    /// A pickle imports globals a weights-only state dict never needs.
+    #[error("unsafe pickle: it imports {}", .globals.join(", "))]
+    UnsafePickle {
+        /// The offending globals, `module.name`.
+        globals: Vec<String>,
+    },
+    /// Reading the file failed.
+    #[error("cannot read the file: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl InspectError {
+    pub(crate) fn invalid(format: &'static str, reason: impl Into<String>) -> Self {
+        InspectError::Invalid {
+            format,
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether the file's content is at fault (a 400), rather than the reading of it.
+    pub fn is_content_error(&self) -> bool {
+        !matches!(self, InspectError::Io(_))
+    }
+}

@@ -1,0 +1,78 @@
+//! Knows what a LoRA file is without loading it into a model.
+//!
+//! * [`validate`]: the upload gate. The format is decided by content *and* extension
+//!   (a safetensors file named `.pt`, or a torch zip named `.safetensors`, is refused);
+//!   safetensors headers are checked rule by rule ([`safetensors`]); `.ckpt .pt .pth .bin`
+//!   must be PyTorch zip archives or raw/legacy pickles whose every imported global is on
+//!   a weights-only allowlist ([`pickle`], [`torch`]). Nothing is ever executed.
+//! * [`evaluate`]: a full [`Report`]: identity and hashes, base model and network type,
+//!   ranks and alphas, per-module strengths, weight health (NaN, Inf, max |w|), metadata,
+//!   pickle globals, findings with stable codes, and a verdict.
+//!
+//! Files are streamed, never read whole into memory. No async, no web framework.
+//!
+//! ```
+//! use lora_core::Extension;
+//! use lora_inspect::{Verdict, safetensors::build};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("tiny.safetensors");
+//! let down = [0u8; 4 * 8 * 4]; // f32 zeros, rank 4 × 8
+//! let up = [0u8; 8 * 4 * 4];
+//! std::fs::write(&path, build(&[
+//!     ("lora_unet_x.lora_down.weight", "F32", &[4, 8], &down),
+//!     ("lora_unet_x.lora_up.weight", "F32", &[8, 4], &up),
+//! ], &[]))?;
+//!
+//! let checked = lora_inspect::validate(&path, Extension::Safetensors)?;
+//! assert_eq!(checked.format.as_str(), "safetensors");
+//! assert!(lora_inspect::validate(&path, Extension::Pt).is_err(), "content and extension disagree");
+//!
+//! let report = lora_inspect::evaluate(&path)?;
+//! assert_eq!(report.rank, Some(4));
+//! assert_ne!(report.verdict, Verdict::Fail);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod analyze;
+mod dtype;
+mod error;
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
+pub mod pickle;
+mod report;
+pub mod safetensors;
+pub mod torch;
+mod weights;
+
+pub use analyze::{BaseModel, NetworkType, Structure};
+pub use dtype::DType;
+pub use error::InspectError;
+pub use report::{
+    FINDING_CODES, Finding, PickleReport, Report, Severity, Validated, Verdict, evaluate, validate,
+};
+pub use weights::{ModuleStrength, WeightStats};
+
+/// The container formats a LoRA file can be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    /// A safetensors file.
+    Safetensors,
+    /// A PyTorch zip archive (`torch.save` since 1.6).
+    PytorchZip,
+    /// A raw or legacy pickle.
+    Pickle,
+}
+
+impl Format {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Safetensors => "safetensors",
+            Format::PytorchZip => "pytorch_zip",
+            Format::Pickle => "pickle",
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! One streaming pass over a safetensors data section: weight health over every float
+//! dtype, the `alpha` scalars, and each module's strength ‖ΔW‖_F = scale·‖B·A‖_F computed
+//! from the small r×r Gram matrices (‖BA‖²_F = tr((BᵀB)(AAᵀ))) without forming ΔW.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::OnceLock;
+
+use half::slice::HalfFloatSliceExt;
+use half::{bf16, f16};
+use serde::Serialize;
+
+use crate::analyze::{Part, Structure, split};
+use crate::safetensors::{Header, TensorInfo};
+use crate::{DType, InspectError};
+
+#[cfg(target_endian = "big")]
+compile_error!(
+    "lora-inspect reads little-endian tensors in place; big-endian hosts are not supported"
+);
+
+/// Factors larger than this are scanned for health but not used for strengths.
+const MAX_FACTOR_ELEMENTS: u64 = 64 << 20;
+/// Tensors are read in pieces of at most this many bytes.
+const PIECE: usize = 16 << 20;
+
+/// NaN, Inf and magnitude over all float tensors.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct WeightStats {
+    /// NaN elements.
+    pub nan_count: u64,
+    /// ±Inf elements.
+    pub inf_count: u64,
+    /// Largest finite |w|.
+    pub max_abs: f64,
+    /// Float tensors scanned.
+    pub scanned_tensors: usize,
+    /// Tensors of other dtypes (integers, bools, sub-byte floats), not scanned.
+    pub skipped_tensors: usize,
+    /// Up to ten tensors holding NaN or Inf.
+    pub bad_tensors: Vec<String>,
+}
+
+/// One module's rank, alpha and strength.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModuleStrength {
+    /// Module name.
+    pub module: String,
+    /// Rank.
+    pub rank: u64,
+    /// Alpha (the rank when the file has none).
+    pub alpha: f64,
+    /// alpha / rank.
+    pub scale: f64,
+    /// scale·‖B·A‖_F.
+    pub strength: f64,
+}
+
+#[derive(Default)]
+struct Grams {
+    down: Option<Vec<f64>>,
+    up: Option<Vec<f64>>,
+}
+
+/// Scans the data section of a safetensors file.
+///
+/// # Errors
+///
+/// [`InspectError::Io`] when reading fails.
+pub fn scan(
+    file: &mut (impl Read + Seek),
+    header: &Header,
+    structure: &mut Structure,
+) -> Result<(WeightStats, Vec<ModuleStrength>), InspectError> {
+    let mut stats = WeightStats::default();
+    let mut grams: HashMap<String, Grams> = HashMap::new();
+    file.seek(SeekFrom::Start(header.data_start))?;
+    let mut raw: Vec<u64> = Vec::new();
+    let mut floats: Vec<f32> = Vec::new();
+    for tensor in &header.tensors {
+        let len = (tensor.end - tensor.begin) as usize;
+        let factor =
+            split(&tensor.name).filter(|(_, p)| matches!(p, Part::Down | Part::Up | Part::Alpha));
+        let keep_all = factor.is_some() && tensor.numel() <= MAX_FACTOR_ELEMENTS;
+        if !tensor.dtype.is_float() {
+            stats.skipped_tensors += 1;
+            skip(file, len)?;
+            continue;
+        }
+        stats.scanned_tensors += 1;
+        let (before_nan, before_inf) = (stats.nan_count, stats.inf_count);
+        floats.clear();
+        let mut left = len;
+        let elem = (tensor.dtype.bits() / 8) as usize;
+        while left > 0 {
+            let take = if keep_all {
+                left
+            } else {
+                left.min(PIECE / elem * elem)
+            };
+            raw.resize(take.div_ceil(8), 0);
+            file.read_exact(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut raw)[..take])?;
+            let start = floats.len();
+            decode(tensor.dtype, take, &raw, &mut floats);
+            health(&floats[start..], &mut stats);
+            if !keep_all {
+                floats.clear();
+            }
+            left -= take;
+        }
+        if stats.nan_count + stats.inf_count > before_nan + before_inf
+            && stats.bad_tensors.len() < 10
+        {
+            stats.bad_tensors.push(tensor.name.clone());
+        }
+        if let Some((module, part)) = factor.filter(|_| keep_all) {
+            record(module, part, tensor, &floats, structure, &mut grams);
+        }
+    }
+    Ok((stats, strengths(structure, grams)))
+}
+
+fn skip(file: &mut (impl Read + Seek), len: usize) -> Result<(), InspectError> {
+    file.seek(SeekFrom::Current(len as i64))?;
+    Ok(())
+}
+
+/// Appends the first `len` bytes of the aligned buffer `raw` as f32 to `out`.
+fn decode(dtype: DType, len: usize, raw: &[u64], out: &mut Vec<f32>) {
+    let start = out.len();
+    let bytes = &bytemuck::cast_slice::<u64, u8>(raw)[..len];
+    match dtype {
+        DType::F32 => {
+            out.extend_from_slice(&bytemuck::cast_slice::<u64, f32>(raw)[..bytes.len() / 4])
+        }
+        DType::F64 => out.extend(
+            bytemuck::cast_slice::<u64, f64>(raw)[..bytes.len() / 8]
+                .iter()
+                .map(|x| *x as f32),
+        ),
+        DType::F16 => {
+            let halves: &[f16] =
+                bytemuck::cast_slice(&bytemuck::cast_slice::<u64, u16>(raw)[..bytes.len() / 2]);
+            out.resize(start + halves.len(), 0.0);
+            halves.convert_to_f32_slice(&mut out[start..]);
+        }
+        DType::BF16 => {
+            let halves: &[bf16] =
+                bytemuck::cast_slice(&bytemuck::cast_slice::<u64, u16>(raw)[..bytes.len() / 2]);
+            out.resize(start + halves.len(), 0.0);
+            halves.convert_to_f32_slice(&mut out[start..]);
+        }
+        DType::F8E4M3 => {
+            let table = f8_table(true);
+            out.extend(bytes.iter().map(|b| table[usize::from(*b)]));
+        }
+        DType::F8E5M2 => {
+            let table = f8_table(false);
+            out.extend(bytes.iter().map(|b| table[usize::from(*b)]));
+        }
+        _ => {}
+    }
+}
+
+fn health(values: &[f32], stats: &mut WeightStats) {
+    let mut nan = 0u64;
+    let mut inf = 0u64;
+    let mut max = 0f32;
+    for chunk in values.chunks(4096) {
+        for &x in chunk {
+            let a = x.abs();
+            nan += u64::from(x.is_nan());
+            inf += u64::from(a == f32::INFINITY);
+            // NaN and Inf are counted, not compared.
+            if a.is_finite() && a > max {
+                max = a;
+            }
+        }
+    }
+    stats.nan_count += nan;
+    stats.inf_count += inf;
+    stats.max_abs = stats.max_abs.max(f64::from(max));
+}
+
+fn record(
+    module: &str,
+    part: Part,
+    tensor: &TensorInfo,
+    values: &[f32],
+    structure: &mut Structure,
+    grams: &mut HashMap<String, Grams>,
+) {
+    match part {
+        Part::Alpha => {
+            if let Some(a) = values.first().filter(|a| a.is_finite()) {
+                structure.set_alpha(module, f64::from(*a));
+            }
+        }
+        Part::Down => {
+            let r = tensor.shape.first().copied().unwrap_or(0) as usize;
+            if r > 0 && r <= 1024 && values.len().is_multiple_of(r) {
+                grams.entry(module.to_owned()).or_default().down =
+                    Some(gram_rows(values, r, values.len() / r));
+            }
+        }
+        Part::Up => {
+            let out = tensor.shape.first().copied().unwrap_or(0) as usize;
+            let r = tensor.shape.get(1).copied().unwrap_or(0) as usize;
+            if r > 0 && r <= 1024 && out > 0 && values.len() == out * r {
+                // Columns of B are rows of Bᵀ.
+                let mut t = vec![0f32; values.len()];
+                for (k, row) in values.chunks_exact(r).enumerate() {
+                    for (i, x) in row.iter().enumerate() {
+                        t[i * out + k] = *x;
+                    }
+                }
+                grams.entry(module.to_owned()).or_default().up = Some(gram_rows(&t, r, out));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The r×r Gram matrix of the `r` rows (each `n` long) of `m`.
+fn gram_rows(m: &[f32], r: usize, n: usize) -> Vec<f64> {
+    let mut g = vec![0f64; r * r];
+    for i in 0..r {
+        let a = &m[i * n..(i + 1) * n];
+        for j in i..r {
+            let d = f64::from(dot(a, &m[j * n..(j + 1) * n]));
+            g[i * r + j] = d;
+            g[j * r + i] = d;
+        }
+    }
+    g
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..16 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+fn strengths(structure: &Structure, grams: HashMap<String, Grams>) -> Vec<ModuleStrength> {
+    let mut out: Vec<ModuleStrength> = grams
+        .into_iter()
+        .filter_map(|(name, g)| {
+            let (ga, gb) = (g.down?, g.up?);
+            if ga.len() != gb.len() {
+                return None;
+            }
+            let module = structure.modules.get(&name)?;
+            let rank = module.rank()?;
+            let alpha = module.alpha.unwrap_or(rank as f64);
+            let scale = alpha / rank as f64;
+            let sq: f64 = ga.iter().zip(&gb).map(|(a, b)| a * b).sum();
+            Some(ModuleStrength {
+                module: name,
+                rank,
+                alpha,
+                scale,
+                strength: scale * sq.max(0.0).sqrt(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.module.cmp(&b.module));
+    out
+}
+
+fn f8_table(e4m3: bool) -> &'static [f32; 256] {
+    static E4M3: OnceLock<[f32; 256]> = OnceLock::new();
+    static E5M2: OnceLock<[f32; 256]> = OnceLock::new();
+    let (cell, exp_bits, man_bits, bias) = if e4m3 {
+        (&E4M3, 4, 3, 7)
+    } else {
+        (&E5M2, 5, 2, 15)
+    };
+    cell.get_or_init(|| {
+        let mut t = [0f32; 256];
+        for (b, v) in t.iter_mut().enumerate() {
+            let sign = if b & 0x80 != 0 { -1.0 } else { 1.0 };
+            let exp = (b >> man_bits) & ((1 << exp_bits) - 1);
+            let man = b & ((1 << man_bits) - 1);
+            let max_exp = (1 << exp_bits) - 1;
+            *v = if e4m3 && exp == max_exp && man == (1 << man_bits) - 1 {
+                f32::NAN
+            } else if !e4m3 && exp == max_exp {
+                if man == 0 {
+                    sign * f32::INFINITY
+                } else {
+                    f32::NAN
+                }
+            } else if exp == 0 {
+                sign * (man as f32 / (1 << man_bits) as f32) * 2f32.powi(1 - bias)
+            } else {
+                sign * (1.0 + man as f32 / (1 << man_bits) as f32) * 2f32.powi(exp as i32 - bias)
+            };
+        }
+        t
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f8_tables_match_known_values() {
+        let e4 = f8_table(true);
+        assert_eq!(e4[0x38], 1.0);
+        assert_eq!(e4[0x7e], 448.0);
+        assert!(e4[0x7f].is_nan());
+        let e5 = f8_table(false);
+        assert_eq!(e5[0x3c], 1.0);
+        assert_eq!(e5[0x7b], 57344.0);
+        assert!(e5[0x7c].is_infinite());
+        assert!(e5[0x7d].is_nan());
+    }
+
+    #[test]
+    fn gram_trace_equals_frobenius_norm_of_the_product() {
+        // B (3×2) · A (2×4), checked against the product formed directly.
+        let a = [1.0f32, 2.0, 0.0, -1.0, 0.5, 0.0, 3.0, 1.0];
+        let b = [1.0f32, 0.0, 2.0, -1.0, 0.0, 1.0];
+        let mut direct = 0f64;
+        for i in 0..3 {
+            for j in 0..4 {
+                let v: f32 = (0..2).map(|k| b[i * 2 + k] * a[k * 4 + j]).sum();
+                direct += f64::from(v * v);
+            }
+        }
+        let ga = gram_rows(&a, 2, 4);
+        let mut bt = [0f32; 6];
+        for k in 0..3 {
+            for i in 0..2 {
+                bt[i * 3 + k] = b[k * 2 + i];
+            }
+        }
+        let gb = gram_rows(&bt, 2, 3);
+        let via_gram: f64 = ga.iter().zip(&gb).map(|(x, y)| x * y).sum();
+        assert!((via_gram - direct).abs() < 1e-9, "{via_gram} vs {direct}");
+    }
+}

@@ -1,0 +1,618 @@
+//! lora-inspect against generated fixtures: every safetensors rule, hostile and benign
+//! pickles and torch zips, families and network types, and reports.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use lora_core::Extension;
+use lora_inspect::fixtures::{PickleWriter, f16_bytes, kohya_lora, state_dict_pickle, torch_zip};
+use lora_inspect::safetensors::{Header, build};
+use lora_inspect::{
+    BaseModel, Format, InspectError, NetworkType, Severity, Verdict, evaluate, pickle, validate,
+};
+use proptest::prelude::*;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn write(name: &str, bytes: &[u8]) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    Fixture { _dir: dir, path }
+}
+
+fn simple() -> Vec<u8> {
+    kohya_lora(
+        &[("lora_unet_down_blocks_0_attentions_0_proj_in", 320, 320)],
+        4,
+        4.0,
+        &[],
+    )
+}
+
+/// A header written by hand, with `data` after it.
+fn raw_safetensors(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+fn invalid(bytes: &[u8]) -> String {
+    let f = write("x.safetensors", bytes);
+    match validate(&f.path, Extension::Safetensors) {
+        Err(InspectError::Invalid {
+            format: "safetensors",
+            reason,
+        }) => reason,
+        other => panic!("expected invalid safetensors, got {other:?}"),
+    }
+}
+
+#[test]
+fn valid_safetensors_pass() {
+    let f = write("ok.safetensors", &simple());
+    let v = validate(&f.path, Extension::Safetensors).unwrap();
+    assert_eq!(v.format, Format::Safetensors);
+}
+
+#[test]
+fn every_safetensors_rule_is_checked() {
+    let ok_data = [0u8; 8];
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("short", vec![1, 2, 3]),
+        ("huge header length", {
+            let mut b = (100_000_001u64).to_le_bytes().to_vec();
+            b.extend_from_slice(&[b' '; 16]);
+            b
+        }),
+        ("header past end", {
+            let mut b = (64u64).to_le_bytes().to_vec();
+            b.extend_from_slice(b"{}");
+            b
+        }),
+        ("not utf8", {
+            let mut b = (4u64).to_le_bytes().to_vec();
+            b.extend_from_slice(&[b'{', 0xff, 0xfe, b'}']);
+            b
+        }),
+        ("not json", raw_safetensors("{nope}", &[])),
+        ("not object", raw_safetensors("[1, 2]", &[])),
+        (
+            "duplicate key",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                &ok_data,
+            ),
+        ),
+        (
+            "metadata not strings",
+            raw_safetensors(r#"{"__metadata__":{"k":1}}"#, &[]),
+        ),
+        (
+            "metadata not object",
+            raw_safetensors(r#"{"__metadata__":"x"}"#, &[]),
+        ),
+        (
+            "unknown dtype",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F12","shape":[1],"data_offsets":[0,4]}}"#,
+                &ok_data[..4],
+            ),
+        ),
+        (
+            "missing shape",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F32","data_offsets":[0,4]}}"#,
+                &ok_data[..4],
+            ),
+        ),
+        (
+            "negative shape",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#,
+                &ok_data[..4],
+            ),
+        ),
+        (
+            "wrong byte length",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#,
+                &ok_data,
+            ),
+        ),
+        (
+            "overflowing shape",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}}"#,
+                &ok_data,
+            ),
+        ),
+        (
+            "offsets reversed",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F32","shape":[0],"data_offsets":[4,0]}}"#,
+                &ok_data[..4],
+            ),
+        ),
+        (
+            "past data end",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#,
+                &ok_data[..4],
+            ),
+        ),
+        (
+            "overlap",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                &ok_data,
+            ),
+        ),
+        (
+            "gap",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                &ok_data,
+            ),
+        ),
+        (
+            "trailing bytes",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#,
+                &ok_data,
+            ),
+        ),
+        (
+            "sub-byte not whole",
+            raw_safetensors(
+                r#"{"a":{"dtype":"F4","shape":[3],"data_offsets":[0,2]}}"#,
+                &ok_data[..2],
+            ),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let reason = invalid(&bytes);
+        assert!(!reason.is_empty(), "{what}");
+    }
+}
+
+#[test]
+fn special_dtypes_and_empty_tensors_are_valid() {
+    let bytes = raw_safetensors(
+        r#"{"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"F4","shape":[4],"data_offsets":[2,4]},"c":{"dtype":"BF16","shape":[0],"data_offsets":[4,4]},"d":{"dtype":"F6_E2M3","shape":[4],"data_offsets":[4,7]}}"#,
+        &[0x38, 0x38, 0, 0, 0, 0, 0],
+    );
+    let h = Header::parse(&bytes, bytes.len() as u64).unwrap();
+    assert_eq!(h.tensors.len(), 4);
+}
+
+#[test]
+fn a_header_length_starting_like_pk_or_a_pickle_is_still_safetensors() {
+    for n in [0x4B50u64, 0x0280] {
+        // Pad the JSON to exactly `n` bytes so the file begins with "PK" or 0x80.
+        let mut header = String::from(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#);
+        while (header.len() as u64) < n {
+            header.push(' ');
+        }
+        let bytes = raw_safetensors(&header, &[0; 4]);
+        assert!(bytes.starts_with(b"PK") || bytes[0] == 0x80);
+        let f = write("x.safetensors", &bytes);
+        assert_eq!(
+            validate(&f.path, Extension::Safetensors).unwrap().format,
+            Format::Safetensors
+        );
+    }
+}
+
+#[test]
+fn content_and_extension_must_agree() {
+    let st = write("x.pt", &simple());
+    assert!(matches!(
+        validate(&st.path, Extension::Pt),
+        Err(InspectError::FormatMismatch {
+            found: "a safetensors file",
+            ..
+        })
+    ));
+    let zip = torch_zip(&state_dict_pickle(&[("w", &[2, 2])]), &[4], &[]);
+    let z = write("x.safetensors", &zip);
+    assert!(matches!(
+        validate(&z.path, Extension::Safetensors),
+        Err(InspectError::FormatMismatch {
+            found: "a PyTorch zip archive",
+            ..
+        })
+    ));
+    let p = write("x.safetensors", &PickleWriter::new().int(1).stop());
+    assert!(matches!(
+        validate(&p.path, Extension::Safetensors),
+        Err(InspectError::FormatMismatch {
+            found: "a pickle",
+            ..
+        })
+    ));
+}
+
+fn refused(bytes: &[u8], ext: Extension) -> Vec<String> {
+    let f = write("x.bin", bytes);
+    match validate(&f.path, ext) {
+        Err(InspectError::UnsafePickle { globals }) => globals,
+        other => panic!("expected an unsafe pickle, got {other:?}"),
+    }
+}
+
+#[test]
+fn malicious_pickles_are_refused_with_their_globals() {
+    let os_system = PickleWriter::new()
+        .global("os", "system")
+        .mark()
+        .string("echo pwned")
+        .tuple()
+        .reduce()
+        .stop();
+    assert_eq!(refused(&os_system, Extension::Pt), ["os.system"]);
+
+    // STACK_GLOBAL with module and name pushed, memoized, popped, and fetched back.
+    let mut w = PickleWriter::new();
+    w.bytes = vec![0x80, 4];
+    w.raw(b"\x8c\x08builtins\x94\x8c\x04eval\x94")
+        .raw(b"0")
+        .raw(b"0")
+        .raw(b"h\x00h\x01\x93");
+    let via_memo = w
+        .string("__import__('os').system('id')")
+        .raw(b"\x85")
+        .reduce()
+        .stop();
+    assert_eq!(refused(&via_memo, Extension::Ckpt), ["builtins.eval"]);
+
+    let inst = b"\x80\x02(S'id'\niposix\nsystem\n.".to_vec();
+    assert_eq!(refused(&inst, Extension::Pth), ["posix.system"]);
+
+    let getattr = PickleWriter::new()
+        .global("builtins", "getattr")
+        .mark()
+        .global("collections", "OrderedDict")
+        .string("__reduce__")
+        .tuple()
+        .reduce()
+        .stop();
+    assert_eq!(refused(&getattr, Extension::Bin), ["builtins.getattr"]);
+
+    let runpy = PickleWriter::new()
+        .global("runpy", "_run_code")
+        .raw(b")")
+        .reduce()
+        .stop();
+    assert_eq!(refused(&runpy, Extension::Bin), ["runpy._run_code"]);
+
+    // A computed STACK_GLOBAL name cannot be checked: refused.
+    let mut w = PickleWriter::new();
+    w.bytes = vec![0x80, 4];
+    let computed = w.raw(b"\x8c\x02os").int(7).raw(b"\x93").stop();
+    assert_eq!(
+        refused(&computed, Extension::Bin),
+        ["<STACK_GLOBAL with a computed name>"]
+    );
+
+    let ext = PickleWriter::new().raw(b"\x82\x01").stop();
+    assert_eq!(refused(&ext, Extension::Bin), ["copyreg extension.1"]);
+}
+
+#[test]
+fn malicious_pickles_inside_a_zip_are_refused() {
+    let evil = PickleWriter::new()
+        .global("subprocess", "Popen")
+        .mark()
+        .string("id")
+        .tuple()
+        .reduce()
+        .stop();
+    let zip = torch_zip(&evil, &[], &[]);
+    assert_eq!(refused(&zip, Extension::Pt), ["subprocess.Popen"]);
+    // A second .pkl member is checked too.
+    let benign = state_dict_pickle(&[("w", &[2])]);
+    let zip = torch_zip(&benign, &[2], &[("archive/extra.pkl", &evil)]);
+    assert_eq!(refused(&zip, Extension::Pt), ["subprocess.Popen"]);
+}
+
+#[test]
+fn torch_zip_archive_rules() {
+    let benign = state_dict_pickle(&[("w", &[2])]);
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let o = zip::write::SimpleFileOptions::default();
+    zip.start_file("a/data.pkl", o).unwrap();
+    std::io::Write::write_all(&mut zip, &benign).unwrap();
+    zip.start_file("b/data/0", o).unwrap();
+    let two_roots = zip.finish().unwrap().into_inner();
+    let f = write("x.pt", &two_roots);
+    assert!(matches!(
+        validate(&f.path, Extension::Pt),
+        Err(InspectError::Invalid {
+            format: "pytorch_zip",
+            ..
+        })
+    ));
+
+    let no_pkl = torch_zip(b"", &[], &[]);
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    z.start_file("archive/version", o).unwrap();
+    let only_version = z.finish().unwrap().into_inner();
+    for bytes in [only_version, no_pkl] {
+        let f = write("x.pt", &bytes);
+        assert!(validate(&f.path, Extension::Pt).is_err());
+    }
+}
+
+#[test]
+fn benign_torch_files_pass_and_name_their_tensors() {
+    let tensors: &[(&str, &[u64])] = &[
+        (
+            "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight",
+            &[4, 768],
+        ),
+        (
+            "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_up.weight",
+            &[320, 4],
+        ),
+    ];
+    let pkl = state_dict_pickle(tensors);
+    let zip = torch_zip(&pkl, &[4 * 768, 320 * 4], &[]);
+    let f = write("x.pt", &zip);
+    let v = validate(&f.path, Extension::Pt).unwrap();
+    assert_eq!(v.format, Format::PytorchZip);
+    assert_eq!(v.base_model, BaseModel::Sd1);
+    assert!(v.globals.iter().all(|g| g.allowed));
+
+    let raw = write("x.ckpt", &pkl);
+    assert_eq!(
+        validate(&raw.path, Extension::Ckpt).unwrap().format,
+        Format::Pickle
+    );
+
+    let report = evaluate(&f.path).unwrap();
+    assert_eq!(report.format, Some(Format::PytorchZip));
+    assert_eq!(report.tensor_count, 2);
+    assert_eq!(report.rank, Some(4));
+    let listed = report.pickled_tensors.unwrap();
+    assert_eq!(listed[0].dtype.as_deref(), Some("F16"));
+    assert_eq!(listed[1].shape, [320, 4]);
+    assert!(report.findings.iter().any(|f| f.code == "pickle_format"));
+    assert_eq!(report.verdict, Verdict::Warn);
+}
+
+#[test]
+fn legacy_torch_files_are_walked_pickle_by_pickle() {
+    let magic = {
+        let mut w = PickleWriter::new();
+        w.raw(b"\x8a\x0a")
+            .raw(&0x1950a86a20f9469cfc6cu128.to_le_bytes()[..10]);
+        w.stop()
+    };
+    let version = PickleWriter::new().int(1001).stop();
+    let sys_info = PickleWriter::new().raw(b"}").stop();
+    let keys = PickleWriter::new().raw(b"]").stop();
+    let evil = PickleWriter::new()
+        .global("os", "system")
+        .mark()
+        .string("id")
+        .tuple()
+        .reduce()
+        .stop();
+    let good = state_dict_pickle(&[("w", &[2])]);
+    let legacy =
+        |main: &[u8]| [&magic[..], &version, &sys_info, main, &keys, &[0u8; 4][..]].concat();
+    let f = write("x.pt", &legacy(&good));
+    assert_eq!(
+        validate(&f.path, Extension::Pt).unwrap().format,
+        Format::Pickle
+    );
+    assert_eq!(refused(&legacy(&evil), Extension::Pt), ["os.system"]);
+}
+
+#[test]
+fn families_and_network_types_from_fixtures() {
+    let cases: Vec<(Vec<u8>, BaseModel, NetworkType)> = vec![
+        (
+            kohya_lora(
+                &[(
+                    "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k",
+                    768,
+                    640,
+                )],
+                8,
+                4.0,
+                &[],
+            ),
+            BaseModel::Sd1,
+            NetworkType::Lora,
+        ),
+        (
+            kohya_lora(
+                &[(
+                    "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k",
+                    1024,
+                    640,
+                )],
+                8,
+                4.0,
+                &[],
+            ),
+            BaseModel::Sd2,
+            NetworkType::Lora,
+        ),
+        (
+            kohya_lora(
+                &[(
+                    "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k",
+                    2048,
+                    640,
+                )],
+                8,
+                4.0,
+                &[],
+            ),
+            BaseModel::Sdxl,
+            NetworkType::Lora,
+        ),
+        (
+            kohya_lora(
+                &[("lora_unet_double_blocks_0_img_attn_qkv", 3072, 9216)],
+                4,
+                4.0,
+                &[],
+            ),
+            BaseModel::Flux,
+            NetworkType::Lora,
+        ),
+        (
+            kohya_lora(
+                &[("lora_unet_x", 64, 64)],
+                4,
+                4.0,
+                &[("modelspec.architecture", "stable-diffusion-v3-medium/lora")],
+            ),
+            BaseModel::Sd3,
+            NetworkType::Lora,
+        ),
+    ];
+    for (i, (bytes, base, net)) in cases.into_iter().enumerate() {
+        let f = write("x.safetensors", &bytes);
+        let r = evaluate(&f.path).unwrap();
+        assert_eq!((r.base_model, r.network_type), (base, net), "case {i}");
+        assert!(r.rank.is_some());
+    }
+    // LoHa and LoCon (3×3 conv down).
+    let loha = build(
+        &[
+            ("lora_unet_x.hada_w1_a", "F16", &[8, 4], &f16_bytes(32, 1)),
+            ("lora_unet_x.hada_w1_b", "F16", &[4, 8], &f16_bytes(32, 2)),
+        ],
+        &[],
+    );
+    let f = write("x.safetensors", &loha);
+    let r = evaluate(&f.path).unwrap();
+    assert_eq!((r.network_type, r.rank), (NetworkType::Loha, Some(4)));
+    let locon = build(
+        &[
+            (
+                "lora_unet_conv.lora_down.weight",
+                "F16",
+                &[4, 8, 3, 3],
+                &f16_bytes(4 * 8 * 9, 1),
+            ),
+            (
+                "lora_unet_conv.lora_up.weight",
+                "F16",
+                &[8, 4, 1, 1],
+                &f16_bytes(32, 2),
+            ),
+        ],
+        &[],
+    );
+    let f = write("x.safetensors", &locon);
+    assert_eq!(evaluate(&f.path).unwrap().network_type, NetworkType::Locon);
+}
+
+#[test]
+fn nan_and_inf_fail_the_verdict() {
+    let mut bad = f16_bytes(8, 1);
+    bad[2..4].copy_from_slice(&half::f16::NAN.to_le_bytes());
+    bad[6..8].copy_from_slice(&half::f16::INFINITY.to_le_bytes());
+    let bytes = build(
+        &[
+            ("m.lora_down.weight", "F16", &[2, 4], &bad),
+            ("m.lora_up.weight", "F16", &[4, 2], &f16_bytes(8, 2)),
+        ],
+        &[],
+    );
+    let f = write("x.safetensors", &bytes);
+    let r = evaluate(&f.path).unwrap();
+    assert_eq!(r.verdict, Verdict::Fail);
+    let w = r.weights.unwrap();
+    assert_eq!((w.nan_count, w.inf_count), (1, 1));
+    assert_eq!(w.bad_tensors, ["m.lora_down.weight"]);
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.code == "nan_weights" && f.severity == Severity::Error)
+    );
+    assert!(r.findings.iter().any(|f| f.code == "inf_weights"));
+}
+
+#[test]
+fn strengths_alphas_and_hashes() {
+    let bytes = kohya_lora(
+        &[("lora_unet_a", 64, 64), ("lora_unet_b", 64, 64)],
+        8,
+        4.0,
+        &[("ss_network_dim", "8")],
+    );
+    let f = write("x.safetensors", &bytes);
+    let r = evaluate(&f.path).unwrap();
+    assert_eq!((r.rank, r.alpha), (Some(8), Some(4.0)));
+    assert_eq!(r.modules.len(), 2);
+    assert!(r.modules.iter().all(|m| m.scale == 0.5 && m.strength > 0.0));
+    assert_eq!(r.hashes.autov2, r.sha256[..10]);
+    assert_eq!(r.hashes.tensor_sha256.as_ref().map(String::len), Some(64));
+    assert_ne!(r.hashes.tensor_sha256.as_deref(), Some(r.sha256.as_str()));
+    assert_eq!(r.metadata["ss_network_dim"], "8");
+}
+
+#[test]
+fn invalid_files_are_reported_not_errors() {
+    let f = write("x.safetensors", b"definitely not a lora");
+    let r = evaluate(&f.path).unwrap();
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert_eq!(r.findings[0].code, "invalid_safetensors");
+    let evil = PickleWriter::new()
+        .global("os", "system")
+        .mark()
+        .string("id")
+        .tuple()
+        .reduce()
+        .stop();
+    let f = write("x.pt", &evil);
+    let r = evaluate(&f.path).unwrap();
+    assert_eq!(r.verdict, Verdict::Fail);
+    assert!(
+        r.pickle
+            .unwrap()
+            .globals
+            .iter()
+            .any(|g| g.name == "os.system" && !g.allowed)
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = pickle::scan(&bytes);
+        let _ = Header::parse(&bytes, bytes.len() as u64);
+        let _ = lora_inspect::torch::scan_raw(&bytes[..], bytes.len() as u64);
+        let _ = lora_inspect::torch::scan_zip(std::io::Cursor::new(&bytes));
+    }
+
+    #[test]
+    fn mutated_valid_files_never_panic(flips in prop::collection::vec((0usize..4096, any::<u8>()), 1..8), which in 0usize..3) {
+        let mut bytes = match which {
+            0 => simple(),
+            1 => state_dict_pickle(&[("a.lora_down.weight", &[4, 8]), ("a.lora_up.weight", &[8, 4])]),
+            _ => torch_zip(&state_dict_pickle(&[("w", &[2])]), &[2], &[]),
+        };
+        for (at, value) in flips {
+            let len = bytes.len();
+            bytes[at % len] = value;
+        }
+        let f = write(if which == 0 { "x.safetensors" } else { "x.pt" }, &bytes);
+        let ext = if which == 0 { Extension::Safetensors } else { Extension::Pt };
+        let _ = validate(&f.path, ext);
+        let _ = evaluate(&f.path);
+    }
+}
