@@ -106,11 +106,7 @@ fn user_tokens_are_forbidden_on_admin_routes() {
 #[test]
 fn admins_may_use_the_user_route() {
     let app = spawn_app();
-    let r = app.upload_as(
-        "/api/v1/lora/upload",
-        &app.admin,
-        &[file("a.pt", b"weights")],
-    );
+    let r = app.upload_as("/api/v1/lora/upload", &app.admin, &[file("a.pt", &pt())]);
     assert_eq!(r.status, 200);
 }
 

@@ -10,7 +10,7 @@ use crate::helpers::*;
 fn listing_shows_uploaded_and_hand_placed_files_sorted() {
     let app = spawn_app();
     app.upload(&[
-        file("b.safetensors", b"bb"),
+        file("b.safetensors", &st(1)),
         Part::Text("entity_type", "styles"),
     ]);
     fs::write(app.live().join("styles/a.ckpt"), b"hand").unwrap();
@@ -43,11 +43,11 @@ fn listing_shows_uploaded_and_hand_placed_files_sorted() {
           },
           {
             "entity_type": "styles",
-            "file_size": 2,
+            "file_size": 4688,
             "filename": "b.safetensors",
             "modified_at": "[timestamp]",
             "partial_path": "styles/b.safetensors",
-            "sha256": "3b64db95cb55c763391c707108489ae18b4112d783300de38e033b4c98c3deaf"
+            "sha256": "913adc91221f0a184c2c52aa6171ec0c858c29ed8a45b6ff1672fb02f2615bcd"
           }
         ],
         "limit": 100,
@@ -129,7 +129,7 @@ fn bad_listing_queries_are_422() {
 fn delete_moves_the_file_into_the_bin() {
     let app = spawn_app();
     app.admin_upload(&[
-        file("Sh0ot1f1_01.safetensors", b"lora"),
+        file("Sh0ot1f1_01.safetensors", &st(2)),
         Part::Text("entity_type", "identities"),
     ]);
     let r = app.delete(r#"{"partial_path": "identities/Sh0ot1f1_01.safetensors"}"#);
@@ -149,7 +149,7 @@ fn delete_moves_the_file_into_the_bin() {
     assert!(app.live_files().is_empty());
     assert_eq!(
         fs::read(app.bin().join("identities/Sh0ot1f1_01.safetensors")).unwrap(),
-        b"lora"
+        st(2)
     );
     assert_eq!(app.list("").json()["total"], 0);
 }
@@ -157,18 +157,22 @@ fn delete_moves_the_file_into_the_bin() {
 #[test]
 fn the_bin_never_overwrites() {
     let app = spawn_app();
-    for content in [b"one", b"two"] {
+    let (one, two) = (st(1), st(2));
+    for content in [&one, &two] {
         app.upload(&[
-            file("same.pt", content),
+            file("same.safetensors", content),
             Part::Text("entity_type", "styles"),
         ]);
-        let r = app.delete(r#"{"partial_path": "styles/same.pt"}"#);
+        let r = app.delete(r#"{"partial_path": "styles/same.safetensors"}"#);
         assert_eq!(r.status, 200);
     }
-    assert_eq!(fs::read(app.bin().join("styles/same.pt")).unwrap(), b"one");
     assert_eq!(
-        fs::read(app.bin().join("styles/same_v2.pt")).unwrap(),
-        b"two"
+        fs::read(app.bin().join("styles/same.safetensors")).unwrap(),
+        one
+    );
+    assert_eq!(
+        fs::read(app.bin().join("styles/same_v2.safetensors")).unwrap(),
+        two
     );
 }
 

@@ -15,7 +15,22 @@ fn health_needs_no_token_and_reveals_no_paths() {
     {
       "body": {
         "evaluator": {
-          "content_validation": false
+          "accept_base_models": null,
+          "checks": [
+            "safetensors_header",
+            "pickle_globals_allowlist",
+            "format_matches_extension",
+            "base_model",
+            "network_type",
+            "weights_nan_inf",
+            "module_strength"
+          ],
+          "content_validation": true,
+          "formats": [
+            "safetensors",
+            "pytorch_zip",
+            "pickle"
+          ]
         },
         "status": "ok",
         "storage": {

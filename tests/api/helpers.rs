@@ -34,6 +34,10 @@ pub fn spawn_app() -> TestApp {
 }
 
 pub fn spawn_app_with_limit(limit: u64) -> TestApp {
+    spawn_app_with(move |state| state.with_max_upload_bytes(limit))
+}
+
+pub fn spawn_app_with(customize: impl FnOnce(AppState) -> AppState) -> TestApp {
     // Quiet by default; `TEST_LOG=1 cargo test -p lora-contract-tests` shows the server's logs.
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
@@ -48,7 +52,7 @@ pub fn spawn_app_with_limit(limit: u64) -> TestApp {
         Arc::new(Verifier::new(AuthConfig::hs256(HmacSecret::new(SECRET.to_vec()))).unwrap());
     let admin = verifier.mint(Role::Admin, "admin", 600).unwrap();
     let user = verifier.mint(Role::User, "user", 600).unwrap();
-    let state = AppState::new(store, verifier).with_max_upload_bytes(limit);
+    let state = customize(AppState::new(store, verifier).with_max_upload_bytes(LIMIT));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -348,4 +352,40 @@ pub fn now() -> u64 {
 /// Some bytes that look like nothing in particular.
 pub fn bytes(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// A small valid SD1 kohya LoRA in safetensors; `seed` makes its bytes distinct.
+pub fn st(seed: u8) -> Vec<u8> {
+    let name = "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k";
+    let down = lora_inspect::fixtures::f16_bytes(2 * 768, u32::from(seed));
+    let up = lora_inspect::fixtures::f16_bytes(320 * 2, u32::from(seed) + 1);
+    lora_inspect::safetensors::build(
+        &[
+            (&format!("{name}.lora_down.weight"), "F16", &[2, 768], &down),
+            (&format!("{name}.lora_up.weight"), "F16", &[320, 2], &up),
+        ],
+        &[("ss_network_dim", "2")],
+    )
+}
+
+/// A valid safetensors file of exactly `total` bytes (one U8 tensor).
+pub fn st_sized(total: usize) -> Vec<u8> {
+    const HEADER: usize = 128;
+    let k = total - 8 - HEADER;
+    let mut json = format!(r#"{{"w":{{"dtype":"U8","shape":[{k}],"data_offsets":[0,{k}]}}}}"#);
+    while json.len() < HEADER {
+        json.push(' ');
+    }
+    let mut out = (HEADER as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(json.as_bytes());
+    out.extend(bytes(k));
+    out
+}
+
+/// A benign raw pickle holding a torch-style state dict.
+pub fn pt() -> Vec<u8> {
+    lora_inspect::fixtures::state_dict_pickle(&[
+        ("lora_unet_x.lora_down.weight", &[2, 8]),
+        ("lora_unet_x.lora_up.weight", &[8, 2]),
+    ])
 }

@@ -10,17 +10,17 @@ use crate::helpers::*;
 fn user_upload_stores_the_file_and_answers_lora_upload_response() {
     let app = spawn_app();
     let r = app.upload(&[
-        file("my_lora.safetensors", b"abc"),
+        file("my_lora.safetensors", &st(0)),
         Part::Text("entity_type", "identities"),
     ]);
     assert_json_snapshot!(r.snapshot(&app), @r#"
     {
       "body": {
         "file_path": "[DATA]/models/loras/identities/my_lora.safetensors",
-        "file_size": 3,
+        "file_size": 4688,
         "filename": "my_lora.safetensors",
         "partial_path": "identities/my_lora.safetensors",
-        "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        "sha256": "3d74b279c480259aee976d30c3d37c97c055fcc0645b8a63768729d181ab1b12",
         "upload_timestamp": "[timestamp]"
       },
       "status": 200
@@ -30,7 +30,7 @@ fn user_upload_stores_the_file_and_answers_lora_upload_response() {
     assert!(stamp.ends_with('Z') && stamp.len() == 20, "{stamp}");
     assert_eq!(
         std::fs::read(app.live().join("identities/my_lora.safetensors")).unwrap(),
-        b"abc"
+        st(0)
     );
     assert!(app.staging_after_settling().is_empty());
 }
@@ -38,16 +38,16 @@ fn user_upload_stores_the_file_and_answers_lora_upload_response() {
 #[test]
 fn admin_upload_adds_the_entity_type_and_may_use_faces() {
     let app = spawn_app();
-    let r = app.admin_upload(&[Part::Text("entity_type", " FACES "), file("face.pt", b"f")]);
+    let r = app.admin_upload(&[Part::Text("entity_type", " FACES "), file("face.pt", &pt())]);
     assert_json_snapshot!(r.snapshot(&app), @r#"
     {
       "body": {
         "entity_type": "faces",
         "file_path": "[DATA]/models/loras/faces/face.pt",
-        "file_size": 1,
+        "file_size": 388,
         "filename": "face.pt",
         "partial_path": "faces/face.pt",
-        "sha256": "252f10c83610ebca1a059c0bae8255eba2f95be4d1d7bcfa89d7248a82d9f111",
+        "sha256": "b27afd0ef809ff76ec802204c4d53bbcfb043ebebb6fcee7b14ccd9c53805ab3",
         "upload_timestamp": "[timestamp]"
       },
       "status": 200
@@ -59,8 +59,8 @@ fn admin_upload_adds_the_entity_type_and_may_use_faces() {
 fn a_missing_entity_type_goes_to_no_type_provided() {
     let app = spawn_app();
     for parts in [
-        vec![file("a.bin", b"1")],
-        vec![file("b.bin", b"2"), Part::Text("entity_type", "")],
+        vec![file("a.bin", &pt())],
+        vec![file("b.bin", &pt()), Part::Text("entity_type", "")],
     ] {
         let r = app.upload(&parts);
         assert_eq!(r.status, 200);
@@ -77,13 +77,13 @@ fn a_missing_entity_type_goes_to_no_type_provided() {
 fn fields_may_come_after_the_file() {
     let app = spawn_app();
     let r = app.upload(&[
-        file("late.ckpt", b"x"),
+        file("late.ckpt", &pt()),
         Part::Text("entity_type", "styles"),
         Part::Text("use_safe_filename", "false"),
     ]);
     assert_eq!(r.json()["partial_path"], "styles/late.ckpt");
     let again = app.upload(&[
-        file("late.ckpt", b"y"),
+        file("late.ckpt", &pt()),
         Part::Text("entity_type", "styles"),
         Part::Text("use_safe_filename", "false"),
     ]);
@@ -93,7 +93,7 @@ fn fields_may_come_after_the_file() {
 #[test]
 fn entity_types_the_route_does_not_allow_are_400_and_store_nothing() {
     let app = spawn_app();
-    let r = app.upload(&[Part::Text("entity_type", "faces"), file("x.pt", b"x")]);
+    let r = app.upload(&[Part::Text("entity_type", "faces"), file("x.pt", &pt())]);
     assert_json_snapshot!(r.snapshot(&app), @r#"
     {
       "body": {
@@ -103,7 +103,7 @@ fn entity_types_the_route_does_not_allow_are_400_and_store_nothing() {
     }
     "#);
     for bad in ["../identities", "unknown", "identities/x"] {
-        let r = app.admin_upload(&[file("x.pt", b"x"), Part::Text("entity_type", bad)]);
+        let r = app.admin_upload(&[file("x.pt", &pt()), Part::Text("entity_type", bad)]);
         assert_eq!(r.status, 400, "{bad}");
     }
     assert!(app.live_files().is_empty());
@@ -134,7 +134,7 @@ fn bad_extensions_are_400() {
 #[test]
 fn extensions_match_in_any_case_and_are_stored_lower_case() {
     let app = spawn_app();
-    let r = app.upload(&[file("Big.SafeTensors", b"x")]);
+    let r = app.upload(&[file("Big.SafeTensors", &st(0))]);
     assert_eq!(r.json()["partial_path"], "no_type_provided/Big.safetensors");
     assert_eq!(r.json()["filename"], "Big.SafeTensors");
 }
@@ -151,7 +151,7 @@ fn hostile_filenames_are_reduced_to_safe_names() {
         ("a:b|c.pt", "a_b_c.pt"),
     ];
     for (raw, stored) in cases {
-        let r = app.upload(&[file(raw, b"x"), Part::Text("entity_type", "styles")]);
+        let r = app.upload(&[file(raw, &pt()), Part::Text("entity_type", "styles")]);
         assert_eq!(r.status, 200, "{raw}");
         assert_eq!(
             r.json()["partial_path"],
@@ -204,10 +204,10 @@ fn empty_files_are_400() {
 #[test]
 fn files_over_the_limit_are_413_and_leave_nothing() {
     let app = spawn_app();
-    let at_limit = bytes(LIMIT as usize);
-    assert_eq!(app.upload(&[file("ok.pt", &at_limit)]).status, 200);
-    let over = bytes(LIMIT as usize + 1);
-    let r = app.upload(&[file("big.pt", &over)]);
+    let at_limit = st_sized(LIMIT as usize);
+    assert_eq!(app.upload(&[file("ok.safetensors", &at_limit)]).status, 200);
+    let over = st_sized(LIMIT as usize + 1);
+    let r = app.upload(&[file("big.safetensors", &over)]);
     assert_json_snapshot!(r.snapshot(&app), @r#"
     {
       "body": {
@@ -216,7 +216,7 @@ fn files_over_the_limit_are_413_and_leave_nothing() {
       "status": 413
     }
     "#);
-    assert_eq!(app.live_files(), ["no_type_provided/ok.pt"]);
+    assert_eq!(app.live_files(), ["no_type_provided/ok.safetensors"]);
     assert!(app.staging_after_settling().is_empty());
 }
 
@@ -237,7 +237,7 @@ fn an_announced_body_over_the_limit_is_refused_before_it_is_sent() {
 #[test]
 fn expect_continue_refusals_come_instead_of_100_continue() {
     let app = spawn_app();
-    let body = multipart(&[file("e.pt", b"expect")]);
+    let body = multipart(&[file("e.pt", &pt())]);
     let send = |token: &str, length: usize| {
         let mut stream = app.connect();
         let head = format!(
@@ -267,7 +267,7 @@ fn taken_names_are_versioned_or_refused() {
     let mut paths = Vec::new();
     for i in 0..3u8 {
         let r = app.upload(&[
-            file("dup.safetensors", &[i]),
+            file("dup.safetensors", &st(i)),
             Part::Text("entity_type", "clothes"),
         ]);
         paths.push(r.json()["partial_path"].as_str().unwrap().to_owned());
@@ -282,14 +282,14 @@ fn taken_names_are_versioned_or_refused() {
     );
     for no in ["false", "False", "0", "off", "NO", "f", "n"] {
         let r = app.upload(&[
-            file("dup.safetensors", b"z"),
+            file("dup.safetensors", &st(9)),
             Part::Text("entity_type", "clothes"),
             Part::Text("use_safe_filename", no),
         ]);
         assert_eq!(r.status, 409, "{no}");
     }
     let r = app.upload(&[
-        file("dup.safetensors", b"z"),
+        file("dup.safetensors", &st(9)),
         Part::Text("entity_type", "clothes"),
         Part::Text("use_safe_filename", "false"),
     ]);
@@ -303,11 +303,11 @@ fn taken_names_are_versioned_or_refused() {
     "#);
     assert_eq!(
         std::fs::read(app.live().join("clothes/dup.safetensors")).unwrap(),
-        [0]
+        st(0)
     );
     for yes in ["true", "TRUE", "1", "yes", "on", ""] {
         let r = app.upload(&[
-            file("dup.safetensors", b"z"),
+            file("dup.safetensors", &st(9)),
             Part::Text("entity_type", "clothes"),
             Part::Text("use_safe_filename", yes),
         ]);
@@ -319,7 +319,10 @@ fn taken_names_are_versioned_or_refused() {
 #[test]
 fn a_bad_boolean_is_422() {
     let app = spawn_app();
-    let r = app.upload(&[file("x.pt", b"x"), Part::Text("use_safe_filename", "maybe")]);
+    let r = app.upload(&[
+        file("x.pt", &pt()),
+        Part::Text("use_safe_filename", "maybe"),
+    ]);
     assert_json_snapshot!(r.snapshot(&app), @r#"
     {
       "body": {
@@ -384,7 +387,7 @@ fn malformed_multipart_is_400_and_stores_nothing() {
     let mut truncated = multipart(&[file("t.pt", &bytes(5000))]);
     truncated.truncate(3000);
     let cases: Vec<(String, Vec<u8>)> = vec![
-        (ct(""), multipart(&[file("a.pt", b"a")])),
+        (ct(""), multipart(&[file("a.pt", &pt())])),
         (ct(&format!("; boundary={BOUNDARY}")), truncated),
         (ct(&format!("; boundary={BOUNDARY}")), b"garbage without any boundary".to_vec()),
         (
@@ -408,7 +411,7 @@ fn malformed_multipart_is_400_and_stores_nothing() {
     assert!(app.live_files().is_empty());
     assert!(app.staging_after_settling().is_empty());
     assert_eq!(
-        app.upload(&[file("after.pt", b"ok")]).status,
+        app.upload(&[file("after.pt", &pt())]).status,
         200,
         "still serving"
     );
@@ -431,7 +434,7 @@ fn a_client_that_disconnects_mid_upload_leaves_nothing() {
     assert!(app.staging_after_settling().is_empty());
     assert!(app.live_files().is_empty());
     assert_eq!(
-        app.upload(&[file("next.pt", b"ok")]).status,
+        app.upload(&[file("next.pt", &pt())]).status,
         200,
         "still serving"
     );
@@ -446,9 +449,12 @@ fn racing_uploads_of_one_name_never_overwrite() {
             let app = Arc::clone(&app);
             let barrier = Arc::clone(&barrier);
             std::thread::spawn(move || {
-                let body = vec![i; 20_000];
+                let body = st(i);
                 barrier.wait();
-                let r = app.upload(&[file("race.pt", &body), Part::Text("entity_type", "product")]);
+                let r = app.upload(&[
+                    file("race.safetensors", &body),
+                    Part::Text("entity_type", "product"),
+                ]);
                 (r.json()["partial_path"].as_str().unwrap().to_owned(), body)
             })
         })
@@ -469,7 +475,7 @@ fn racing_uploads_of_one_name_never_overwrite() {
             std::thread::spawn(move || {
                 barrier.wait();
                 app.upload(&[
-                    file("solo.pt", &[i; 5000]),
+                    file("solo.safetensors", &st(i)),
                     Part::Text("use_safe_filename", "false"),
                 ])
                 .status

@@ -37,10 +37,11 @@ mod sink;
 mod state;
 
 pub use auth::{AdminClaims, UserClaims};
-pub use check::{AcceptAll, ContentCheck};
+pub use check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
 pub use error::{ApiError, ValidationIssue};
+pub use routes::evaluation::EvaluationBatch;
 pub use routes::files::{LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
-pub use routes::health::{EvaluatorStatus, HealthResponse, StorageStatus};
+pub use routes::health::{HealthResponse, StorageStatus};
 pub use routes::upload::{AdminLoRAUploadResponse, LoRAUploadResponse};
 pub use server::{ADMIN_UPLOAD_PATH, ServerOptions, USER_UPLOAD_PATH, app, configure, run};
 pub use state::{AppState, DEFAULT_MAX_UPLOAD_BYTES, MULTIPART_ALLOWANCE};

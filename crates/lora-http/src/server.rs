@@ -13,7 +13,7 @@ use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, ResponseError, web};
 use lora_auth::Role;
 
-use crate::routes::{fallback, files, health, upload};
+use crate::routes::{evaluation, fallback, files, health, upload};
 use crate::{ApiError, AppState};
 
 /// The path of the user upload route.
@@ -48,6 +48,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             web::resource("/api/v1/admin/lora")
                 .route(web::get().to(files::list))
                 .route(web::delete().to(files::delete))
+                .default_service(not_allowed()),
+        )
+        .service(
+            web::resource(["/api/v1/evaluation/", "/api/v1/evaluation"])
+                .route(web::post().to(evaluation::evaluate))
                 .default_service(not_allowed()),
         )
         .service(

@@ -32,13 +32,13 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// State over an open store and a verifier, with the default upload limit and
-    /// [`crate::AcceptAll`] as content check.
+    /// [`crate::InspectCheck`] (the contract's content validation, any base model).
     pub fn new(store: Arc<Store>, verifier: Arc<Verifier>) -> Self {
         Self {
             store,
             verifier,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
-            content_check: Arc::new(crate::AcceptAll),
+            content_check: Arc::new(crate::InspectCheck::default()),
         }
     }
 

@@ -135,21 +135,7 @@ pub(crate) async fn read_body(mut payload: web::Payload, limit: usize) -> Result
 /// Pulls the `partial_path` string out of a JSON body, with FastAPI's 422s for every way
 /// the body can miss the schema.
 pub(crate) fn partial_path_field(body: &[u8]) -> Result<String, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid(ValidationIssue::missing(&["body"])));
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        let mut issue = ValidationIssue::new(&["body"], "json_invalid", "JSON decode error");
-        issue.loc.push(Value::from(e.column()));
-        ApiError::invalid(issue)
-    })?;
-    let Value::Object(mut object) = value else {
-        return Err(ApiError::invalid(ValidationIssue::new(
-            &["body"],
-            "model_attributes_type",
-            "Input should be a valid dictionary or object to extract fields from",
-        )));
-    };
+    let mut object = json_object(body)?;
     match object.remove("partial_path") {
         None => Err(ApiError::invalid(ValidationIssue::missing(&[
             "body",
@@ -160,6 +146,26 @@ pub(crate) fn partial_path_field(body: &[u8]) -> Result<String, ApiError> {
             &["body", "partial_path"],
             "string_type",
             "Input should be a valid string",
+        ))),
+    }
+}
+
+/// Parses a JSON body that must be an object, with FastAPI's 422s otherwise.
+pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid(ValidationIssue::missing(&["body"])));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let mut issue = ValidationIssue::new(&["body"], "json_invalid", "JSON decode error");
+        issue.loc.push(Value::from(e.column()));
+        ApiError::invalid(issue)
+    })?;
+    match value {
+        Value::Object(object) => Ok(object),
+        _ => Err(ApiError::invalid(ValidationIssue::new(
+            &["body"],
+            "model_attributes_type",
+            "Input should be a valid dictionary or object to extract fields from",
         ))),
     }
 }

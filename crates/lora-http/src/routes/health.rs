@@ -17,13 +17,6 @@ pub struct StorageStatus {
     pub free_bytes: u64,
 }
 
-/// What the evaluator offers.
-#[derive(Debug, Clone, Serialize)]
-pub struct EvaluatorStatus {
-    /// Whether uploads are checked for content before publishing.
-    pub content_validation: bool,
-}
-
 /// The health report.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthResponse {
@@ -33,8 +26,8 @@ pub struct HealthResponse {
     pub version: &'static str,
     /// Storage facts.
     pub storage: StorageStatus,
-    /// Evaluator facts.
-    pub evaluator: EvaluatorStatus,
+    /// What the content check and the evaluation route offer.
+    pub evaluator: serde_json::Value,
 }
 
 pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -49,8 +42,6 @@ pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, A
             writable: storage.writable,
             free_bytes: storage.free_bytes,
         },
-        evaluator: EvaluatorStatus {
-            content_validation: state.content_check.is_active(),
-        },
+        evaluator: state.content_check.describe(),
     }))
 }

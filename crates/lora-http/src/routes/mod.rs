@@ -1,5 +1,6 @@
 //! Handlers, one module per resource.
 
+pub(crate) mod evaluation;
 pub(crate) mod fallback;
 pub(crate) mod files;
 pub(crate) mod health;

@@ -12,7 +12,7 @@ use super::blocking;
 use crate::error::ValidationIssue;
 use crate::sink::Sink;
 use crate::state::MULTIPART_ALLOWANCE;
-use crate::{AdminClaims, ApiError, AppState, UserClaims, disposition};
+use crate::{AdminClaims, ApiError, AppState, ContentRejection, UserClaims, disposition};
 
 /// Longest value accepted in a text field of the form.
 const MAX_TEXT_FIELD: usize = 8 * 1024;
@@ -185,7 +185,10 @@ async fn receive(
     let published: Published = blocking(move || {
         check
             .check(staged.path().as_std_path(), extension)
-            .map_err(ApiError::BadRequest)?;
+            .map_err(|rejection| match rejection {
+                ContentRejection::Refused(msg) => ApiError::BadRequest(msg),
+                ContentRejection::Failed(msg) => ApiError::Internal(msg),
+            })?;
         Ok(store.publish(staged, entity, &name, on_clash)?)
     })
     .await?;

@@ -1,0 +1,109 @@
+//! `POST /api/v1/evaluation/`: reports on stored files, without loading them into a model.
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use lora_core::PartialPath;
+use lora_inspect::{InspectError, Report};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::blocking;
+use super::files::{json_object, read_body};
+use crate::error::ValidationIssue;
+use crate::{ApiError, AppState, UserClaims};
+
+/// Largest batch evaluated in one request.
+const MAX_BATCH: usize = 100;
+
+/// The answer to a `partial_paths` request.
+#[derive(Debug, Serialize)]
+pub struct EvaluationBatch {
+    /// One report per path, in request order.
+    pub reports: Vec<Report>,
+}
+
+pub(crate) async fn evaluate(
+    _claims: UserClaims,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload, 64 * 1024).await?;
+    let mut object = json_object(&body)?;
+    let (paths, batch) = match (
+        object.remove("partial_paths"),
+        object.remove("partial_path"),
+    ) {
+        (Some(list), _) => (string_list(list)?, true),
+        (None, Some(Value::String(one))) => (vec![one], false),
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(ValidationIssue::new(
+                &["body", "partial_path"],
+                "string_type",
+                "Input should be a valid string",
+            )));
+        }
+        (None, None) => {
+            return Err(ApiError::invalid(ValidationIssue::missing(&[
+                "body",
+                "partial_path",
+            ])));
+        }
+    };
+    let paths = paths
+        .iter()
+        .map(|p| PartialPath::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let store = Arc::clone(&state.store);
+    let reports = blocking(move || {
+        paths
+            .iter()
+            .map(|path| {
+                let file = store.resolve(path)?;
+                let mut report =
+                    lora_inspect::evaluate(file.as_std_path()).map_err(|e| match e {
+                        InspectError::Io(e) => {
+                            ApiError::Internal(format!("cannot read {path}: {e}"))
+                        }
+                        other => ApiError::Internal(other.to_string()),
+                    })?;
+                report.partial_path = path.to_string();
+                Ok(report)
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await?;
+    if batch {
+        Ok(HttpResponse::Ok().json(EvaluationBatch { reports }))
+    } else {
+        Ok(HttpResponse::Ok().json(&reports[0]))
+    }
+}
+
+fn string_list(value: Value) -> Result<Vec<String>, ApiError> {
+    let issue = |kind: &str, msg: &str| {
+        ApiError::invalid(ValidationIssue::new(&["body", "partial_paths"], kind, msg))
+    };
+    let Value::Array(items) = value else {
+        return Err(issue("list_type", "Input should be a valid list"));
+    };
+    if items.is_empty() {
+        return Err(issue(
+            "too_short",
+            "List should have at least 1 item after validation, not 0",
+        ));
+    }
+    if items.len() > MAX_BATCH {
+        return Err(issue(
+            "too_long",
+            &format!("List should have at most {MAX_BATCH} items after validation"),
+        ));
+    }
+    items
+        .into_iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(s),
+            _ => Err(issue("string_type", "Input should be a valid string")),
+        })
+        .collect()
+}
