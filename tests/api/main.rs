@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod errors;
+mod evaluation;
 mod files;
 mod health;
 mod upload;

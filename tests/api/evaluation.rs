@@ -1,0 +1,266 @@
+use insta::assert_json_snapshot;
+use lora_http::InspectCheck;
+use lora_inspect::BaseModel;
+use lora_inspect::fixtures::PickleWriter;
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn evaluate(app: &TestApp, token: &str, body: &str) -> Resp {
+    let headers = format!("{}Content-Type: application/json\r\n", bearer(token));
+    app.request("POST", "/api/v1/evaluation/", &headers, body.as_bytes())
+}
+
+#[test]
+fn a_full_report_for_a_stored_lora() {
+    let app = spawn_app();
+    app.upload(&[
+        file("eval.safetensors", &st(3)),
+        Part::Text("entity_type", "styles"),
+    ]);
+    let r = evaluate(
+        &app,
+        &app.user,
+        r#"{"partial_path": "styles/eval.safetensors"}"#,
+    );
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "alpha": null,
+        "base_model": "sd1",
+        "base_model_source": "shapes",
+        "dtypes": {
+          "F16": 2
+        },
+        "file_size": 4688,
+        "findings": [],
+        "format": "safetensors",
+        "hashes": {
+          "autov2": "47a1d9ac47",
+          "sha256": "47a1d9ac478d99813a91eec97296d1e9e55dd192ece606073570d11498618106",
+          "tensor_sha256": "a2eaca6743aefb4a1e2e767b68bd942af99f8bf5efd4c9982af0a0e73981dee1"
+        },
+        "metadata": {
+          "ss_network_dim": "2"
+        },
+        "module_count": 1,
+        "modules": [
+          {
+            "alpha": 2.0,
+            "module": "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k",
+            "rank": 2,
+            "scale": 1.0,
+            "strength": 0.574255173116875
+          }
+        ],
+        "network_type": "lora",
+        "network_variants": [],
+        "parameter_count": 2176,
+        "partial_path": "styles/eval.safetensors",
+        "pickle": null,
+        "pickled_tensors": null,
+        "rank": 2,
+        "sha256": "47a1d9ac478d99813a91eec97296d1e9e55dd192ece606073570d11498618106",
+        "tensor_count": 2,
+        "text_encoder_modules": 0,
+        "verdict": "pass",
+        "weights": {
+          "bad_tensors": [],
+          "inf_count": 0,
+          "max_abs": 0.04998779296875,
+          "nan_count": 0,
+          "scanned_tensors": 2,
+          "skipped_tensors": 0
+        }
+      },
+      "status": 200
+    }
+    "#);
+}
+
+#[test]
+fn batches_keep_request_order() {
+    let app = spawn_app();
+    app.upload(&[
+        file("a.safetensors", &st(1)),
+        Part::Text("entity_type", "styles"),
+    ]);
+    app.upload(&[file("b.pt", &pt()), Part::Text("entity_type", "styles")]);
+    let r = evaluate(
+        &app,
+        &app.admin,
+        r#"{"partial_paths": ["styles/b.pt", "styles/a.safetensors"]}"#,
+    );
+    assert_eq!(r.status, 200);
+    let reports = r.json()["reports"].as_array().unwrap().clone();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["partial_path"], "styles/b.pt");
+    assert_eq!(reports[0]["format"], "pickle");
+    assert!(
+        reports[0]["pickle"]["globals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["allowed"] == true)
+    );
+    assert_eq!(reports[1]["format"], "safetensors");
+}
+
+#[test]
+fn hand_placed_broken_files_get_a_failing_report() {
+    let app = spawn_app();
+    let mut nan = st(1);
+    // Overwrite the first f16 of the data section with NaN.
+    let n = u64::from_le_bytes(nan[..8].try_into().unwrap()) as usize;
+    nan[8 + n..8 + n + 2].copy_from_slice(&[0x00, 0x7e]);
+    std::fs::write(app.live().join("styles/nan.safetensors"), &nan).unwrap();
+    let evil = PickleWriter::new()
+        .global("os", "system")
+        .mark()
+        .string("id")
+        .tuple()
+        .reduce()
+        .stop();
+    std::fs::write(app.live().join("styles/evil.pt"), &evil).unwrap();
+
+    let r = evaluate(
+        &app,
+        &app.user,
+        r#"{"partial_path": "styles/nan.safetensors"}"#,
+    );
+    assert_eq!(r.json()["verdict"], "fail");
+    assert_eq!(r.json()["weights"]["nan_count"], 1);
+    assert_eq!(r.json()["findings"][0]["code"], "nan_weights");
+    assert_eq!(r.json()["findings"][0]["severity"], "error");
+
+    let r = evaluate(&app, &app.user, r#"{"partial_path": "styles/evil.pt"}"#);
+    assert_eq!(r.json()["verdict"], "fail");
+    let findings = r.json()["findings"].clone();
+    assert!(
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "unsafe_pickle_global"),
+        "{findings}"
+    );
+}
+
+#[test]
+fn evaluation_errors() {
+    let app = spawn_app();
+    let r = evaluate(
+        &app,
+        &app.user,
+        r#"{"partial_path": "styles/missing.safetensors"}"#,
+    );
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "detail": "LoRA file not found: styles/missing.safetensors"
+      },
+      "status": 404
+    }
+    "#);
+    assert_eq!(
+        evaluate(&app, &app.user, r#"{"partial_path": "../../etc/passwd"}"#).status,
+        400
+    );
+    assert_eq!(
+        evaluate(
+            &app,
+            &app.user,
+            r#"{"partial_paths": ["styles/x.pt", "/abs"]}"#
+        )
+        .status,
+        400
+    );
+    for (body, kind) in [
+        ("{}", "missing"),
+        ("nope", "json_invalid"),
+        (r#"{"partial_path": 1}"#, "string_type"),
+        (r#"{"partial_paths": "styles/x.pt"}"#, "list_type"),
+        (r#"{"partial_paths": []}"#, "too_short"),
+        (r#"{"partial_paths": [1]}"#, "string_type"),
+    ] {
+        let r = evaluate(&app, &app.user, body);
+        assert_eq!(r.status, 422, "{body}");
+        assert_eq!(r.json()["detail"][0]["type"], kind, "{body}");
+    }
+    let many = json!({ "partial_paths": vec!["styles/x.pt"; 101] }).to_string();
+    assert_eq!(evaluate(&app, &app.user, &many).status, 422);
+    let r = app.request("POST", "/api/v1/evaluation/", "", b"{}");
+    assert_eq!(r.status, 401);
+    // Without the trailing slash too.
+    let headers = format!("{}Content-Type: application/json\r\n", bearer(&app.user));
+    assert_eq!(
+        app.request("POST", "/api/v1/evaluation", &headers, b"{}")
+            .status,
+        422
+    );
+}
+
+#[test]
+fn uploads_are_refused_when_content_and_extension_disagree_or_are_unsafe() {
+    let app = spawn_app();
+    let evil = PickleWriter::new()
+        .global("os", "system")
+        .mark()
+        .string("id")
+        .tuple()
+        .reduce()
+        .stop();
+    let r = app.upload(&[file("evil.pt", &evil)]);
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "detail": "Invalid file content: unsafe pickle: it imports os.system"
+      },
+      "status": 400
+    }
+    "#);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("st-named.pt", st(1)),
+        ("pickle-named.safetensors", pt()),
+        ("garbage.safetensors", bytes(1000)),
+        ("garbage.ckpt", bytes(1000)),
+    ];
+    for (name, content) in cases {
+        let r = app.upload(&[file(name, &content)]);
+        assert_eq!(r.status, 400, "{name}");
+        assert!(
+            r.json()["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("Invalid file content"),
+            "{name}"
+        );
+    }
+    assert!(app.live_files().is_empty());
+    assert!(app.staging_after_settling().is_empty());
+}
+
+#[test]
+fn the_base_model_gate_refuses_other_families() {
+    let app = spawn_app_with(|s| {
+        s.with_content_check(std::sync::Arc::new(InspectCheck::accepting(Some(vec![
+            BaseModel::Sdxl,
+            BaseModel::Flux,
+        ]))))
+    });
+    let r = app.upload(&[file("sd1.safetensors", &st(1))]);
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "detail": "Base model 'sd1' is not accepted on this server (accepted: sdxl, flux)"
+      },
+      "status": 400
+    }
+    "#);
+    let health = app.request("GET", "/api/v1/evaluation/health", "", b"");
+    assert_eq!(
+        health.json()["evaluator"]["accept_base_models"],
+        json!(["sdxl", "flux"])
+    );
+    assert!(app.live_files().is_empty());
+}
