@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use lora_auth::{AuthConfig, HmacSecret, PublicKeyAlgorithm};
+use lora_inspect::BaseModel;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -48,6 +49,7 @@ struct FileConfig {
     max_upload_bytes: Option<u64>,
     workers: Option<usize>,
     shutdown_grace_secs: Option<u64>,
+    accept_base_models: Option<String>,
 }
 
 /// The resolved configuration.
@@ -62,6 +64,8 @@ pub struct Config {
     pub max_upload_bytes: u64,
     pub workers: Option<usize>,
     pub shutdown_grace_secs: u64,
+    /// Base models uploads may be of; `None` accepts all.
+    pub accept_base_models: Option<Vec<BaseModel>>,
 }
 
 impl fmt::Debug for Config {
@@ -80,6 +84,7 @@ impl fmt::Debug for Config {
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("workers", &self.workers)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
+            .field("accept_base_models", &self.accept_base_models)
             .finish()
     }
 }
@@ -143,7 +148,26 @@ impl Config {
             Some(v) => parse_number("LORA_SHUTDOWN_GRACE_SECS", &v)?,
             None => from_file.shutdown_grace_secs.unwrap_or(30),
         };
+        let accept_base_models =
+            match var("LORA_ACCEPT_BASE_MODELS").or(from_file.accept_base_models) {
+                None => None,
+                Some(list) => Some(
+                    list.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| {
+                            BaseModel::parse(s).ok_or_else(|| ConfigError::Invalid {
+                                key: "LORA_ACCEPT_BASE_MODELS",
+                                reason: format!(
+                                    "'{s}' is not one of sd1, sd2, sdxl, sd3, flux, unknown"
+                                ),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
         Ok(Self {
+            accept_base_models,
             bind,
             data_dir: var("LORA_DATA_DIR")
                 .map(Utf8PathBuf::from)
@@ -301,6 +325,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.auth().unwrap().unwrap().issuer.as_deref(), Some("me"));
+    }
+
+    #[test]
+    fn accepted_base_models() {
+        let c = Config::load(None, &env(&[("LORA_ACCEPT_BASE_MODELS", "sdxl, Flux")])).unwrap();
+        assert_eq!(
+            c.accept_base_models,
+            Some(vec![BaseModel::Sdxl, BaseModel::Flux])
+        );
+        assert!(Config::load(None, &env(&[("LORA_ACCEPT_BASE_MODELS", "sdxl,sd9")])).is_err());
+        assert_eq!(
+            Config::load(None, &env(&[])).unwrap().accept_base_models,
+            None
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! ```
 
 mod config;
+mod inspect;
 
 use std::net::TcpListener;
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use camino::Utf8PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use lora_auth::{AuthConfig, HmacSecret, Role, Verifier};
-use lora_http::{AppState, ServerOptions};
+use lora_http::{AppState, InspectCheck, ServerOptions};
 use lora_store::Store;
 
 use crate::config::Config;
@@ -35,6 +36,15 @@ struct Cli {
 enum Command {
     /// Serve the API.
     Serve,
+    /// Check and evaluate LoRA files without a server (exit status 1 on a `fail` verdict).
+    Inspect {
+        /// Files to inspect.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+        /// Print the exact API body (JSON) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Mint a token with the configured HS256 secret and print it.
     Token {
         /// The role claim.
@@ -79,10 +89,14 @@ fn main() -> ExitCode {
 }
 
 fn execute(cli: Cli) -> Result<(), String> {
+    if let Command::Inspect { files, json } = &cli.command {
+        return inspect::run(files, *json);
+    }
     let env = |key: &str| std::env::var(key).ok();
     let config = Config::load(cli.config.as_deref(), &env).map_err(|e| e.to_string())?;
     match cli.command {
         Command::Serve => serve(config),
+        Command::Inspect { .. } => Ok(()),
         Command::Token { role, sub, ttl } => {
             let auth = config.auth().map_err(|e| e.to_string())?.ok_or(
                 "no key configured: set LORA_JWT_SECRET (or jwt_secret in the config file) to mint tokens",
@@ -146,8 +160,10 @@ fn serve(config: Config) -> Result<(), String> {
         println!("Try:  curl -H 'Authorization: Bearer {admin}' http://{addr}/api/v1/admin/lora");
     }
 
+    let check = InspectCheck::accepting(config.accept_base_models.clone());
     let state = AppState::new(Arc::new(store), Arc::new(verifier))
-        .with_max_upload_bytes(config.max_upload_bytes);
+        .with_max_upload_bytes(config.max_upload_bytes)
+        .with_content_check(Arc::new(check));
     let mut options = ServerOptions {
         shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         ..ServerOptions::default()

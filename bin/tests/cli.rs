@@ -213,3 +213,48 @@ fn killed_mid_upload_leaves_no_partial_file_and_recovers() {
         "{body}"
     );
 }
+
+#[test]
+fn inspect_prints_reports_and_fails_on_a_fail_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.safetensors");
+    std::fs::write(
+        &good,
+        lora_inspect::fixtures::kohya_lora(
+            &[("lora_unet_input_blocks_4_1_proj_in", 64, 64)],
+            4,
+            2.0,
+            &[],
+        ),
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"not a lora at all").unwrap();
+
+    let out = Command::new(EXE)
+        .arg("inspect")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("sdxl") && text.contains("4 / 2"), "{text}");
+
+    let out = Command::new(EXE)
+        .args(["inspect", "--json"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rank"], 4);
+    assert_eq!(report["alpha"], 2.0);
+
+    let out = Command::new(EXE)
+        .arg("inspect")
+        .arg(&good)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("invalid_safetensors"));
+}
