@@ -50,7 +50,7 @@ fn a_full_report_for_a_stored_lora() {
             "module": "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k",
             "rank": 2,
             "scale": 1.0,
-            "strength": 0.574255173116875
+            "strength": 0.574255
           }
         ],
         "network_type": "lora",

@@ -50,7 +50,8 @@ pub use analyze::{BaseModel, NetworkType, Structure};
 pub use dtype::DType;
 pub use error::InspectError;
 pub use report::{
-    FINDING_CODES, Finding, PickleReport, Report, Severity, Validated, Verdict, evaluate, validate,
+    FINDING_CODES, Finding, PickleReport, Report, Severity, Validated, Verdict, evaluate,
+    scan_weights, validate,
 };
 pub use weights::{ModuleStrength, WeightStats};
 

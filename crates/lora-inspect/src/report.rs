@@ -370,11 +370,7 @@ pub fn evaluate(path: &Path) -> Result<Report, InspectError> {
                     parameter_count += t.numel();
                     *dtypes.entry(t.dtype.to_string()).or_default() += 1;
                 }
-                let result = weights::scan(
-                    &mut BufReader::with_capacity(1 << 20, &mut file),
-                    &header,
-                    &mut structure,
-                );
+                let result = weights::scan(path, &header, &mut structure);
                 metadata = header.metadata;
                 result.map(Some)
             }
@@ -495,6 +491,30 @@ pub fn evaluate(path: &Path) -> Result<Report, InspectError> {
         pickle,
         pickled_tensors,
     })
+}
+
+/// Only the weight pass of [`evaluate`] on a safetensors file: structure, weight health
+/// and per-module strengths, without hashes or findings.
+///
+/// # Errors
+///
+/// [`InspectError::Invalid`] for a file that is not valid safetensors, [`InspectError::Io`]
+/// when reading fails.
+pub fn scan_weights(
+    path: &Path,
+) -> Result<(Structure, WeightStats, Vec<ModuleStrength>), InspectError> {
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let header = Header::read(&mut BufReader::new(&mut file), len)?;
+    let mut structure = Structure::analyze(
+        header
+            .tensors
+            .iter()
+            .map(|t| (t.name.as_str(), t.shape.as_slice())),
+        &header.metadata,
+    );
+    let (stats, modules) = weights::scan(path, &header, &mut structure)?;
+    Ok((structure, stats, modules))
 }
 
 fn guess_format(ext: Option<Extension>) -> Option<Format> {

@@ -3,7 +3,9 @@
 //! from the small r×r Gram matrices (‖BA‖²_F = tr((BᵀB)(AAᵀ))) without forming ΔW.
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom};
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use half::slice::HalfFloatSliceExt;
@@ -62,29 +64,86 @@ struct Grams {
     up: Option<Vec<f64>>,
 }
 
-/// Scans the data section of a safetensors file.
+/// Scans the data section of the safetensors file at `path`, whose header is `header`.
+/// The tensors are split into two halves read by two threads, each with its own handle.
 ///
 /// # Errors
 ///
 /// [`InspectError::Io`] when reading fails.
 pub fn scan(
-    file: &mut (impl Read + Seek),
+    path: &Path,
     header: &Header,
     structure: &mut Structure,
 ) -> Result<(WeightStats, Vec<ModuleStrength>), InspectError> {
-    let mut stats = WeightStats::default();
-    let mut grams: HashMap<String, Grams> = HashMap::new();
-    file.seek(SeekFrom::Start(header.data_start))?;
+    let total = header.data_len();
+    let split_at = header.tensors.partition_point(|t| t.end <= total / 2);
+    let (first, second) = header.tensors.split_at(split_at);
+    let (a, b) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| scan_part(path, header.data_start, second));
+        let mine = scan_part(path, header.data_start, first);
+        (
+            mine,
+            other.join().unwrap_or_else(|_| {
+                Err(InspectError::invalid(
+                    "safetensors",
+                    "weight scan thread failed",
+                ))
+            }),
+        )
+    });
+    let (a, b) = (a?, b?);
+    let mut stats = a.stats;
+    stats.nan_count += b.stats.nan_count;
+    stats.inf_count += b.stats.inf_count;
+    stats.max_abs = stats.max_abs.max(b.stats.max_abs);
+    stats.scanned_tensors += b.stats.scanned_tensors;
+    stats.skipped_tensors += b.stats.skipped_tensors;
+    stats.bad_tensors.extend(b.stats.bad_tensors);
+    stats.bad_tensors.truncate(10);
+    for (module, alpha) in a.alphas.into_iter().chain(b.alphas) {
+        structure.set_alpha(&module, alpha);
+    }
+    let mut grams = a.grams;
+    for (module, g) in b.grams {
+        let entry = grams.entry(module).or_default();
+        entry.down = entry.down.take().or(g.down);
+        entry.up = entry.up.take().or(g.up);
+    }
+    Ok((stats, strengths(structure, grams)))
+}
+
+struct PartScan {
+    stats: WeightStats,
+    grams: HashMap<String, Grams>,
+    alphas: Vec<(String, f64)>,
+}
+
+fn scan_part(
+    path: &Path,
+    data_start: u64,
+    tensors: &[TensorInfo],
+) -> Result<PartScan, InspectError> {
+    let mut out = PartScan {
+        stats: WeightStats::default(),
+        grams: HashMap::new(),
+        alphas: Vec::new(),
+    };
+    let Some(first) = tensors.first() else {
+        return Ok(out);
+    };
+    let mut file = BufReader::with_capacity(1 << 20, File::open(path)?);
+    file.seek(SeekFrom::Start(data_start + first.begin))?;
+    let stats = &mut out.stats;
     let mut raw: Vec<u64> = Vec::new();
     let mut floats: Vec<f32> = Vec::new();
-    for tensor in &header.tensors {
+    for tensor in tensors {
         let len = (tensor.end - tensor.begin) as usize;
         let factor =
             split(&tensor.name).filter(|(_, p)| matches!(p, Part::Down | Part::Up | Part::Alpha));
         let keep_all = factor.is_some() && tensor.numel() <= MAX_FACTOR_ELEMENTS;
         if !tensor.dtype.is_float() {
             stats.skipped_tensors += 1;
-            skip(file, len)?;
+            skip(&mut file, len)?;
             continue;
         }
         stats.scanned_tensors += 1;
@@ -102,7 +161,7 @@ pub fn scan(
             file.read_exact(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut raw)[..take])?;
             let start = floats.len();
             decode(tensor.dtype, take, &raw, &mut floats);
-            health(&floats[start..], &mut stats);
+            health(&floats[start..], stats);
             if !keep_all {
                 floats.clear();
             }
@@ -114,14 +173,21 @@ pub fn scan(
             stats.bad_tensors.push(tensor.name.clone());
         }
         if let Some((module, part)) = factor.filter(|_| keep_all) {
-            record(module, part, tensor, &floats, structure, &mut grams);
+            record(
+                module,
+                part,
+                tensor,
+                &floats,
+                &mut out.alphas,
+                &mut out.grams,
+            );
         }
     }
-    Ok((stats, strengths(structure, grams)))
+    Ok(out)
 }
 
-fn skip(file: &mut (impl Read + Seek), len: usize) -> Result<(), InspectError> {
-    file.seek(SeekFrom::Current(len as i64))?;
+fn skip(file: &mut BufReader<File>, len: usize) -> Result<(), InspectError> {
+    file.seek_relative(len as i64)?;
     Ok(())
 }
 
@@ -163,23 +229,35 @@ fn decode(dtype: DType, len: usize, raw: &[u64], out: &mut Vec<f32>) {
 }
 
 fn health(values: &[f32], stats: &mut WeightStats) {
-    let mut nan = 0u64;
-    let mut inf = 0u64;
-    let mut max = 0f32;
-    for chunk in values.chunks(4096) {
-        for &x in chunk {
-            let a = x.abs();
-            nan += u64::from(x.is_nan());
-            inf += u64::from(a == f32::INFINITY);
-            // NaN and Inf are counted, not compared.
-            if a.is_finite() && a > max {
-                max = a;
-            }
+    // On |x|'s bit pattern: NaN is above the infinity pattern, and for non-negative floats
+    // the integer order is the float order. Integer lanes vectorize without NaN rules.
+    const INF: u32 = 0x7f80_0000;
+    let (chunks, tail) = values.as_chunks::<8>();
+    let mut nan = [0u32; 8];
+    let mut inf = [0u32; 8];
+    let mut max = [0u32; 8];
+    for c in chunks {
+        for k in 0..8 {
+            let b = c[k].to_bits() & 0x7fff_ffff;
+            nan[k] += u32::from(b > INF);
+            inf[k] += u32::from(b == INF);
+            max[k] = max[k].max(if b < INF { b } else { 0 });
         }
     }
-    stats.nan_count += nan;
-    stats.inf_count += inf;
-    stats.max_abs = stats.max_abs.max(f64::from(max));
+    let mut top = max.into_iter().max().unwrap_or(0);
+    let mut n: u64 = nan.iter().map(|x| u64::from(*x)).sum();
+    let mut i: u64 = inf.iter().map(|x| u64::from(*x)).sum();
+    for x in tail {
+        let b = x.to_bits() & 0x7fff_ffff;
+        n += u64::from(b > INF);
+        i += u64::from(b == INF);
+        if b < INF {
+            top = top.max(b);
+        }
+    }
+    stats.nan_count += n;
+    stats.inf_count += i;
+    stats.max_abs = stats.max_abs.max(f64::from(f32::from_bits(top)));
 }
 
 fn record(
@@ -187,13 +265,13 @@ fn record(
     part: Part,
     tensor: &TensorInfo,
     values: &[f32],
-    structure: &mut Structure,
+    alphas: &mut Vec<(String, f64)>,
     grams: &mut HashMap<String, Grams>,
 ) {
     match part {
         Part::Alpha => {
             if let Some(a) = values.first().filter(|a| a.is_finite()) {
-                structure.set_alpha(module, f64::from(*a));
+                alphas.push((module.to_owned(), f64::from(*a)));
             }
         }
         Part::Down => {
@@ -207,41 +285,70 @@ fn record(
             let out = tensor.shape.first().copied().unwrap_or(0) as usize;
             let r = tensor.shape.get(1).copied().unwrap_or(0) as usize;
             if r > 0 && r <= 1024 && out > 0 && values.len() == out * r {
-                // Columns of B are rows of Bᵀ.
-                let mut t = vec![0f32; values.len()];
-                for (k, row) in values.chunks_exact(r).enumerate() {
-                    for (i, x) in row.iter().enumerate() {
-                        t[i * out + k] = *x;
-                    }
-                }
-                grams.entry(module.to_owned()).or_default().up = Some(gram_rows(&t, r, out));
+                grams.entry(module.to_owned()).or_default().up = Some(gram_cols(values, r));
             }
         }
         _ => {}
     }
 }
 
-/// The r×r Gram matrix of the `r` rows (each `n` long) of `m`.
+/// Columns per block: a block of every row stays in L1 while all r² dot products use it.
+const BLOCK: usize = 256;
+
+/// The r×r Gram matrix `M·Mᵀ` of the `r` rows (each `n` long) of `m`.
 fn gram_rows(m: &[f32], r: usize, n: usize) -> Vec<f64> {
     let mut g = vec![0f64; r * r];
-    for i in 0..r {
-        let a = &m[i * n..(i + 1) * n];
-        for j in i..r {
-            let d = f64::from(dot(a, &m[j * n..(j + 1) * n]));
-            g[i * r + j] = d;
-            g[j * r + i] = d;
+    for k0 in (0..n).step_by(BLOCK) {
+        let k1 = (k0 + BLOCK).min(n);
+        for i in 0..r {
+            let a = &m[i * n + k0..i * n + k1];
+            for j in i..r {
+                g[i * r + j] += f64::from(dot(a, &m[j * n + k0..j * n + k1]));
+            }
+        }
+    }
+    symmetrize(&mut g, r);
+    g
+}
+
+/// The r×r Gram matrix `Mᵀ·M` of a matrix `m` with rows `r` long: a sum of outer
+/// products of its rows, so rows are read in order and never transposed.
+fn gram_cols(m: &[f32], r: usize) -> Vec<f64> {
+    let mut g = vec![0f64; r * r];
+    let mut acc = vec![0f32; r * r];
+    for block in m.chunks(r * BLOCK) {
+        acc.fill(0.0);
+        for row in block.chunks_exact(r) {
+            // The full square (not the triangle): fixed-length lines vectorize fully.
+            for (line, x) in acc.chunks_exact_mut(r).zip(row) {
+                for (slot, y) in line.iter_mut().zip(row) {
+                    *slot = x.mul_add(*y, *slot);
+                }
+            }
+        }
+        for (total, part) in g.iter_mut().zip(&acc) {
+            *total += f64::from(*part);
         }
     }
     g
 }
 
+/// Copies the upper triangle onto the lower one.
+fn symmetrize(g: &mut [f64], r: usize) {
+    for i in 0..r {
+        for j in 0..i {
+            g[i * r + j] = g[j * r + i];
+        }
+    }
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
+    let (ca, ra) = a.as_chunks::<16>();
+    let (cb, rb) = b.as_chunks::<16>();
+    for (x, y) in ca.iter().zip(cb) {
         for k in 0..16 {
-            acc[k] += x[k] * y[k];
+            acc[k] = x[k].mul_add(y[k], acc[k]);
         }
     }
     let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
@@ -266,12 +373,22 @@ fn strengths(structure: &Structure, grams: HashMap<String, Grams>) -> Vec<Module
                 rank,
                 alpha,
                 scale,
-                strength: scale * sq.max(0.0).sqrt(),
+                // Summation order (vector width, FMA) moves the last digits between
+                // builds: six significant digits are all a heuristic needs.
+                strength: round_significant(scale * sq.max(0.0).sqrt(), 6),
             })
         })
         .collect();
     out.sort_by(|a, b| a.module.cmp(&b.module));
     out
+}
+
+fn round_significant(x: f64, digits: i32) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let scale = 10f64.powi(digits - 1 - x.abs().log10().floor() as i32);
+    (x * scale).round() / scale
 }
 
 fn f8_table(e4m3: bool) -> &'static [f32; 256] {
@@ -337,13 +454,7 @@ mod tests {
             }
         }
         let ga = gram_rows(&a, 2, 4);
-        let mut bt = [0f32; 6];
-        for k in 0..3 {
-            for i in 0..2 {
-                bt[i * 3 + k] = b[k * 2 + i];
-            }
-        }
-        let gb = gram_rows(&bt, 2, 3);
+        let gb = gram_cols(&b, 2);
         let via_gram: f64 = ga.iter().zip(&gb).map(|(x, y)| x * y).sum();
         assert!((via_gram - direct).abs() < 1e-9, "{via_gram} vs {direct}");
     }
