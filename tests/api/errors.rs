@@ -58,3 +58,63 @@ fn malformed_http_never_gets_an_html_page() {
         200
     );
 }
+
+#[test]
+fn the_openapi_document_is_the_contract() {
+    let app = spawn_app();
+    let r = app.request("GET", "/openapi.json", "", b"");
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert_eq!(doc["info"]["title"], "Custom API - Admin");
+    assert_eq!(doc["info"]["version"], "1.0.0");
+    for name in [
+        "Body_upload_lora",
+        "Body_admin_upload_lora",
+        "LoRAUploadResponse",
+        "AdminLoRAUploadResponse",
+        "LoRADeleteRequest",
+        "LoRADeleteResponse",
+        "HTTPValidationError",
+        "ValidationError",
+    ] {
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "schema {name} missing"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["HTTPBearer"]["scheme"],
+        "bearer"
+    );
+    assert!(
+        doc["paths"]["/api/v1/evaluation/health"]["get"]["security"].is_null(),
+        "health needs no token"
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/lora/upload"]["post"]["security"][0]["HTTPBearer"],
+        json!([])
+    );
+    insta::assert_json_snapshot!("openapi", doc);
+}
+
+#[test]
+fn the_docs_are_served_without_internet() {
+    let app = spawn_app();
+    let r = app.request("GET", "/docs/", "", b"");
+    assert_eq!(r.status, 200);
+    let page = String::from_utf8_lossy(&r.body).to_string();
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "the page must not load remote assets"
+    );
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+        "swagger-initializer.js",
+    ] {
+        let r = app.request("GET", &format!("/docs/{asset}"), "", b"");
+        assert_eq!(r.status, 200, "{asset}");
+        assert!(r.body.len() > 100, "{asset}");
+    }
+    assert_eq!(app.request("GET", "/docs", "", b"").status, 308);
+}

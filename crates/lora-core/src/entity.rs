@@ -12,6 +12,7 @@ use crate::CoreError;
 /// refusing such uploads would make the optional field mandatory for existing clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EntityType {
     /// Garments.
     Clothes,

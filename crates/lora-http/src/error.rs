@@ -7,14 +7,26 @@ use actix_web::{HttpResponse, ResponseError};
 use lora_auth::AuthError;
 use lora_core::CoreError;
 use lora_store::StoreError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
+use utoipa::ToSchema;
+
+/// One part of a 422 entry's location: a field name or a position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum LocItem {
+    /// A field name (`"body"`, `"file"`).
+    Name(String),
+    /// A position (the column of a JSON syntax error).
+    Index(u64),
+}
 
 /// One entry of a 422 body: `{"loc": [...], "msg": "...", "type": "..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = ValidationError)]
 pub struct ValidationIssue {
     /// Where: `["body", "file"]`, `["query", "limit"]`, …
-    pub loc: Vec<serde_json::Value>,
+    pub loc: Vec<LocItem>,
     /// What is wrong, for people.
     pub msg: String,
     /// What is wrong, for programs (pydantic's error types).
@@ -26,7 +38,7 @@ impl ValidationIssue {
     /// An issue at `loc` (`"body"`, then field names).
     pub fn new(loc: &[&str], kind: &str, msg: impl Into<String>) -> Self {
         Self {
-            loc: loc.iter().map(|s| serde_json::Value::from(*s)).collect(),
+            loc: loc.iter().map(|s| LocItem::Name((*s).to_owned())).collect(),
             msg: msg.into(),
             kind: kind.to_owned(),
         }
@@ -36,6 +48,22 @@ impl ValidationIssue {
     pub fn missing(loc: &[&str]) -> Self {
         Self::new(loc, "missing", "Field required")
     }
+}
+
+/// `HTTPValidationError`: the 422 body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HTTPValidationError)]
+pub struct HttpValidationError {
+    /// What is wrong, one entry per problem.
+    pub detail: Vec<ValidationIssue>,
+}
+
+/// `HTTPError`: every other error body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(as = HTTPError)]
+pub struct HttpError {
+    /// A human-readable message.
+    pub detail: String,
 }
 
 /// Every way a request can fail.
@@ -114,7 +142,9 @@ impl ResponseError for ApiError {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
         match self {
-            ApiError::Validation(issues) => response.json(serde_json::json!({ "detail": issues })),
+            ApiError::Validation(issues) => response.json(HttpValidationError {
+                detail: issues.clone(),
+            }),
             _ if status.is_server_error() => {
                 // The cause chain can name server paths: it goes to the log only.
                 tracing::error!(error = %chain(self), "request failed");
@@ -128,9 +158,13 @@ impl ResponseError for ApiError {
                     },
                     _ => "Internal server error",
                 };
-                response.json(serde_json::json!({ "detail": detail }))
+                response.json(HttpError {
+                    detail: detail.to_owned(),
+                })
             }
-            _ => response.json(serde_json::json!({ "detail": self.to_string() })),
+            _ => response.json(HttpError {
+                detail: self.to_string(),
+            }),
         }
     }
 }

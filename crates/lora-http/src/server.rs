@@ -10,11 +10,13 @@ use actix_web::body::BoxBody;
 use actix_web::dev::AppConfig;
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::ErrorHandlers;
-use actix_web::{App, ResponseError, web};
+use actix_web::{App, HttpResponse, ResponseError, web};
 use lora_auth::Role;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::routes::{evaluation, fallback, files, health, upload};
-use crate::{ApiError, AppState};
+use crate::{ApiDoc, ApiError, AppState};
 
 /// The path of the user upload route.
 pub const USER_UPLOAD_PATH: &str = "/api/v1/lora/upload";
@@ -62,8 +64,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         );
 }
 
-/// The whole application: [`configure`]d routes, a JSON 404 for unknown paths, JSON
-/// bodies for every framework error, and request logging.
+/// The whole application: [`configure`]d routes, `GET /openapi.json` and the interactive
+/// docs at `/docs/`, a JSON 404 for unknown paths, JSON bodies for every framework error,
+/// and request logging. (A service that mounts [`configure`] under its own scope serves
+/// [`crate::ApiDoc`] itself, if it wants to.)
 pub fn app(
     state: AppState,
 ) -> App<
@@ -77,6 +81,18 @@ pub fn app(
 > {
     App::new()
         .configure(|cfg| configure(cfg, state))
+        .service(
+            // Swagger UI's assets are compiled in (vendored): /docs works offline.
+            SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()),
+        )
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+                    .finish()
+            }),
+        )
         .default_service(web::to(fallback::not_found))
         .wrap(ErrorHandlers::new().default_handler(fallback::json_errors))
         .wrap(

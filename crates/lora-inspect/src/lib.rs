@@ -58,6 +58,7 @@ pub use weights::{ModuleStrength, WeightStats};
 /// The container formats a LoRA file can be in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Format {
     /// A safetensors file.
     Safetensors,

@@ -30,6 +30,7 @@ const MAX_LINE: u64 = 64 * 1024;
 
 /// A global a pickle imports, and whether a weights-only load may import it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GlobalRef {
     /// `module.name`.
     pub name: String,

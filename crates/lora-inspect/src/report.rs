@@ -20,6 +20,7 @@ use crate::{Format, InspectError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[allow(missing_docs)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Severity {
     Info,
     Warning,
@@ -30,6 +31,7 @@ pub enum Severity {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[allow(missing_docs)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Verdict {
     Pass,
     Warn,
@@ -38,6 +40,7 @@ pub enum Verdict {
 
 /// One observation, with a stable machine-readable `code`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
     /// How serious.
     pub severity: Severity,
@@ -144,6 +147,7 @@ pub struct Validated {
 
 /// The pickle part of a report.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PickleReport {
     /// Every global the pickle(s) import, and whether each is allowed.
     pub globals: Vec<GlobalRef>,
@@ -155,6 +159,7 @@ pub struct PickleReport {
 
 /// The hashes A1111 and Civitai use.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hashes {
     /// SHA-256 of the whole file.
     pub sha256: String,
@@ -166,6 +171,7 @@ pub struct Hashes {
 
 /// A tensor as listed in a report.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TensorSummary {
     /// Name.
     pub name: String,
@@ -177,6 +183,7 @@ pub struct TensorSummary {
 
 /// Everything [`evaluate`] found out.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     /// The file as the caller names it (the API sets the partial path).
     pub partial_path: String,

@@ -28,6 +28,7 @@ const PIECE: usize = 16 << 20;
 
 /// NaN, Inf and magnitude over all float tensors.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeightStats {
     /// NaN elements.
     pub nan_count: u64,
@@ -45,6 +46,7 @@ pub struct WeightStats {
 
 /// One module's rank, alpha and strength.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModuleStrength {
     /// Module name.
     pub module: String,

@@ -7,22 +7,57 @@ use lora_core::PartialPath;
 use lora_inspect::{InspectError, Report};
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::blocking;
 use super::files::{json_object, read_body};
-use crate::error::ValidationIssue;
+use crate::error::{HttpError, HttpValidationError, ValidationIssue};
 use crate::{ApiError, AppState, UserClaims};
 
 /// Largest batch evaluated in one request.
 const MAX_BATCH: usize = 100;
 
+/// The evaluation request: one `partial_path`, or a list in `partial_paths`.
+#[derive(Debug, Clone, serde::Deserialize, ToSchema)]
+pub struct EvaluationRequest {
+    /// A stored file, relative to the LoRA folder.
+    #[schema(example = "identities/x.safetensors")]
+    pub partial_path: Option<String>,
+    /// Up to 100 stored files; wins over `partial_path`.
+    pub partial_paths: Option<Vec<String>>,
+}
+
 /// The answer to a `partial_paths` request.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EvaluationBatch {
     /// One report per path, in request order.
     pub reports: Vec<Report>,
 }
 
+/// Run evaluation.
+///
+/// Evaluates stored LoRA files without loading them into a model: format, hashes, base
+/// model, network type, rank and alpha, per-module strength, weight health (NaN/Inf/max),
+/// metadata, pickle globals, findings and a verdict (`pass`, `warn`, `fail`). A file that
+/// is not a valid LoRA gets a `fail` report, not an error. One `partial_path` answers one
+/// report; `partial_paths` answers `{"reports": [...]}` in request order.
+#[utoipa::path(
+    post,
+    path = "/api/v1/evaluation/",
+    tag = "evaluation",
+    operation_id = "evaluate",
+    request_body(content = EvaluationRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One report, or `{\"reports\": [...]}` for `partial_paths`", body = Report),
+        (status = 400, description = "A path is not inside the LoRA folder", body = HttpError),
+        (status = 401, description = "Missing or invalid token", body = HttpError),
+        (status = 404, description = "No such file", body = HttpError),
+        (status = 413, description = "Body larger than 64 KiB", body = HttpError),
+        (status = 422, description = "The body does not match the schema", body = HttpValidationError),
+        (status = 500, description = "Unexpected failure", body = HttpError),
+    ),
+    security(("HTTPBearer" = []))
+)]
 pub(crate) async fn evaluate(
     _claims: UserClaims,
     payload: web::Payload,

@@ -36,7 +36,10 @@ pub(crate) fn json_errors<B: MessageBody + 'static>(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    let body = serde_json::json!({ "detail": detail }).to_string();
+    let body = serde_json::to_string(&crate::error::HttpError {
+        detail: detail.to_owned(),
+    })
+    .unwrap_or_default();
     let response = response.set_body(BoxBody::new(body));
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, response).map_into_right_body(),

@@ -6,11 +6,12 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use lora_core::{EntityType, PartialPath};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::blocking;
-use crate::error::ValidationIssue;
+use crate::error::{HttpError, HttpValidationError, ValidationIssue};
 use crate::{AdminClaims, ApiError, AppState};
 
 /// Default and largest page size of the listing.
@@ -19,8 +20,16 @@ const MAX_LIMIT: usize = 1000;
 /// Largest JSON body accepted by the delete route.
 const MAX_JSON_BODY: usize = 64 * 1024;
 
+/// `LoRADeleteRequest`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LoRADeleteRequest {
+    /// Relative path of the LoRA file (as returned by upload).
+    #[schema(example = "identities/Sh0ot1f1_01.safetensors")]
+    pub partial_path: String,
+}
+
 /// One live file in the listing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoRAFileItem {
     /// `{entity_type}/{filename}`.
     pub partial_path: String,
@@ -37,7 +46,7 @@ pub struct LoRAFileItem {
 }
 
 /// A page of the live listing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoRAListResponse {
     /// The files on this page, sorted by `partial_path`.
     pub items: Vec<LoRAFileItem>,
@@ -50,7 +59,7 @@ pub struct LoRAListResponse {
 }
 
 /// `LoRADeleteResponse`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoRADeleteResponse {
     /// Always `true` on success.
     pub deleted: bool,
@@ -66,6 +75,31 @@ pub struct LoRADeleteResponse {
     pub bin_partial_path: String,
 }
 
+/// List LoRA model files (Admin).
+///
+/// The live files under `DATA/models/loras`, including ones placed there by other means,
+/// sorted by `partial_path`. Hidden files, files with other extensions and staging files
+/// are not listed. `sha256` is known for files uploaded through the service and unchanged
+/// since; `null` otherwise.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/lora",
+    tag = "admin",
+    operation_id = "list_loras",
+    params(
+        ("entity_type" = Option<EntityType>, Query, description = "Only this entity type"),
+        ("limit" = Option<u32>, Query, description = "Page size (default 100)", minimum = 0, maximum = 1000),
+        ("offset" = Option<u64>, Query, description = "Files to skip (default 0)", minimum = 0),
+    ),
+    responses(
+        (status = 200, description = "A page of the listing", body = LoRAListResponse),
+        (status = 401, description = "Missing or invalid token", body = HttpError),
+        (status = 403, description = "Not an admin token", body = HttpError),
+        (status = 422, description = "A query parameter is not valid", body = HttpValidationError),
+        (status = 500, description = "Unexpected failure", body = HttpError),
+    ),
+    security(("HTTPBearer" = []))
+)]
 pub(crate) async fn list(
     _claims: AdminClaims,
     req: HttpRequest,
@@ -95,6 +129,32 @@ pub(crate) async fn list(
     }))
 }
 
+/// Delete a LoRA model file (Admin).
+///
+/// Delete a LoRA model file using its partial path (as returned by upload). The file is
+/// moved to `DATA/bin/models/loras/{partial_path}` for safe recovery; if the bin already
+/// holds that name, the new arrival gets `name_v2.ext`, … (nothing in the bin is ever
+/// overwritten).
+///
+/// **Security:** requires an admin token.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/lora",
+    tag = "admin",
+    operation_id = "delete_lora",
+    request_body(content = LoRADeleteRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Moved to the bin", body = LoRADeleteResponse),
+        (status = 400, description = "partial_path is not a file inside the LoRA folder", body = HttpError),
+        (status = 401, description = "Missing or invalid token", body = HttpError),
+        (status = 403, description = "Not an admin token", body = HttpError),
+        (status = 404, description = "No such file", body = HttpError),
+        (status = 413, description = "Body larger than 64 KiB", body = HttpError),
+        (status = 422, description = "The body does not match the schema", body = HttpValidationError),
+        (status = 500, description = "Unexpected failure", body = HttpError),
+    ),
+    security(("HTTPBearer" = []))
+)]
 pub(crate) async fn delete(
     _claims: AdminClaims,
     payload: web::Payload,
@@ -157,7 +217,9 @@ pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>,
     }
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         let mut issue = ValidationIssue::new(&["body"], "json_invalid", "JSON decode error");
-        issue.loc.push(Value::from(e.column()));
+        issue
+            .loc
+            .push(crate::error::LocItem::Index(e.column() as u64));
         ApiError::invalid(issue)
     })?;
     match value {

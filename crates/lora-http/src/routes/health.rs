@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::blocking;
 use crate::{ApiError, AppState};
 
 /// Storage facts in the health report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StorageStatus {
     /// Whether a file can be created in the data directory.
     pub writable: bool,
@@ -17,27 +18,56 @@ pub struct StorageStatus {
     pub free_bytes: u64,
 }
 
+/// Overall state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// Everything works.
+    Ok,
+    /// Serving, but the data directory is not writable or nearly full.
+    Degraded,
+}
+
 /// The health report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HealthResponse {
     /// `ok`, or `degraded` when the data directory is not writable or nearly full.
-    pub status: &'static str,
+    pub status: HealthStatus,
     /// The service version.
-    pub version: &'static str,
+    pub version: String,
     /// Storage facts.
     pub storage: StorageStatus,
     /// What the content check and the evaluation route offer.
+    #[schema(value_type = Object)]
     pub evaluator: serde_json::Value,
 }
 
+/// Evaluation service health.
+///
+/// No token needed. `degraded` (still 200) when the data directory is not writable or has
+/// less room than one maximum-size upload. Reveals no secrets and no paths.
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluation/health",
+    tag = "evaluation",
+    operation_id = "evaluation_health",
+    responses(
+        (status = 200, description = "Service state", body = HealthResponse),
+        (status = 500, description = "Unexpected failure", body = crate::error::HttpError),
+    )
+)]
 pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = Arc::clone(&state.store);
     let storage = blocking(move || Ok(store.health())).await?;
     // "Nearly full": not room for one more upload of the largest size.
     let degraded = !storage.writable || storage.free_bytes < state.max_upload_bytes;
     Ok(HttpResponse::Ok().json(HealthResponse {
-        status: if degraded { "degraded" } else { "ok" },
-        version: env!("CARGO_PKG_VERSION"),
+        status: if degraded {
+            HealthStatus::Degraded
+        } else {
+            HealthStatus::Ok
+        },
+        version: env!("CARGO_PKG_VERSION").to_owned(),
         storage: StorageStatus {
             writable: storage.writable,
             free_bytes: storage.free_bytes,

@@ -6,10 +6,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use lora_core::{EntityType, SafeFileName, UploadRoute};
 use lora_store::{OnClash, Published, StagedFile};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::blocking;
 use crate::error::ValidationIssue;
+use crate::error::{HttpError, HttpValidationError};
+use crate::openapi::{BodyAdminUploadLora, BodyUploadLora};
 use crate::sink::Sink;
 use crate::state::MULTIPART_ALLOWANCE;
 use crate::{AdminClaims, ApiError, AppState, ContentRejection, UserClaims, disposition};
@@ -18,7 +21,7 @@ use crate::{AdminClaims, ApiError, AppState, ContentRejection, UserClaims, dispo
 const MAX_TEXT_FIELD: usize = 8 * 1024;
 
 /// `LoRAUploadResponse`: the user route's answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoRAUploadResponse {
     /// Absolute path of the stored file.
     pub file_path: String,
@@ -35,14 +38,43 @@ pub struct LoRAUploadResponse {
 }
 
 /// `AdminLoRAUploadResponse`: the admin route's answer, which also names the entity type.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AdminLoRAUploadResponse {
+    /// The user route's fields.
     #[serde(flatten)]
-    base: LoRAUploadResponse,
+    pub base: LoRAUploadResponse,
     /// The entity type folder.
     pub entity_type: EntityType,
 }
 
+/// Upload a LoRA model file.
+///
+/// Upload a LoRA (Low-Rank Adaptation) model file to the compute server. The file is
+/// stored in `DATA/models/loras/{entity_type}/` under a safe filename once it is complete,
+/// fsynced and checked (safetensors rules; pickle-based files may import only what a
+/// weights-only state dict needs). When `use_safe_filename` is true (default), duplicate
+/// names are versioned (`filename_v2.safetensors`, …); when false, a duplicate is a 409.
+///
+/// **Supported file formats:** .safetensors, .ckpt, .pt, .pth, .bin. **Supported entity
+/// types:** clothes, identities, product, styles (missing: `no_type_provided`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/lora/upload",
+    tag = "lora",
+    operation_id = "upload_lora",
+    request_body(content = BodyUploadLora, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Stored", body = LoRAUploadResponse),
+        (status = 400, description = "Entity type not allowed, bad extension or name, empty file, or content refused", body = HttpError),
+        (status = 401, description = "Missing or invalid token", body = HttpError),
+        (status = 409, description = "The name is taken and use_safe_filename is false", body = HttpError),
+        (status = 413, description = "File larger than the configured limit", body = HttpError),
+        (status = 422, description = "The form does not match the schema", body = HttpValidationError),
+        (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 507, description = "The data directory is full", body = HttpError),
+    ),
+    security(("HTTPBearer" = []))
+)]
 pub(crate) async fn user_upload(
     _claims: UserClaims,
     req: HttpRequest,
@@ -53,6 +85,31 @@ pub(crate) async fn user_upload(
     Ok(HttpResponse::Ok().json(stored))
 }
 
+/// Upload a LoRA model file (Admin).
+///
+/// The admin version of `POST /api/v1/lora/upload`: the same rules, `faces` is also an
+/// allowed entity type, and the answer adds `entity_type`.
+///
+/// **Security:** requires an admin token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/lora/upload",
+    tag = "admin",
+    operation_id = "admin_upload_lora",
+    request_body(content = BodyAdminUploadLora, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Stored", body = AdminLoRAUploadResponse),
+        (status = 400, description = "Entity type not allowed, bad extension or name, empty file, or content refused", body = HttpError),
+        (status = 401, description = "Missing or invalid token", body = HttpError),
+        (status = 403, description = "Not an admin token", body = HttpError),
+        (status = 409, description = "The name is taken and use_safe_filename is false", body = HttpError),
+        (status = 413, description = "File larger than the configured limit", body = HttpError),
+        (status = 422, description = "The form does not match the schema", body = HttpValidationError),
+        (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 507, description = "The data directory is full", body = HttpError),
+    ),
+    security(("HTTPBearer" = []))
+)]
 pub(crate) async fn admin_upload(
     _claims: AdminClaims,
     req: HttpRequest,
