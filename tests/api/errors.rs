@@ -33,6 +33,8 @@ fn wrong_methods_are_json_405s() {
         assert_eq!(r.json(), json!({"detail": "Method Not Allowed"}));
     }
     let r = app.request("PUT", "/api/v1/admin/lora", "", b"");
+    assert_eq!(r.header("allow"), Some("GET, DELETE"));
+    assert_eq!(app.request("GET", "/api/v1/lora/upload", "", b"").header("allow"), Some("POST"));
     assert_json_snapshot!(r.snapshot(&app), @r#"
     {
       "body": {

@@ -49,10 +49,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (head, json) = text.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
     if head.starts_with("HTTP/1.1 200") {
         let stored: LoRAUploadResponse = serde_json::from_str(json)?;
-        println!("stored {} ({} bytes, sha256 {})", stored.partial_path, stored.file_size, stored.sha256);
+        println!(
+            "stored {} ({} bytes, sha256 {})",
+            stored.partial_path, stored.file_size, stored.sha256
+        );
     } else {
-        let error: HttpError = serde_json::from_str(json).unwrap_or(HttpError { detail: json.to_owned() });
-        println!("refused: {} — {}", head.lines().next().unwrap_or_default(), error.detail);
+        let error: HttpError = serde_json::from_str(json).unwrap_or(HttpError {
+            detail: json.to_owned(),
+        });
+        println!(
+            "refused: {} — {}",
+            head.lines().next().unwrap_or_default(),
+            error.detail
+        );
     }
     Ok(())
 }

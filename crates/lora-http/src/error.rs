@@ -93,9 +93,12 @@ pub enum ApiError {
     /// No route has this path (404).
     #[error("Not Found")]
     RouteNotFound,
-    /// The route exists but not with this method (405).
+    /// The route exists but not with this method (405, with an `Allow` header).
     #[error("Method Not Allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed {
+        /// The methods the route answers, for the `Allow` header (`"GET, DELETE"`).
+        allow: &'static str,
+    },
     /// The server cannot take this request now (503).
     #[error("{0}")]
     Unavailable(String),
@@ -129,7 +132,7 @@ impl ResponseError for ApiError {
             },
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -140,6 +143,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let ApiError::MethodNotAllowed { allow } = self {
+            response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
         }
         match self {
             ApiError::Validation(issues) => response.json(HttpValidationError {

@@ -20,11 +20,12 @@ pub struct BodyUploadLora {
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
     /// The entity type (clothes, identities, product, styles); missing or empty means
-    /// `no_type_provided`. Trimmed and lower-cased.
+    /// `no_type_provided`. Trimmed and lower-cased before checking.
+    #[schema(value_type = UserEntityType, required = false)]
     entity_type: Option<String>,
     /// Whether to enable automatic versioning for duplicate filenames (`name_v2.ext`, …);
     /// `false` makes a duplicate a 409.
-    #[schema(default = true)]
+    #[schema(value_type = bool, required = false, default = true)]
     use_safe_filename: Option<bool>,
 }
 
@@ -37,13 +38,51 @@ pub struct BodyAdminUploadLora {
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
     /// The entity type (clothes, faces, identities, product, styles); missing or empty
-    /// means `no_type_provided`. Trimmed and lower-cased.
+    /// means `no_type_provided`. Trimmed and lower-cased before checking.
+    #[schema(value_type = AdminEntityType, required = false)]
     entity_type: Option<String>,
     /// Whether to enable automatic versioning for duplicate filenames (`name_v2.ext`, …);
     /// `false` makes a duplicate a 409.
-    #[schema(default = true)]
+    #[schema(value_type = bool, required = false, default = true)]
     use_safe_filename: Option<bool>,
 }
+
+/// The entity types the user upload route accepts (empty: `no_type_provided`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, non_camel_case_types)]
+enum UserEntityType {
+    clothes,
+    identities,
+    product,
+    styles,
+    #[schema(rename = "")]
+    none,
+}
+
+/// The entity types the admin upload route accepts (empty: `no_type_provided`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code, non_camel_case_types)]
+enum AdminEntityType {
+    clothes,
+    faces,
+    identities,
+    product,
+    styles,
+    #[schema(rename = "")]
+    none,
+}
+
+/// A partial path: a known entity folder, then one file name that is not `.` or `..` and
+/// holds no `/`, `\` or NUL.
+#[derive(Debug, ToSchema)]
+#[schema(
+    value_type = String,
+    example = "identities/Sh0ot1f1_01.safetensors",
+    pattern = "^(clothes|faces|identities|no_type_provided|product|styles)/[^/\\\\\\u0000]*[^./\\\\\\u0000][^/\\\\\\u0000]*$",
+    max_length = 300
+)]
+#[allow(dead_code)]
+pub struct PartialPathString(String);
 
 struct BearerScheme;
 

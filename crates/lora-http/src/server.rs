@@ -34,33 +34,32 @@ pub const ADMIN_UPLOAD_PATH: &str = "/api/v1/admin/lora/upload";
 /// # }
 /// ```
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
-    let not_allowed = || web::to(fallback::method_not_allowed);
     cfg.app_data(web::Data::new(state))
         .service(
             web::resource("/api/v1/lora/upload")
                 .route(web::post().to(upload::user_upload))
-                .default_service(not_allowed()),
+                .default_service(fallback::method_not_allowed("POST")),
         )
         .service(
             web::resource("/api/v1/admin/lora/upload")
                 .route(web::post().to(upload::admin_upload))
-                .default_service(not_allowed()),
+                .default_service(fallback::method_not_allowed("POST")),
         )
         .service(
             web::resource("/api/v1/admin/lora")
                 .route(web::get().to(files::list))
                 .route(web::delete().to(files::delete))
-                .default_service(not_allowed()),
+                .default_service(fallback::method_not_allowed("GET, DELETE")),
         )
         .service(
             web::resource(["/api/v1/evaluation/", "/api/v1/evaluation"])
                 .route(web::post().to(evaluation::evaluate))
-                .default_service(not_allowed()),
+                .default_service(fallback::method_not_allowed("POST")),
         )
         .service(
             web::resource("/api/v1/evaluation/health")
                 .route(web::get().to(health::health))
-                .default_service(not_allowed()),
+                .default_service(fallback::method_not_allowed("GET")),
         );
 }
 

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::blocking;
 use super::files::{json_object, read_body};
 use crate::error::{HttpError, HttpValidationError, ValidationIssue};
+use crate::openapi::PartialPathString;
 use crate::{ApiError, AppState, UserClaims};
 
 /// Largest batch evaluated in one request.
@@ -21,9 +22,14 @@ const MAX_BATCH: usize = 100;
 #[derive(Debug, Clone, serde::Deserialize, ToSchema)]
 pub struct EvaluationRequest {
     /// A stored file, relative to the LoRA folder.
-    #[schema(example = "identities/x.safetensors")]
+    #[schema(
+        example = "identities/x.safetensors",
+        pattern = "^(clothes|faces|identities|no_type_provided|product|styles)/[^/\\\\\\u0000]*[^./\\\\\\u0000][^/\\\\\\u0000]*$",
+        max_length = 300
+    )]
     pub partial_path: Option<String>,
-    /// Up to 100 stored files; wins over `partial_path`.
+    /// 1 to 100 stored files; wins over `partial_path`.
+    #[schema(min_items = 1, max_items = 100, value_type = Option<Vec<PartialPathString>>)]
     pub partial_paths: Option<Vec<String>>,
 }
 
@@ -65,10 +71,9 @@ pub(crate) async fn evaluate(
 ) -> Result<HttpResponse, ApiError> {
     let body = read_body(payload, 64 * 1024).await?;
     let mut object = json_object(&body)?;
-    let (paths, batch) = match (
-        object.remove("partial_paths"),
-        object.remove("partial_path"),
-    ) {
+    // `null` means "not given", as for any optional field.
+    let listed = object.remove("partial_paths").filter(|v| !v.is_null());
+    let (paths, batch) = match (listed, object.remove("partial_path")) {
         (Some(list), _) => (string_list(list)?, true),
         (None, Some(Value::String(one))) => (vec![one], false),
         (None, Some(_)) => {

@@ -12,8 +12,9 @@ pub(crate) async fn not_found() -> HttpResponse {
     ApiError::RouteNotFound.error_response()
 }
 
-pub(crate) async fn method_not_allowed() -> HttpResponse {
-    ApiError::MethodNotAllowed.error_response()
+/// A handler answering 405 with `Allow: {allow}`.
+pub(crate) fn method_not_allowed(allow: &'static str) -> actix_web::Route {
+    actix_web::web::to(move || async move { ApiError::MethodNotAllowed { allow }.error_response() })
 }
 
 /// Last line of defence: any error response that is not JSON yet (one produced inside the

@@ -24,7 +24,11 @@ const MAX_JSON_BODY: usize = 64 * 1024;
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoRADeleteRequest {
     /// Relative path of the LoRA file (as returned by upload).
-    #[schema(example = "identities/Sh0ot1f1_01.safetensors")]
+    #[schema(
+        example = "identities/Sh0ot1f1_01.safetensors",
+        pattern = "^(clothes|faces|identities|no_type_provided|product|styles)/[^/\\\\\\u0000]*[^./\\\\\\u0000][^/\\\\\\u0000]*$",
+        max_length = 300
+    )]
     pub partial_path: String,
 }
 
@@ -257,7 +261,6 @@ impl ListQuery {
         let mut issues = Vec::new();
         let entity = match last("entity_type").map(|v| v.trim().to_lowercase()) {
             None => None,
-            Some(v) if v.is_empty() => None,
             Some(v) => match v.parse::<EntityType>() {
                 Ok(e) => Some(e),
                 Err(_) => {
