@@ -34,7 +34,11 @@ fn wrong_methods_are_json_405s() {
     }
     let r = app.request("PUT", "/api/v1/admin/lora", "", b"");
     assert_eq!(r.header("allow"), Some("GET, DELETE"));
-    assert_eq!(app.request("GET", "/api/v1/lora/upload", "", b"").header("allow"), Some("POST"));
+    assert_eq!(
+        app.request("GET", "/api/v1/lora/upload", "", b"")
+            .header("allow"),
+        Some("POST")
+    );
     assert_json_snapshot!(r.snapshot(&app), @r#"
     {
       "body": {
