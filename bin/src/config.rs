@@ -50,6 +50,7 @@ struct FileConfig {
     workers: Option<usize>,
     shutdown_grace_secs: Option<u64>,
     accept_base_models: Option<String>,
+    bin_retention_days: Option<f64>,
 }
 
 /// The resolved configuration.
@@ -66,6 +67,8 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Base models uploads may be of; `None` accepts all.
     pub accept_base_models: Option<Vec<BaseModel>>,
+    /// Bin entries older than this are purged; `None` keeps them forever.
+    pub bin_retention: Option<std::time::Duration>,
 }
 
 impl fmt::Debug for Config {
@@ -85,6 +88,7 @@ impl fmt::Debug for Config {
             .field("workers", &self.workers)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("accept_base_models", &self.accept_base_models)
+            .field("bin_retention", &self.bin_retention)
             .finish()
     }
 }
@@ -166,7 +170,24 @@ impl Config {
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
             };
+        let retention_days = match var("LORA_BIN_RETENTION_DAYS") {
+            Some(v) => Some(parse_number::<f64>("LORA_BIN_RETENTION_DAYS", &v)?),
+            None => from_file.bin_retention_days,
+        };
+        let bin_retention = match retention_days {
+            None => None,
+            Some(d) if d.is_finite() && d >= 0.0 => {
+                Some(std::time::Duration::from_secs_f64(d * 86_400.0))
+            }
+            Some(d) => {
+                return Err(ConfigError::Invalid {
+                    key: "LORA_BIN_RETENTION_DAYS",
+                    reason: format!("{d} is not a number of days ≥ 0"),
+                });
+            }
+        };
         Ok(Self {
+            bin_retention,
             accept_base_models,
             bind,
             data_dir: var("LORA_DATA_DIR")

@@ -135,12 +135,15 @@ fn serve(config: Config) -> Result<(), String> {
     let store = Store::open(config.data_dir.clone())
         .map_err(|e| format!("cannot open the data directory: {e}"))?;
     let recovery = store.recovery();
-    if recovery.staging_removed > 0 || recovery.stale_hashes > 0 {
+    if recovery.staging_removed > 0 || recovery.stale_hashes > 0 || recovery.stale_bin_records > 0 {
         tracing::warn!(
             staging_removed = recovery.staging_removed,
             stale_hashes = recovery.stale_hashes,
-            "repaired the data directory after an unclean stop"
+            stale_bin_records = recovery.stale_bin_records,
+            "repaired the data directory after an unclean stop or changes made by hand"
         );
+    } else {
+        tracing::info!("data directory consistent: nothing to repair");
     }
     let listener =
         TcpListener::bind(config.bind).map_err(|e| format!("cannot bind {}: {e}", config.bind))?;
@@ -163,7 +166,8 @@ fn serve(config: Config) -> Result<(), String> {
     let check = InspectCheck::accepting(config.accept_base_models.clone());
     let state = AppState::new(Arc::new(store), Arc::new(verifier))
         .with_max_upload_bytes(config.max_upload_bytes)
-        .with_content_check(Arc::new(check));
+        .with_content_check(Arc::new(check))
+        .with_bin_retention(config.bin_retention);
     let mut options = ServerOptions {
         shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         ..ServerOptions::default()

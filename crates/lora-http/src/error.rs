@@ -127,7 +127,9 @@ impl ResponseError for ApiError {
                 StoreError::AlreadyExists { .. } => StatusCode::CONFLICT,
                 StoreError::InvalidPath { .. } => StatusCode::BAD_REQUEST,
                 StoreError::StorageFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
-                StoreError::Locked { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                StoreError::Locked { .. } | StoreError::Unavailable { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 StoreError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -160,7 +162,7 @@ impl ResponseError for ApiError {
                     }
                     StatusCode::SERVICE_UNAVAILABLE => match self {
                         ApiError::Unavailable(msg) => msg.as_str(),
-                        _ => "Service unavailable",
+                        _ => "Service unavailable: the data directory cannot be written to",
                     },
                     _ => "Internal server error",
                 };

@@ -41,6 +41,10 @@ pub use auth::{AdminClaims, UserClaims};
 pub use check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
 pub use error::{ApiError, HttpError, HttpValidationError, LocItem, ValidationIssue};
 pub use openapi::{ApiDoc, BodyAdminUploadLora, BodyUploadLora};
+pub use routes::bin::{
+    BinItem, BinListResponse, BinPurgeBeforeRequest, BinPurgeRequest, BinPurgeResponse,
+    BinRestoreRequest, BinRestoreResponse,
+};
 pub use routes::evaluation::{EvaluationBatch, EvaluationRequest};
 pub use routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
 pub use routes::health::{HealthResponse, HealthStatus, StorageStatus};

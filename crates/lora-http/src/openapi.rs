@@ -5,11 +5,15 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::error::{HttpError, HttpValidationError, LocItem, ValidationIssue};
+use crate::routes::bin::{
+    BinItem, BinListResponse, BinPurgeBeforeRequest, BinPurgeRequest, BinPurgeResponse,
+    BinRestoreRequest, BinRestoreResponse,
+};
 use crate::routes::evaluation::{EvaluationBatch, EvaluationRequest};
 use crate::routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
 use crate::routes::health::{HealthResponse, HealthStatus, StorageStatus};
 use crate::routes::upload::{AdminLoRAUploadResponse, LoRAUploadResponse};
-use crate::routes::{evaluation, files, health, upload};
+use crate::routes::{bin, evaluation, files, health, upload};
 
 /// `Body_upload_lora`: the user upload form.
 #[derive(Debug, ToSchema)]
@@ -113,6 +117,10 @@ impl Modify for BearerScheme {
         upload::admin_upload,
         files::list,
         files::delete,
+        bin::list,
+        bin::restore,
+        bin::purge,
+        bin::purge_before,
         upload::user_upload,
         evaluation::evaluate,
         health::health,
@@ -126,6 +134,13 @@ impl Modify for BearerScheme {
         LoRADeleteResponse,
         LoRAFileItem,
         LoRAListResponse,
+        BinItem,
+        BinListResponse,
+        BinRestoreRequest,
+        BinRestoreResponse,
+        BinPurgeRequest,
+        BinPurgeBeforeRequest,
+        BinPurgeResponse,
         EvaluationRequest,
         EvaluationBatch,
         HealthResponse,

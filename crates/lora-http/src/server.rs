@@ -15,7 +15,7 @@ use lora_auth::Role;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{evaluation, fallback, files, health, upload};
+use crate::routes::{bin, evaluation, fallback, files, health, upload};
 use crate::{ApiDoc, ApiError, AppState};
 
 /// The path of the user upload route.
@@ -50,6 +50,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .route(web::get().to(files::list))
                 .route(web::delete().to(files::delete))
                 .default_service(fallback::method_not_allowed("GET, DELETE")),
+        )
+        .service(
+            web::resource("/api/v1/admin/bin")
+                .route(web::get().to(bin::list))
+                .route(web::delete().to(bin::purge))
+                .default_service(fallback::method_not_allowed("GET, DELETE")),
+        )
+        .service(
+            web::resource("/api/v1/admin/bin/restore")
+                .route(web::post().to(bin::restore))
+                .default_service(fallback::method_not_allowed("POST")),
+        )
+        .service(
+            web::resource("/api/v1/admin/bin/purge")
+                .route(web::post().to(bin::purge_before))
+                .default_service(fallback::method_not_allowed("POST")),
         )
         .service(
             web::resource(["/api/v1/evaluation/", "/api/v1/evaluation"])
@@ -135,6 +151,9 @@ pub fn run(
     options: ServerOptions,
 ) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
+    if let Some(retention) = state.bin_retention {
+        actix_web::rt::spawn(retention_task(std::sync::Arc::clone(&state.store), retention));
+    }
     let server = Server::build()
         .workers(options.workers)
         .shutdown_timeout(options.shutdown_grace.as_secs())
@@ -152,6 +171,28 @@ pub fn run(
         })?
         .run();
     Ok(server)
+}
+
+/// Purges bin entries older than `retention` now, then every `retention / 10` (between a
+/// second and an hour), on the blocking pool.
+async fn retention_task(store: std::sync::Arc<lora_store::Store>, retention: Duration) {
+    let every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        let store = std::sync::Arc::clone(&store);
+        match web::block(move || store.apply_retention(retention)).await {
+            Ok(Ok(p)) if p.files > 0 => {
+                tracing::info!(
+                    files = p.files,
+                    bytes = p.bytes,
+                    "bin retention purged old entries"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "bin retention failed; will try again"),
+            Err(e) => tracing::warn!(error = %e, "bin retention task could not run"),
+        }
+        actix_web::rt::time::sleep(every).await;
+    }
 }
 
 /// Decides whether a request that sent `Expect: 100-continue` may send its body.

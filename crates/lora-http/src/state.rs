@@ -18,6 +18,7 @@ pub struct AppState {
     pub(crate) verifier: Arc<Verifier>,
     pub(crate) max_upload_bytes: u64,
     pub(crate) content_check: Arc<dyn ContentCheck>,
+    pub(crate) bin_retention: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -39,6 +40,7 @@ impl AppState {
             verifier,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             content_check: Arc::new(crate::InspectCheck::default()),
+            bin_retention: None,
         }
     }
 
@@ -53,6 +55,14 @@ impl AppState {
     #[must_use]
     pub fn with_content_check(mut self, check: Arc<dyn ContentCheck>) -> Self {
         self.content_check = check;
+        self
+    }
+
+    /// Purges bin entries older than `retention` at start and periodically (`None`: keep
+    /// forever). Applied by [`crate::run`].
+    #[must_use]
+    pub fn with_bin_retention(mut self, retention: Option<std::time::Duration>) -> Self {
+        self.bin_retention = retention;
         self
     }
 

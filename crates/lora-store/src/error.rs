@@ -42,6 +42,15 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    /// The data directory cannot take writes now (read-only, permissions, or gone).
+    #[error("the data directory cannot be written to while trying to {op}")]
+    Unavailable {
+        /// What was being done.
+        op: &'static str,
+        /// The error the operating system gave.
+        #[source]
+        source: io::Error,
+    },
     /// Any other I/O failure. Its text names a server path: log it, never send it.
     #[error("could not {op} {path}")]
     Io {
@@ -63,6 +72,11 @@ impl StoreError {
             io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
         ) {
             StoreError::StorageFull { op, source }
+        } else if matches!(
+            source.kind(),
+            io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied
+        ) {
+            StoreError::Unavailable { op, source }
         } else {
             StoreError::Io {
                 op,

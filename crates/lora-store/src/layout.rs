@@ -8,6 +8,7 @@ use lora_core::{EntityType, PartialPath};
 /// DATA/bin/models/loras/{entity}/{file}   the recycle bin
 /// DATA/.lora-server/staging/              uploads being received (never seen by the pipeline)
 /// DATA/.lora-server/hashes.jsonl          sha256 of files uploaded through the service
+/// DATA/.lora-server/bin.jsonl             where binned files came from, and when
 /// DATA/.lora-server/lock                  one server per data directory
 /// ```
 #[derive(Debug, Clone)]
@@ -77,6 +78,10 @@ impl Layout {
 
     pub(crate) fn hash_log(&self) -> Utf8PathBuf {
         self.state.join("hashes.jsonl")
+    }
+
+    pub(crate) fn bin_journal(&self) -> Utf8PathBuf {
+        self.state.join("bin.jsonl")
     }
 
     pub(crate) fn lock_file(&self) -> Utf8PathBuf {

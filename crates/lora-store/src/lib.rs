@@ -39,6 +39,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bin;
 mod error;
 mod fsops;
 mod hashes;
@@ -47,6 +48,7 @@ mod listing;
 mod staging;
 mod store;
 
+pub use bin::{BinEntry, BinListing, Purged, Restored};
 pub use error::StoreError;
 pub use layout::Layout;
 pub use staging::{StagedFile, StagedUpload};

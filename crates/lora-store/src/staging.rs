@@ -21,6 +21,9 @@ pub struct StagedUpload {
     hasher: Sha256,
     len: u64,
     path: Utf8PathBuf,
+    /// Test hook: writes past this many bytes fail as if the disk were full.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fail_after: Option<u64>,
 }
 
 /// A complete, fsynced upload in the staging folder, ready for [`crate::Store::publish`].
@@ -48,6 +51,8 @@ impl StagedUpload {
             hasher: Sha256::new(),
             len: 0,
             path,
+            #[cfg(feature = "fault-injection")]
+            fail_after: None,
         })
     }
 
@@ -57,6 +62,18 @@ impl StagedUpload {
     ///
     /// [`StoreError::StorageFull`] when the disk is full, [`StoreError::Io`] otherwise.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        #[cfg(feature = "fault-injection")]
+        if self
+            .fail_after
+            .is_some_and(|limit| self.len + chunk.len() as u64 > limit)
+        {
+            // ENOSPC, exactly as the kernel reports a full disk.
+            return Err(StoreError::io(
+                "write the staging file",
+                &self.path,
+                std::io::Error::from_raw_os_error(28),
+            ));
+        }
         self.hasher.update(chunk);
         self.file
             .write_all(chunk)

@@ -6,6 +6,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use lora_core::{EntityType, PartialPath, SafeFileName, versioned_file_name};
 use time::OffsetDateTime;
 
+use crate::bin::BinJournal;
 use crate::error::io_err;
 use crate::fsops::{rename_noreplace, sync_dir};
 use crate::hashes::{HashLog, Stamp, stamp_of};
@@ -85,6 +86,8 @@ pub struct Recovery {
     pub staging_removed: usize,
     /// Hash records dropped because their file is gone or was changed by other means.
     pub stale_hashes: usize,
+    /// Bin journal records dropped because their bin file is gone or was replaced.
+    pub stale_bin_records: usize,
 }
 
 /// The LoRA repository on one data directory.
@@ -93,11 +96,16 @@ pub struct Recovery {
 /// The store is `Sync`: share one behind an `Arc`.
 #[derive(Debug)]
 pub struct Store {
-    layout: Layout,
+    pub(crate) layout: Layout,
     canonical_loras: Utf8PathBuf,
-    hashes: HashLog,
+    pub(crate) canonical_bin: Utf8PathBuf,
+    pub(crate) hashes: HashLog,
     dirs: DirCache,
+    pub(crate) bin_dirs: DirCache,
+    pub(crate) bin_journal: BinJournal,
     recovery: Recovery,
+    #[cfg(feature = "fault-injection")]
+    fail_after: std::sync::Mutex<Option<u64>>,
     _lock: File,
 }
 
@@ -136,6 +144,9 @@ impl Store {
 
         let staging_removed = clear_dir(&staging)?;
         let canonical_loras = canonical(layout.loras_root())?;
+        let canonical_bin = canonical(layout.bin_root())?;
+        let (bin_journal, stale_bin_records) =
+            BinJournal::open(layout.bin_journal(), layout.bin_root())?;
         let (hashes, stale_hashes) = HashLog::open(layout.hash_log(), |p| {
             PartialPath::parse(p)
                 .ok()
@@ -144,12 +155,18 @@ impl Store {
         Ok(Self {
             layout,
             canonical_loras,
+            canonical_bin,
             hashes,
             dirs: DirCache::default(),
+            bin_dirs: DirCache::default(),
+            bin_journal,
             recovery: Recovery {
                 staging_removed,
                 stale_hashes,
+                stale_bin_records,
             },
+            #[cfg(feature = "fault-injection")]
+            fail_after: std::sync::Mutex::new(None),
             _lock: lock,
         })
     }
@@ -170,7 +187,34 @@ impl Store {
     ///
     /// [`StoreError::StorageFull`] or [`StoreError::Io`] when no staging file can be created.
     pub fn stage(&self) -> Result<StagedUpload, StoreError> {
-        StagedUpload::create(&self.layout.staging_dir())
+        let staging = self.layout.staging_dir();
+        let upload = match StagedUpload::create(&staging) {
+            // The folder was removed by other means: make it again, once.
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&staging).map_err(|e| match e.kind() {
+                    io::ErrorKind::NotFound => StoreError::Unavailable {
+                        op: "create the staging folder",
+                        source: e,
+                    },
+                    _ => StoreError::io("create the staging folder", &staging, e),
+                })?;
+                StagedUpload::create(&staging)
+            }
+            other => other,
+        };
+        #[cfg(feature = "fault-injection")]
+        let upload = upload.map(|mut u| {
+            u.fail_after = *self.fail_after.lock().unwrap_or_else(|p| p.into_inner());
+            u
+        });
+        upload
+    }
+
+    /// Test hook (feature `fault-injection`): staged uploads fail with ENOSPC once they
+    /// pass `bytes`; `None` turns it off.
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_writes_after(&self, bytes: Option<u64>) {
+        *self.fail_after.lock().unwrap_or_else(|p| p.into_inner()) = bytes;
     }
 
     /// Moves a staged file to `{entity}/{name}` (or its first free version, per `on_clash`)
@@ -251,38 +295,12 @@ impl Store {
     /// [`StoreError::NotFound`] for a missing file (or a dangling symlink),
     /// [`StoreError::InvalidPath`] for a directory, a special file or an escape.
     pub fn resolve(&self, path: &PartialPath) -> Result<Utf8PathBuf, StoreError> {
-        let live = self.layout.live_path(path);
-        let target = match live.canonicalize_utf8() {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound {
-                    path: path.to_string(),
-                });
-            }
-            Err(e) => return Err(StoreError::io("resolve", live, e)),
-        };
-        if !target.starts_with(&self.canonical_loras) {
-            return Err(StoreError::InvalidPath {
-                path: path.to_string(),
-                reason: "it resolves outside the LoRA folder",
-            });
-        }
-        let meta = match fs::metadata(&target) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound {
-                    path: path.to_string(),
-                });
-            }
-            Err(e) => return Err(StoreError::io("stat", target, e)),
-        };
-        if !meta.is_file() {
-            return Err(StoreError::InvalidPath {
-                path: path.to_string(),
-                reason: "it is not a regular file",
-            });
-        }
-        Ok(live)
+        resolve_in(
+            &self.layout.live_path(path),
+            &self.canonical_loras,
+            path,
+            "the LoRA folder",
+        )
     }
 
     /// Moves a live file to the recycle bin, at the same partial path or, when the bin
@@ -305,16 +323,24 @@ impl Store {
                     let live_dir = self.layout.entity_dir(path.entity());
                     sync_dir(&bin_dir).map_err(io_err("fsync", &bin_dir))?;
                     sync_dir(&live_dir).map_err(io_err("fsync", &live_dir))?;
+                    let bin_partial_path =
+                        PartialPath::from_parts(path.entity(), &name).map_err(|_| {
+                            StoreError::InvalidPath {
+                                path: path.to_string(),
+                                reason: "no valid bin name is left for it",
+                            }
+                        })?;
+                    if let Ok(meta) = fs::symlink_metadata(&target) {
+                        let sha = fs::metadata(&target)
+                            .ok()
+                            .and_then(|m| self.hashes.lookup(&path.to_string(), &m));
+                        self.journal_binned(&bin_partial_path, path, &meta, sha);
+                    }
                     self.hashes.forget(path);
                     return Ok(Binned {
                         partial_path: path.clone(),
                         live_path: live,
-                        bin_partial_path: PartialPath::from_parts(path.entity(), &name).map_err(
-                            |_| StoreError::InvalidPath {
-                                path: path.to_string(),
-                                reason: "no valid bin name is left for it",
-                            },
-                        )?,
+                        bin_partial_path,
                         bin_path: target,
                     });
                 }
@@ -395,6 +421,46 @@ impl Store {
             free_bytes,
         }
     }
+}
+
+/// `file` (the path of `path` under a root whose canonical form is `root`) if it is a
+/// regular file whose real location is inside that root.
+pub(crate) fn resolve_in(
+    file: &Utf8Path,
+    root: &Utf8Path,
+    path: &PartialPath,
+    root_name: &'static str,
+) -> Result<Utf8PathBuf, StoreError> {
+    let not_found = || StoreError::NotFound {
+        path: path.to_string(),
+    };
+    let target = match file.canonicalize_utf8() {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
+        Err(e) => return Err(StoreError::io("resolve", file, e)),
+    };
+    if !target.starts_with(root) {
+        return Err(StoreError::InvalidPath {
+            path: path.to_string(),
+            reason: if root_name == "the bin" {
+                "it resolves outside the bin"
+            } else {
+                "it resolves outside the LoRA folder"
+            },
+        });
+    }
+    let meta = match fs::metadata(&target) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
+        Err(e) => return Err(StoreError::io("stat", target, e)),
+    };
+    if !meta.is_file() {
+        return Err(StoreError::InvalidPath {
+            path: path.to_string(),
+            reason: "it is not a regular file",
+        });
+    }
+    Ok(file.to_owned())
 }
 
 fn canonical(path: &Utf8Path) -> Result<Utf8PathBuf, StoreError> {

@@ -236,14 +236,14 @@ pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>,
     }
 }
 
-struct ListQuery {
-    entity: Option<EntityType>,
-    limit: usize,
-    offset: usize,
+pub(crate) struct ListQuery {
+    pub(crate) entity: Option<EntityType>,
+    pub(crate) limit: usize,
+    pub(crate) offset: usize,
 }
 
 impl ListQuery {
-    fn parse(query: &str) -> Result<Self, ApiError> {
+    pub(crate) fn parse(query: &str) -> Result<Self, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| {
             ApiError::invalid(ValidationIssue::new(
                 &["query"],

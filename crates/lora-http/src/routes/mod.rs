@@ -1,5 +1,6 @@
 //! Handlers, one module per resource.
 
+pub(crate) mod bin;
 pub(crate) mod evaluation;
 pub(crate) mod fallback;
 pub(crate) mod files;
