@@ -152,7 +152,10 @@ pub fn run(
 ) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
     if let Some(retention) = state.bin_retention {
-        actix_web::rt::spawn(retention_task(std::sync::Arc::clone(&state.store), retention));
+        actix_web::rt::spawn(retention_task(
+            std::sync::Arc::clone(&state.store),
+            retention,
+        ));
     }
     let server = Server::build()
         .workers(options.workers)

@@ -88,7 +88,8 @@ struct Record {
 #[derive(Debug)]
 pub(crate) struct BinJournal {
     path: Utf8PathBuf,
-    inner: Mutex<(File, HashMap<String, Record>)>,
+    /// The journal file (`None` on a read-only data directory) and the live records.
+    inner: Mutex<(Option<File>, HashMap<String, Record>)>,
 }
 
 impl BinJournal {
@@ -126,17 +127,16 @@ impl BinJournal {
             text.push_str(&serde_json::to_string(r).unwrap_or_default());
             text.push('\n');
         }
-        let dir = path.parent().unwrap_or(&path);
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err("write", &path))?;
-        tmp.write_all(text.as_bytes())
-            .map_err(io_err("write", &path))?;
-        tmp.as_file().sync_all().map_err(io_err("fsync", &path))?;
-        tmp.persist(&path)
-            .map_err(|e| StoreError::io("replace", &path, e.error))?;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(io_err("open", &path))?;
+        let file = match rewrite(&path, &text) {
+            Ok(()) => Some(
+                OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .map_err(io_err("open", &path))?,
+            ),
+            Err(StoreError::Unavailable { .. }) => None,
+            Err(e) => return Err(e),
+        };
         Ok((
             Self {
                 path,
@@ -150,7 +150,10 @@ impl BinJournal {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if let Ok(line) = serde_json::to_string(&record) {
             // Durable: the journal is the only record of where a binned file came from.
-            let written = writeln!(inner.0, "{line}").and_then(|()| inner.0.sync_data());
+            let written = match inner.0.as_mut() {
+                Some(file) => writeln!(file, "{line}").and_then(|()| file.sync_data()),
+                None => Err(std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem)),
+            };
             if let Err(e) = written {
                 tracing::warn!(error = %e, journal = %self.path, "could not append to the bin journal");
             }
@@ -178,6 +181,18 @@ impl BinJournal {
             removed: true,
         });
     }
+}
+
+/// Replaces the journal with `text`, durably.
+fn rewrite(path: &Utf8Path, text: &str) -> Result<(), StoreError> {
+    let dir = path.parent().unwrap_or(path);
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err("write", path))?;
+    tmp.write_all(text.as_bytes())
+        .map_err(io_err("write", path))?;
+    tmp.as_file().sync_all().map_err(io_err("fsync", path))?;
+    tmp.persist(path)
+        .map_err(|e| StoreError::io("replace", path, e.error))?;
+    Ok(())
 }
 
 impl Store {

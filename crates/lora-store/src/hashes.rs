@@ -53,7 +53,8 @@ pub(crate) struct HashLog {
 
 #[derive(Debug)]
 struct Inner {
-    file: File,
+    /// `None` on a read-only data directory: hashes are then remembered in memory only.
+    file: Option<File>,
     known: HashMap<String, (Stamp, String)>,
 }
 
@@ -81,11 +82,16 @@ impl HashLog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(StoreError::io("read", path, e)),
         }
-        Self::rewrite(&path, &known)?;
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(io_err("open", &path))?;
+        let file = match Self::rewrite(&path, &known) {
+            Ok(()) => Some(
+                OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .map_err(io_err("open", &path))?,
+            ),
+            Err(StoreError::Unavailable { .. }) => None,
+            Err(e) => return Err(e),
+        };
         Ok((
             Self {
                 path,
@@ -132,7 +138,8 @@ impl HashLog {
         };
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if let Ok(line) = serde_json::to_string(&record)
-            && let Err(e) = writeln!(inner.file, "{line}")
+            && let Some(file) = inner.file.as_mut()
+            && let Err(e) = writeln!(file, "{line}")
         {
             tracing::warn!(error = %e, log = %self.path, "could not append to the hash log");
         }

@@ -130,12 +130,20 @@ impl Store {
         }
 
         let lock_path = layout.lock_file();
-        let lock = File::options()
+        // A read-only data directory still serves listings and evaluations; its lock is
+        // taken on a read-only handle (flock does not need write access).
+        let lock = match File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(io_err("open", &lock_path))?;
+        {
+            Ok(f) => f,
+            Err(e) if is_read_only(&e) => {
+                File::open(&lock_path).map_err(io_err("open", &lock_path))?
+            }
+            Err(e) => return Err(StoreError::io("open", lock_path, e)),
+        };
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { lock: lock_path }),
@@ -189,15 +197,17 @@ impl Store {
     pub fn stage(&self) -> Result<StagedUpload, StoreError> {
         let staging = self.layout.staging_dir();
         let upload = match StagedUpload::create(&staging) {
-            // The folder was removed by other means: make it again, once.
+            // The staging folder was removed by other means: make it again, but only inside
+            // a data directory that is still there (a missing data directory is an outage,
+            // not something to paper over).
             Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-                fs::create_dir_all(&staging).map_err(|e| match e.kind() {
-                    io::ErrorKind::NotFound => StoreError::Unavailable {
-                        op: "create the staging folder",
-                        source: e,
-                    },
-                    _ => StoreError::io("create the staging folder", &staging, e),
-                })?;
+                if !self.layout.loras_root().is_dir() {
+                    return Err(StoreError::Unavailable {
+                        op: "stage an upload (the data directory is missing)",
+                        source,
+                    });
+                }
+                fs::create_dir_all(&staging).map_err(io_err("create", &staging))?;
                 StagedUpload::create(&staging)
             }
             other => other,
@@ -465,6 +475,14 @@ pub(crate) fn resolve_in(
 
 fn canonical(path: &Utf8Path) -> Result<Utf8PathBuf, StoreError> {
     path.canonicalize_utf8().map_err(io_err("resolve", path))
+}
+
+/// Whether an error means "this filesystem takes no writes" rather than a real failure.
+pub(crate) fn is_read_only(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::PermissionDenied
+    )
 }
 
 /// Removes every file in `dir` (staging leftovers); returns how many.
