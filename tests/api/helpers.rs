@@ -18,6 +18,7 @@ pub struct TestApp {
     pub admin: String,
     pub user: String,
     pub data: Utf8PathBuf,
+    pub store: Arc<Store>,
     _dir: tempfile::TempDir,
     handle: actix_web::dev::ServerHandle,
 }
@@ -52,7 +53,7 @@ pub fn spawn_app_with(customize: impl FnOnce(AppState) -> AppState) -> TestApp {
         Arc::new(Verifier::new(AuthConfig::hs256(HmacSecret::new(SECRET.to_vec()))).unwrap());
     let admin = verifier.mint(Role::Admin, "admin", 600).unwrap();
     let user = verifier.mint(Role::User, "user", 600).unwrap();
-    let state = customize(AppState::new(store, verifier).with_max_upload_bytes(LIMIT));
+    let state = customize(AppState::new(Arc::clone(&store), verifier).with_max_upload_bytes(LIMIT));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -73,6 +74,7 @@ pub fn spawn_app_with(customize: impl FnOnce(AppState) -> AppState) -> TestApp {
         admin,
         user,
         data,
+        store,
         _dir: dir,
         handle,
     }
@@ -111,7 +113,9 @@ fn redact(value: &mut Value, data_dir: &str) {
         Value::Object(map) => {
             for (key, v) in map.iter_mut() {
                 match key.as_str() {
-                    "upload_timestamp" | "timestamp" | "modified_at" if v.is_string() => {
+                    "upload_timestamp" | "timestamp" | "modified_at" | "deleted_at"
+                        if v.is_string() =>
+                    {
                         *v = Value::from("[timestamp]");
                     }
                     "free_bytes" => *v = Value::from("[free_bytes]"),

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod auth;
+mod bin;
 mod errors;
 mod evaluation;
 mod files;
