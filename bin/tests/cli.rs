@@ -258,3 +258,143 @@ fn inspect_prints_reports_and_fails_on_a_fail_verdict() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("invalid_safetensors"));
 }
+
+/// Starts `serve` with extra environment, in development mode.
+fn serve_dev_with(data: &std::path::Path, env: &[(&str, &str)]) -> Running {
+    let mut cmd = command(data);
+    cmd.env("LORA_BIND", "127.0.0.1:0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut admin, mut addr) = (None, None);
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(token) = line.trim().strip_prefix("admin: ") {
+            admin = Some(token.to_owned());
+        }
+        if let Some(url) = line.split("http://").nth(1) {
+            addr = Some(url.split('/').next().unwrap().to_owned());
+            break;
+        }
+    }
+    Running {
+        child,
+        addr: addr.unwrap(),
+        admin: admin.unwrap(),
+    }
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "did not stop in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Opens an upload of `total` file bytes and sends the first `first` of them.
+fn start_upload(server: &Running, total: usize, first: usize) -> (TcpStream, Vec<u8>) {
+    let lora = lora_inspect::fixtures::kohya_lora(
+        &[("lora_unet_input_blocks_4_1_proj_in", 640, 640)],
+        4,
+        4.0,
+        &[],
+    );
+    let mut file = lora;
+    file.resize(file.len().max(total), 0);
+    let boundary = "graceful";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"g.safetensors\"\r\n\r\n"
+    )
+    .into_bytes();
+    let head_len = body.len();
+    body.extend_from_slice(&file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        s,
+        "POST /api/v1/admin/lora/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        server.admin,
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body[..head_len + first]).unwrap();
+    let rest = body[head_len + first..].to_vec();
+    (s, rest)
+}
+
+#[test]
+fn sigterm_lets_an_upload_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve_dev_with(dir.path(), &[("LORA_SHUTDOWN_GRACE_SECS", "20")]);
+    assert_eq!(get(&server.addr, "/api/v1/evaluation/health", "").0, 200);
+    let (mut s, rest) = start_upload(&server, 0, 1000);
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "still finishing the upload"
+    );
+    s.write_all(&rest).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(wait_exit(&mut server.child, Duration::from_secs(20)).success());
+    assert!(
+        dir.path()
+            .join("models/loras/no_type_provided/g.safetensors")
+            .exists()
+    );
+}
+
+#[test]
+fn sigterm_aborts_an_upload_past_the_grace_period_without_leftovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve_dev_with(dir.path(), &[("LORA_SHUTDOWN_GRACE_SECS", "1")]);
+    assert_eq!(get(&server.addr, "/api/v1/evaluation/health", "").0, 200);
+    let (_stalled, _) = start_upload(&server, 2_000_000, 1_000_000);
+    let staging = dir.path().join(".lora-server/staging");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while files_under(&staging).is_empty() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = server.child.id().to_string();
+    let stopped_at = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_exit(&mut server.child, Duration::from_secs(15));
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(10),
+        "stopped after the grace period"
+    );
+    assert!(
+        files_under(&dir.path().join("models/loras")).is_empty(),
+        "nothing half-written is visible"
+    );
+    // Whatever the abort left in staging, the next start removes it.
+    let _restarted = serve_dev(dir.path());
+    assert!(files_under(&staging).is_empty());
+}
