@@ -252,7 +252,19 @@ impl Store {
             ..
         } = staged;
         let mut recreated = false;
-        for candidate in name.versions() {
+        // Names known to be taken (the listing cache) are skipped without a syscall, so
+        // the 2000th version costs what the 2nd does. The cache is only a hint: the
+        // no-replace rename below still decides, so a stale cache can never overwrite.
+        let taken = match on_clash {
+            OnClash::Version => self.dirs.names(entity, &dir).unwrap_or_default(),
+            OnClash::Refuse => Default::default(),
+        };
+        let candidates = name.versions().filter(|c| {
+            taken
+                .binary_search_by(|n| n.as_str().cmp(c.as_str()))
+                .is_err()
+        });
+        for candidate in candidates {
             let target = dir.join(candidate.as_str());
             match file.persist_noclobber(&target) {
                 Ok(published) => {
