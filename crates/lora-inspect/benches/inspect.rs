@@ -84,6 +84,18 @@ fn main() {
         );
         assert_eq!(s.base_model.as_str(), "sdxl");
     });
+    let names: Vec<String> = (0..2000)
+        .map(|i| format!("lora_unet_block_{i}.lora_down.weight"))
+        .collect();
+    let tensors: Vec<(&str, &[u64])> = names
+        .iter()
+        .map(|n| (n.as_str(), &[32u64, 1280][..]))
+        .collect();
+    let pickle = lora_inspect::fixtures::state_dict_pickle(&tensors);
+    let pickle_scan = time(20, || {
+        let scan = lora_inspect::pickle::scan(&pickle).unwrap();
+        assert_eq!(scan.tensors.len(), 2000);
+    });
     let weights = time(5, || {
         let (s, w, modules) = lora_inspect::scan_weights(&sdxl).unwrap();
         assert_eq!((s.dominant_rank(), w.nan_count), (Some(32), 0));
@@ -113,6 +125,11 @@ fn main() {
         "| header + structure, {:.0} MiB SDXL LoRA | {:.3} ms |",
         sdxl_len as f64 / 1048576.0,
         sdxl_header.as_secs_f64() * 1e3
+    );
+    println!(
+        "| pickle gate + tensor listing, {} KiB state-dict pickle (2000 tensors) | {:.3} ms |",
+        pickle.len() / 1024,
+        pickle_scan.as_secs_f64() * 1e3
     );
     println!(
         "| weight scan (NaN/Inf/max, alphas, strengths), same file | {:.1} ms |",
