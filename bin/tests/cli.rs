@@ -33,30 +33,7 @@ impl Drop for Running {
 
 /// Starts `serve` on a free loopback port in development mode and reads its tokens.
 fn serve_dev(data: &std::path::Path) -> Running {
-    let mut child = command(data)
-        .env("LORA_BIND", "127.0.0.1:0")
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut admin = None;
-    let mut addr = None;
-    while let Some(Ok(line)) = lines.next() {
-        if let Some(token) = line.trim().strip_prefix("admin: ") {
-            admin = Some(token.to_owned());
-        }
-        if let Some(url) = line.split("http://").nth(1) {
-            addr = Some(url.split('/').next().unwrap().to_owned());
-            break;
-        }
-    }
-    Running {
-        child,
-        addr: addr.expect("serve printed no address"),
-        admin: admin.expect("serve printed no admin token"),
-    }
+    serve_dev_with(data, &[])
 }
 
 fn get(addr: &str, path: &str, token: &str) -> (u16, String) {

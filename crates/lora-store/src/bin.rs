@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::io_err;
-use crate::fsops::{rename_noreplace, sync_dir};
+use crate::fsops::{rename_noreplace, replace_durably, sync_dir};
 use crate::hashes::Stamp;
 use crate::store::resolve_in;
 use crate::{OnClash, Store, StoreError};
@@ -127,7 +127,7 @@ impl BinJournal {
             text.push_str(&serde_json::to_string(r).unwrap_or_default());
             text.push('\n');
         }
-        let file = match rewrite(&path, &text) {
+        let file = match replace_durably(&path, text.as_bytes()) {
             Ok(()) => Some(
                 OpenOptions::new()
                     .append(true)
@@ -181,18 +181,6 @@ impl BinJournal {
             removed: true,
         });
     }
-}
-
-/// Replaces the journal with `text`, durably.
-fn rewrite(path: &Utf8Path, text: &str) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(path);
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err("write", path))?;
-    tmp.write_all(text.as_bytes())
-        .map_err(io_err("write", path))?;
-    tmp.as_file().sync_all().map_err(io_err("fsync", path))?;
-    tmp.persist(path)
-        .map_err(|e| StoreError::io("replace", path, e.error))?;
-    Ok(())
 }
 
 impl Store {

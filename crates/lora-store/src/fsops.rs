@@ -36,3 +36,17 @@ pub(crate) fn rename_noreplace(from: &Utf8Path, to: &Utf8Path) -> io::Result<()>
 pub(crate) fn sync_dir(dir: &Utf8Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
+
+/// Replaces `path` with `contents` durably: a temporary file in the same folder, fsynced,
+/// then renamed over `path`.
+pub(crate) fn replace_durably(path: &Utf8Path, contents: &[u8]) -> Result<(), crate::StoreError> {
+    use std::io::Write;
+    let err = |op| move |e| crate::StoreError::io(op, path, e);
+    let dir = path.parent().unwrap_or(path);
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err("write"))?;
+    tmp.write_all(contents).map_err(err("write"))?;
+    tmp.as_file().sync_all().map_err(err("fsync"))?;
+    tmp.persist(path)
+        .map_err(|e| crate::StoreError::io("replace", path, e.error))?;
+    Ok(())
+}

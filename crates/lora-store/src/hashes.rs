@@ -105,24 +105,17 @@ impl HashLog {
         path: &Utf8Path,
         known: &HashMap<String, (Stamp, String)>,
     ) -> Result<(), StoreError> {
-        let dir = path.parent().unwrap_or(path);
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io_err("write", path))?;
-        let mut out = std::io::BufWriter::new(tmp.as_file_mut());
+        let mut text = String::new();
         for (p, (stamp, sha)) in known {
             let record = Record {
                 path: p.clone(),
                 stamp: *stamp,
                 sha256: sha.clone(),
             };
-            let line = serde_json::to_string(&record).unwrap_or_default();
-            writeln!(out, "{line}").map_err(io_err("write", path))?;
+            text.push_str(&serde_json::to_string(&record).unwrap_or_default());
+            text.push('\n');
         }
-        out.flush().map_err(io_err("write", path))?;
-        drop(out);
-        tmp.as_file().sync_all().map_err(io_err("fsync", path))?;
-        tmp.persist(path)
-            .map_err(|e| StoreError::io("replace", path, e.error))?;
-        Ok(())
+        crate::fsops::replace_durably(path, text.as_bytes())
     }
 
     /// Remembers `sha256` for the file at `path` as it is now (`stamp`).
