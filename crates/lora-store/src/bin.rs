@@ -9,7 +9,7 @@
 //! deletion time.
 
 use std::collections::HashMap;
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::{self, File, Metadata};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::error::io_err;
-use crate::fsops::{rename_noreplace, replace_durably, sync_dir};
+use crate::fsops::{rename_noreplace, rewrite_log, sync_dir};
 use crate::hashes::Stamp;
 use crate::store::resolve_in;
 use crate::{OnClash, Store, StoreError};
@@ -122,21 +122,7 @@ impl BinJournal {
             fs::symlink_metadata(bin_root.join(bin)).is_ok_and(|m| m.ino() == r.ino)
         });
         let dropped = before - records.len();
-        let mut text = String::new();
-        for r in records.values() {
-            text.push_str(&serde_json::to_string(r).unwrap_or_default());
-            text.push('\n');
-        }
-        let file = match replace_durably(&path, text.as_bytes()) {
-            Ok(()) => Some(
-                OpenOptions::new()
-                    .append(true)
-                    .open(&path)
-                    .map_err(io_err("open", &path))?,
-            ),
-            Err(StoreError::Unavailable { .. }) => None,
-            Err(e) => return Err(e),
-        };
+        let file = rewrite_log(&path, records.values())?;
         Ok((
             Self {
                 path,

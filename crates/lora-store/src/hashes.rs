@@ -4,7 +4,7 @@
 //! `null`, never a stale hash.
 
 use std::collections::HashMap;
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::{self, File, Metadata};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
@@ -82,16 +82,12 @@ impl HashLog {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(StoreError::io("read", path, e)),
         }
-        let file = match Self::rewrite(&path, &known) {
-            Ok(()) => Some(
-                OpenOptions::new()
-                    .append(true)
-                    .open(&path)
-                    .map_err(io_err("open", &path))?,
-            ),
-            Err(StoreError::Unavailable { .. }) => None,
-            Err(e) => return Err(e),
-        };
+        let records = known.iter().map(|(p, (stamp, sha))| Record {
+            path: p.clone(),
+            stamp: *stamp,
+            sha256: sha.clone(),
+        });
+        let file = crate::fsops::rewrite_log(&path, records)?;
         Ok((
             Self {
                 path,
@@ -99,23 +95,6 @@ impl HashLog {
             },
             dropped,
         ))
-    }
-
-    fn rewrite(
-        path: &Utf8Path,
-        known: &HashMap<String, (Stamp, String)>,
-    ) -> Result<(), StoreError> {
-        let mut text = String::new();
-        for (p, (stamp, sha)) in known {
-            let record = Record {
-                path: p.clone(),
-                stamp: *stamp,
-                sha256: sha.clone(),
-            };
-            text.push_str(&serde_json::to_string(&record).unwrap_or_default());
-            text.push('\n');
-        }
-        crate::fsops::replace_durably(path, text.as_bytes())
     }
 
     /// Remembers `sha256` for the file at `path` as it is now (`stamp`).
