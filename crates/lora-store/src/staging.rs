@@ -18,7 +18,8 @@ const WRITE_BUFFER: usize = 1 << 20;
 #[derive(Debug)]
 pub struct StagedUpload {
     file: BufWriter<NamedTempFile>,
-    hasher: Sha256,
+    /// `None` when the caller hashes the bytes itself (see [`crate::Store::stage_unhashed`]).
+    hasher: Option<Sha256>,
     len: u64,
     path: Utf8PathBuf,
     /// Test hook: writes past this many bytes fail as if the disk were full.
@@ -48,7 +49,7 @@ impl StagedUpload {
             .unwrap_or_else(|p| Utf8PathBuf::from(p.to_string_lossy().into_owned()));
         Ok(Self {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             len: 0,
             path,
             #[cfg(feature = "fault-injection")]
@@ -74,12 +75,18 @@ impl StagedUpload {
                 std::io::Error::from_raw_os_error(28),
             ));
         }
-        self.hasher.update(chunk);
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(chunk);
+        }
         self.file
             .write_all(chunk)
             .map_err(io_err("write the staging file", &self.path))?;
         self.len += chunk.len() as u64;
         Ok(())
+    }
+
+    pub(crate) fn skip_hashing(&mut self) {
+        self.hasher = None;
     }
 
     /// Bytes written so far.
@@ -97,7 +104,30 @@ impl StagedUpload {
     /// # Errors
     ///
     /// [`StoreError::StorageFull`] or [`StoreError::Io`] when the data cannot be made durable.
-    pub fn finish(self) -> Result<StagedFile, StoreError> {
+    pub fn finish(mut self) -> Result<StagedFile, StoreError> {
+        let sha256 = self.hasher.take().map(|h| h.finalize().into());
+        self.finish_inner(sha256)
+    }
+
+    /// Like [`StagedUpload::finish`], for an upload started with
+    /// [`crate::Store::stage_unhashed`]: `sha256` is the digest the caller computed over
+    /// exactly the bytes it wrote (hashing on another thread, beside the writes).
+    ///
+    /// # Errors
+    ///
+    /// As [`StagedUpload::finish`].
+    pub fn finish_with_sha256(self, sha256: [u8; 32]) -> Result<StagedFile, StoreError> {
+        self.finish_inner(Some(sha256))
+    }
+
+    fn finish_inner(self, sha256: Option<[u8; 32]>) -> Result<StagedFile, StoreError> {
+        let sha256 = sha256.ok_or_else(|| {
+            StoreError::io(
+                "finish an unhashed upload without its sha256",
+                &self.path,
+                std::io::Error::from(std::io::ErrorKind::InvalidInput),
+            )
+        })?;
         let path = self.path;
         let file = self
             .file
@@ -109,7 +139,7 @@ impl StagedUpload {
         Ok(StagedFile {
             file,
             len: self.len,
-            sha256: self.hasher.finalize().into(),
+            sha256,
             path,
         })
     }

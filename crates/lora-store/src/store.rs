@@ -220,6 +220,19 @@ impl Store {
         upload
     }
 
+    /// Like [`Store::stage`], but the upload does not hash its bytes: the caller hashes
+    /// them (on another thread, say) and finishes with
+    /// [`StagedUpload::finish_with_sha256`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::stage`].
+    pub fn stage_unhashed(&self) -> Result<StagedUpload, StoreError> {
+        let mut upload = self.stage()?;
+        upload.skip_hashing();
+        Ok(upload)
+    }
+
     /// Test hook (feature `fault-injection`): staged uploads fail with ENOSPC once they
     /// pass `bytes`; `None` turns it off.
     #[cfg(feature = "fault-injection")]

@@ -534,3 +534,33 @@ proptest! {
         prop_assert_eq!(found, written);
     }
 }
+
+#[test]
+fn an_unhashed_upload_takes_the_callers_digest() {
+    let (_dir, store) = open();
+    let mut staged = store.stage_unhashed().unwrap();
+    staged.write(b"abc").unwrap();
+    let digest: [u8; 32] =
+        hex_digest("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    let staged = staged.finish_with_sha256(digest).unwrap();
+    assert_eq!(
+        staged.sha256_hex(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    drop(staged);
+    // Without a digest there is nothing to publish, and nothing is left behind.
+    let mut staged = store.stage_unhashed().unwrap();
+    staged.write(b"abc").unwrap();
+    assert!(staged.finish().is_err());
+    drop(store.stage().unwrap());
+    let left = files_in(&store.layout().staging_dir());
+    assert!(left.is_empty(), "{left:?}");
+}
+
+fn hex_digest(hex: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+    }
+    out
+}
