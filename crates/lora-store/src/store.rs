@@ -265,18 +265,21 @@ impl Store {
             ..
         } = staged;
         let mut recreated = false;
-        // Names known to be taken (the listing cache) are skipped without a syscall, so
-        // the 2000th version costs what the 2nd does. The cache is only a hint: the
-        // no-replace rename below still decides, so a stale cache can never overwrite.
-        let taken = match on_clash {
-            OnClash::Version => self.dirs.names(entity, &dir).unwrap_or_default(),
-            OnClash::Refuse => Default::default(),
-        };
-        let candidates = name.versions().filter(|c| {
-            taken
-                .binary_search_by(|n| n.as_str().cmp(c.as_str()))
-                .is_err()
-        });
+        // The plain name is tried first. Only when it is taken are the names the listing
+        // cache knows to be taken skipped without a syscall, so the 2000th version costs
+        // what the 2nd does and a free name costs no folder scan. The cache is only a
+        // hint: the no-replace rename below still decides, so it can never overwrite.
+        // (With `OnClash::Refuse` the loop ends at the first clash, before the cache.)
+        let dirs = &self.dirs;
+        let later_versions = std::iter::once_with(|| dirs.names(entity, &dir).unwrap_or_default())
+            .flat_map(|taken| {
+                name.versions().skip(1).filter(move |c| {
+                    taken
+                        .binary_search_by(|n| n.as_str().cmp(c.as_str()))
+                        .is_err()
+                })
+            });
+        let candidates = std::iter::once(name.clone()).chain(later_versions);
         for candidate in candidates {
             let target = dir.join(candidate.as_str());
             match file.persist_noclobber(&target) {
