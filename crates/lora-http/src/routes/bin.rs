@@ -12,7 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 use super::blocking;
-use super::files::{ListQuery, json_object, read_body};
+use super::files::{ListQuery, json_object, read_body, string_field};
 use crate::error::{HttpError, HttpValidationError, ValidationIssue};
 use crate::openapi::PartialPathString;
 use crate::{AdminClaims, ApiError, AppState};
@@ -285,20 +285,5 @@ fn purged_response(p: lora_store::Purged) -> BinPurgeResponse {
         purged: p.files,
         bytes_freed: p.bytes,
         timestamp: lora_core::timestamp::now(),
-    }
-}
-
-fn string_field(
-    object: &mut serde_json::Map<String, Value>,
-    name: &str,
-) -> Result<String, ApiError> {
-    match object.remove(name) {
-        None => Err(ApiError::invalid(ValidationIssue::missing(&["body", name]))),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(ApiError::invalid(ValidationIssue::new(
-            &["body", name],
-            "string_type",
-            "Input should be a valid string",
-        ))),
     }
 }

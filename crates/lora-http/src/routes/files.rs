@@ -199,15 +199,20 @@ pub(crate) async fn read_body(mut payload: web::Payload, limit: usize) -> Result
 /// Pulls the `partial_path` string out of a JSON body, with FastAPI's 422s for every way
 /// the body can miss the schema.
 pub(crate) fn partial_path_field(body: &[u8]) -> Result<String, ApiError> {
-    let mut object = json_object(body)?;
-    match object.remove("partial_path") {
-        None => Err(ApiError::invalid(ValidationIssue::missing(&[
-            "body",
-            "partial_path",
-        ]))),
+    string_field(&mut json_object(body)?, "partial_path")
+}
+
+/// Takes the string field `name` out of a JSON object, with FastAPI's 422s when it is
+/// missing or not a string.
+pub(crate) fn string_field(
+    object: &mut serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<String, ApiError> {
+    match object.remove(name) {
+        None => Err(ApiError::invalid(ValidationIssue::missing(&["body", name]))),
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(ApiError::invalid(ValidationIssue::new(
-            &["body", "partial_path"],
+            &["body", name],
             "string_type",
             "Input should be a valid string",
         ))),
