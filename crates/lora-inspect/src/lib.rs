@@ -40,6 +40,7 @@ mod dtype;
 mod error;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
+mod gram;
 pub mod pickle;
 mod report;
 pub mod safetensors;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -13,6 +13,7 @@ use half::{bf16, f16};
 use serde::Serialize;
 
 use crate::analyze::{Part, Structure, split};
+use crate::gram;
 use crate::safetensors::{Header, TensorInfo};
 use crate::{DType, InspectError};
 
@@ -130,14 +131,11 @@ fn scan_part(
         grams: HashMap::new(),
         alphas: Vec::new(),
     };
-    let Some(first) = tensors.first() else {
+    let (Some(first), Some(last)) = (tensors.first(), tensors.last()) else {
         return Ok(out);
     };
-    let mut file = BufReader::with_capacity(1 << 20, File::open(path)?);
-    file.seek(SeekFrom::Start(data_start + first.begin))?;
+    let mut stream = Stream::open(path, data_start, first.begin, last.end - first.begin)?;
     let stats = &mut out.stats;
-    let mut raw: Vec<u64> = Vec::new();
-    let mut floats: Vec<f32> = Vec::new();
     for tensor in tensors {
         let len = (tensor.end - tensor.begin) as usize;
         let factor =
@@ -145,216 +143,259 @@ fn scan_part(
         let keep_all = factor.is_some() && tensor.numel() <= MAX_FACTOR_ELEMENTS;
         if !tensor.dtype.is_float() {
             stats.skipped_tensors += 1;
-            skip(&mut file, len)?;
+            stream.skip(len)?;
             continue;
         }
         stats.scanned_tensors += 1;
         let (before_nan, before_inf) = (stats.nan_count, stats.inf_count);
-        floats.clear();
-        let mut left = len;
         let elem = (tensor.dtype.bits() / 8) as usize;
-        while left > 0 {
-            let take = if keep_all {
-                left
-            } else {
-                left.min(PIECE / elem * elem)
-            };
-            raw.resize(take.div_ceil(8), 0);
-            file.read_exact(&mut bytemuck::cast_slice_mut::<u64, u8>(&mut raw)[..take])?;
-            let start = floats.len();
-            decode(tensor.dtype, take, &raw, &mut floats);
-            health(&floats[start..], stats);
-            if !keep_all {
-                floats.clear();
+        if let Some((module, part)) = factor.filter(|_| keep_all) {
+            let raw = stream.next(len)?;
+            health(tensor.dtype, raw, stats);
+            record(module, part, tensor, raw, &mut out.alphas, &mut out.grams);
+        } else {
+            let mut left = len;
+            while left > 0 {
+                let take = left.min(PIECE / elem * elem);
+                health(tensor.dtype, stream.next(take)?, stats);
+                left -= take;
             }
-            left -= take;
         }
         if stats.nan_count + stats.inf_count > before_nan + before_inf
             && stats.bad_tensors.len() < 10
         {
             stats.bad_tensors.push(tensor.name.clone());
         }
-        if let Some((module, part)) = factor.filter(|_| keep_all) {
-            record(
-                module,
-                part,
-                tensor,
-                &floats,
-                &mut out.alphas,
-                &mut out.grams,
-            );
-        }
     }
     Ok(out)
 }
 
-fn skip(file: &mut BufReader<File>, len: usize) -> Result<(), InspectError> {
-    file.seek_relative(len as i64)?;
-    Ok(())
+/// Reads a byte range of a file front to back in large reads, handing out each tensor as
+/// a slice of its buffer: no second copy through a `BufReader`, one syscall per window
+/// rather than per tensor. A slice sits at the same address modulo 8 as its offset in the
+/// data section, so tensors aligned there are aligned in memory even when the header's
+/// length is not a multiple of 8.
+struct Stream {
+    file: File,
+    /// Only ever grows (to the largest tensor kept whole); u64 for the alignment.
+    buf: Vec<u64>,
+    /// Next byte to hand out, and the end of the bytes read, as indexes into `buf`.
+    pos: usize,
+    filled: usize,
+    /// Bytes of the range not read yet.
+    unread: u64,
 }
 
-/// Appends the first `len` bytes of the aligned buffer `raw` as f32 to `out`.
-fn decode(dtype: DType, len: usize, raw: &[u64], out: &mut Vec<f32>) {
-    let start = out.len();
-    let bytes = &bytemuck::cast_slice::<u64, u8>(raw)[..len];
+/// Bytes read at a time.
+const WINDOW: usize = 4 << 20;
+
+impl Stream {
+    /// The `len` bytes at `offset` in the data section that starts at `data_start`.
+    fn open(path: &Path, data_start: u64, offset: u64, len: u64) -> Result<Self, InspectError> {
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(data_start + offset))?;
+        let lead = (offset % 8) as usize;
+        Ok(Self {
+            file,
+            buf: Vec::new(),
+            pos: lead,
+            filled: lead,
+            unread: len,
+        })
+    }
+
+    /// The next `len` bytes.
+    fn next(&mut self, len: usize) -> Result<&[u8], InspectError> {
+        if self.filled - self.pos < len {
+            self.refill(len)?;
+        }
+        let start = self.pos;
+        self.pos += len;
+        Ok(&bytemuck::cast_slice::<u64, u8>(&self.buf)[start..self.pos])
+    }
+
+    fn skip(&mut self, len: usize) -> Result<(), InspectError> {
+        let buffered = self.filled - self.pos;
+        if len <= buffered {
+            self.pos += len;
+            return Ok(());
+        }
+        let beyond = (len - buffered) as u64;
+        self.file.seek_relative(beyond as i64)?;
+        self.unread = self.unread.saturating_sub(beyond);
+        self.pos = (self.pos + len) % 8;
+        self.filled = self.pos;
+        Ok(())
+    }
+
+    /// Moves the unread tail to the front (same alignment) and reads until `len` bytes
+    /// are buffered.
+    fn refill(&mut self, len: usize) -> Result<(), InspectError> {
+        let lead = self.pos % 8;
+        let tail = self.filled - self.pos;
+        let want = (lead + len).max(WINDOW.min(lead + tail + self.unread as usize));
+        if self.buf.len() * 8 < want {
+            self.buf.resize(want.div_ceil(8), 0);
+        }
+        let bytes = bytemuck::cast_slice_mut::<u64, u8>(&mut self.buf);
+        bytes.copy_within(self.pos..self.filled, lead);
+        self.pos = lead;
+        self.filled = lead + tail;
+        let room = bytes.len().min(self.filled + self.unread as usize);
+        while self.filled - self.pos < len {
+            let n = self.file.read(&mut bytes[self.filled..room])?;
+            if n == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            }
+            self.filled += n;
+            self.unread -= n as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Decodes `bytes` (little-endian `dtype` elements) into `out`, one f32 per element.
+/// Dtypes the scan does not read as floats leave `out` untouched.
+pub(crate) fn decode(dtype: DType, bytes: &[u8], out: &mut [f32]) {
     match dtype {
-        DType::F32 => {
-            out.extend_from_slice(&bytemuck::cast_slice::<u64, f32>(raw)[..bytes.len() / 4])
-        }
-        DType::F64 => out.extend(
-            bytemuck::cast_slice::<u64, f64>(raw)[..bytes.len() / 8]
-                .iter()
-                .map(|x| *x as f32),
-        ),
-        DType::F16 => {
-            let halves: &[f16] =
-                bytemuck::cast_slice(&bytemuck::cast_slice::<u64, u16>(raw)[..bytes.len() / 2]);
-            out.resize(start + halves.len(), 0.0);
-            halves.convert_to_f32_slice(&mut out[start..]);
-        }
-        DType::BF16 => {
-            let halves: &[bf16] =
-                bytemuck::cast_slice(&bytemuck::cast_slice::<u64, u16>(raw)[..bytes.len() / 2]);
-            out.resize(start + halves.len(), 0.0);
-            halves.convert_to_f32_slice(&mut out[start..]);
-        }
-        DType::F8E4M3 => {
-            let table = f8_table(true);
-            out.extend(bytes.iter().map(|b| table[usize::from(*b)]));
-        }
-        DType::F8E5M2 => {
-            let table = f8_table(false);
-            out.extend(bytes.iter().map(|b| table[usize::from(*b)]));
+        DType::F32 => match bytemuck::try_cast_slice::<u8, f32>(bytes) {
+            Ok(values) => out.copy_from_slice(values),
+            Err(_) => each(bytes, out, |c: [u8; 4]| f32::from_le_bytes(c)),
+        },
+        DType::F64 => each(bytes, out, |c: [u8; 8]| f64::from_le_bytes(c) as f32),
+        DType::F16 => match bytemuck::try_cast_slice::<u8, f16>(bytes) {
+            Ok(halves) => halves.convert_to_f32_slice(out),
+            Err(_) => each(bytes, out, |c: [u8; 2]| f16::from_le_bytes(c).to_f32()),
+        },
+        DType::BF16 => match bytemuck::try_cast_slice::<u8, bf16>(bytes) {
+            Ok(halves) => halves.convert_to_f32_slice(out),
+            Err(_) => each(bytes, out, |c: [u8; 2]| bf16::from_le_bytes(c).to_f32()),
+        },
+        DType::F8E4M3 | DType::F8E5M2 => {
+            let table = f8_table(dtype == DType::F8E4M3);
+            for (o, b) in out.iter_mut().zip(bytes) {
+                *o = table[usize::from(*b)];
+            }
         }
         _ => {}
     }
 }
 
-fn health(values: &[f32], stats: &mut WeightStats) {
-    // On |x|'s bit pattern: NaN is above the infinity pattern, and for non-negative floats
-    // the integer order is the float order. Integer lanes vectorize without NaN rules.
-    const INF: u32 = 0x7f80_0000;
-    let (chunks, tail) = values.as_chunks::<8>();
-    let mut nan = [0u32; 8];
-    let mut inf = [0u32; 8];
-    let mut max = [0u32; 8];
-    for c in chunks {
-        for k in 0..8 {
-            let b = c[k].to_bits() & 0x7fff_ffff;
-            nan[k] += u32::from(b > INF);
-            inf[k] += u32::from(b == INF);
-            max[k] = max[k].max(if b < INF { b } else { 0 });
-        }
+/// The slow path of [`decode`] for unaligned input.
+fn each<const N: usize>(bytes: &[u8], out: &mut [f32], f: impl Fn([u8; N]) -> f32) {
+    let (chunks, _) = bytes.as_chunks::<N>();
+    for (o, c) in out.iter_mut().zip(chunks) {
+        *o = f(*c);
     }
-    let mut top = max.into_iter().max().unwrap_or(0);
-    let mut n: u64 = nan.iter().map(|x| u64::from(*x)).sum();
-    let mut i: u64 = inf.iter().map(|x| u64::from(*x)).sum();
-    for x in tail {
-        let b = x.to_bits() & 0x7fff_ffff;
-        n += u64::from(b > INF);
-        i += u64::from(b == INF);
-        if b < INF {
-            top = top.max(b);
+}
+
+/// Adds the NaN and Inf counts and the largest finite |x| of `raw` to `stats`, working on
+/// the stored bit patterns: no conversion, and integer lanes vectorize without NaN rules.
+fn health(dtype: DType, raw: &[u8], stats: &mut WeightStats) {
+    let (nan, inf, max) = match dtype {
+        DType::F16 => {
+            let (n, i, m) = bits_health::<u16>(raw, 0x7fff, 0x7c00);
+            (n, i, f16::from_bits(m).to_f64())
         }
+        DType::BF16 => {
+            let (n, i, m) = bits_health::<u16>(raw, 0x7fff, 0x7f80);
+            (n, i, bf16::from_bits(m).to_f64())
+        }
+        DType::F32 => {
+            let (n, i, m) = bits_health::<u32>(raw, 0x7fff_ffff, 0x7f80_0000);
+            (n, i, f64::from(f32::from_bits(m)))
+        }
+        DType::F64 => {
+            let (n, i, m) = bits_health::<u64>(raw, 0x7fff_ffff_ffff_ffff, 0x7ff0_0000_0000_0000);
+            (n, i, f64::from_bits(m))
+        }
+        DType::F8E4M3 | DType::F8E5M2 => {
+            let table = f8_table(dtype == DType::F8E4M3);
+            let (mut n, mut i, mut m) = (0, 0, 0f64);
+            for b in raw {
+                let x = table[usize::from(*b)];
+                n += u64::from(x.is_nan());
+                i += u64::from(x.is_infinite());
+                if x.is_finite() {
+                    m = m.max(f64::from(x.abs()));
+                }
+            }
+            (n, i, m)
+        }
+        _ => return,
+    };
+    stats.nan_count += nan;
+    stats.inf_count += inf;
+    stats.max_abs = stats.max_abs.max(max);
+}
+
+/// NaN count, Inf count and the largest finite magnitude's bits, for IEEE floats stored
+/// as `T`: with the sign masked off, NaNs are above the infinity pattern and the integer
+/// order of finite values is their magnitude order.
+fn bits_health<T>(raw: &[u8], magnitude: T, inf_bits: T) -> (u64, u64, T)
+where
+    T: bytemuck::Pod + Ord + Default + std::ops::BitAnd<Output = T>,
+{
+    let values: std::borrow::Cow<'_, [T]> = match bytemuck::try_cast_slice(raw) {
+        Ok(v) => v.into(),
+        Err(_) => raw
+            .chunks_exact(size_of::<T>())
+            .map(bytemuck::pod_read_unaligned::<T>)
+            .collect::<Vec<T>>()
+            .into(),
+    };
+    // Integer reductions are associative, so these plain loops vectorize as they are.
+    let magnitudes = || values.iter().map(|x| *x & magnitude);
+    let top = magnitudes().fold(T::default(), T::max);
+    // The usual case: the largest pattern is below infinity, so there is nothing to count.
+    if top < inf_bits {
+        return (0, 0, top);
     }
-    stats.nan_count += n;
-    stats.inf_count += i;
-    stats.max_abs = stats.max_abs.max(f64::from(f32::from_bits(top)));
+    let nan = magnitudes().map(|b| u64::from(b > inf_bits)).sum();
+    let inf = magnitudes().map(|b| u64::from(b == inf_bits)).sum();
+    let finite = magnitudes()
+        .map(|b| if b < inf_bits { b } else { T::default() })
+        .fold(T::default(), T::max);
+    (nan, inf, finite)
 }
 
 fn record(
     module: &str,
     part: Part,
     tensor: &TensorInfo,
-    values: &[f32],
+    raw: &[u8],
     alphas: &mut Vec<(String, f64)>,
     grams: &mut HashMap<String, Grams>,
 ) {
+    let elements = tensor.numel() as usize;
     match part {
         Part::Alpha => {
-            if let Some(a) = values.first().filter(|a| a.is_finite()) {
-                alphas.push((module.to_owned(), f64::from(*a)));
+            let elem = (tensor.dtype.bits() / 8) as usize;
+            let mut first = [0f32];
+            if elements > 0 && raw.len() >= elem {
+                decode(tensor.dtype, &raw[..elem], &mut first);
+                if first[0].is_finite() {
+                    alphas.push((module.to_owned(), f64::from(first[0])));
+                }
             }
         }
         Part::Down => {
             let r = tensor.shape.first().copied().unwrap_or(0) as usize;
-            if r > 0 && r <= 1024 && values.len().is_multiple_of(r) {
+            if r > 0 && r <= 1024 && elements.is_multiple_of(r) {
                 grams.entry(module.to_owned()).or_default().down =
-                    Some(gram_rows(values, r, values.len() / r));
+                    Some(gram::of_rows(tensor.dtype, raw, r, elements / r));
             }
         }
         Part::Up => {
             let out = tensor.shape.first().copied().unwrap_or(0) as usize;
             let r = tensor.shape.get(1).copied().unwrap_or(0) as usize;
-            if r > 0 && r <= 1024 && out > 0 && values.len() == out * r {
-                grams.entry(module.to_owned()).or_default().up = Some(gram_cols(values, r));
+            if r > 0 && r <= 1024 && out > 0 && elements == out * r {
+                grams.entry(module.to_owned()).or_default().up =
+                    Some(gram::of_cols(tensor.dtype, raw, out, r));
             }
         }
         _ => {}
     }
-}
-
-/// Columns per block: a block of every row stays in L1 while all r² dot products use it.
-const BLOCK: usize = 256;
-
-/// The r×r Gram matrix `M·Mᵀ` of the `r` rows (each `n` long) of `m`.
-fn gram_rows(m: &[f32], r: usize, n: usize) -> Vec<f64> {
-    let mut g = vec![0f64; r * r];
-    for k0 in (0..n).step_by(BLOCK) {
-        let k1 = (k0 + BLOCK).min(n);
-        for i in 0..r {
-            let a = &m[i * n + k0..i * n + k1];
-            for j in i..r {
-                g[i * r + j] += f64::from(dot(a, &m[j * n + k0..j * n + k1]));
-            }
-        }
-    }
-    symmetrize(&mut g, r);
-    g
-}
-
-/// The r×r Gram matrix `Mᵀ·M` of a matrix `m` with rows `r` long: a sum of outer
-/// products of its rows, so rows are read in order and never transposed.
-fn gram_cols(m: &[f32], r: usize) -> Vec<f64> {
-    let mut g = vec![0f64; r * r];
-    let mut acc = vec![0f32; r * r];
-    for block in m.chunks(r * BLOCK) {
-        acc.fill(0.0);
-        for row in block.chunks_exact(r) {
-            // The full square (not the triangle): fixed-length lines vectorize fully.
-            for (line, x) in acc.chunks_exact_mut(r).zip(row) {
-                for (slot, y) in line.iter_mut().zip(row) {
-                    *slot = x.mul_add(*y, *slot);
-                }
-            }
-        }
-        for (total, part) in g.iter_mut().zip(&acc) {
-            *total += f64::from(*part);
-        }
-    }
-    g
-}
-
-/// Copies the upper triangle onto the lower one.
-fn symmetrize(g: &mut [f64], r: usize) {
-    for i in 0..r {
-        for j in 0..i {
-            g[i * r + j] = g[j * r + i];
-        }
-    }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let (ca, ra) = a.as_chunks::<16>();
-    let (cb, rb) = b.as_chunks::<16>();
-    for (x, y) in ca.iter().zip(cb) {
-        for k in 0..16 {
-            acc[k] = x[k].mul_add(y[k], acc[k]);
-        }
-    }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
 }
 
 fn strengths(structure: &Structure, grams: HashMap<String, Grams>) -> Vec<ModuleStrength> {
@@ -444,6 +485,38 @@ mod tests {
     }
 
     #[test]
+    fn health_reads_bit_patterns_of_every_float_dtype() {
+        let mut stats = WeightStats::default();
+        let halves: Vec<u8> = [1.5f32, -3.0, f32::NAN, f32::INFINITY, -0.25]
+            .iter()
+            .flat_map(|x| f16::from_f32(*x).to_le_bytes())
+            .collect();
+        health(DType::F16, &halves, &mut stats);
+        assert_eq!(
+            (stats.nan_count, stats.inf_count, stats.max_abs),
+            (1, 1, 3.0)
+        );
+        let doubles: Vec<u8> = [-7.0f64, f64::NEG_INFINITY]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
+        health(DType::F64, &doubles, &mut stats);
+        assert_eq!(
+            (stats.nan_count, stats.inf_count, stats.max_abs),
+            (1, 2, 7.0)
+        );
+        // 40 bf16 values: the vector lanes and the tail both count.
+        let many: Vec<u8> = (0..40)
+            .flat_map(|k| bf16::from_f32(if k == 37 { f32::NAN } else { k as f32 }).to_le_bytes())
+            .collect();
+        health(DType::BF16, &many, &mut stats);
+        assert_eq!(
+            (stats.nan_count, stats.inf_count, stats.max_abs),
+            (2, 2, 39.0)
+        );
+    }
+
+    #[test]
     fn gram_trace_equals_frobenius_norm_of_the_product() {
         // B (3×2) · A (2×4), checked against the product formed directly.
         let a = [1.0f32, 2.0, 0.0, -1.0, 0.5, 0.0, 3.0, 1.0];
@@ -455,8 +528,9 @@ mod tests {
                 direct += f64::from(v * v);
             }
         }
-        let ga = gram_rows(&a, 2, 4);
-        let gb = gram_cols(&b, 2);
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let ga = gram::of_rows(DType::F32, &bytes(&a), 2, 4);
+        let gb = gram::of_cols(DType::F32, &bytes(&b), 3, 2);
         let via_gram: f64 = ga.iter().zip(&gb).map(|(x, y)| x * y).sum();
         assert!((via_gram - direct).abs() < 1e-9, "{via_gram} vs {direct}");
     }

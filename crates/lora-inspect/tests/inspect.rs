@@ -545,6 +545,57 @@ fn nan_and_inf_fail_the_verdict() {
 }
 
 #[test]
+fn the_weight_scan_streams_any_layout_to_the_same_result() {
+    // An odd-length header (so the data section starts unaligned), an odd-sized integer
+    // tensor before the factors, and a 6 MiB non-factor tensor with a NaN near its end,
+    // larger than one read of the scan: the same numbers as a padded, aligned layout.
+    let mut big = vec![0u8; 6 << 20];
+    let last = big.len() - 4;
+    big[last..].copy_from_slice(&f32::NAN.to_le_bytes());
+    big[8..12].copy_from_slice(&(-2.5f32).to_le_bytes());
+    let down = f16_bytes(8 * 96, 3);
+    let up = f16_bytes(80 * 8, 4);
+    let tensors: [(&str, &str, &[u64], &[u8]); 5] = [
+        ("counts", "U8", &[3], &[1, 2, 3]),
+        (
+            "lora_unet_m.alpha",
+            "F16",
+            &[],
+            &half::f16::from_f32(4.0).to_le_bytes(),
+        ),
+        ("lora_unet_m.lora_down.weight", "F16", &[8, 96], &down),
+        ("lora_unet_m.lora_up.weight", "F16", &[80, 8], &up),
+        ("other.weight", "F32", &[(6 << 20) / 4], &big),
+    ];
+    let aligned = write("a.safetensors", &build(&tensors, &[]));
+    let padded = std::fs::read(&aligned.path).unwrap();
+    let json_len = u64::from_le_bytes(padded[..8].try_into().unwrap()) as usize;
+    let mut json = std::str::from_utf8(&padded[8..8 + json_len])
+        .unwrap()
+        .trim_end()
+        .to_owned();
+    if json.len().is_multiple_of(2) {
+        json.push(' ');
+    }
+    let odd = write(
+        "b.safetensors",
+        &raw_safetensors(&json, &padded[8 + json_len..]),
+    );
+    let (s1, w1, m1) = lora_inspect::scan_weights(&aligned.path).unwrap();
+    let (s2, w2, m2) = lora_inspect::scan_weights(&odd.path).unwrap();
+    assert_eq!((w1.nan_count, w1.inf_count, w1.max_abs), (1, 0, w1.max_abs));
+    assert!(w1.max_abs >= 2.5);
+    assert_eq!(w1.skipped_tensors, 1);
+    assert_eq!(w1.bad_tensors, ["other.weight"]);
+    assert_eq!(w1, w2);
+    assert_eq!(m1, m2);
+    assert_eq!(m1.len(), 1);
+    assert_eq!((m1[0].rank, m1[0].alpha, m1[0].scale), (8, 4.0, 0.5));
+    assert!(m1[0].strength > 0.0);
+    assert_eq!(s1.dominant_rank(), s2.dominant_rank());
+}
+
+#[test]
 fn strengths_alphas_and_hashes() {
     let bytes = kohya_lora(
         &[("lora_unet_a", 64, 64), ("lora_unet_b", 64, 64)],
