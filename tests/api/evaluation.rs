@@ -21,7 +21,7 @@ fn a_full_report_for_a_stored_lora() {
     let r = evaluate(
         &app,
         &app.user,
-        r#"{"partial_path": "styles/eval.safetensors"}"#,
+        r#"{"partial_path": "styles/eval.safetensors", "tensor_hash": true}"#,
     );
     assert_json_snapshot!(r.snapshot(&app), @r#"
     {
@@ -107,6 +107,47 @@ fn batches_keep_request_order() {
 }
 
 #[test]
+fn evaluation_reuses_the_upload_hash_and_teaches_it_for_placed_files() {
+    let app = spawn_app();
+    let up = app.upload(&[
+        file("a.safetensors", &st(1)),
+        Part::Text("entity_type", "styles"),
+    ]);
+    let r = evaluate(
+        &app,
+        &app.user,
+        r#"{"partial_path": "styles/a.safetensors"}"#,
+    );
+    assert_eq!(r.json()["sha256"], up.json()["sha256"]);
+    assert_eq!(r.json()["hashes"]["tensor_sha256"], serde_json::Value::Null);
+
+    // Placed by hand: unknown to the listing until an evaluation hashes it.
+    std::fs::write(app.live().join("styles/placed.safetensors"), st(2)).unwrap();
+    let listed = |app: &TestApp| {
+        app.list("?entity_type=styles").json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["filename"] == "placed.safetensors")
+            .unwrap()["sha256"]
+            .clone()
+    };
+    assert_eq!(listed(&app), serde_json::Value::Null);
+    let r = evaluate(
+        &app,
+        &app.user,
+        r#"{"partial_path": "styles/placed.safetensors", "tensor_hash": true}"#,
+    );
+    let sha = r.json()["sha256"].clone();
+    assert_eq!(sha.as_str().map(str::len), Some(64));
+    assert_eq!(
+        r.json()["hashes"]["tensor_sha256"].as_str().map(str::len),
+        Some(64)
+    );
+    assert_eq!(listed(&app), sha);
+}
+
+#[test]
 fn hand_placed_broken_files_get_a_failing_report() {
     let app = spawn_app();
     let mut nan = st(1);
@@ -182,6 +223,10 @@ fn evaluation_errors() {
         (r#"{"partial_paths": "styles/x.pt"}"#, "list_type"),
         (r#"{"partial_paths": []}"#, "too_short"),
         (r#"{"partial_paths": [1]}"#, "string_type"),
+        (
+            r#"{"partial_path": "styles/x.pt", "tensor_hash": "yes"}"#,
+            "bool_type",
+        ),
     ] {
         let r = evaluate(&app, &app.user, body);
         assert_eq!(r.status, 422, "{body}");

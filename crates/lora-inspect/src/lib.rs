@@ -51,8 +51,8 @@ pub use analyze::{BaseModel, NetworkType, Structure};
 pub use dtype::DType;
 pub use error::InspectError;
 pub use report::{
-    FINDING_CODES, Finding, PickleReport, Report, Severity, Validated, Verdict, evaluate,
-    scan_weights, validate,
+    FINDING_CODES, Finding, Hashing, PickleReport, Report, Severity, Validated, Verdict, evaluate,
+    evaluate_with, scan_weights, validate,
 };
 pub use weights::{ModuleStrength, WeightStats};
 

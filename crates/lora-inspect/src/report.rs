@@ -165,7 +165,8 @@ pub struct Hashes {
     pub sha256: String,
     /// AutoV2: the first 10 hex digits of `sha256`.
     pub autov2: String,
-    /// SHA-256 of the bytes after the safetensors header (A1111's LoRA hash).
+    /// SHA-256 of the bytes after the safetensors header (A1111's LoRA hash); `null`
+    /// when it was not asked for or the file is not safetensors.
     pub tensor_sha256: Option<String>,
 }
 
@@ -327,13 +328,46 @@ pub fn validate(path: &Path, extension: Extension) -> Result<Validated, InspectE
     }
 }
 
-/// Evaluates the file at `path`: content problems become findings and a `fail` verdict;
-/// only a file that cannot be read at all is an error.
+/// Which hashes [`evaluate_with`] computes. Each is a full pass over the file, so a
+/// caller that already knows the file's SHA-256 (a store that hashed it on upload) saves
+/// one, and the tensor hash is only computed when asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hashing {
+    /// The file's SHA-256 (lowercase hex) when the caller knows it; computed otherwise.
+    /// It is trusted as given.
+    pub known_sha256: Option<String>,
+    /// Also compute the SHA-256 of the bytes after the safetensors header (A1111's LoRA
+    /// hash); without it the report's `tensor_sha256` is `null`.
+    pub tensor_sha256: bool,
+}
+
+impl Hashing {
+    /// Every hash computed here: what [`evaluate`] does.
+    pub fn full() -> Self {
+        Self {
+            known_sha256: None,
+            tensor_sha256: true,
+        }
+    }
+}
+
+/// Evaluates the file at `path` with every hash computed here ([`Hashing::full`]):
+/// content problems become findings and a `fail` verdict; only a file that cannot be read
+/// at all is an error.
 ///
 /// # Errors
 ///
 /// [`InspectError::Io`] when the file cannot be opened or read.
 pub fn evaluate(path: &Path) -> Result<Report, InspectError> {
+    evaluate_with(path, &Hashing::full())
+}
+
+/// [`evaluate`], computing only the hashes `hashing` asks for.
+///
+/// # Errors
+///
+/// [`InspectError::Io`] when the file cannot be opened or read.
+pub fn evaluate_with(path: &Path, hashing: &Hashing) -> Result<Report, InspectError> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
     let ext = path
@@ -360,8 +394,13 @@ pub fn evaluate(path: &Path) -> Result<Report, InspectError> {
 
     // Hash on other threads while this one scans the weights.
     let (hashes, scanned) = std::thread::scope(|scope| {
-        let full = scope.spawn(|| sha256_from(path, 0));
-        let tensor = data_start.map(|start| scope.spawn(move || sha256_from(path, start)));
+        let full = match &hashing.known_sha256 {
+            Some(known) => Either::Known(known.clone()),
+            None => Either::Hashing(scope.spawn(|| sha256_from(path, 0))),
+        };
+        let tensor = data_start
+            .filter(|_| hashing.tensor_sha256)
+            .map(|start| scope.spawn(move || sha256_from(path, start)));
         let scanned = match parsed {
             Ok(Parsed::Safetensors(header)) => {
                 report_format = Some(Format::Safetensors);
@@ -438,9 +477,12 @@ pub fn evaluate(path: &Path) -> Result<Report, InspectError> {
                 }
             }
         };
-        let full = full
-            .join()
-            .unwrap_or_else(|_| Err(InspectError::invalid("file", "hashing thread failed")));
+        let full = match full {
+            Either::Known(known) => Ok(known),
+            Either::Hashing(h) => h
+                .join()
+                .unwrap_or_else(|_| Err(InspectError::invalid("file", "hashing thread failed"))),
+        };
         let tensor = tensor.map(|h| {
             h.join()
                 .unwrap_or_else(|_| Err(InspectError::invalid("file", "hashing thread failed")))
@@ -658,6 +700,12 @@ fn judge(
             ));
         }
     }
+}
+
+/// A hash given by the caller, or one being computed.
+enum Either<T> {
+    Known(String),
+    Hashing(T),
 }
 
 fn sha256_from(path: &Path, start: u64) -> Result<String, InspectError> {

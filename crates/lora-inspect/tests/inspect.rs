@@ -615,6 +615,39 @@ fn strengths_alphas_and_hashes() {
 }
 
 #[test]
+fn a_known_sha256_is_used_and_the_tensor_hash_is_optional() {
+    let f = write("x.safetensors", &simple());
+    let full = evaluate(&f.path).unwrap();
+    let lean = lora_inspect::evaluate_with(
+        &f.path,
+        &lora_inspect::Hashing {
+            known_sha256: Some(full.sha256.clone()),
+            tensor_sha256: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(lean.sha256, full.sha256);
+    assert_eq!(lean.hashes.autov2, full.hashes.autov2);
+    assert_eq!(lean.hashes.tensor_sha256, None);
+    assert_eq!((lean.rank, lean.verdict), (full.rank, full.verdict));
+    // Trusted as given: the caller vouches for it (a store that hashed the upload).
+    let given = "ab".repeat(32);
+    let trusted = lora_inspect::evaluate_with(
+        &f.path,
+        &lora_inspect::Hashing {
+            known_sha256: Some(given.clone()),
+            tensor_sha256: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        (trusted.sha256.as_str(), trusted.hashes.autov2.as_str()),
+        (given.as_str(), "ababababab")
+    );
+    assert_eq!(trusted.hashes.tensor_sha256, full.hashes.tensor_sha256);
+}
+
+#[test]
 fn invalid_files_are_reported_not_errors() {
     let f = write("x.safetensors", b"definitely not a lora");
     let r = evaluate(&f.path).unwrap();

@@ -52,4 +52,6 @@ pub use bin::{BinEntry, BinListing, Purged, Restored};
 pub use error::StoreError;
 pub use layout::Layout;
 pub use staging::{StagedFile, StagedUpload};
-pub use store::{Binned, Listing, LiveFile, OnClash, Published, Recovery, StorageHealth, Store};
+pub use store::{
+    Binned, Examined, Listing, LiveFile, OnClash, Published, Recovery, StorageHealth, Store,
+};

@@ -61,6 +61,20 @@ pub struct LiveFile {
     pub sha256: Option<String>,
 }
 
+/// A live file as [`Store::examine`] saw it: its place, and the SHA-256 the store
+/// remembers for exactly that version of it (same inode, size and mtime), if any.
+#[derive(Debug, Clone)]
+pub struct Examined {
+    /// Its absolute path.
+    pub path: Utf8PathBuf,
+    /// Size in bytes.
+    pub len: u64,
+    /// The remembered SHA-256 of this version: known when the store wrote it and nothing
+    /// has changed it since, or when a caller hashed it ([`Store::remember_sha256`]).
+    pub sha256: Option<String>,
+    stamp: Stamp,
+}
+
 /// A page of the live listing.
 #[derive(Debug, Clone)]
 pub struct Listing {
@@ -339,6 +353,52 @@ impl Store {
             path,
             "the LoRA folder",
         )
+    }
+
+    /// [`Store::resolve`]s `path` and notes which version of the file is there, with its
+    /// remembered SHA-256. Readers that need the hash (evaluation) take it from here
+    /// instead of hashing the file again, then check [`Store::unchanged`] when done.
+    ///
+    /// # Errors
+    ///
+    /// [`Store::resolve`]'s errors.
+    pub fn examine(&self, path: &PartialPath) -> Result<Examined, StoreError> {
+        let file = self.resolve(path)?;
+        let meta = match fs::metadata(&file) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound {
+                    path: path.to_string(),
+                });
+            }
+            Err(e) => return Err(StoreError::io("stat", file, e)),
+        };
+        Ok(Examined {
+            sha256: self.hashes.lookup(&path.to_string(), &meta),
+            len: meta.len(),
+            stamp: Stamp::of(&meta),
+            path: file,
+        })
+    }
+
+    /// Whether the live file at `path` is still the version `examined` saw (a delete and a
+    /// new upload of the same name in between make it another file).
+    pub fn unchanged(&self, path: &PartialPath, examined: &Examined) -> bool {
+        stamp_of(&self.layout.live_path(path)) == Some(examined.stamp)
+    }
+
+    /// Remembers `sha256`, which the caller computed from the version of `path` that
+    /// `examined` saw, so listings and later evaluations show it without rehashing.
+    /// Returns `false` (and remembers nothing) when the file has changed since.
+    ///
+    /// A change that slips in after this check is still safe: the record names the old
+    /// version, so it never shows for the new one.
+    pub fn remember_sha256(&self, path: &PartialPath, examined: &Examined, sha256: String) -> bool {
+        if !self.unchanged(path, examined) {
+            return false;
+        }
+        self.hashes.record(path, examined.stamp, sha256);
+        true
     }
 
     /// Moves a live file to the recycle bin, at the same partial path or, when the bin

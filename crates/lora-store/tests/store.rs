@@ -419,6 +419,59 @@ fn listing_sees_changes_made_right_after_a_listing() {
 }
 
 #[test]
+fn examine_gives_the_remembered_hash_of_exactly_this_version() {
+    let (_dir, store) = open();
+    let up = upload(
+        &store,
+        EntityType::Styles,
+        "a.safetensors",
+        b"weights",
+        OnClash::Version,
+    )
+    .unwrap();
+    let seen = store.examine(&up.partial_path).unwrap();
+    assert_eq!(seen.sha256.as_deref(), Some(up.sha256.as_str()));
+    assert_eq!((seen.path.clone(), seen.len), (up.path.clone(), 7));
+    assert!(store.unchanged(&up.partial_path, &seen));
+
+    // Deleted and uploaded again under the same name: another version, another answer.
+    store.delete(&up.partial_path).unwrap();
+    let again = upload(
+        &store,
+        EntityType::Styles,
+        "a.safetensors",
+        b"other weights",
+        OnClash::Version,
+    )
+    .unwrap();
+    assert_eq!(again.partial_path, up.partial_path);
+    assert!(!store.unchanged(&up.partial_path, &seen));
+    assert!(!store.remember_sha256(&up.partial_path, &seen, up.sha256.clone()));
+    assert_eq!(
+        store.examine(&up.partial_path).unwrap().sha256.as_deref(),
+        Some(again.sha256.as_str())
+    );
+
+    // A hand-placed file: unknown until a caller hashes it and the store remembers.
+    let placed = PartialPath::parse("faces/placed.pt").unwrap();
+    fs::write(store.layout().live_path(&placed), b"x").unwrap();
+    let seen = store.examine(&placed).unwrap();
+    assert_eq!(seen.sha256, None);
+    assert!(store.remember_sha256(&placed, &seen, "ab".repeat(32)));
+    assert_eq!(
+        store.examine(&placed).unwrap().sha256,
+        Some("ab".repeat(32))
+    );
+    let listed = store.list(Some(EntityType::Faces), 0, 10).unwrap();
+    assert_eq!(listed.items[0].sha256, Some("ab".repeat(32)));
+
+    assert!(matches!(
+        store.examine(&PartialPath::parse("faces/missing.pt").unwrap()),
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[test]
 fn hashes_survive_a_restart_but_never_go_stale() {
     let dir = tempfile::tempdir().unwrap();
     let root = utf8(dir.path());

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use lora_core::PartialPath;
-use lora_inspect::{InspectError, Report};
+use lora_inspect::{Hashing, InspectError, Report};
+use lora_store::Store;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -31,6 +32,9 @@ pub struct EvaluationRequest {
     /// 1 to 100 stored files; wins over `partial_path`.
     #[schema(min_items = 1, max_items = 100, value_type = Option<Vec<PartialPathString>>)]
     pub partial_paths: Option<Vec<String>>,
+    /// Also compute `hashes.tensor_sha256` (A1111's LoRA hash): one more pass over each
+    /// file. Default `false`: the field is then `null`.
+    pub tensor_hash: Option<bool>,
 }
 
 /// The answer to a `partial_paths` request.
@@ -90,6 +94,17 @@ pub(crate) async fn evaluate(
             ])));
         }
     };
+    let tensor_hash = match object.remove("tensor_hash") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => {
+            return Err(ApiError::invalid(ValidationIssue::new(
+                &["body", "tensor_hash"],
+                "bool_type",
+                "Input should be a valid boolean",
+            )));
+        }
+    };
     let paths = paths
         .iter()
         .map(|p| PartialPath::parse(p))
@@ -98,18 +113,7 @@ pub(crate) async fn evaluate(
     let reports = blocking(move || {
         paths
             .iter()
-            .map(|path| {
-                let file = store.resolve(path)?;
-                let mut report =
-                    lora_inspect::evaluate(file.as_std_path()).map_err(|e| match e {
-                        InspectError::Io(e) => {
-                            ApiError::Internal(format!("cannot read {path}: {e}"))
-                        }
-                        other => ApiError::Internal(other.to_string()),
-                    })?;
-                report.partial_path = path.to_string();
-                Ok(report)
-            })
+            .map(|path| evaluate_stored(&store, path, tensor_hash))
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await?;
@@ -118,6 +122,36 @@ pub(crate) async fn evaluate(
     } else {
         Ok(HttpResponse::Ok().json(&reports[0]))
     }
+}
+
+/// Evaluates one stored file, with the SHA-256 the store remembers for it when it has one
+/// (saving a full pass), and teaches the store the hash when it had none.
+fn evaluate_stored(
+    store: &Store,
+    path: &PartialPath,
+    tensor_sha256: bool,
+) -> Result<Report, ApiError> {
+    let seen = store.examine(path)?;
+    let run = |known_sha256: Option<String>| {
+        let hashing = Hashing {
+            known_sha256,
+            tensor_sha256,
+        };
+        lora_inspect::evaluate_with(seen.path.as_std_path(), &hashing).map_err(|e| match e {
+            InspectError::Io(e) => ApiError::Internal(format!("cannot read {path}: {e}")),
+            other => ApiError::Internal(other.to_string()),
+        })
+    };
+    let mut report = run(seen.sha256.clone())?;
+    if !store.unchanged(path, &seen) {
+        // Replaced while it was read (deleted and uploaded again): the remembered hash and
+        // the bytes read may belong to different files, so read the new one whole.
+        report = run(None)?;
+    } else if seen.sha256.is_none() {
+        store.remember_sha256(path, &seen, report.sha256.clone());
+    }
+    report.partial_path = path.to_string();
+    Ok(report)
 }
 
 fn string_list(value: Value) -> Result<Vec<String>, ApiError> {
