@@ -47,6 +47,7 @@ mod layout;
 mod listing;
 mod staging;
 mod store;
+mod versions;
 
 pub use bin::{BinEntry, BinListing, Purged, Restored};
 pub use error::StoreError;

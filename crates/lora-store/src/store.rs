@@ -11,6 +11,7 @@ use crate::error::io_err;
 use crate::fsops::{rename_noreplace, sync_dir};
 use crate::hashes::{HashLog, Stamp, stamp_of};
 use crate::listing::DirCache;
+use crate::versions::VersionHints;
 use crate::{Layout, StagedFile, StagedUpload, StoreError};
 
 /// What to do when the name an upload wants is taken.
@@ -115,6 +116,7 @@ pub struct Store {
     pub(crate) canonical_bin: Utf8PathBuf,
     pub(crate) hashes: HashLog,
     dirs: DirCache,
+    versions: VersionHints,
     pub(crate) bin_dirs: DirCache,
     pub(crate) bin_journal: BinJournal,
     recovery: Recovery,
@@ -180,6 +182,7 @@ impl Store {
             canonical_bin,
             hashes,
             dirs: DirCache::default(),
+            versions: VersionHints::default(),
             bin_dirs: DirCache::default(),
             bin_journal,
             recovery: Recovery {
@@ -279,25 +282,40 @@ impl Store {
             ..
         } = staged;
         let mut recreated = false;
-        // The plain name is tried first. Only when it is taken are the names the listing
-        // cache knows to be taken skipped without a syscall, so the 2000th version costs
-        // what the 2nd does and a free name costs no folder scan. The cache is only a
-        // hint: the no-replace rename below still decides, so it can never overwrite.
-        // (With `OnClash::Refuse` the loop ends at the first clash, before the cache.)
+        // The plain name is tried first. When it is taken, the search for a free version
+        // starts at the remembered hint (see `versions`), or else skips the names the
+        // listing cache knows to be taken, so the 2000th version costs what the 2nd does.
+        // Both are only hints: the no-replace rename below decides, so nothing is ever
+        // overwritten. (With `OnClash::Refuse` the loop ends at the first clash.)
+        let start = self.versions.start(entity, name.as_str());
         let dirs = &self.dirs;
-        let later_versions = std::iter::once_with(|| dirs.names(entity, &dir).unwrap_or_default())
-            .flat_map(|taken| {
-                name.versions().skip(1).filter(move |c| {
-                    taken
-                        .binary_search_by(|n| n.as_str().cmp(c.as_str()))
-                        .is_err()
-                })
-            });
+        let later_versions: Box<dyn Iterator<Item = SafeFileName>> = match start.version {
+            Some(from) => Box::new((from..=u32::MAX).map(|n| name.version(n))),
+            None => Box::new(
+                std::iter::once_with(|| dirs.names(entity, &dir).unwrap_or_default()).flat_map(
+                    |taken| {
+                        name.versions().skip(1).filter(move |c| {
+                            taken
+                                .binary_search_by(|n| n.as_str().cmp(c.as_str()))
+                                .is_err()
+                        })
+                    },
+                ),
+            ),
+        };
         let candidates = std::iter::once(name.clone()).chain(later_versions);
         for candidate in candidates {
             let target = dir.join(candidate.as_str());
             match file.persist_noclobber(&target) {
                 Ok(published) => {
+                    if candidate.version_number() > 1 {
+                        self.versions.took(
+                            entity,
+                            name.as_str(),
+                            start,
+                            candidate.version_number(),
+                        );
+                    }
                     sync_dir(&dir).map_err(io_err("fsync", &dir))?;
                     let partial_path = PartialPath::new(entity, candidate);
                     let sha256 = hex::encode(sha256);
@@ -418,6 +436,7 @@ impl Store {
             let target = bin_dir.join(&name);
             match rename_noreplace(&live, &target) {
                 Ok(()) => {
+                    self.versions.forget(path.entity());
                     let live_dir = self.layout.entity_dir(path.entity());
                     sync_dir(&bin_dir).map_err(io_err("fsync", &bin_dir))?;
                     sync_dir(&live_dir).map_err(io_err("fsync", &live_dir))?;

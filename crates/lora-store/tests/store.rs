@@ -137,6 +137,41 @@ fn taken_names_get_the_first_free_version() {
 }
 
 #[test]
+fn remembered_versions_skip_hand_placed_files_and_reuse_deleted_ones() {
+    let (_dir, store) = open();
+    let up = |bytes: &[u8]| {
+        upload(
+            &store,
+            EntityType::Clothes,
+            "shirt.safetensors",
+            bytes,
+            OnClash::Version,
+        )
+        .unwrap()
+        .partial_path
+        .to_string()
+    };
+    for i in 0..4 {
+        up(&[i]);
+    }
+    // Placed by hand where the remembered search would go next: skipped, kept.
+    let clothes = store.layout().entity_dir(EntityType::Clothes);
+    fs::write(clothes.join("shirt_v5.safetensors"), b"by hand").unwrap();
+    assert_eq!(up(b"a"), "clothes/shirt_v6.safetensors");
+    assert_eq!(
+        fs::read(clothes.join("shirt_v5.safetensors")).unwrap(),
+        b"by hand"
+    );
+    // Freed through the store: the first free version again, then on past the rest.
+    store
+        .delete(&PartialPath::parse("clothes/shirt_v3.safetensors").unwrap())
+        .unwrap();
+    assert_eq!(up(b"b"), "clothes/shirt_v3.safetensors");
+    assert_eq!(up(b"c"), "clothes/shirt_v7.safetensors");
+    assert_eq!(up(b"d"), "clothes/shirt_v8.safetensors");
+}
+
+#[test]
 fn refusing_to_version_keeps_the_existing_file() {
     let (_dir, store) = open();
     let first = upload(
