@@ -346,7 +346,8 @@ fn sigterm_aborts_an_upload_past_the_grace_period_without_leftovers() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = serve_dev_with(dir.path(), &[("LORA_SHUTDOWN_GRACE_SECS", "1")]);
     assert_eq!(get(&server.addr, "/api/v1/evaluation/health", "").0, 200);
-    let (_stalled, _) = start_upload(&server, 2_000_000, 1_000_000);
+    // Past the first batch the sink hands to its writer (1 MiB), so a staging file exists.
+    let (_stalled, _) = start_upload(&server, 4_000_000, 2_000_000);
     let staging = dir.path().join(".lora-server/staging");
     let deadline = Instant::now() + Duration::from_secs(10);
     while files_under(&staging).is_empty() {

@@ -420,19 +420,22 @@ fn malformed_multipart_is_400_and_stores_nothing() {
 #[test]
 fn a_client_that_disconnects_mid_upload_leaves_nothing() {
     let app = spawn_app();
-    let body = multipart(&[file("cut.safetensors", &bytes(50_000))]);
-    let mut stream = app.connect();
-    let head = format!(
-        "POST /api/v1/lora/upload HTTP/1.1\r\nHost: x\r\n{}Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
-        bearer(&app.user),
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(&body[..body.len() / 2]).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    drop(stream);
-    assert!(app.staging_after_settling().is_empty());
-    assert!(app.live_files().is_empty());
+    // Small (still gathered in memory when cut) and large (already being written).
+    for size in [50_000, 3_000_000] {
+        let body = multipart(&[file("cut.safetensors", &bytes(size))]);
+        let mut stream = app.connect();
+        let head = format!(
+            "POST /api/v1/lora/upload HTTP/1.1\r\nHost: x\r\n{}Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
+            bearer(&app.user),
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&body[..body.len() / 2]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(stream);
+        assert!(app.staging_after_settling().is_empty(), "{size}");
+        assert!(app.live_files().is_empty(), "{size}");
+    }
     assert_eq!(
         app.upload(&[file("next.pt", &pt())]).status,
         200,

@@ -48,6 +48,7 @@ mod listing;
 mod staging;
 mod store;
 mod versions;
+mod writeback;
 
 pub use bin::{BinEntry, BinListing, Purged, Restored};
 pub use error::StoreError;

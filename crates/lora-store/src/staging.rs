@@ -6,6 +6,7 @@ use tempfile::NamedTempFile;
 
 use crate::StoreError;
 use crate::error::io_err;
+use crate::writeback::Writeback;
 
 /// Bytes are gathered into writes of this size: few syscalls, bounded memory.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -22,6 +23,7 @@ pub struct StagedUpload {
     hasher: Option<Sha256>,
     len: u64,
     path: Utf8PathBuf,
+    writeback: Writeback,
     /// Test hook: writes past this many bytes fail as if the disk were full.
     #[cfg(feature = "fault-injection")]
     pub(crate) fail_after: Option<u64>,
@@ -52,6 +54,7 @@ impl StagedUpload {
             hasher: Some(Sha256::new()),
             len: 0,
             path,
+            writeback: Writeback::default(),
             #[cfg(feature = "fault-injection")]
             fail_after: None,
         })
@@ -82,6 +85,8 @@ impl StagedUpload {
             .write_all(chunk)
             .map_err(io_err("write the staging file", &self.path))?;
         self.len += chunk.len() as u64;
+        self.writeback
+            .wrote(self.file.get_ref().as_file(), self.len);
         Ok(())
     }
 
@@ -120,7 +125,7 @@ impl StagedUpload {
         self.finish_inner(Some(sha256))
     }
 
-    fn finish_inner(self, sha256: Option<[u8; 32]>) -> Result<StagedFile, StoreError> {
+    fn finish_inner(mut self, sha256: Option<[u8; 32]>) -> Result<StagedFile, StoreError> {
         let sha256 = sha256.ok_or_else(|| {
             StoreError::io(
                 "finish an unhashed upload without its sha256",
@@ -129,6 +134,9 @@ impl StagedUpload {
             )
         })?;
         let path = self.path;
+        self.writeback
+            .finish()
+            .map_err(io_err("write back the staging file", &path))?;
         let file = self
             .file
             .into_inner()

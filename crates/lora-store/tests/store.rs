@@ -82,6 +82,34 @@ fn the_hash_is_the_sha256_of_the_bytes() {
 }
 
 #[test]
+fn a_large_upload_written_back_while_arriving_is_complete() {
+    // 40 MiB: several background write-backs start before the closing fsync.
+    let (_dir, store) = open();
+    let block: Vec<u8> = (0..=255u8).cycle().take(1 << 20).collect();
+    let mut staged = store.stage().unwrap();
+    for i in 0..40u8 {
+        let mut b = block.clone();
+        b[0] = i;
+        staged.write(&b).unwrap();
+    }
+    let staged = staged.finish().unwrap();
+    assert_eq!(staged.len(), 40 << 20);
+    let p = store
+        .publish(
+            staged,
+            EntityType::Styles,
+            &SafeFileName::from_client("big.safetensors").unwrap(),
+            OnClash::Version,
+        )
+        .unwrap();
+    let bytes = fs::read(&p.path).unwrap();
+    assert_eq!(bytes.len(), 40 << 20);
+    assert!((0..40u8).all(|i| bytes[usize::from(i) << 20] == i));
+    use sha2::Digest;
+    assert_eq!(p.sha256, hex::encode(sha2::Sha256::digest(&bytes)));
+}
+
+#[test]
 fn dropping_an_unfinished_upload_leaves_nothing() {
     let (_dir, store) = open();
     let mut staged = store.stage().unwrap();
