@@ -1,7 +1,7 @@
 use insta::assert_json_snapshot;
 use lora_http::InspectCheck;
 use lora_inspect::BaseModel;
-use lora_inspect::fixtures::PickleWriter;
+use lora_inspect::fixtures::os_system_pickle;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -155,13 +155,7 @@ fn hand_placed_broken_files_get_a_failing_report() {
     let n = u64::from_le_bytes(nan[..8].try_into().unwrap()) as usize;
     nan[8 + n..8 + n + 2].copy_from_slice(&[0x00, 0x7e]);
     std::fs::write(app.live().join("styles/nan.safetensors"), &nan).unwrap();
-    let evil = PickleWriter::new()
-        .global("os", "system")
-        .mark()
-        .string("id")
-        .tuple()
-        .reduce()
-        .stop();
+    let evil = os_system_pickle("id");
     std::fs::write(app.live().join("styles/evil.pt"), &evil).unwrap();
 
     let r = evaluate(
@@ -248,13 +242,7 @@ fn evaluation_errors() {
 #[test]
 fn uploads_are_refused_when_content_and_extension_disagree_or_are_unsafe() {
     let app = spawn_app();
-    let evil = PickleWriter::new()
-        .global("os", "system")
-        .mark()
-        .string("id")
-        .tuple()
-        .reduce()
-        .stop();
+    let evil = os_system_pickle("id");
     let r = app.upload(&[file("evil.pt", &evil)]);
     assert_json_snapshot!(r.snapshot(&app), @r#"
     {

@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::io::Cursor;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use lora_inspect::fixtures::{PickleWriter, sdxl_lora, state_dict_pickle, torch_zip};
+use lora_inspect::fixtures::{os_system_pickle, sdxl_lora, state_dict_pickle, torch_zip};
 use lora_inspect::safetensors::Header;
 use lora_inspect::{Structure, pickle, torch};
 
@@ -57,13 +57,7 @@ fn pickles(c: &mut Criterion) {
         .map(|n| (n.as_str(), &[32u64, 1280][..]))
         .collect();
     let state_dict = state_dict_pickle(&tensors);
-    let hostile = PickleWriter::new()
-        .global("os", "system")
-        .mark()
-        .string("id")
-        .tuple()
-        .reduce()
-        .stop();
+    let hostile = os_system_pickle("id");
     let zip = torch_zip(&state_dict_pickle(&tensors[..100]), &[32 * 1280; 100], &[]);
 
     let mut group = c.benchmark_group("pickle");

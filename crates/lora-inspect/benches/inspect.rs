@@ -1,18 +1,16 @@
 //! `cargo bench -p lora-inspect --features fixtures --bench inspect`
 //!
 //! Generates its inputs (a ~218 MiB fp16 SDXL kohya LoRA, rank 32, both text encoders;
-//! a 500 MiB safetensors file) in a temporary folder and prints medians:
-//! header-only validation, the weight scan alone, and a full evaluation (with hashes),
-//! plus the process's peak RSS growth.
+//! a 500 MiB safetensors file) in a temporary folder and prints medians of the work done
+//! on files: header-only validation, the weight scan alone, and a full evaluation (with
+//! hashes), plus the process's peak RSS growth. The pure functions (header parsing,
+//! structure, pickle scan) have criterion benches in `gate.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs::File;
-use std::io::BufReader;
 use std::time::{Duration, Instant};
 
 use lora_core::Extension;
-use lora_inspect::Structure;
-use lora_inspect::safetensors::Header;
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -73,29 +71,6 @@ fn main() {
     let header_only = time(50, || {
         lora_inspect::validate(&big, Extension::Safetensors).unwrap();
     });
-    let sdxl_header = time(50, || {
-        let mut f = File::open(&sdxl).unwrap();
-        let h = Header::read(&mut BufReader::new(&mut f), sdxl_len).unwrap();
-        let s = Structure::analyze(
-            h.tensors
-                .iter()
-                .map(|t| (t.name.as_str(), t.shape.as_slice())),
-            &h.metadata,
-        );
-        assert_eq!(s.base_model.as_str(), "sdxl");
-    });
-    let names: Vec<String> = (0..2000)
-        .map(|i| format!("lora_unet_block_{i}.lora_down.weight"))
-        .collect();
-    let tensors: Vec<(&str, &[u64])> = names
-        .iter()
-        .map(|n| (n.as_str(), &[32u64, 1280][..]))
-        .collect();
-    let pickle = lora_inspect::fixtures::state_dict_pickle(&tensors);
-    let pickle_scan = time(20, || {
-        let scan = lora_inspect::pickle::scan(&pickle).unwrap();
-        assert_eq!(scan.tensors.len(), 2000);
-    });
     let weights = time(5, || {
         let (s, w, modules) = lora_inspect::scan_weights(&sdxl).unwrap();
         assert_eq!((s.dominant_rank(), w.nan_count), (Some(32), 0));
@@ -122,17 +97,8 @@ fn main() {
         header_only.as_secs_f64() * 1e3
     );
     println!(
-        "| header + structure, {:.0} MiB SDXL LoRA | {:.3} ms |",
+        "| weight scan (NaN/Inf/max, alphas, strengths), {:.0} MiB SDXL LoRA | {:.1} ms |",
         sdxl_len as f64 / 1048576.0,
-        sdxl_header.as_secs_f64() * 1e3
-    );
-    println!(
-        "| pickle gate + tensor listing, {} KiB state-dict pickle (2000 tensors) | {:.3} ms |",
-        pickle.len() / 1024,
-        pickle_scan.as_secs_f64() * 1e3
-    );
-    println!(
-        "| weight scan (NaN/Inf/max, alphas, strengths), same file | {:.1} ms |",
         weights.as_secs_f64() * 1e3
     );
     println!(

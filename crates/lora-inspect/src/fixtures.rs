@@ -163,6 +163,17 @@ impl PickleWriter {
     }
 }
 
+/// The classic hostile pickle: `os.system(command)` called through `REDUCE` when loaded.
+pub fn os_system_pickle(command: &str) -> Vec<u8> {
+    PickleWriter::new()
+        .global("os", "system")
+        .mark()
+        .string(command)
+        .tuple()
+        .reduce()
+        .stop()
+}
+
 /// A torch-style state dict pickle: `OrderedDict` of `_rebuild_tensor_v2` calls on
 /// `HalfStorage` storages keyed `"0"`, `"1"`, …
 pub fn state_dict_pickle(tensors: &[(&str, &[u64])]) -> Vec<u8> {

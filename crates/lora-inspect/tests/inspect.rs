@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use lora_core::Extension;
-use lora_inspect::fixtures::{PickleWriter, f16_bytes, kohya_lora, state_dict_pickle, torch_zip};
+use lora_inspect::fixtures::{
+    PickleWriter, f16_bytes, kohya_lora, os_system_pickle, state_dict_pickle, torch_zip,
+};
 use lora_inspect::safetensors::{Header, build};
 use lora_inspect::{
     BaseModel, Format, InspectError, NetworkType, Severity, Verdict, evaluate, pickle, validate,
@@ -247,13 +249,7 @@ fn refused(bytes: &[u8], ext: Extension) -> Vec<String> {
 
 #[test]
 fn malicious_pickles_are_refused_with_their_globals() {
-    let os_system = PickleWriter::new()
-        .global("os", "system")
-        .mark()
-        .string("echo pwned")
-        .tuple()
-        .reduce()
-        .stop();
+    let os_system = os_system_pickle("echo pwned");
     assert_eq!(refused(&os_system, Extension::Pt), ["os.system"]);
 
     // STACK_GLOBAL with module and name pushed, memoized, popped, and fetched back.
@@ -396,13 +392,7 @@ fn legacy_torch_files_are_walked_pickle_by_pickle() {
     let version = PickleWriter::new().int(1001).stop();
     let sys_info = PickleWriter::new().raw(b"}").stop();
     let keys = PickleWriter::new().raw(b"]").stop();
-    let evil = PickleWriter::new()
-        .global("os", "system")
-        .mark()
-        .string("id")
-        .tuple()
-        .reduce()
-        .stop();
+    let evil = os_system_pickle("id");
     let good = state_dict_pickle(&[("w", &[2])]);
     let legacy =
         |main: &[u8]| [&magic[..], &version, &sys_info, main, &keys, &[0u8; 4][..]].concat();
@@ -653,13 +643,7 @@ fn invalid_files_are_reported_not_errors() {
     let r = evaluate(&f.path).unwrap();
     assert_eq!(r.verdict, Verdict::Fail);
     assert_eq!(r.findings[0].code, "invalid_safetensors");
-    let evil = PickleWriter::new()
-        .global("os", "system")
-        .mark()
-        .string("id")
-        .tuple()
-        .reduce()
-        .stop();
+    let evil = os_system_pickle("id");
     let f = write("x.pt", &evil);
     let r = evaluate(&f.path).unwrap();
     assert_eq!(r.verdict, Verdict::Fail);
