@@ -7,7 +7,7 @@ use lora_core::{EntityType, PartialPath};
 /// DATA/models/loras/{entity}/{file}       live files: what the image pipeline reads
 /// DATA/bin/models/loras/{entity}/{file}   the recycle bin
 /// DATA/.lora-server/staging/              uploads being received (never seen by the pipeline)
-/// DATA/.lora-server/hashes.jsonl          sha256 of files uploaded through the service
+/// DATA/.lora-server/hashes.jsonl          sha256 of files uploaded or evaluated through the service
 /// DATA/.lora-server/bin.jsonl             where binned files came from, and when
 /// DATA/.lora-server/lock                  one server per data directory
 /// ```

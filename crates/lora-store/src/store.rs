@@ -58,7 +58,8 @@ pub struct LiveFile {
     pub len: u64,
     /// Last modification time.
     pub modified: OffsetDateTime,
-    /// SHA-256, when known without rehashing (uploaded through the service, unchanged since).
+    /// SHA-256, when known without rehashing (uploaded or evaluated through the service, and
+    /// unchanged since).
     pub sha256: Option<String>,
 }
 

@@ -83,8 +83,8 @@ pub struct LoRADeleteResponse {
 ///
 /// The live files under `DATA/models/loras`, including ones placed there by other means,
 /// sorted by `partial_path`. Hidden files, files with other extensions and staging files
-/// are not listed. `sha256` is known for files uploaded through the service and unchanged
-/// since; `null` otherwise.
+/// are not listed. `sha256` is known for files uploaded through the service or hashed by
+/// an evaluation, and unchanged since; `null` otherwise.
 #[utoipa::path(
     get,
     path = "/api/v1/admin/lora",
