@@ -7,7 +7,9 @@
 //!   a weights-only allowlist ([`pickle`], [`torch`]). Nothing is ever executed.
 //! * [`evaluate`]: a full [`Report`]: identity and hashes, base model and network type,
 //!   ranks and alphas, per-module strengths, weight health (NaN, Inf, max |w|), metadata,
-//!   pickle globals, findings with stable codes, and a verdict.
+//!   pickle globals, findings with stable codes, and a verdict. [`evaluate_with`] skips
+//!   the hashes a caller already knows or does not need ([`Hashing`]): each is a full
+//!   pass over the file, the weight scan being the other.
 //!
 //! Files are streamed, never read whole into memory. No async, no web framework.
 //!
