@@ -148,6 +148,57 @@ fn evaluation_reuses_the_upload_hash_and_teaches_it_for_placed_files() {
 }
 
 #[test]
+fn evaluating_while_the_file_is_deleted_and_uploaded_again_never_fails_the_server() {
+    let app = std::sync::Arc::new(spawn_app());
+    let contents = [st(1), st(2)];
+    // Each content's sha256, as the service computes it.
+    let known: Vec<serde_json::Value> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            app.upload(&[file(&format!("probe{i}.safetensors"), c)])
+                .json()["sha256"]
+                .clone()
+        })
+        .collect();
+    app.upload(&[
+        file("r.safetensors", &contents[0]),
+        Part::Text("entity_type", "styles"),
+    ]);
+    let churn = {
+        let app = std::sync::Arc::clone(&app);
+        let contents = contents.clone();
+        std::thread::spawn(move || {
+            for i in 1..=40 {
+                app.delete(r#"{"partial_path": "styles/r.safetensors"}"#);
+                app.upload(&[
+                    file("r.safetensors", &contents[i % 2]),
+                    Part::Text("entity_type", "styles"),
+                ]);
+            }
+        })
+    };
+    for _ in 0..40 {
+        let r = evaluate(
+            &app,
+            &app.user,
+            r#"{"partial_path": "styles/r.safetensors"}"#,
+        );
+        match r.status {
+            // Gone at that moment: a plain 404, never a 500.
+            404 => {}
+            200 => assert!(
+                known.contains(&r.json()["sha256"]),
+                "{}",
+                r.json()["sha256"]
+            ),
+            other => panic!("status {other}: {:?}", r.json()),
+        }
+    }
+    churn.join().unwrap();
+}
+
+#[test]
 fn hand_placed_broken_files_get_a_failing_report() {
     let app = spawn_app();
     let mut nan = st(1);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 use lora_core::PartialPath;
 use lora_inspect::{Hashing, InspectError, Report};
-use lora_store::Store;
+use lora_store::{Examined, Store};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -131,25 +131,31 @@ fn evaluate_stored(
     path: &PartialPath,
     tensor_sha256: bool,
 ) -> Result<Report, ApiError> {
-    let seen = store.examine(path)?;
-    let run = |known_sha256: Option<String>| {
+    let run = |file: &Examined, known_sha256: Option<String>| {
         let hashing = Hashing {
             known_sha256,
             tensor_sha256,
         };
-        lora_inspect::evaluate_with(seen.path.as_std_path(), &hashing).map_err(|e| match e {
+        lora_inspect::evaluate_with(file.path.as_std_path(), &hashing).map_err(|e| match e {
             InspectError::Io(e) => ApiError::Internal(format!("cannot read {path}: {e}")),
             other => ApiError::Internal(other.to_string()),
         })
     };
-    let mut report = run(seen.sha256.clone())?;
-    if !store.unchanged(path, &seen) {
-        // Replaced while it was read (deleted and uploaded again): the remembered hash and
-        // the bytes read may belong to different files, so read the new one whole.
-        report = run(None)?;
-    } else if seen.sha256.is_none() {
-        store.remember_sha256(path, &seen, report.sha256.clone());
-    }
+    let seen = store.examine(path)?;
+    let first = run(&seen, seen.sha256.clone());
+    let mut report = if store.unchanged(path, &seen) {
+        let report = first?;
+        if seen.sha256.is_none() {
+            store.remember_sha256(path, &seen, report.sha256.clone());
+        }
+        report
+    } else {
+        // Removed or replaced while it was read (deleted, maybe uploaded again): the
+        // remembered hash and the bytes read may belong to different files. Look again:
+        // 404 if it is gone, else read the new file whole.
+        let now = store.examine(path)?;
+        run(&now, None)?
+    };
     report.partial_path = path.to_string();
     Ok(report)
 }
