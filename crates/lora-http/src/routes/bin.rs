@@ -6,13 +6,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use lora_core::{EntityType, PartialPath};
 use lora_store::OnClash;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 use super::blocking;
-use super::files::{ListQuery, json_object, read_body, string_field};
+use super::files::{ListQuery, json_object, optional_bool_field, read_body, string_field};
 use crate::error::{HttpError, HttpValidationError, ValidationIssue};
 use crate::openapi::PartialPathString;
 use crate::{AdminClaims, ApiError, AppState};
@@ -187,16 +186,9 @@ pub(crate) async fn restore(
 ) -> Result<HttpResponse, ApiError> {
     let mut object = json_object(&read_body(payload, 64 * 1024).await?)?;
     let bin_path = PartialPath::parse(&string_field(&mut object, "bin_path")?)?;
-    let on_clash = match object.remove("use_safe_filename") {
-        None | Some(Value::Null) | Some(Value::Bool(true)) => OnClash::Version,
-        Some(Value::Bool(false)) => OnClash::Refuse,
-        Some(_) => {
-            return Err(ApiError::invalid(ValidationIssue::new(
-                &["body", "use_safe_filename"],
-                "bool_type",
-                "Input should be a valid boolean",
-            )));
-        }
+    let on_clash = match optional_bool_field(&mut object, "use_safe_filename")? {
+        None | Some(true) => OnClash::Version,
+        Some(false) => OnClash::Refuse,
     };
     let store = Arc::clone(&state.store);
     let restored = blocking(move || Ok(store.restore(&bin_path, on_clash)?)).await?;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::blocking;
-use super::files::{json_object, read_body};
+use super::files::{json_object, optional_bool_field, read_body};
 use crate::error::{HttpError, HttpValidationError, ValidationIssue};
 use crate::openapi::PartialPathString;
 use crate::{ApiError, AppState, UserClaims};
@@ -94,17 +94,7 @@ pub(crate) async fn evaluate(
             ])));
         }
     };
-    let tensor_hash = match object.remove("tensor_hash") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => b,
-        Some(_) => {
-            return Err(ApiError::invalid(ValidationIssue::new(
-                &["body", "tensor_hash"],
-                "bool_type",
-                "Input should be a valid boolean",
-            )));
-        }
-    };
+    let tensor_hash = optional_bool_field(&mut object, "tensor_hash")?.unwrap_or(false);
     let paths = paths
         .iter()
         .map(|p| PartialPath::parse(p))

@@ -219,6 +219,23 @@ pub(crate) fn string_field(
     }
 }
 
+/// Takes the optional boolean field `name` out of a JSON object (`null` counts as absent),
+/// with FastAPI's 422 `bool_type` when it is something else.
+pub(crate) fn optional_bool_field(
+    object: &mut serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Option<bool>, ApiError> {
+    match object.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(_) => Err(ApiError::invalid(ValidationIssue::new(
+            &["body", name],
+            "bool_type",
+            "Input should be a valid boolean",
+        ))),
+    }
+}
+
 /// Parses a JSON body that must be an object, with FastAPI's 422s otherwise.
 pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
