@@ -1,5 +1,6 @@
 use std::fs::{self, File, TryLockError};
 use std::io;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -290,20 +291,19 @@ impl Store {
         // overwritten. (With `OnClash::Refuse` the loop ends at the first clash.)
         let start = self.versions.start(entity, name.as_str());
         let dirs = &self.dirs;
-        let later_versions: Box<dyn Iterator<Item = SafeFileName>> = match start.version {
-            Some(from) => Box::new((from..=u32::MAX).map(|n| name.version(n))),
-            None => Box::new(
-                std::iter::once_with(|| dirs.names(entity, &dir).unwrap_or_default()).flat_map(
-                    |taken| {
-                        name.versions().skip(1).filter(move |c| {
-                            taken
-                                .binary_search_by(|n| n.as_str().cmp(c.as_str()))
-                                .is_err()
-                        })
-                    },
-                ),
-            ),
-        };
+        let later_versions = std::iter::once_with(|| match start.version {
+            Some(_) => Arc::default(),
+            None => dirs.names(entity, &dir).unwrap_or_default(),
+        })
+        .flat_map(|taken| {
+            (start.version.unwrap_or(2)..=u32::MAX)
+                .map(|n| name.version(n))
+                .filter(move |c| {
+                    taken
+                        .binary_search_by(|n| n.as_str().cmp(c.as_str()))
+                        .is_err()
+                })
+        });
         let candidates = std::iter::once(name.clone()).chain(later_versions);
         for candidate in candidates {
             let target = dir.join(candidate.as_str());

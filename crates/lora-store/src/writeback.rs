@@ -18,19 +18,27 @@ use std::thread::JoinHandle;
 /// Bytes written between two background flushes.
 const EVERY: u64 = 8 << 20;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Writeback {
+    /// The write size at which the next flush may start.
     next_at: u64,
     running: Option<JoinHandle<io::Result<()>>>,
     error: Option<io::Error>,
 }
 
+impl Default for Writeback {
+    fn default() -> Self {
+        Self {
+            next_at: EVERY,
+            running: None,
+            error: None,
+        }
+    }
+}
+
 impl Writeback {
     /// Called after each write, with the bytes handed to `file` so far.
     pub(crate) fn wrote(&mut self, file: &File, written: u64) {
-        if self.next_at == 0 {
-            self.next_at = EVERY;
-        }
         if written < self.next_at || self.running.as_ref().is_some_and(|h| !h.is_finished()) {
             return;
         }
