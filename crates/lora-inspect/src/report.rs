@@ -395,8 +395,8 @@ pub fn evaluate_with(path: &Path, hashing: &Hashing) -> Result<Report, InspectEr
     // Hash on other threads while this one scans the weights.
     let (hashes, scanned) = std::thread::scope(|scope| {
         let full = match &hashing.known_sha256 {
-            Some(known) => Either::Known(known.clone()),
-            None => Either::Hashing(scope.spawn(|| sha256_from(path, 0))),
+            Some(known) => FileHash::Known(known.clone()),
+            None => FileHash::Computing(scope.spawn(|| sha256_from(path, 0))),
         };
         let tensor = data_start
             .filter(|_| hashing.tensor_sha256)
@@ -478,8 +478,8 @@ pub fn evaluate_with(path: &Path, hashing: &Hashing) -> Result<Report, InspectEr
             }
         };
         let full = match full {
-            Either::Known(known) => Ok(known),
-            Either::Hashing(h) => h
+            FileHash::Known(known) => Ok(known),
+            FileHash::Computing(h) => h
                 .join()
                 .unwrap_or_else(|_| Err(InspectError::invalid("file", "hashing thread failed"))),
         };
@@ -703,9 +703,9 @@ fn judge(
 }
 
 /// A hash given by the caller, or one being computed.
-enum Either<T> {
+enum FileHash<T> {
     Known(String),
-    Hashing(T),
+    Computing(T),
 }
 
 fn sha256_from(path: &Path, start: u64) -> Result<String, InspectError> {
