@@ -24,8 +24,8 @@ pub(crate) struct VersionHints {
 
 #[derive(Debug, Default)]
 struct Inner {
-    /// (entity, plain name) → every version from 2 up to this one (excluded) is taken.
-    next: HashMap<(EntityType, String), u32>,
+    /// entity → plain name → every version from 2 up to this one (excluded) is taken.
+    next: HashMap<EntityType, HashMap<String, u32>>,
     /// Bumped by every forget, per entity.
     generation: HashMap<EntityType, u64>,
 }
@@ -43,7 +43,7 @@ impl VersionHints {
     pub(crate) fn start(&self, entity: EntityType, name: &str) -> Start {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         Start {
-            version: inner.next.get(&(entity, name.to_owned())).copied(),
+            version: inner.next.get(&entity).and_then(|m| m.get(name)).copied(),
             generation: inner.generation.get(&entity).copied().unwrap_or(0),
         }
     }
@@ -56,7 +56,12 @@ impl VersionHints {
             return;
         }
         let from = start.version.unwrap_or(2);
-        let next = inner.next.entry((entity, name.to_owned())).or_insert(from);
+        let next = inner
+            .next
+            .entry(entity)
+            .or_default()
+            .entry(name.to_owned())
+            .or_insert(from);
         // A concurrent search may have recorded less (its hint was older) or more.
         if *next >= from {
             *next = (*next).max(version.saturating_add(1));
@@ -67,7 +72,7 @@ impl VersionHints {
     pub(crate) fn forget(&self, entity: EntityType) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         *inner.generation.entry(entity).or_default() += 1;
-        inner.next.retain(|(e, _), _| *e != entity);
+        inner.next.remove(&entity);
     }
 }
 
