@@ -43,4 +43,10 @@ pub enum CoreError {
         /// Which rule it broke.
         reason: &'static str,
     },
+    /// A SHA-256 that is not 64 hex digits.
+    #[error("Invalid sha256 '{given}': expected 64 hex digits")]
+    BadSha256 {
+        /// The value found (at most 80 characters of it).
+        given: String,
+    },
 }

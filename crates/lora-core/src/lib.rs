@@ -12,6 +12,7 @@
 //!   `stem_v2.ext`, `stem_v3.ext`, … versions used when a name is taken.
 //! * [`PartialPath`]: `{entity_type}/{filename}`, the path clients use to name a stored
 //!   file, which can never point outside the LoRA folder.
+//! * [`Sha256`]: a file's SHA-256, 32 bytes that read and write as 64 hex digits.
 //! * [`timestamp`]: the RFC 3339 UTC form (`2024-01-01T12:00:00Z`) used in every response.
 //!
 //! ```
@@ -31,11 +32,13 @@
 
 mod entity;
 mod error;
+mod hash;
 mod name;
 mod path;
 pub mod timestamp;
 
 pub use entity::{EntityType, UploadRoute};
 pub use error::CoreError;
+pub use hash::Sha256;
 pub use name::{Extension, SafeFileName, versioned_file_name};
 pub use path::PartialPath;

@@ -138,6 +138,34 @@ impl From<PartialPath> for String {
     }
 }
 
+/// The longest partial path the schema advertises: an entity folder, `/`, and a 255-byte
+/// name; [`PartialPath::parse`] enforces the name's length, this bound just tells clients.
+#[cfg(feature = "openapi")]
+const MAX_PARTIAL_PATH_LEN: usize = 16 + 1 + 255;
+
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for PartialPath {
+    /// The same rules as [`PartialPath::parse`], as a pattern: a known entity folder, then
+    /// one file name that is not `.` or `..` and holds no `/`, `\` or NUL.
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let entities = EntityType::ALL.map(EntityType::as_str).join("|");
+        let plain = r"[^/\\\u0000]";
+        let pattern = format!(r"^({entities})/{plain}*[^./\\\u0000]{plain}*$");
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .max_length(Some(MAX_PARTIAL_PATH_LEN))
+            .description(Some(
+                "`{entity_type}/{filename}`, relative to the LoRA folder (as returned by upload).",
+            ))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for PartialPath {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
