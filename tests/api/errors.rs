@@ -124,3 +124,45 @@ fn the_docs_are_served_without_internet() {
     }
     assert_eq!(app.request("GET", "/docs", "", b"").status, 308);
 }
+
+/// Every `entity_type` the document advertises for an upload body is accepted by that
+/// route: the document and the parser cannot drift apart.
+#[test]
+fn every_advertised_entity_type_is_accepted() {
+    let app = spawn_app();
+    let doc = app.request("GET", "/openapi.json", "", b"").json();
+    let schemas = &doc["components"]["schemas"];
+    let deref = |schema: &serde_json::Value| -> serde_json::Value {
+        match schema["$ref"].as_str() {
+            Some(r) => schemas[r.trim_start_matches("#/components/schemas/")].clone(),
+            None => schema.clone(),
+        }
+    };
+    for (path, token) in [
+        ("/api/v1/lora/upload", &app.user),
+        ("/api/v1/admin/lora/upload", &app.admin),
+    ] {
+        let body = &doc["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]
+            ["schema"];
+        let form = deref(body);
+        let entity = deref(&form["properties"]["entity_type"]);
+        let values = entity["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: entity_type has no enum: {entity}"));
+        assert!(values.len() >= 5, "{path}: {values:?}");
+        for value in values {
+            let value = value.as_str().unwrap();
+            let r = app.upload_as(
+                path,
+                token,
+                &[Part::Text("entity_type", value), file("a.safetensors", &st(1))],
+            );
+            assert_eq!(r.status, 200, "{path} entity_type={value:?}: {:?}", r.json());
+            assert_eq!(
+                r.json()["partial_path"].as_str().unwrap().split('/').next(),
+                Some(value),
+                "{path} entity_type={value:?}"
+            );
+        }
+    }
+}

@@ -2,7 +2,10 @@
 //! under the seed's schema names.
 
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use lora_core::{EntityType, UploadRoute};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use crate::error::{HttpError, HttpValidationError, LocItem, ValidationIssue};
 use crate::routes::bin::{
@@ -51,30 +54,53 @@ pub struct BodyAdminUploadLora {
     use_safe_filename: Option<bool>,
 }
 
-/// The entity types the user upload route accepts (empty: `no_type_provided`).
-#[derive(Debug, ToSchema)]
-#[allow(dead_code, non_camel_case_types)]
-enum UserEntityType {
-    clothes,
-    identities,
-    product,
-    styles,
-    #[schema(rename = "")]
-    none,
+/// The `entity_type` values an upload route accepts, as an OpenAPI enum.
+///
+/// Built from [`EntityType::allowed_on`], the rule the handler applies, so the document
+/// cannot advertise a value the server refuses. (A missing or empty field also means
+/// `no_type_provided`; an empty string is left out of the enum because it names nothing.)
+fn entity_type_enum(route: UploadRoute, description: &str) -> RefOr<Schema> {
+    let values: Vec<&str> = EntityType::ALL
+        .into_iter()
+        .filter(|e| e.allowed_on(route))
+        .map(EntityType::as_str)
+        .collect();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .description(Some(description))
+        .into()
 }
 
-/// The entity types the admin upload route accepts (empty: `no_type_provided`).
-#[derive(Debug, ToSchema)]
-#[allow(dead_code, non_camel_case_types)]
-enum AdminEntityType {
-    clothes,
-    faces,
-    identities,
-    product,
-    styles,
-    #[schema(rename = "")]
-    none,
+/// The entity types the user upload route accepts.
+#[derive(Debug)]
+struct UserEntityType;
+
+impl PartialSchema for UserEntityType {
+    fn schema() -> RefOr<Schema> {
+        entity_type_enum(
+            UploadRoute::User,
+            "The entity types the user upload route accepts.",
+        )
+    }
 }
+
+impl ToSchema for UserEntityType {}
+
+/// The entity types the admin upload route accepts.
+#[derive(Debug)]
+struct AdminEntityType;
+
+impl PartialSchema for AdminEntityType {
+    fn schema() -> RefOr<Schema> {
+        entity_type_enum(
+            UploadRoute::Admin,
+            "The entity types the admin upload route accepts.",
+        )
+    }
+}
+
+impl ToSchema for AdminEntityType {}
 
 /// A partial path: a known entity folder, then one file name that is not `.` or `..` and
 /// holds no `/`, `\` or NUL.
