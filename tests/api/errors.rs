@@ -142,8 +142,8 @@ fn every_advertised_entity_type_is_accepted() {
         ("/api/v1/lora/upload", &app.user),
         ("/api/v1/admin/lora/upload", &app.admin),
     ] {
-        let body = &doc["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]
-            ["schema"];
+        let body =
+            &doc["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"];
         let form = deref(body);
         let entity = deref(&form["properties"]["entity_type"]);
         let values = entity["enum"]
@@ -155,9 +155,17 @@ fn every_advertised_entity_type_is_accepted() {
             let r = app.upload_as(
                 path,
                 token,
-                &[Part::Text("entity_type", value), file("a.safetensors", &st(1))],
+                &[
+                    Part::Text("entity_type", value),
+                    file("a.safetensors", &st(1)),
+                ],
             );
-            assert_eq!(r.status, 200, "{path} entity_type={value:?}: {:?}", r.json());
+            assert_eq!(
+                r.status,
+                200,
+                "{path} entity_type={value:?}: {:?}",
+                r.json()
+            );
             assert_eq!(
                 r.json()["partial_path"].as_str().unwrap().split('/').next(),
                 Some(value),

@@ -34,6 +34,7 @@ fn health_needs_no_token_and_reveals_no_paths() {
         },
         "status": "ok",
         "storage": {
+          "durability_errors": 0,
           "free_bytes": "[free_bytes]",
           "writable": true
         },
@@ -51,4 +52,26 @@ fn health_is_degraded_when_the_disk_cannot_take_one_more_upload() {
     let r = app.request("GET", "/api/v1/evaluation/health", "", b"");
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["status"], "degraded");
+}
+
+#[test]
+fn a_change_that_took_effect_is_answered_as_done_and_a_failed_fsync_shows_in_health() {
+    let app = spawn_app();
+    app.store.fail_dir_syncs(true);
+    let r = app.upload(&[file("a.safetensors", &st(3))]);
+    assert_eq!(r.status, 200, "the file is live: {:?}", r.json());
+    assert_eq!(app.live_files(), ["no_type_provided/a.safetensors"]);
+    let r = app.delete(r#"{"partial_path": "no_type_provided/a.safetensors"}"#);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let health = app
+        .request("GET", "/api/v1/evaluation/health", "", b"")
+        .json();
+    assert_eq!(health["status"], "degraded");
+    assert!(health["storage"]["durability_errors"].as_u64().unwrap() >= 3);
+    // The bin journal was written although the fsyncs failed: the origin is known.
+    let bin = app.request("GET", "/api/v1/admin/bin", &bearer(&app.admin), b"");
+    assert_eq!(
+        bin.json()["items"][0]["partial_path"],
+        "no_type_provided/a.safetensors"
+    );
 }

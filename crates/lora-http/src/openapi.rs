@@ -1,10 +1,10 @@
 //! The OpenAPI document, generated from the handlers' annotations and the response types,
 //! under the seed's schema names.
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use lora_core::{EntityType, UploadRoute};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use crate::error::{HttpError, HttpValidationError, LocItem, ValidationIssue};

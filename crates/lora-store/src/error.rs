@@ -1,6 +1,7 @@
 use std::io;
 
 use camino::Utf8PathBuf;
+use lora_core::PartialPath;
 use thiserror::Error;
 
 /// Everything the store can refuse or fail at.
@@ -10,20 +11,20 @@ pub enum StoreError {
     #[error("LoRA file not found: {path}")]
     NotFound {
         /// The partial path asked for.
-        path: String,
+        path: PartialPath,
     },
     /// The name is taken and the caller asked not to version it.
     #[error("A file named '{path}' already exists")]
     AlreadyExists {
         /// The partial path that is taken.
-        path: String,
+        path: PartialPath,
     },
     /// The partial path exists but is not something the store may act on: a directory, a
     /// special file, or a symlink that leads outside the LoRA folder.
     #[error("Invalid partial_path '{path}': {reason}")]
     InvalidPath {
         /// The partial path asked for.
-        path: String,
+        path: PartialPath,
         /// Why it is refused.
         reason: &'static str,
     },
@@ -65,6 +66,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the path names nothing (a 404 in HTTP terms).
+    pub const fn is_not_found(&self) -> bool {
+        matches!(self, StoreError::NotFound { .. })
+    }
+
     /// Wraps an I/O error, telling a full disk apart from other failures.
     pub(crate) fn io(op: &'static str, path: impl Into<Utf8PathBuf>, source: io::Error) -> Self {
         if matches!(

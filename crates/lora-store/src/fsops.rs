@@ -50,25 +50,3 @@ pub(crate) fn replace_durably(path: &Utf8Path, contents: &[u8]) -> Result<(), cr
         .map_err(|e| crate::StoreError::io("replace", path, e.error))?;
     Ok(())
 }
-
-/// Rewrites a JSON-lines log with `lines` (one record each) and reopens it for appending;
-/// `None` when the data directory is read-only (the caller then keeps records in memory).
-pub(crate) fn rewrite_log<T: serde::Serialize>(
-    path: &Utf8Path,
-    lines: impl Iterator<Item = T>,
-) -> Result<Option<File>, crate::StoreError> {
-    let mut text = String::new();
-    for line in lines {
-        text.push_str(&serde_json::to_string(&line).unwrap_or_default());
-        text.push('\n');
-    }
-    match replace_durably(path, text.as_bytes()) {
-        Ok(()) => std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map(Some)
-            .map_err(|e| crate::StoreError::io("open", path, e)),
-        Err(crate::StoreError::Unavailable { .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}

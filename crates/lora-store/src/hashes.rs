@@ -1,20 +1,20 @@
 //! Remembered SHA-256s of files the service wrote, so listings can show them without
 //! rehashing. A record only counts while the file still has the size, mtime and inode it
 //! had when it was hashed: a file changed or replaced behind the service's back shows
-//! `null`, never a stale hash.
+//! `null`, never a stale hash. A record whose hash is not a SHA-256 (a damaged log) does
+//! not parse, is dropped at start, and the hash is computed again when next needed.
 
 use std::collections::HashMap;
-use std::fs::{self, File, Metadata};
-use std::io::{BufRead, BufReader, Write};
+use std::fs::{self, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use lora_core::PartialPath;
+use lora_core::{PartialPath, Sha256};
 use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
-use crate::error::io_err;
+use crate::jsonl::{JsonLines, Sync};
 
 /// What identifies one version of a file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,59 +39,44 @@ impl Stamp {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
-    path: String,
+    path: PartialPath,
     stamp: Stamp,
-    sha256: String,
+    sha256: Sha256,
 }
 
-/// An append-only JSON-lines log, loaded into memory at start and compacted then.
+/// The hash log, loaded into memory at start and compacted then.
 #[derive(Debug)]
 pub(crate) struct HashLog {
-    path: Utf8PathBuf,
-    inner: Mutex<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    /// `None` on a read-only data directory: hashes are then remembered in memory only.
-    file: Option<File>,
-    known: HashMap<String, (Stamp, String)>,
+    log: JsonLines<Record>,
+    known: Mutex<HashMap<PartialPath, (Stamp, Sha256)>>,
 }
 
 impl HashLog {
     /// Loads the log, keeps the records that still match a live file (by `current`), and
-    /// rewrites it with only those. A torn last line (crash mid-append) is skipped.
+    /// rewrites it with only those. Returns how many records were dropped (stale or
+    /// damaged).
     pub(crate) fn open(
         path: Utf8PathBuf,
-        current: impl Fn(&str) -> Option<Stamp>,
+        current: impl Fn(&PartialPath) -> Option<Stamp>,
     ) -> Result<(Self, usize), StoreError> {
+        let loaded = JsonLines::<Record>::load(&path)?;
+        let read = loaded.records.len();
         let mut known = HashMap::new();
-        let mut dropped = 0;
-        match File::open(&path) {
-            Ok(file) => {
-                for line in BufReader::new(file).lines() {
-                    let line = line.map_err(io_err("read", &path))?;
-                    match serde_json::from_str::<Record>(&line) {
-                        Ok(r) if current(&r.path) == Some(r.stamp) => {
-                            known.insert(r.path, (r.stamp, r.sha256));
-                        }
-                        _ => dropped += 1,
-                    }
-                }
+        for r in loaded.records {
+            if current(&r.path) == Some(r.stamp) {
+                known.insert(r.path.clone(), r);
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StoreError::io("read", path, e)),
         }
-        let records = known.iter().map(|(p, (stamp, sha))| Record {
-            path: p.clone(),
-            stamp: *stamp,
-            sha256: sha.clone(),
-        });
-        let file = crate::fsops::rewrite_log(&path, records)?;
+        let dropped = loaded.damaged + read - known.len();
+        let log = JsonLines::rewrite(path, known.values())?;
+        let known = known
+            .into_iter()
+            .map(|(p, r)| (p, (r.stamp, r.sha256)))
+            .collect();
         Ok((
             Self {
-                path,
-                inner: Mutex::new(Inner { file, known }),
+                log,
+                known: Mutex::new(known),
             },
             dropped,
         ))
@@ -101,34 +86,30 @@ impl HashLog {
     ///
     /// The log is a cache: failing to append only costs a `null` hash after a restart, so
     /// it is logged rather than failing the upload that has already been published.
-    pub(crate) fn record(&self, path: &PartialPath, stamp: Stamp, sha256: String) {
-        let key = path.to_string();
+    pub(crate) fn record(&self, path: &PartialPath, stamp: Stamp, sha256: Sha256) {
         let record = Record {
-            path: key.clone(),
+            path: path.clone(),
             stamp,
-            sha256: sha256.clone(),
+            sha256,
         };
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Ok(line) = serde_json::to_string(&record)
-            && let Some(file) = inner.file.as_mut()
-            && let Err(e) = writeln!(file, "{line}")
-        {
-            tracing::warn!(error = %e, log = %self.path, "could not append to the hash log");
+        if let Err(e) = self.log.append(&record, Sync::Lazy) {
+            tracing::warn!(error = %e, log = %self.log.path(), "could not append to the hash log");
         }
-        inner.known.insert(key, (stamp, sha256));
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.insert(record.path, (stamp, sha256));
     }
 
     /// The remembered hash of `path`, if the file is still the one that was hashed.
-    pub(crate) fn lookup(&self, path: &str, meta: &Metadata) -> Option<String> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (stamp, sha) = inner.known.get(path)?;
-        (*stamp == Stamp::of(meta)).then(|| sha.clone())
+    pub(crate) fn lookup(&self, path: &PartialPath, meta: &Metadata) -> Option<Sha256> {
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let (stamp, sha) = known.get(path)?;
+        (*stamp == Stamp::of(meta)).then_some(*sha)
     }
 
     /// Forgets `path` (it was moved away).
     pub(crate) fn forget(&self, path: &PartialPath) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.known.remove(&path.to_string());
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.remove(path);
     }
 }
 

@@ -35,7 +35,7 @@
 //!
 //! let listing = store.list(None, 0, 100)?;
 //! assert_eq!(listing.total, 1);
-//! assert_eq!(listing.items[0].sha256.as_deref(), Some(published.sha256.as_str()));
+//! assert_eq!(listing.items[0].sha256, Some(published.sha256));
 //!
 //! let binned = store.delete(&published.partial_path)?;
 //! assert!(binned.bin_path.ends_with("bin/models/loras/styles/my_lora.safetensors"));
@@ -43,21 +43,28 @@
 //! ```
 #![deny(missing_docs)]
 
-mod bin;
+mod durability;
 mod error;
 mod fsops;
 mod hashes;
+mod jsonl;
 mod layout;
 mod listing;
+mod place;
+mod publish;
+mod recycle_bin;
+mod resolve;
 mod staging;
 mod store;
 mod versions;
 mod writeback;
 
-pub use bin::{BinEntry, BinListing, Purged, Restored};
 pub use error::StoreError;
 pub use layout::Layout;
+pub use listing::Page;
+pub use recycle_bin::{BinEntry, BinListing, Purged};
 pub use staging::{StagedFile, StagedUpload};
 pub use store::{
-    Binned, Examined, Listing, LiveFile, OnClash, Published, Recovery, StorageHealth, Store,
+    Binned, Examined, Listing, LiveFile, OnClash, Published, Recovery, Restored, StorageHealth,
+    Store,
 };

@@ -1,7 +1,13 @@
-use std::io::{BufWriter, Write};
+//! Receiving an upload: the staging file, its SHA-256, and its durability.
 
+use std::io::{BufWriter, Write};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
 use camino::{Utf8Path, Utf8PathBuf};
-use sha2::{Digest, Sha256};
+use lora_core::Sha256;
+use sha2::Digest;
 use tempfile::NamedTempFile;
 
 use crate::StoreError;
@@ -10,23 +16,84 @@ use crate::writeback::Writeback;
 
 /// Bytes are gathered into writes of this size: few syscalls, bounded memory.
 const WRITE_BUFFER: usize = 1 << 20;
+/// Past this size an upload is hashed on a thread of its own, beside the writes: SHA-256
+/// then no longer sits between the socket and the disk. Smaller uploads are hashed inline,
+/// which costs less than starting a thread.
+const PARALLEL_HASH_FROM: u64 = 4 << 20;
+/// Chunks queued for the hashing thread (bounded memory, back-pressure on the writer).
+const HASH_QUEUE: usize = 16;
 
 /// An upload being received into the staging folder.
 ///
-/// Bytes are hashed (SHA-256) and buffered as they are written. Dropping it at any point
-/// before [`StagedUpload::finish`] removes the staging file; a crash leaves it for
-/// [`crate::Store::open`] to remove.
+/// Bytes are hashed (SHA-256) and buffered as they are written; large uploads are hashed
+/// on a second thread. Dropping it at any point before [`StagedUpload::finish`] removes
+/// the staging file; a crash leaves it for [`crate::Store::open`] to remove.
 #[derive(Debug)]
 pub struct StagedUpload {
     file: BufWriter<NamedTempFile>,
-    /// `None` when the caller hashes the bytes itself (see [`crate::Store::stage_unhashed`]).
-    hasher: Option<Sha256>,
+    hasher: Hasher,
     len: u64,
     path: Utf8PathBuf,
     writeback: Writeback,
     /// Test hook: writes past this many bytes fail as if the disk were full.
     #[cfg(feature = "fault-injection")]
     pub(crate) fail_after: Option<u64>,
+}
+
+#[derive(Debug)]
+enum Hasher {
+    Inline(sha2::Sha256),
+    Parallel {
+        chunks: SyncSender<Bytes>,
+        digest: JoinHandle<[u8; 32]>,
+    },
+}
+
+impl Hasher {
+    fn update(&mut self, chunk: &[u8], shared: Option<&Bytes>, len_before: u64) {
+        match self {
+            Hasher::Inline(state) if len_before < PARALLEL_HASH_FROM => state.update(chunk),
+            Hasher::Inline(state) => {
+                state.update(chunk);
+                let (chunks, queue) = sync_channel::<Bytes>(HASH_QUEUE);
+                let (start, handoff) = sync_channel::<sha2::Sha256>(1);
+                let spawned = std::thread::Builder::new()
+                    .name("upload-hasher".into())
+                    .spawn(move || {
+                        let mut state = handoff.recv().unwrap_or_default();
+                        for chunk in queue {
+                            state.update(&chunk);
+                        }
+                        state.finalize().into()
+                    });
+                // Without a thread (resource limits), hashing simply stays inline.
+                if let Ok(digest) = spawned
+                    && start.send(std::mem::take(state)).is_ok()
+                {
+                    *self = Hasher::Parallel { chunks, digest };
+                }
+            }
+            Hasher::Parallel { chunks, .. } => {
+                let chunk = shared
+                    .cloned()
+                    .unwrap_or_else(|| Bytes::copy_from_slice(chunk));
+                // The thread only ends when `chunks` is dropped; a failed send means it
+                // panicked, and `finish` reports that.
+                let _ = chunks.send(chunk);
+            }
+        }
+    }
+
+    fn finish(self) -> Option<Sha256> {
+        let bytes = match self {
+            Hasher::Inline(state) => state.finalize().into(),
+            Hasher::Parallel { chunks, digest } => {
+                drop(chunks);
+                digest.join().ok()?
+            }
+        };
+        Some(Sha256::from_bytes(bytes))
+    }
 }
 
 /// A complete, fsynced upload in the staging folder, ready for [`crate::Store::publish`].
@@ -36,7 +103,7 @@ pub struct StagedUpload {
 pub struct StagedFile {
     pub(crate) file: NamedTempFile,
     pub(crate) len: u64,
-    pub(crate) sha256: [u8; 32],
+    pub(crate) sha256: Sha256,
     pub(crate) path: Utf8PathBuf,
 }
 
@@ -51,7 +118,7 @@ impl StagedUpload {
             .unwrap_or_else(|p| Utf8PathBuf::from(p.to_string_lossy().into_owned()));
         Ok(Self {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
-            hasher: Some(Sha256::new()),
+            hasher: Hasher::Inline(sha2::Sha256::new()),
             len: 0,
             path,
             writeback: Writeback::default(),
@@ -66,6 +133,20 @@ impl StagedUpload {
     ///
     /// [`StoreError::StorageFull`] when the disk is full, [`StoreError::Io`] otherwise.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        self.write_inner(chunk, None)
+    }
+
+    /// Appends a reference-counted chunk: a large upload's hashing thread gets it without
+    /// a copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`StagedUpload::write`].
+    pub fn write_bytes(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        self.write_inner(&chunk, Some(&chunk))
+    }
+
+    fn write_inner(&mut self, chunk: &[u8], shared: Option<&Bytes>) -> Result<(), StoreError> {
         #[cfg(feature = "fault-injection")]
         if self
             .fail_after
@@ -78,9 +159,7 @@ impl StagedUpload {
                 std::io::Error::from_raw_os_error(28),
             ));
         }
-        if let Some(hasher) = self.hasher.as_mut() {
-            hasher.update(chunk);
-        }
+        self.hasher.update(chunk, shared, self.len);
         self.file
             .write_all(chunk)
             .map_err(io_err("write the staging file", &self.path))?;
@@ -88,10 +167,6 @@ impl StagedUpload {
         self.writeback
             .wrote(self.file.get_ref().as_file(), self.len);
         Ok(())
-    }
-
-    pub(crate) fn skip_hashing(&mut self) {
-        self.hasher = None;
     }
 
     /// Bytes written so far.
@@ -109,32 +184,17 @@ impl StagedUpload {
     /// # Errors
     ///
     /// [`StoreError::StorageFull`] or [`StoreError::Io`] when the data cannot be made durable.
-    pub fn finish(mut self) -> Result<StagedFile, StoreError> {
-        let sha256 = self.hasher.take().map(|h| h.finalize().into());
-        self.finish_inner(sha256)
-    }
-
-    /// Like [`StagedUpload::finish`], for an upload started with
-    /// [`crate::Store::stage_unhashed`]: `sha256` is the digest the caller computed over
-    /// exactly the bytes it wrote (hashing on another thread, beside the writes).
-    ///
-    /// # Errors
-    ///
-    /// As [`StagedUpload::finish`].
-    pub fn finish_with_sha256(self, sha256: [u8; 32]) -> Result<StagedFile, StoreError> {
-        self.finish_inner(Some(sha256))
-    }
-
-    fn finish_inner(mut self, sha256: Option<[u8; 32]>) -> Result<StagedFile, StoreError> {
-        let sha256 = sha256.ok_or_else(|| {
+    pub fn finish(self) -> Result<StagedFile, StoreError> {
+        let path = self.path;
+        let sha256 = self.hasher.finish().ok_or_else(|| {
             StoreError::io(
-                "finish an unhashed upload without its sha256",
-                &self.path,
-                std::io::Error::from(std::io::ErrorKind::InvalidInput),
+                "hash the staging file",
+                &path,
+                std::io::Error::other("the hashing thread panicked"),
             )
         })?;
-        let path = self.path;
-        self.writeback
+        let mut writeback = self.writeback;
+        writeback
             .finish()
             .map_err(io_err("write back the staging file", &path))?;
         let file = self
@@ -169,8 +229,8 @@ impl StagedFile {
         self.len == 0
     }
 
-    /// Lower-case hex SHA-256 of the bytes.
-    pub fn sha256_hex(&self) -> String {
-        hex::encode(self.sha256)
+    /// SHA-256 of the bytes.
+    pub fn sha256(&self) -> Sha256 {
+        self.sha256
     }
 }

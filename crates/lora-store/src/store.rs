@@ -1,19 +1,22 @@
+//! The store: one data directory, its live files, and the services around them.
+
 use std::fs::{self, File, TryLockError};
 use std::io;
-use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use camino::{Utf8Path, Utf8PathBuf};
-use lora_core::{EntityType, PartialPath, SafeFileName, versioned_file_name};
+use lora_core::{EntityType, PartialPath, Sha256, versioned_file_name};
 use time::OffsetDateTime;
 
-use crate::bin::BinJournal;
+use crate::durability::Durability;
 use crate::error::io_err;
-use crate::fsops::{rename_noreplace, sync_dir};
 use crate::hashes::{HashLog, Stamp, stamp_of};
-use crate::listing::DirCache;
+use crate::listing::{Change, DirCache, Page, entities, page};
+use crate::place::{PlaceError, place};
+use crate::recycle_bin::{BinListing, Purged, RecycleBin};
+use crate::resolve::{Area, Resolver};
 use crate::versions::VersionHints;
-use crate::{Layout, StagedFile, StagedUpload, StoreError};
+use crate::{Layout, StagedUpload, StoreError};
 
 /// What to do when the name an upload wants is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +36,8 @@ pub struct Published {
     pub path: Utf8PathBuf,
     /// Size in bytes.
     pub len: u64,
-    /// Lower-case hex SHA-256.
-    pub sha256: String,
+    /// SHA-256 of its bytes.
+    pub sha256: Sha256,
 }
 
 /// A file that was moved to the recycle bin.
@@ -61,7 +64,7 @@ pub struct LiveFile {
     pub modified: OffsetDateTime,
     /// SHA-256, when known without rehashing (uploaded or evaluated through the service, and
     /// unchanged since).
-    pub sha256: Option<String>,
+    pub sha256: Option<Sha256>,
 }
 
 /// A live file as [`Store::examine`] saw it: its place, and the SHA-256 the store
@@ -74,17 +77,22 @@ pub struct Examined {
     pub len: u64,
     /// The remembered SHA-256 of this version: known when the store wrote it and nothing
     /// has changed it since, or when a caller hashed it ([`Store::remember_sha256`]).
-    pub sha256: Option<String>,
+    pub sha256: Option<Sha256>,
     stamp: Stamp,
 }
 
-/// A page of the live listing.
+/// A page of the live listing, sorted by partial path.
+pub type Listing = Page<LiveFile>;
+
+/// A file brought back from the bin.
 #[derive(Debug, Clone)]
-pub struct Listing {
-    /// The files on this page, sorted by partial path.
-    pub items: Vec<LiveFile>,
-    /// How many files match, over all pages.
-    pub total: usize,
+pub struct Restored {
+    /// Its live partial path (the original, or a `_vN` version of it).
+    pub partial_path: PartialPath,
+    /// Its live absolute path.
+    pub path: Utf8PathBuf,
+    /// Where it was in the bin.
+    pub bin_path: PartialPath,
 }
 
 /// The state of the storage, for health checks.
@@ -94,6 +102,10 @@ pub struct StorageHealth {
     pub writable: bool,
     /// Bytes available to the service on the data directory's filesystem.
     pub free_bytes: u64,
+    /// Folder fsyncs that failed after an operation had taken effect, since the store was
+    /// opened: those operations may not survive a power cut. Anything but 0 needs an
+    /// operator (see the operator's guide).
+    pub durability_errors: u64,
 }
 
 /// What [`Store::open`] found and repaired.
@@ -101,9 +113,11 @@ pub struct StorageHealth {
 pub struct Recovery {
     /// Staging files left by a crash or a kill, now removed.
     pub staging_removed: usize,
-    /// Hash records dropped because their file is gone or was changed by other means.
+    /// Hash records dropped because their file is gone or was changed by other means, or
+    /// because the record was damaged.
     pub stale_hashes: usize,
-    /// Bin journal records dropped because their bin file is gone or was replaced.
+    /// Bin journal records dropped because their bin file is gone or was replaced, or
+    /// because the record was damaged.
     pub stale_bin_records: usize,
 }
 
@@ -114,13 +128,12 @@ pub struct Recovery {
 #[derive(Debug)]
 pub struct Store {
     pub(crate) layout: Layout,
-    canonical_loras: Utf8PathBuf,
-    pub(crate) canonical_bin: Utf8PathBuf,
+    live: Resolver,
     pub(crate) hashes: HashLog,
-    dirs: DirCache,
-    versions: VersionHints,
-    pub(crate) bin_dirs: DirCache,
-    pub(crate) bin_journal: BinJournal,
+    pub(crate) dirs: DirCache,
+    pub(crate) versions: VersionHints,
+    bin: RecycleBin,
+    pub(crate) durability: Durability,
     recovery: Recovery,
     #[cfg(feature = "fault-injection")]
     fail_after: std::sync::Mutex<Option<u64>>,
@@ -169,24 +182,18 @@ impl Store {
         }
 
         let staging_removed = clear_dir(&staging)?;
-        let canonical_loras = canonical(layout.loras_root())?;
-        let canonical_bin = canonical(layout.bin_root())?;
-        let (bin_journal, stale_bin_records) =
-            BinJournal::open(layout.bin_journal(), layout.bin_root())?;
-        let (hashes, stale_hashes) = HashLog::open(layout.hash_log(), |p| {
-            PartialPath::parse(p)
-                .ok()
-                .and_then(|p| stamp_of(&layout.live_path(&p)))
-        })?;
+        let live = Resolver::new(Area::Live, layout.loras_root())?;
+        let (bin, stale_bin_records) = RecycleBin::open(layout.bin_root(), layout.bin_journal())?;
+        let (hashes, stale_hashes) =
+            HashLog::open(layout.hash_log(), |p| stamp_of(&layout.live_path(p)))?;
         Ok(Self {
             layout,
-            canonical_loras,
-            canonical_bin,
+            live,
             hashes,
             dirs: DirCache::default(),
             versions: VersionHints::default(),
-            bin_dirs: DirCache::default(),
-            bin_journal,
+            bin,
+            durability: Durability::default(),
             recovery: Recovery {
                 staging_removed,
                 stale_hashes,
@@ -239,19 +246,6 @@ impl Store {
         upload
     }
 
-    /// Like [`Store::stage`], but the upload does not hash its bytes: the caller hashes
-    /// them (on another thread, say) and finishes with
-    /// [`StagedUpload::finish_with_sha256`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Store::stage`].
-    pub fn stage_unhashed(&self) -> Result<StagedUpload, StoreError> {
-        let mut upload = self.stage()?;
-        upload.skip_hashing();
-        Ok(upload)
-    }
-
     /// Test hook (feature `fault-injection`): staged uploads fail with ENOSPC once they
     /// pass `bytes`; `None` turns it off.
     #[cfg(feature = "fault-injection")]
@@ -259,103 +253,13 @@ impl Store {
         *self.fail_after.lock().unwrap_or_else(|p| p.into_inner()) = bytes;
     }
 
-    /// Moves a staged file to `{entity}/{name}` (or its first free version, per `on_clash`)
-    /// without ever replacing an existing file, then fsyncs the folder.
-    ///
-    /// Concurrent publishes of one name each get a distinct name ([`OnClash::Version`]) or
-    /// exactly one succeeds ([`OnClash::Refuse`]). On error the staged file is removed.
-    ///
-    /// # Errors
-    ///
-    /// [`StoreError::AlreadyExists`] for a taken name with [`OnClash::Refuse`];
-    /// [`StoreError::Io`] or [`StoreError::StorageFull`] when the move fails.
-    pub fn publish(
-        &self,
-        staged: StagedFile,
-        entity: EntityType,
-        name: &SafeFileName,
-        on_clash: OnClash,
-    ) -> Result<Published, StoreError> {
-        let dir = self.layout.entity_dir(entity);
-        let StagedFile {
-            mut file,
-            len,
-            sha256,
-            ..
-        } = staged;
-        let mut recreated = false;
-        // The plain name is tried first. When it is taken, the search for a free version
-        // starts at the remembered hint (see `versions`), or else skips the names the
-        // listing cache knows to be taken, so the 2000th version costs what the 2nd does.
-        // Both are only hints: the no-replace rename below decides, so nothing is ever
-        // overwritten. (With `OnClash::Refuse` the loop ends at the first clash.)
-        let start = self.versions.start(entity, name.as_str());
-        let dirs = &self.dirs;
-        let later_versions = std::iter::once_with(|| match start.version {
-            Some(_) => Arc::default(),
-            None => dirs.names(entity, &dir).unwrap_or_default(),
-        })
-        .flat_map(|taken| {
-            (start.version.unwrap_or(2)..=u32::MAX)
-                .map(|n| name.version(n))
-                .filter(move |c| {
-                    taken
-                        .binary_search_by(|n| n.as_str().cmp(c.as_str()))
-                        .is_err()
-                })
-        });
-        let candidates = std::iter::once(name.clone()).chain(later_versions);
-        for candidate in candidates {
-            let target = dir.join(candidate.as_str());
-            match file.persist_noclobber(&target) {
-                Ok(published) => {
-                    if candidate.version_number() > 1 {
-                        self.versions.took(
-                            entity,
-                            name.as_str(),
-                            start,
-                            candidate.version_number(),
-                        );
-                    }
-                    sync_dir(&dir).map_err(io_err("fsync", &dir))?;
-                    let partial_path = PartialPath::new(entity, candidate);
-                    let sha256 = hex::encode(sha256);
-                    match published.metadata() {
-                        Ok(meta) => {
-                            self.hashes
-                                .record(&partial_path, Stamp::of(&meta), sha256.clone())
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, path = %target, "cannot stat a published file")
-                        }
-                    }
-                    return Ok(Published {
-                        partial_path,
-                        path: target,
-                        len,
-                        sha256,
-                    });
-                }
-                Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => {
-                    if on_clash == OnClash::Refuse {
-                        return Err(StoreError::AlreadyExists {
-                            path: PartialPath::new(entity, candidate).to_string(),
-                        });
-                    }
-                    file = e.file;
-                }
-                // The entity folder was removed by other means: make it again, once.
-                Err(e) if e.error.kind() == io::ErrorKind::NotFound && !recreated => {
-                    fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
-                    recreated = true;
-                    file = e.file;
-                }
-                Err(e) => return Err(StoreError::io("publish into", &dir, e.error)),
-            }
-        }
-        Err(StoreError::AlreadyExists {
-            path: PartialPath::new(entity, name.clone()).to_string(),
-        })
+    /// Test hook (feature `fault-injection`): every folder fsync fails with EIO (or works
+    /// again), as on a failing disk.
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_dir_syncs(&self, fail: bool) {
+        self.durability
+            .fail_syncs
+            .store(fail, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Checks that `path` names a regular file inside the LoRA folder and returns its
@@ -366,12 +270,7 @@ impl Store {
     /// [`StoreError::NotFound`] for a missing file (or a dangling symlink),
     /// [`StoreError::InvalidPath`] for a directory, a special file or an escape.
     pub fn resolve(&self, path: &PartialPath) -> Result<Utf8PathBuf, StoreError> {
-        resolve_in(
-            &self.layout.live_path(path),
-            &self.canonical_loras,
-            path,
-            "the LoRA folder",
-        )
+        self.live.regular_file(self.layout.live_path(path), path)
     }
 
     /// [`Store::resolve`]s `path` and notes which version of the file is there, with its
@@ -386,14 +285,12 @@ impl Store {
         let meta = match fs::metadata(&file) {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound {
-                    path: path.to_string(),
-                });
+                return Err(StoreError::NotFound { path: path.clone() });
             }
             Err(e) => return Err(StoreError::io("stat", file, e)),
         };
         Ok(Examined {
-            sha256: self.hashes.lookup(&path.to_string(), &meta),
+            sha256: self.hashes.lookup(path, &meta),
             len: meta.len(),
             stamp: Stamp::of(&meta),
             path: file,
@@ -412,7 +309,7 @@ impl Store {
     ///
     /// A change that slips in after this check is still safe: the record names the old
     /// version, so it never shows for the new one.
-    pub fn remember_sha256(&self, path: &PartialPath, examined: &Examined, sha256: String) -> bool {
+    pub fn remember_sha256(&self, path: &PartialPath, examined: &Examined, sha256: Sha256) -> bool {
         if !self.unchanged(path, examined) {
             return false;
         }
@@ -430,51 +327,122 @@ impl Store {
     /// meanwhile (a concurrent delete won); [`StoreError::Io`] when the move fails.
     pub fn delete(&self, path: &PartialPath) -> Result<Binned, StoreError> {
         let live = self.resolve(path)?;
-        let bin_dir = self.layout.bin_entity_dir(path.entity());
-        fs::create_dir_all(&bin_dir).map_err(io_err("create", &bin_dir))?;
-        for n in 1..=u32::MAX {
-            let name = versioned_file_name(path.file_name(), n);
-            let target = bin_dir.join(&name);
-            match rename_noreplace(&live, &target) {
-                Ok(()) => {
-                    self.versions.forget(path.entity());
-                    let live_dir = self.layout.entity_dir(path.entity());
-                    sync_dir(&bin_dir).map_err(io_err("fsync", &bin_dir))?;
-                    sync_dir(&live_dir).map_err(io_err("fsync", &live_dir))?;
-                    let bin_partial_path =
-                        PartialPath::from_parts(path.entity(), &name).map_err(|_| {
-                            StoreError::InvalidPath {
-                                path: path.to_string(),
-                                reason: "no valid bin name is left for it",
-                            }
-                        })?;
-                    if let Ok(meta) = fs::symlink_metadata(&target) {
-                        let sha = fs::metadata(&target)
-                            .ok()
-                            .and_then(|m| self.hashes.lookup(&path.to_string(), &m));
-                        self.journal_binned(&bin_partial_path, path, &meta, sha);
-                    }
-                    self.hashes.forget(path);
-                    return Ok(Binned {
-                        partial_path: path.clone(),
-                        live_path: live,
-                        bin_partial_path,
-                        bin_path: target,
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) if e.kind() == io::ErrorKind::NotFound && !live.exists() => {
-                    return Err(StoreError::NotFound {
-                        path: path.to_string(),
-                    });
-                }
-                Err(e) => return Err(StoreError::io("move to the bin", live, e)),
-            }
-        }
-        Err(StoreError::InvalidPath {
-            path: path.to_string(),
-            reason: "no free name is left for it in the bin",
+        let sha256 = fs::metadata(&live)
+            .ok()
+            .and_then(|m| self.hashes.lookup(path, &m));
+        let (bin_partial_path, bin_path) = self.bin.admit(&live, path, sha256, &self.durability)?;
+        // From here the move took effect: bookkeeping first, then the answer.
+        self.hashes.forget(path);
+        self.versions.forget(path.entity());
+        let live_dir = self.layout.entity_dir(path.entity());
+        self.dirs.changed(
+            path.entity(),
+            &live_dir,
+            Change::Removed(path.file_name().to_owned()),
+        );
+        self.durability
+            .sync_dir_after(&live_dir, "a move to the bin");
+        Ok(Binned {
+            partial_path: path.clone(),
+            live_path: live,
+            bin_partial_path,
+            bin_path,
         })
+    }
+
+    /// A page of the bin, sorted by bin path, optionally of one entity type.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when a bin folder cannot be read.
+    pub fn list_bin(
+        &self,
+        entity: Option<EntityType>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<BinListing, StoreError> {
+        self.bin.list(entity, offset, limit)
+    }
+
+    /// Moves a binned file back to where it came from (or the first free `_vN` version of
+    /// that name, per `on_clash`), never replacing a live file.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] when the bin holds no such file, [`StoreError::InvalidPath`]
+    /// for a path resolving outside the bin, [`StoreError::AlreadyExists`] for a taken name
+    /// with [`OnClash::Refuse`].
+    pub fn restore(
+        &self,
+        bin_path: &PartialPath,
+        on_clash: OnClash,
+    ) -> Result<Restored, StoreError> {
+        let file = self.bin.resolve(bin_path)?;
+        let entry = self
+            .bin
+            .entry(bin_path.clone())
+            .ok_or_else(|| StoreError::NotFound {
+                path: bin_path.clone(),
+            })?;
+        let origin = entry.original;
+        let dir = self.layout.entity_dir(origin.entity());
+        let names = (1..=u32::MAX).map(|n| versioned_file_name(origin.file_name(), n));
+        let placed = match place(&file, &dir, names, on_clash) {
+            Ok(placed) => placed,
+            Err(PlaceError::Taken(_)) => return Err(StoreError::AlreadyExists { path: origin }),
+            Err(PlaceError::SourceGone) => {
+                return Err(StoreError::NotFound {
+                    path: bin_path.clone(),
+                });
+            }
+            Err(PlaceError::Io(e)) => return Err(StoreError::io("restore", file, e)),
+        };
+        // From here the move took effect: bookkeeping first, then the answer.
+        let partial_path = PartialPath::from_parts(origin.entity(), &placed.name).unwrap_or(origin);
+        self.bin.released(bin_path, &self.durability);
+        if let (Some(sha), Ok(meta)) = (entry.sha256, fs::metadata(&placed.path)) {
+            self.hashes.record(&partial_path, Stamp::of(&meta), sha);
+        }
+        self.dirs
+            .changed(partial_path.entity(), &dir, Change::Added(placed.name));
+        self.durability
+            .sync_dir_after(&dir, "a restore from the bin");
+        Ok(Restored {
+            partial_path,
+            path: placed.path,
+            bin_path: bin_path.clone(),
+        })
+    }
+
+    /// Removes one file from the bin for good.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::restore`] for the path; [`StoreError::Io`] when removing fails.
+    pub fn purge(&self, bin_path: &PartialPath) -> Result<Purged, StoreError> {
+        self.bin.purge(bin_path, &self.durability)
+    }
+
+    /// Removes every bin entry deleted before `cutoff`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when the bin cannot be read or a file cannot be removed.
+    pub fn purge_before(&self, cutoff: SystemTime) -> Result<Purged, StoreError> {
+        self.bin.purge_before(cutoff, &self.durability)
+    }
+
+    /// Removes every bin entry older than `retention`; what a retention task runs.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::purge_before`].
+    pub fn apply_retention(&self, retention: Duration) -> Result<Purged, StoreError> {
+        self.purge_before(
+            SystemTime::now()
+                .checked_sub(retention)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        )
     }
 
     /// A page of the live files, sorted by partial path, optionally of one entity type.
@@ -491,30 +459,19 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> Result<Listing, StoreError> {
-        let entities: Vec<EntityType> = match entity {
-            Some(e) => vec![e],
-            None => EntityType::ALL.to_vec(),
-        };
-        let mut total = 0;
-        let mut items = Vec::new();
-        for entity in entities {
-            let names = self.dirs.names(entity, &self.layout.entity_dir(entity))?;
-            let start = offset.saturating_sub(total).min(names.len());
-            total += names.len();
-            let want = limit.saturating_sub(items.len());
-            for name in names[start..].iter().take(want) {
-                if let Some(item) = self.live_file(entity, name) {
-                    items.push(item);
-                }
-            }
-        }
-        Ok(Listing { items, total })
+        page(
+            &entities(entity),
+            offset,
+            limit,
+            |e| self.dirs.names(e, &self.layout.entity_dir(e)),
+            |e, name| self.live_file(e, name),
+        )
     }
 
     fn live_file(&self, entity: EntityType, name: &str) -> Option<LiveFile> {
         let partial_path = PartialPath::from_parts(entity, name).ok()?;
         let meta = fs::metadata(self.layout.live_path(&partial_path)).ok()?;
-        let sha256 = self.hashes.lookup(&partial_path.to_string(), &meta);
+        let sha256 = self.hashes.lookup(&partial_path, &meta);
         let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         Some(LiveFile {
             partial_path,
@@ -537,52 +494,9 @@ impl Store {
         StorageHealth {
             writable,
             free_bytes,
+            durability_errors: self.durability.failures(),
         }
     }
-}
-
-/// `file` (the path of `path` under a root whose canonical form is `root`) if it is a
-/// regular file whose real location is inside that root.
-pub(crate) fn resolve_in(
-    file: &Utf8Path,
-    root: &Utf8Path,
-    path: &PartialPath,
-    root_name: &'static str,
-) -> Result<Utf8PathBuf, StoreError> {
-    let not_found = || StoreError::NotFound {
-        path: path.to_string(),
-    };
-    let target = match file.canonicalize_utf8() {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
-        Err(e) => return Err(StoreError::io("resolve", file, e)),
-    };
-    if !target.starts_with(root) {
-        return Err(StoreError::InvalidPath {
-            path: path.to_string(),
-            reason: if root_name == "the bin" {
-                "it resolves outside the bin"
-            } else {
-                "it resolves outside the LoRA folder"
-            },
-        });
-    }
-    let meta = match fs::metadata(&target) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(not_found()),
-        Err(e) => return Err(StoreError::io("stat", target, e)),
-    };
-    if !meta.is_file() {
-        return Err(StoreError::InvalidPath {
-            path: path.to_string(),
-            reason: "it is not a regular file",
-        });
-    }
-    Ok(file.to_owned())
-}
-
-fn canonical(path: &Utf8Path) -> Result<Utf8PathBuf, StoreError> {
-    path.canonicalize_utf8().map_err(io_err("resolve", path))
 }
 
 /// Whether an error means "this filesystem takes no writes" rather than a real failure.

@@ -38,7 +38,7 @@ fn delete_list_restore_round_trip_keeps_bytes_and_hash() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let path = upload(&store, "a.safetensors", b"precious weights");
-    let sha = store.list(None, 0, 10).unwrap().items[0].sha256.clone();
+    let sha = store.list(None, 0, 10).unwrap().items[0].sha256;
     let binned = store.delete(&path).unwrap();
 
     let bin = store.list_bin(None, 0, 10).unwrap();
@@ -131,14 +131,32 @@ fn purge_removes_exactly_what_it_should() {
 
 #[test]
 fn retention_purges_only_old_entries() {
+    // An entry deleted an hour ago, as the journal on disk says (no waiting on the clock).
     let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(&dir);
+        let p = upload(&store, "old.pt", b"old");
+        store.delete(&p).unwrap();
+    }
+    let bin_file = dir.path().join("bin/models/loras/styles/old.pt");
+    let ino = std::os::unix::fs::MetadataExt::ino(&fs::symlink_metadata(&bin_file).unwrap());
+    let an_hour_ago = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 3600;
+    fs::write(
+        dir.path().join(".lora-server/bin.jsonl"),
+        format!(
+            "{{\"bin\":\"styles/old.pt\",\"original\":\"styles/old.pt\",\"deleted_at\":{an_hour_ago},\"ino\":{ino}}}\n"
+        ),
+    )
+    .unwrap();
+
     let store = open(&dir);
-    let p = upload(&store, "old.pt", b"old");
-    store.delete(&p).unwrap();
-    std::thread::sleep(Duration::from_millis(1100));
     let p = upload(&store, "new.pt", b"new");
     store.delete(&p).unwrap();
-    let purged = store.apply_retention(Duration::from_millis(1000)).unwrap();
+    let purged = store.apply_retention(Duration::from_secs(1800)).unwrap();
     assert_eq!(purged.files, 1);
     let left: Vec<String> = store
         .list_bin(None, 0, 10)

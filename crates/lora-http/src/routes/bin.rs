@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use lora_core::{EntityType, PartialPath};
+use lora_core::{EntityType, PartialPath, Sha256};
 use lora_store::OnClash;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -32,7 +32,7 @@ pub struct BinItem {
     /// When it was moved to the bin (RFC 3339, UTC).
     pub deleted_at: String,
     /// SHA-256 when known and unchanged, else `null`.
-    pub sha256: Option<String>,
+    pub sha256: Option<Sha256>,
 }
 
 /// A page of the bin.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
-use lora_core::PartialPath;
+use lora_core::{PartialPath, Sha256};
 use lora_inspect::{Hashing, InspectError, Report};
 use lora_store::{Examined, Store};
 use serde::Serialize;
@@ -121,7 +121,8 @@ fn evaluate_stored(
     path: &PartialPath,
     tensor_sha256: bool,
 ) -> Result<Report, ApiError> {
-    let run = |file: &Examined, known_sha256: Option<String>| {
+    let run = |file: &Examined, known_sha256: Option<Sha256>| {
+        let known_sha256 = known_sha256.map(|s| s.to_hex());
         let hashing = Hashing {
             known_sha256,
             tensor_sha256,
@@ -132,11 +133,13 @@ fn evaluate_stored(
         })
     };
     let seen = store.examine(path)?;
-    let first = run(&seen, seen.sha256.clone());
+    let first = run(&seen, seen.sha256);
     let mut report = if store.unchanged(path, &seen) {
         let report = first?;
-        if seen.sha256.is_none() {
-            store.remember_sha256(path, &seen, report.sha256.clone());
+        if seen.sha256.is_none()
+            && let Ok(sha256) = Sha256::parse_hex(&report.sha256)
+        {
+            store.remember_sha256(path, &seen, sha256);
         }
         report
     } else {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use lora_core::{EntityType, PartialPath};
+use lora_core::{EntityType, PartialPath, Sha256};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -46,7 +46,7 @@ pub struct LoRAFileItem {
     /// Last modification (RFC 3339, UTC).
     pub modified_at: String,
     /// SHA-256 when known without rehashing, else `null`.
-    pub sha256: Option<String>,
+    pub sha256: Option<Sha256>,
 }
 
 /// A page of the live listing.

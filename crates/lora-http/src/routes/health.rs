@@ -16,6 +16,10 @@ pub struct StorageStatus {
     pub writable: bool,
     /// Bytes free for the service.
     pub free_bytes: u64,
+    /// Folder fsyncs that failed after an upload, delete, restore or purge had already
+    /// taken effect, since the server started. Anything but 0 makes the status
+    /// `degraded`: those changes may not survive a power cut (see the operator's guide).
+    pub durability_errors: u64,
 }
 
 /// Overall state.
@@ -24,14 +28,15 @@ pub struct StorageStatus {
 pub enum HealthStatus {
     /// Everything works.
     Ok,
-    /// Serving, but the data directory is not writable or nearly full.
+    /// Serving, but the data directory is not writable, nearly full, or failed an fsync.
     Degraded,
 }
 
 /// The health report.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HealthResponse {
-    /// `ok`, or `degraded` when the data directory is not writable or nearly full.
+    /// `ok`, or `degraded` when the data directory is not writable, nearly full, or
+    /// failed an fsync after a change (`storage.durability_errors`).
     pub status: HealthStatus,
     /// The service version.
     pub version: String,
@@ -44,8 +49,9 @@ pub struct HealthResponse {
 
 /// Evaluation service health.
 ///
-/// No token needed. `degraded` (still 200) when the data directory is not writable or has
-/// less room than one maximum-size upload. Reveals no secrets and no paths.
+/// No token needed. `degraded` (still 200) when the data directory is not writable, has
+/// less room than one maximum-size upload, or failed a folder fsync after a change took
+/// effect. Reveals no secrets and no paths.
 #[utoipa::path(
     get,
     path = "/api/v1/evaluation/health",
@@ -60,7 +66,9 @@ pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, A
     let store = Arc::clone(&state.store);
     let storage = blocking(move || Ok(store.health())).await?;
     // "Nearly full": not room for one more upload of the largest size.
-    let degraded = !storage.writable || storage.free_bytes < state.max_upload_bytes;
+    let degraded = !storage.writable
+        || storage.free_bytes < state.max_upload_bytes
+        || storage.durability_errors > 0;
     Ok(HttpResponse::Ok().json(HealthResponse {
         status: if degraded {
             HealthStatus::Degraded
@@ -71,6 +79,7 @@ pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, A
         storage: StorageStatus {
             writable: storage.writable,
             free_bytes: storage.free_bytes,
+            durability_errors: storage.durability_errors,
         },
         evaluator: state.content_check.describe(),
     }))

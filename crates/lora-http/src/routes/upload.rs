@@ -4,7 +4,7 @@ use actix_multipart::{Field, Multipart, MultipartError};
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use lora_core::{EntityType, SafeFileName, UploadRoute};
+use lora_core::{EntityType, SafeFileName, Sha256, UploadRoute};
 use lora_store::{OnClash, Published, StagedFile};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -34,7 +34,7 @@ pub struct LoRAUploadResponse {
     /// When the upload was stored (RFC 3339, UTC).
     pub upload_timestamp: String,
     /// Lower-case hex SHA-256 of the stored bytes.
-    pub sha256: String,
+    pub sha256: Sha256,
 }
 
 /// `AdminLoRAUploadResponse`: the admin route's answer, which also names the entity type.
