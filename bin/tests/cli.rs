@@ -315,7 +315,16 @@ fn sigterm_lets_an_upload_in_flight_finish() {
     let mut server = serve_dev_with(dir.path(), &[("LORA_SHUTDOWN_GRACE_SECS", "20")]);
     assert_eq!(get(&server.addr, "/api/v1/evaluation/health", "").0, 200);
     let (mut s, rest) = start_upload(&server, 0, 1000);
-    std::thread::sleep(Duration::from_millis(200));
+    // The upload is in flight once its staging file exists.
+    let staging = dir.path().join(".lora-server/staging");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while files_under(&staging).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never reached staging"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let pid = server.child.id().to_string();
     assert!(
         Command::new("kill")
@@ -324,7 +333,13 @@ fn sigterm_lets_an_upload_in_flight_finish() {
             .unwrap()
             .success()
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // The signal was handled once the listener is closed to new connections; the server
+    // itself must still be running, waiting for the upload.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&server.addr).is_ok() {
+        assert!(Instant::now() < deadline, "the listener was never closed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(
         server.child.try_wait().unwrap().is_none(),
         "still finishing the upload"

@@ -56,6 +56,7 @@ fn malformed_http_never_gets_an_html_page() {
     std::io::Write::write_all(&mut stream, b"GARBAGE\r\n\r\n").unwrap();
     let mut text = String::new();
     let _ = std::io::Read::read_to_string(&mut stream, &mut text);
+    assert!(text.starts_with("HTTP/1.1 400 "), "{text:?}");
     assert!(!text.to_lowercase().contains("<html"), "{text}");
     // And the server still serves.
     assert_eq!(

@@ -31,6 +31,7 @@ mod auth;
 mod check;
 mod disposition;
 mod error;
+mod json;
 mod openapi;
 mod routes;
 mod server;
@@ -40,6 +41,7 @@ mod state;
 pub use auth::{AdminClaims, UserClaims};
 pub use check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
 pub use error::{ApiError, HttpError, HttpValidationError, LocItem, ValidationIssue};
+pub use json::{ApiJson, MAX_JSON_BODY};
 pub use openapi::{ApiDoc, BodyAdminUploadLora, BodyUploadLora};
 pub use routes::bin::{
     BinItem, BinListResponse, BinPurgeBeforeRequest, BinPurgeRequest, BinPurgeResponse,

@@ -102,18 +102,6 @@ impl PartialSchema for AdminEntityType {
 
 impl ToSchema for AdminEntityType {}
 
-/// A partial path: a known entity folder, then one file name that is not `.` or `..` and
-/// holds no `/`, `\` or NUL.
-#[derive(Debug, ToSchema)]
-#[schema(
-    value_type = String,
-    example = "identities/Sh0ot1f1_01.safetensors",
-    pattern = "^(clothes|faces|identities|no_type_provided|product|styles)/[^/\\\\\\u0000]*[^./\\\\\\u0000][^/\\\\\\u0000]*$",
-    max_length = 300
-)]
-#[allow(dead_code)]
-pub struct PartialPathString(String);
-
 struct BearerScheme;
 
 impl Modify for BearerScheme {

@@ -7,13 +7,12 @@ use lora_core::{EntityType, PartialPath, Sha256};
 use lora_store::OnClash;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 use super::blocking;
-use super::files::{ListQuery, json_object, optional_bool_field, read_body, string_field};
-use crate::error::{HttpError, HttpValidationError, ValidationIssue};
-use crate::openapi::PartialPathString;
+use super::files::ListQuery;
+use crate::error::{HttpError, HttpValidationError};
+use crate::json::ApiJson;
 use crate::{AdminClaims, ApiError, AppState};
 
 /// One file in the bin.
@@ -52,10 +51,10 @@ pub struct BinListResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BinRestoreRequest {
     /// The entry to restore (`bin_path` from the bin listing).
-    #[schema(value_type = PartialPathString)]
-    pub bin_path: String,
+    pub bin_path: PartialPath,
     /// When the original name is taken: `true` (default) takes `name_v2.ext`, …;
     /// `false` answers 409.
+    #[serde(default)]
     #[schema(default = true)]
     pub use_safe_filename: Option<bool>,
 }
@@ -79,16 +78,35 @@ pub struct BinRestoreResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BinPurgeRequest {
     /// The entry to remove for good.
-    #[schema(value_type = PartialPathString)]
-    pub bin_path: String,
+    pub bin_path: PartialPath,
 }
 
 /// Purge-by-age request.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BinPurgeBeforeRequest {
     /// Remove every entry deleted before this time (RFC 3339).
-    #[schema(example = "2024-01-01T00:00:00Z", format = DateTime)]
-    pub before: String,
+    #[serde(with = "rfc3339")]
+    #[schema(value_type = String, example = "2024-01-01T00:00:00Z", format = DateTime)]
+    pub before: OffsetDateTime,
+}
+
+/// RFC 3339 times in request bodies; a string that is none is a value error (422), as in
+/// FastAPI, not a domain refusal.
+mod rfc3339 {
+    use serde::de::{Error, Unexpected};
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<OffsetDateTime, D::Error> {
+        let raw = String::deserialize(d)?;
+        OffsetDateTime::parse(&raw, &Rfc3339)
+            .map_err(|_| D::Error::invalid_value(Unexpected::Str(&raw), &"an RFC 3339 datetime"))
+    }
+
+    pub(super) fn serialize<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&lora_core::timestamp::format(*t))
+    }
 }
 
 /// Purge answer.
@@ -181,12 +199,11 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn restore(
     _claims: AdminClaims,
-    payload: web::Payload,
+    ApiJson(request): ApiJson<BinRestoreRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut object = json_object(&read_body(payload, 64 * 1024).await?)?;
-    let bin_path = PartialPath::parse(&string_field(&mut object, "bin_path")?)?;
-    let on_clash = match optional_bool_field(&mut object, "use_safe_filename")? {
+    let bin_path = request.bin_path;
+    let on_clash = match request.use_safe_filename {
         None | Some(true) => OnClash::Version,
         Some(false) => OnClash::Refuse,
     };
@@ -225,11 +242,9 @@ pub(crate) async fn restore(
 )]
 pub(crate) async fn purge(
     _claims: AdminClaims,
-    payload: web::Payload,
+    ApiJson(BinPurgeRequest { bin_path }): ApiJson<BinPurgeRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut object = json_object(&read_body(payload, 64 * 1024).await?)?;
-    let bin_path = PartialPath::parse(&string_field(&mut object, "bin_path")?)?;
     let store = Arc::clone(&state.store);
     let purged = blocking(move || Ok(store.purge(&bin_path)?)).await?;
     Ok(HttpResponse::Ok().json(purged_response(purged)))
@@ -254,18 +269,9 @@ pub(crate) async fn purge(
 )]
 pub(crate) async fn purge_before(
     _claims: AdminClaims,
-    payload: web::Payload,
+    ApiJson(BinPurgeBeforeRequest { before }): ApiJson<BinPurgeBeforeRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut object = json_object(&read_body(payload, 64 * 1024).await?)?;
-    let raw = string_field(&mut object, "before")?;
-    let before = OffsetDateTime::parse(&raw, &Rfc3339).map_err(|_| {
-        ApiError::invalid(ValidationIssue::new(
-            &["body", "before"],
-            "datetime_from_date_parsing",
-            "Input should be a valid datetime (RFC 3339)",
-        ))
-    })?;
     let store = Arc::clone(&state.store);
     let purged = blocking(move || Ok(store.purge_before(before.into())?)).await?;
     tracing::info!(files = purged.files, bytes = purged.bytes, "purged the bin");

@@ -7,13 +7,11 @@ use lora_core::{PartialPath, Sha256};
 use lora_inspect::{Hashing, InspectError, Report};
 use lora_store::{Examined, Store};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::blocking;
-use super::files::{json_object, optional_bool_field, read_body};
 use crate::error::{HttpError, HttpValidationError, ValidationIssue};
-use crate::openapi::PartialPathString;
+use crate::json::ApiJson;
 use crate::{ApiError, AppState, UserClaims};
 
 /// Largest batch evaluated in one request.
@@ -23,18 +21,49 @@ const MAX_BATCH: usize = 100;
 #[derive(Debug, Clone, serde::Deserialize, ToSchema)]
 pub struct EvaluationRequest {
     /// A stored file, relative to the LoRA folder.
-    #[schema(
-        example = "identities/x.safetensors",
-        pattern = "^(clothes|faces|identities|no_type_provided|product|styles)/[^/\\\\\\u0000]*[^./\\\\\\u0000][^/\\\\\\u0000]*$",
-        max_length = 300
-    )]
-    pub partial_path: Option<String>,
+    #[serde(default)]
+    #[schema(example = "identities/x.safetensors")]
+    pub partial_path: Option<PartialPath>,
     /// 1 to 100 stored files; wins over `partial_path`.
-    #[schema(min_items = 1, max_items = 100, value_type = Option<Vec<PartialPathString>>)]
-    pub partial_paths: Option<Vec<String>>,
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 100)]
+    pub partial_paths: Option<Vec<PartialPath>>,
     /// Also compute `hashes.tensor_sha256` (A1111's LoRA hash): one more pass over each
     /// file. Default `false`: the field is then `null`.
+    #[serde(default)]
     pub tensor_hash: Option<bool>,
+}
+
+/// What an evaluation request asks for, once its rules are checked.
+enum Asked {
+    One(PartialPath),
+    Batch(Vec<PartialPath>),
+}
+
+impl EvaluationRequest {
+    /// The paths asked for: `partial_paths` (1 to [`MAX_BATCH`]) wins over
+    /// `partial_path`; one of them is required.
+    fn asked(self) -> Result<Asked, ApiError> {
+        let issue = |kind: &str, msg: String| {
+            ApiError::invalid(ValidationIssue::new(&["body", "partial_paths"], kind, msg))
+        };
+        match (self.partial_paths, self.partial_path) {
+            (Some(list), _) if list.is_empty() => Err(issue(
+                "too_short",
+                "List should have at least 1 item after validation, not 0".into(),
+            )),
+            (Some(list), _) if list.len() > MAX_BATCH => Err(issue(
+                "too_long",
+                format!("List should have at most {MAX_BATCH} items after validation"),
+            )),
+            (Some(list), _) => Ok(Asked::Batch(list)),
+            (None, Some(one)) => Ok(Asked::One(one)),
+            (None, None) => Err(ApiError::invalid(ValidationIssue::missing(&[
+                "body",
+                "partial_path",
+            ]))),
+        }
+    }
 }
 
 /// The answer to a `partial_paths` request.
@@ -70,47 +99,28 @@ pub struct EvaluationBatch {
 )]
 pub(crate) async fn evaluate(
     _claims: UserClaims,
-    payload: web::Payload,
+    ApiJson(request): ApiJson<EvaluationRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload, 64 * 1024).await?;
-    let mut object = json_object(&body)?;
-    // `null` means "not given", as for any optional field.
-    let listed = object.remove("partial_paths").filter(|v| !v.is_null());
-    let (paths, batch) = match (listed, object.remove("partial_path")) {
-        (Some(list), _) => (string_list(list)?, true),
-        (None, Some(Value::String(one))) => (vec![one], false),
-        (None, Some(_)) => {
-            return Err(ApiError::invalid(ValidationIssue::new(
-                &["body", "partial_path"],
-                "string_type",
-                "Input should be a valid string",
-            )));
-        }
-        (None, None) => {
-            return Err(ApiError::invalid(ValidationIssue::missing(&[
-                "body",
-                "partial_path",
-            ])));
-        }
+    let tensor_hash = request.tensor_hash.unwrap_or(false);
+    let (paths, batch) = match request.asked()? {
+        Asked::One(one) => (vec![one], false),
+        Asked::Batch(list) => (list, true),
     };
-    let tensor_hash = optional_bool_field(&mut object, "tensor_hash")?.unwrap_or(false);
-    let paths = paths
-        .iter()
-        .map(|p| PartialPath::parse(p))
-        .collect::<Result<Vec<_>, _>>()?;
     let store = Arc::clone(&state.store);
-    let reports = blocking(move || {
+    let mut reports = blocking(move || {
         paths
             .iter()
             .map(|path| evaluate_stored(&store, path, tensor_hash))
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await?;
-    if batch {
-        Ok(HttpResponse::Ok().json(EvaluationBatch { reports }))
-    } else {
-        Ok(HttpResponse::Ok().json(&reports[0]))
+    match reports.pop() {
+        Some(report) if !batch => Ok(HttpResponse::Ok().json(report)),
+        last => {
+            reports.extend(last);
+            Ok(HttpResponse::Ok().json(EvaluationBatch { reports }))
+        }
     }
 }
 
@@ -151,32 +161,4 @@ fn evaluate_stored(
     };
     report.partial_path = path.to_string();
     Ok(report)
-}
-
-fn string_list(value: Value) -> Result<Vec<String>, ApiError> {
-    let issue = |kind: &str, msg: &str| {
-        ApiError::invalid(ValidationIssue::new(&["body", "partial_paths"], kind, msg))
-    };
-    let Value::Array(items) = value else {
-        return Err(issue("list_type", "Input should be a valid list"));
-    };
-    if items.is_empty() {
-        return Err(issue(
-            "too_short",
-            "List should have at least 1 item after validation, not 0",
-        ));
-    }
-    if items.len() > MAX_BATCH {
-        return Err(issue(
-            "too_long",
-            &format!("List should have at most {MAX_BATCH} items after validation"),
-        ));
-    }
-    items
-        .into_iter()
-        .map(|v| match v {
-            Value::String(s) => Ok(s),
-            _ => Err(issue("string_type", "Input should be a valid string")),
-        })
-        .collect()
 }

@@ -2,34 +2,26 @@
 
 use std::sync::Arc;
 
-use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use lora_core::{EntityType, PartialPath, Sha256};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::blocking;
 use crate::error::{HttpError, HttpValidationError, ValidationIssue};
+use crate::json::ApiJson;
 use crate::{AdminClaims, ApiError, AppState};
 
 /// Default and largest page size of the listing.
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
-/// Largest JSON body accepted by the delete route.
-const MAX_JSON_BODY: usize = 64 * 1024;
 
 /// `LoRADeleteRequest`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LoRADeleteRequest {
     /// Relative path of the LoRA file (as returned by upload).
-    #[schema(
-        example = "identities/Sh0ot1f1_01.safetensors",
-        pattern = "^(clothes|faces|identities|no_type_provided|product|styles)/[^/\\\\\\u0000]*[^./\\\\\\u0000][^/\\\\\\u0000]*$",
-        max_length = 300
-    )]
-    pub partial_path: String,
+    #[schema(example = "identities/Sh0ot1f1_01.safetensors")]
+    pub partial_path: PartialPath,
 }
 
 /// One live file in the listing.
@@ -161,11 +153,9 @@ pub(crate) async fn list(
 )]
 pub(crate) async fn delete(
     _claims: AdminClaims,
-    payload: web::Payload,
+    ApiJson(LoRADeleteRequest { partial_path: path }): ApiJson<LoRADeleteRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = read_body(payload, MAX_JSON_BODY).await?;
-    let path = PartialPath::parse(&partial_path_field(&body)?)?;
     let store = Arc::clone(&state.store);
     let binned = blocking(move || Ok(store.delete(&path)?)).await?;
     tracing::info!(path = %binned.partial_path, bin = %binned.bin_partial_path, "moved to the bin");
@@ -177,85 +167,6 @@ pub(crate) async fn delete(
         partial_path: binned.partial_path.to_string(),
         bin_partial_path: binned.bin_partial_path.to_string(),
     }))
-}
-
-/// Reads a whole (small) body, refusing more than `limit` bytes with 413.
-pub(crate) async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Bytes, ApiError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::BadRequest(format!("The request body could not be read: {e}"))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::TooLarge {
-                limit: limit as u64,
-            });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
-}
-
-/// Pulls the `partial_path` string out of a JSON body, with FastAPI's 422s for every way
-/// the body can miss the schema.
-pub(crate) fn partial_path_field(body: &[u8]) -> Result<String, ApiError> {
-    string_field(&mut json_object(body)?, "partial_path")
-}
-
-/// Takes the string field `name` out of a JSON object, with FastAPI's 422s when it is
-/// missing or not a string.
-pub(crate) fn string_field(
-    object: &mut serde_json::Map<String, Value>,
-    name: &str,
-) -> Result<String, ApiError> {
-    match object.remove(name) {
-        None => Err(ApiError::invalid(ValidationIssue::missing(&["body", name]))),
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(ApiError::invalid(ValidationIssue::new(
-            &["body", name],
-            "string_type",
-            "Input should be a valid string",
-        ))),
-    }
-}
-
-/// Takes the optional boolean field `name` out of a JSON object (`null` counts as absent),
-/// with FastAPI's 422 `bool_type` when it is something else.
-pub(crate) fn optional_bool_field(
-    object: &mut serde_json::Map<String, Value>,
-    name: &str,
-) -> Result<Option<bool>, ApiError> {
-    match object.remove(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(b)),
-        Some(_) => Err(ApiError::invalid(ValidationIssue::new(
-            &["body", name],
-            "bool_type",
-            "Input should be a valid boolean",
-        ))),
-    }
-}
-
-/// Parses a JSON body that must be an object, with FastAPI's 422s otherwise.
-pub(crate) fn json_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid(ValidationIssue::missing(&["body"])));
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        let mut issue = ValidationIssue::new(&["body"], "json_invalid", "JSON decode error");
-        issue
-            .loc
-            .push(crate::error::LocItem::Index(e.column() as u64));
-        ApiError::invalid(issue)
-    })?;
-    match value {
-        Value::Object(object) => Ok(object),
-        _ => Err(ApiError::invalid(ValidationIssue::new(
-            &["body"],
-            "model_attributes_type",
-            "Input should be a valid dictionary or object to extract fields from",
-        ))),
-    }
 }
 
 pub(crate) struct ListQuery {

@@ -1,0 +1,222 @@
+//! [`ApiJson`]: the one JSON body extractor. The request types the handlers take are the
+//! types the OpenAPI document shows; this turns every way a body can miss them into the
+//! contract's answers.
+//!
+//! * Not JSON, not an object, a missing field, a value of the wrong JSON type → 422 in
+//!   FastAPI's shape (`{"detail": [{"loc": ["body", ...], "msg", "type"}]}`), with
+//!   pydantic's error types.
+//! * A value of the right JSON type that a domain type refuses (a `partial_path` that
+//!   escapes its folder, say) → 400 with the domain's message, as the contract has it.
+//!
+//! serde tells the two apart for us: structural errors come from serde's own
+//! `missing_field` / `invalid_type` / `invalid_value` / `invalid_length`, while domain
+//! types (`#[serde(try_from = "String")]`) report through `Error::custom`. Deserializing
+//! from a `serde_json::Value` keeps serde_json from appending a position to the message.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::StreamExt;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::ApiError;
+use crate::error::{LocItem, ValidationIssue};
+
+/// Largest JSON body any route accepts (they all take a path or a few).
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// A JSON request body deserialized into `T` (see the module docs for the error rules).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(_: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(payload, MAX_JSON_BODY).await?;
+            parse(&body).map(ApiJson)
+        })
+    }
+}
+
+/// Reads a whole (small) body, refusing more than `limit` bytes with 413.
+async fn read_body(mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::BadRequest(format!("The request body could not be read: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge {
+                limit: limit as u64,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Parses a JSON body into `T`.
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid(ValidationIssue::missing(&["body"])));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let mut issue = ValidationIssue::new(&["body"], "json_invalid", "JSON decode error");
+        issue.loc.push(LocItem::Index(e.column() as u64));
+        ApiError::invalid(issue)
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::invalid(ValidationIssue::new(
+            &["body"],
+            "model_attributes_type",
+            "Input should be a valid dictionary or object to extract fields from",
+        )));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut loc: Vec<LocItem> = vec![LocItem::Name("body".into())];
+        for segment in e.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => {
+                    loc.push(LocItem::Index(*index as u64));
+                }
+                serde_path_to_error::Segment::Map { key } => loc.push(LocItem::Name(key.clone())),
+                serde_path_to_error::Segment::Enum { variant } => {
+                    loc.push(LocItem::Name(variant.clone()));
+                }
+                serde_path_to_error::Segment::Unknown => {}
+            }
+        }
+        classify(loc, &e.into_inner().to_string())
+    })
+}
+
+/// pydantic's error type and message for what serde expected, by the `expected …` part of
+/// its message. The first row that matches wins.
+const EXPECTED: &[(&str, &str, &str)] = &[
+    ("a string", "string_type", "Input should be a valid string"),
+    ("a boolean", "bool_type", "Input should be a valid boolean"),
+    ("a sequence", "list_type", "Input should be a valid list"),
+    (
+        "an RFC 3339",
+        "datetime_from_date_parsing",
+        "Input should be a valid datetime (RFC 3339)",
+    ),
+    (
+        "struct",
+        "model_attributes_type",
+        "Input should be a valid dictionary or object to extract fields from",
+    ),
+];
+
+fn classify(mut loc: Vec<LocItem>, message: &str) -> ApiError {
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        if let Some(field) = rest.strip_suffix('`') {
+            loc.push(LocItem::Name(field.to_owned()));
+        }
+        return ApiError::Validation(vec![ValidationIssue {
+            loc,
+            msg: "Field required".into(),
+            kind: "missing".into(),
+        }]);
+    }
+    let structural = ["invalid type: ", "invalid value: ", "invalid length "]
+        .iter()
+        .any(|p| message.starts_with(p));
+    if !structural {
+        // A domain type refused the value: the contract's 400, with its message.
+        return ApiError::BadRequest(message.to_owned());
+    }
+    let expected = message.rsplit_once(", expected ").map_or("", |(_, e)| e);
+    let (kind, msg) = EXPECTED
+        .iter()
+        .find(|(what, _, _)| expected.starts_with(what))
+        .map_or(("value_error", message), |(_, kind, msg)| (*kind, *msg));
+    ApiError::Validation(vec![ValidationIssue {
+        loc,
+        msg: msg.to_owned(),
+        kind: kind.to_owned(),
+    }])
+}
+
+#[cfg(test)]
+mod tests {
+    use lora_core::PartialPath;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Body {
+        partial_path: PartialPath,
+        #[serde(default)]
+        flag: Option<bool>,
+        #[serde(default)]
+        paths: Option<Vec<PartialPath>>,
+    }
+
+    fn issue(body: &str) -> (String, Vec<LocItem>) {
+        match parse::<Body>(body.as_bytes()) {
+            Err(ApiError::Validation(issues)) => (issues[0].kind.clone(), issues[0].loc.clone()),
+            other => panic!("{body}: {other:?}"),
+        }
+    }
+
+    fn name(s: &str) -> LocItem {
+        LocItem::Name(s.into())
+    }
+
+    #[test]
+    fn structural_errors_are_422_with_pydantic_types() {
+        assert_eq!(issue("").0, "missing");
+        assert_eq!(issue("{").0, "json_invalid");
+        assert_eq!(issue("[1]").0, "model_attributes_type");
+        assert_eq!(
+            issue("{}"),
+            ("missing".into(), vec![name("body"), name("partial_path")])
+        );
+        assert_eq!(
+            issue(r#"{"partial_path": 5}"#),
+            (
+                "string_type".into(),
+                vec![name("body"), name("partial_path")]
+            )
+        );
+        assert_eq!(
+            issue(r#"{"partial_path": "styles/a.pt", "flag": "maybe"}"#).0,
+            "bool_type"
+        );
+        assert_eq!(
+            issue(r#"{"partial_path": "styles/a.pt", "paths": ["styles/a.pt", 3]}"#),
+            (
+                "string_type".into(),
+                vec![name("body"), name("paths"), LocItem::Index(1)]
+            )
+        );
+    }
+
+    #[test]
+    fn domain_refusals_are_400_with_the_domain_message() {
+        for body in [
+            r#"{"partial_path": "../etc/passwd"}"#,
+            r#"{"partial_path": "styles/a.pt", "paths": ["/abs"]}"#,
+        ] {
+            match parse::<Body>(body.as_bytes()) {
+                Err(ApiError::BadRequest(msg)) => {
+                    assert!(msg.starts_with("Invalid partial_path"), "{msg}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let ok = parse::<Body>(br#"{"partial_path": "styles/a.pt", "extra": 1}"#).unwrap();
+        assert_eq!(ok.partial_path.to_string(), "styles/a.pt");
+        assert_eq!((ok.flag, ok.paths), (None, None));
+    }
+}
