@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::{Context, anyhow, bail};
 use camino::Utf8PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use lora_auth::{AuthConfig, HmacSecret, Role, Verifier};
@@ -81,59 +82,55 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("lora-server: {message}");
+        Err(error) => {
+            // `{:#}` prints the whole cause chain: "cannot open the data directory: could
+            // not create /data/models/loras: Permission denied (os error 13)".
+            eprintln!("lora-server: {error:#}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn execute(cli: Cli) -> Result<(), String> {
+fn execute(cli: Cli) -> anyhow::Result<()> {
     if let Command::Inspect { files, json } = &cli.command {
-        return inspect::run(files, *json);
+        return inspect::run(files, *json).map_err(|message| anyhow!(message));
     }
     let env = |key: &str| std::env::var(key).ok();
-    let config = Config::load(cli.config.as_deref(), &env).map_err(|e| e.to_string())?;
+    let config = Config::load(cli.config.as_deref(), &env)?;
     match cli.command {
         Command::Serve => serve(config),
         Command::Inspect { .. } => Ok(()),
         Command::Token { role, sub, ttl } => {
-            let auth = config.auth().map_err(|e| e.to_string())?.ok_or(
+            let auth = config.auth()?.context(
                 "no key configured: set LORA_JWT_SECRET (or jwt_secret in the config file) to mint tokens",
             )?;
-            let verifier = Verifier::new(auth).map_err(|e| e.to_string())?;
-            let token = verifier
-                .mint(role.into(), &sub, ttl)
-                .map_err(|e| e.to_string())?;
+            let verifier = Verifier::new(auth)?;
+            let token = verifier.mint(role.into(), &sub, ttl)?;
             println!("{token}");
             Ok(())
         }
     }
 }
 
-fn serve(config: Config) -> Result<(), String> {
+fn serve(config: Config) -> anyhow::Result<()> {
     init_tracing();
-    let (verifier, dev_mode) = match config.auth().map_err(|e| e.to_string())? {
-        Some(auth) => (Verifier::new(auth).map_err(|e| e.to_string())?, false),
+    let (verifier, dev_mode) = match config.auth()? {
+        Some(auth) => (Verifier::new(auth)?, false),
         None if config.bind.ip().is_loopback() => {
-            let secret = HmacSecret::generate().map_err(|e| e.to_string())?;
-            (
-                Verifier::new(AuthConfig::hs256(secret)).map_err(|e| e.to_string())?,
-                true,
-            )
+            let secret = HmacSecret::generate()?;
+            (Verifier::new(AuthConfig::hs256(secret))?, true)
         }
         None => {
-            return Err(format!(
+            bail!(
                 "refusing to serve on {} without a JWT key: set LORA_JWT_SECRET or \
                  LORA_JWT_PUBLIC_KEY_FILE + LORA_JWT_ALGORITHM (only loopback addresses get a \
                  generated development secret)",
                 config.bind
-            ));
+            );
         }
     };
 
-    let store = Store::open(config.data_dir.clone())
-        .map_err(|e| format!("cannot open the data directory: {e}"))?;
+    let store = Store::open(config.data_dir.clone()).context("cannot open the data directory")?;
     let recovery = store.recovery();
     if recovery.staging_removed > 0 || recovery.stale_hashes > 0 || recovery.stale_bin_records > 0 {
         tracing::warn!(
@@ -146,16 +143,12 @@ fn serve(config: Config) -> Result<(), String> {
         tracing::info!("data directory consistent: nothing to repair");
     }
     let listener =
-        TcpListener::bind(config.bind).map_err(|e| format!("cannot bind {}: {e}", config.bind))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        TcpListener::bind(config.bind).with_context(|| format!("cannot bind {}", config.bind))?;
+    let addr = listener.local_addr()?;
 
     if dev_mode {
-        let admin = verifier
-            .mint(Role::Admin, "dev-admin", DEV_TOKEN_TTL)
-            .map_err(|e| e.to_string())?;
-        let user = verifier
-            .mint(Role::User, "dev-user", DEV_TOKEN_TTL)
-            .map_err(|e| e.to_string())?;
+        let admin = verifier.mint(Role::Admin, "dev-admin", DEV_TOKEN_TTL)?;
+        let user = verifier.mint(Role::User, "dev-user", DEV_TOKEN_TTL)?;
         println!("No JWT key configured: development mode with a random secret (loopback only).");
         println!("Tokens valid for {} hours:", DEV_TOKEN_TTL / 3600);
         println!("  admin: {admin}");
@@ -178,7 +171,7 @@ fn serve(config: Config) -> Result<(), String> {
     tracing::info!(%addr, data_dir = %config.data_dir, max_upload_bytes = config.max_upload_bytes, "serving");
     actix_web::rt::System::new()
         .block_on(async move { lora_http::run(listener, state, options)?.await })
-        .map_err(|e| format!("server error: {e}"))?;
+        .context("server error")?;
     tracing::info!("stopped");
     Ok(())
 }

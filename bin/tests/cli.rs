@@ -84,6 +84,26 @@ fn a_public_address_without_a_key_is_refused() {
     assert!(err.contains("refusing to serve"), "{err}");
 }
 
+/// An operator must see why, down to the operating system's words.
+#[test]
+fn a_data_directory_that_cannot_be_made_names_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let out = command(&file.join("data"))
+        .env("LORA_BIND", "127.0.0.1:0")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot open the data directory: could not create")
+            && err.contains("Not a directory (os error 20)"),
+        "{err}"
+    );
+}
+
 #[test]
 fn token_mints_with_the_configured_secret() {
     let dir = tempfile::tempdir().unwrap();
