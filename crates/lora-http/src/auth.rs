@@ -38,7 +38,9 @@ pub(crate) fn authorize(
 fn extract(req: &HttpRequest, role: Role) -> Result<Claims, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::Internal("AppState is not registered".into()))?;
+        .ok_or(ApiError::Internal(
+            "AppState is not registered: mount the routes with lora_http::configure",
+        ))?;
     authorize(state, req.headers(), role)
 }
 

@@ -6,13 +6,39 @@ use lora_core::Extension;
 use lora_inspect::{BaseModel, InspectError};
 use serde_json::{Value, json};
 
-/// Why a content check did not pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a content check did not pass. [`crate::ApiError`] decides the status: 400 for a
+/// refusal, 500 when the check could not run (the cause goes to the log).
+#[derive(Debug, thiserror::Error)]
 pub enum ContentRejection {
-    /// The content is refused (answered 400 with this message).
+    /// The inspector refused the content, or could not read it
+    /// ([`InspectError::is_content_error`] tells which).
+    #[error("Invalid file content: {0}")]
+    Invalid(#[source] InspectError),
+    /// The detected base model is not on this server's allowlist.
+    #[error("Base model '{found}' is not accepted on this server (accepted: {accepted})")]
+    BaseModelNotAccepted {
+        /// The detected base model.
+        found: &'static str,
+        /// The accepted ones, comma-separated.
+        accepted: String,
+    },
+    /// Another check (an embedding service's own) refused the content, with this message.
+    #[error("{0}")]
     Refused(String),
-    /// The check itself failed, e.g. the staged file could not be read (answered 500).
-    Failed(String),
+    /// The check itself could not run.
+    #[error("the content check could not run")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ContentRejection {
+    /// Whether the content is at fault (a 400) rather than the checking of it (a 500).
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ContentRejection::Invalid(e) => e.is_content_error(),
+            ContentRejection::BaseModelNotAccepted { .. } | ContentRejection::Refused(_) => true,
+            ContentRejection::Failed(_) => false,
+        }
+    }
 }
 
 /// A check run on every complete, staged upload before it is published.
@@ -66,21 +92,16 @@ impl InspectCheck {
 
 impl ContentCheck for InspectCheck {
     fn check(&self, path: &Path, extension: Extension) -> Result<(), ContentRejection> {
-        let validated = lora_inspect::validate(path, extension).map_err(|e| match e {
-            InspectError::Io(e) => {
-                ContentRejection::Failed(format!("cannot read the staged upload: {e}"))
-            }
-            other => ContentRejection::Refused(format!("Invalid file content: {other}")),
-        })?;
+        let validated =
+            lora_inspect::validate(path, extension).map_err(ContentRejection::Invalid)?;
         if let Some(accept) = &self.accept
             && !accept.contains(&validated.base_model)
         {
             let listed: Vec<&str> = accept.iter().map(|b| b.as_str()).collect();
-            return Err(ContentRejection::Refused(format!(
-                "Base model '{}' is not accepted on this server (accepted: {})",
-                validated.base_model.as_str(),
-                listed.join(", ")
-            )));
+            return Err(ContentRejection::BaseModelNotAccepted {
+                found: validated.base_model.as_str(),
+                accepted: listed.join(", "),
+            });
         }
         Ok(())
     }

@@ -6,7 +6,10 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use lora_auth::AuthError;
 use lora_core::CoreError;
+use lora_inspect::InspectError;
 use lora_store::StoreError;
+
+use crate::ContentRejection;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use utoipa::ToSchema;
@@ -21,6 +24,78 @@ pub enum LocItem {
     Index(u64),
 }
 
+/// The kinds of 422 issue this service answers with: pydantic's error types, so FastAPI
+/// clients recognise them, each with its usual message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueKind {
+    /// A required field is absent.
+    Missing,
+    /// The body is not JSON.
+    JsonInvalid,
+    /// The body is JSON but not an object.
+    ModelAttributesType,
+    /// Not a string.
+    StringType,
+    /// Not a JSON boolean.
+    BoolType,
+    /// A form value that is no boolean spelling.
+    BoolParsing,
+    /// Not a list.
+    ListType,
+    /// A list with too few items.
+    TooShort,
+    /// A list with too many items.
+    TooLong,
+    /// Not an RFC 3339 datetime.
+    DatetimeFromDateParsing,
+    /// Not an integer.
+    IntParsing,
+    /// Below the minimum.
+    GreaterThanEqual,
+    /// Above the maximum.
+    LessThanEqual,
+    /// A text field longer than allowed.
+    StringTooLong,
+    /// A text field that is not UTF-8.
+    StringUnicode,
+    /// Not one of the allowed values.
+    Enum,
+    /// Any other bad value.
+    ValueError,
+}
+
+impl IssueKind {
+    /// pydantic's message for this kind, where it has a fixed one.
+    pub const fn message(self) -> &'static str {
+        match self {
+            IssueKind::Missing => "Field required",
+            IssueKind::JsonInvalid => "JSON decode error",
+            IssueKind::ModelAttributesType => {
+                "Input should be a valid dictionary or object to extract fields from"
+            }
+            IssueKind::StringType => "Input should be a valid string",
+            IssueKind::BoolType => "Input should be a valid boolean",
+            IssueKind::BoolParsing => "Input should be a valid boolean, unable to interpret input",
+            IssueKind::ListType => "Input should be a valid list",
+            IssueKind::TooShort => "List should have at least 1 item after validation, not 0",
+            IssueKind::TooLong => "List should have fewer items after validation",
+            IssueKind::DatetimeFromDateParsing => "Input should be a valid datetime (RFC 3339)",
+            IssueKind::IntParsing => {
+                "Input should be a valid integer, unable to parse string as an integer"
+            }
+            IssueKind::GreaterThanEqual => "Input should be greater than or equal to 0",
+            IssueKind::LessThanEqual => "Input should be less than or equal to the maximum",
+            IssueKind::StringTooLong => "String should be shorter",
+            IssueKind::StringUnicode => {
+                "Input should be a valid string, unable to parse raw data as a unicode string"
+            }
+            IssueKind::Enum => "Input should be one of the allowed values",
+            IssueKind::ValueError => "Value error",
+        }
+    }
+}
+
 /// One entry of a 422 body: `{"loc": [...], "msg": "...", "type": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = ValidationError)]
@@ -31,22 +106,27 @@ pub struct ValidationIssue {
     pub msg: String,
     /// What is wrong, for programs (pydantic's error types).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: IssueKind,
 }
 
 impl ValidationIssue {
-    /// An issue at `loc` (`"body"`, then field names).
-    pub fn new(loc: &[&str], kind: &str, msg: impl Into<String>) -> Self {
+    /// An issue of `kind` at `loc` (`"body"`, then field names), with its usual message.
+    pub fn new(loc: &[&str], kind: IssueKind) -> Self {
+        Self::with_message(loc, kind, kind.message())
+    }
+
+    /// An issue of `kind` at `loc` with a message naming the value's bounds.
+    pub fn with_message(loc: &[&str], kind: IssueKind, msg: impl Into<String>) -> Self {
         Self {
             loc: loc.iter().map(|s| LocItem::Name((*s).to_owned())).collect(),
             msg: msg.into(),
-            kind: kind.to_owned(),
+            kind,
         }
     }
 
     /// `Field required` at `loc`.
     pub fn missing(loc: &[&str]) -> Self {
-        Self::new(loc, "missing", "Field required")
+        Self::new(loc, IssueKind::Missing)
     }
 }
 
@@ -81,9 +161,26 @@ pub enum ApiError {
     /// The store refused or failed (status by kind).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Any other client mistake (400).
+    /// The upload's content check refused the file (400) or could not run (500).
+    #[error(transparent)]
+    Content(#[from] ContentRejection),
+    /// The inspector refused a file (400) or could not read it (500).
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
+    /// A domain type refused a value of a JSON body (400), with the domain's message
+    /// (the typed error does not survive serde; see `json.rs`).
     #[error("{0}")]
     BadRequest(String),
+    /// The upload's file part is empty (400).
+    #[error("Empty file: the uploaded file has no content")]
+    EmptyFile,
+    /// The multipart form is malformed (400). (Its text only: `MultipartError` is not
+    /// `Send`, and errors cross to the blocking pool.)
+    #[error("There was an error parsing the body: {0}")]
+    Multipart(String),
+    /// The request body broke off or could not be read (400).
+    #[error("The request body could not be read: {0}")]
+    Body(#[source] actix_web::error::PayloadError),
     /// The upload or body is over the limit (413).
     #[error("File too large. Maximum size is {limit} bytes")]
     TooLarge {
@@ -99,12 +196,12 @@ pub enum ApiError {
         /// The methods the route answers, for the `Allow` header (`"GET, DELETE"`).
         allow: &'static str,
     },
-    /// The server cannot take this request now (503).
+    /// A blocking or background task failed to run to its end (500).
+    #[error("a background task failed")]
+    Task(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A broken invariant (500); the text goes to the log, not to the client.
     #[error("{0}")]
-    Unavailable(String),
-    /// A bug or an unexpected failure (500); the text goes to the log, not to the client.
-    #[error("{0}")]
-    Internal(String),
+    Internal(&'static str),
 }
 
 impl ApiError {
@@ -121,7 +218,11 @@ impl ResponseError for ApiError {
             ApiError::Auth(e) if e.is_client_error() => StatusCode::UNAUTHORIZED,
             ApiError::Auth(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Core(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Core(_)
+            | ApiError::BadRequest(_)
+            | ApiError::EmptyFile
+            | ApiError::Multipart(_)
+            | ApiError::Body(_) => StatusCode::BAD_REQUEST,
             ApiError::Store(e) => match e {
                 StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
                 StoreError::AlreadyExists { .. } => StatusCode::CONFLICT,
@@ -132,11 +233,13 @@ impl ResponseError for ApiError {
                 }
                 StoreError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            ApiError::Content(e) if e.is_refusal() => StatusCode::BAD_REQUEST,
+            ApiError::Inspect(e) if e.is_content_error() => StatusCode::BAD_REQUEST,
+            ApiError::Content(_) | ApiError::Inspect(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Task(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -160,10 +263,9 @@ impl ResponseError for ApiError {
                     StatusCode::INSUFFICIENT_STORAGE => {
                         "Insufficient storage: the data directory is full"
                     }
-                    StatusCode::SERVICE_UNAVAILABLE => match self {
-                        ApiError::Unavailable(msg) => msg.as_str(),
-                        _ => "Service unavailable: the data directory cannot be written to",
-                    },
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        "Service unavailable: the data directory cannot be written to"
+                    }
                     _ => "Internal server error",
                 };
                 response.json(HttpError {

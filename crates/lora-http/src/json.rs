@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::ApiError;
-use crate::error::{LocItem, ValidationIssue};
+use crate::error::{IssueKind, LocItem, ValidationIssue};
 
 /// Largest JSON body any route accepts (they all take a path or a few).
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -50,9 +50,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 async fn read_body(mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::BadRequest(format!("The request body could not be read: {e}"))
-        })?;
+        let chunk = chunk.map_err(ApiError::Body)?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::TooLarge {
                 limit: limit as u64,
@@ -69,15 +67,14 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::invalid(ValidationIssue::missing(&["body"])));
     }
     let value: Value = serde_json::from_slice(body).map_err(|e| {
-        let mut issue = ValidationIssue::new(&["body"], "json_invalid", "JSON decode error");
+        let mut issue = ValidationIssue::new(&["body"], IssueKind::JsonInvalid);
         issue.loc.push(LocItem::Index(e.column() as u64));
         ApiError::invalid(issue)
     })?;
     if !value.is_object() {
         return Err(ApiError::invalid(ValidationIssue::new(
             &["body"],
-            "model_attributes_type",
-            "Input should be a valid dictionary or object to extract fields from",
+            IssueKind::ModelAttributesType,
         )));
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
@@ -98,22 +95,14 @@ pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// pydantic's error type and message for what serde expected, by the `expected …` part of
-/// its message. The first row that matches wins.
-const EXPECTED: &[(&str, &str, &str)] = &[
-    ("a string", "string_type", "Input should be a valid string"),
-    ("a boolean", "bool_type", "Input should be a valid boolean"),
-    ("a sequence", "list_type", "Input should be a valid list"),
-    (
-        "an RFC 3339",
-        "datetime_from_date_parsing",
-        "Input should be a valid datetime (RFC 3339)",
-    ),
-    (
-        "struct",
-        "model_attributes_type",
-        "Input should be a valid dictionary or object to extract fields from",
-    ),
+/// pydantic's error type for what serde expected, by the `expected …` part of its
+/// message. The first row that matches wins; anything else is a `value_error`.
+const EXPECTED: &[(&str, IssueKind)] = &[
+    ("a string", IssueKind::StringType),
+    ("a boolean", IssueKind::BoolType),
+    ("a sequence", IssueKind::ListType),
+    ("an RFC 3339", IssueKind::DatetimeFromDateParsing),
+    ("struct", IssueKind::ModelAttributesType),
 ];
 
 fn classify(mut loc: Vec<LocItem>, message: &str) -> ApiError {
@@ -123,8 +112,8 @@ fn classify(mut loc: Vec<LocItem>, message: &str) -> ApiError {
         }
         return ApiError::Validation(vec![ValidationIssue {
             loc,
-            msg: "Field required".into(),
-            kind: "missing".into(),
+            msg: IssueKind::Missing.message().into(),
+            kind: IssueKind::Missing,
         }]);
     }
     let structural = ["invalid type: ", "invalid value: ", "invalid length "]
@@ -137,12 +126,14 @@ fn classify(mut loc: Vec<LocItem>, message: &str) -> ApiError {
     let expected = message.rsplit_once(", expected ").map_or("", |(_, e)| e);
     let (kind, msg) = EXPECTED
         .iter()
-        .find(|(what, _, _)| expected.starts_with(what))
-        .map_or(("value_error", message), |(_, kind, msg)| (*kind, *msg));
+        .find(|(what, _)| expected.starts_with(what))
+        .map_or((IssueKind::ValueError, message), |(_, kind)| {
+            (*kind, kind.message())
+        });
     ApiError::Validation(vec![ValidationIssue {
         loc,
         msg: msg.to_owned(),
-        kind: kind.to_owned(),
+        kind,
     }])
 }
 
@@ -162,9 +153,9 @@ mod tests {
         paths: Option<Vec<PartialPath>>,
     }
 
-    fn issue(body: &str) -> (String, Vec<LocItem>) {
+    fn issue(body: &str) -> (IssueKind, Vec<LocItem>) {
         match parse::<Body>(body.as_bytes()) {
-            Err(ApiError::Validation(issues)) => (issues[0].kind.clone(), issues[0].loc.clone()),
+            Err(ApiError::Validation(issues)) => (issues[0].kind, issues[0].loc.clone()),
             other => panic!("{body}: {other:?}"),
         }
     }
@@ -175,30 +166,24 @@ mod tests {
 
     #[test]
     fn structural_errors_are_422_with_pydantic_types() {
-        assert_eq!(issue("").0, "missing");
-        assert_eq!(issue("{").0, "json_invalid");
-        assert_eq!(issue("[1]").0, "model_attributes_type");
-        assert_eq!(
-            issue("{}"),
-            ("missing".into(), vec![name("body"), name("partial_path")])
-        );
+        assert_eq!(issue("").0, IssueKind::Missing);
+        assert_eq!(issue("{").0, IssueKind::JsonInvalid);
+        assert_eq!(issue("[1]").0, IssueKind::ModelAttributesType);
+        let field = |f: &str| vec![name("body"), name(f)];
+        assert_eq!(issue("{}"), (IssueKind::Missing, field("partial_path")));
         assert_eq!(
             issue(r#"{"partial_path": 5}"#),
-            (
-                "string_type".into(),
-                vec![name("body"), name("partial_path")]
-            )
+            (IssueKind::StringType, field("partial_path"))
         );
         assert_eq!(
             issue(r#"{"partial_path": "styles/a.pt", "flag": "maybe"}"#).0,
-            "bool_type"
+            IssueKind::BoolType
         );
+        let mut second = field("paths");
+        second.push(LocItem::Index(1));
         assert_eq!(
             issue(r#"{"partial_path": "styles/a.pt", "paths": ["styles/a.pt", 3]}"#),
-            (
-                "string_type".into(),
-                vec![name("body"), name("paths"), LocItem::Index(1)]
-            )
+            (IssueKind::StringType, second)
         );
     }
 

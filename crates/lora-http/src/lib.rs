@@ -40,7 +40,7 @@ mod state;
 
 pub use auth::{AdminClaims, UserClaims};
 pub use check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
-pub use error::{ApiError, HttpError, HttpValidationError, LocItem, ValidationIssue};
+pub use error::{ApiError, HttpError, HttpValidationError, IssueKind, LocItem, ValidationIssue};
 pub use json::{ApiJson, MAX_JSON_BODY};
 pub use openapi::{ApiDoc, BodyAdminUploadLora, BodyUploadLora};
 pub use routes::bin::{

@@ -49,9 +49,11 @@ impl Sink {
     pub(crate) async fn write(&mut self, chunk: Bytes) -> Result<(), ApiError> {
         if self.to_writer.send(Msg::Chunk(chunk)).await.is_err() {
             // The writer stopped early: it failed. Its error says why.
-            return Err(self.outcome().await.err().unwrap_or(ApiError::Internal(
-                "the staging writer stopped early".into(),
-            )));
+            return Err(self
+                .outcome()
+                .await
+                .err()
+                .unwrap_or(ApiError::Internal("the staging writer stopped early")));
         }
         Ok(())
     }
@@ -67,12 +69,10 @@ impl Sink {
         match (&mut self.writer).await {
             Ok(Ok(Some(staged))) => Ok(staged),
             Ok(Ok(None)) => Err(ApiError::Internal(
-                "the staging writer ended without a file".into(),
+                "the staging writer ended without a file",
             )),
             Ok(Err(e)) => Err(e.into()),
-            Err(e) => Err(ApiError::Internal(format!(
-                "the staging writer panicked: {e}"
-            ))),
+            Err(e) => Err(ApiError::Task(Box::new(e))),
         }
     }
 }

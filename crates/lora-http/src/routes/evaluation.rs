@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use lora_core::{PartialPath, Sha256};
-use lora_inspect::{Hashing, InspectError, Report};
+use lora_inspect::{Hashing, Report};
 use lora_store::{Examined, Store};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::blocking;
-use crate::error::{HttpError, HttpValidationError, ValidationIssue};
+use crate::error::{HttpError, HttpValidationError, IssueKind, ValidationIssue};
 use crate::json::ApiJson;
 use crate::{ApiError, AppState, UserClaims};
 
@@ -44,16 +44,20 @@ impl EvaluationRequest {
     /// The paths asked for: `partial_paths` (1 to [`MAX_BATCH`]) wins over
     /// `partial_path`; one of them is required.
     fn asked(self) -> Result<Asked, ApiError> {
-        let issue = |kind: &str, msg: String| {
-            ApiError::invalid(ValidationIssue::new(&["body", "partial_paths"], kind, msg))
+        let issue = |kind, msg: String| {
+            ApiError::invalid(ValidationIssue::with_message(
+                &["body", "partial_paths"],
+                kind,
+                msg,
+            ))
         };
         match (self.partial_paths, self.partial_path) {
             (Some(list), _) if list.is_empty() => Err(issue(
-                "too_short",
-                "List should have at least 1 item after validation, not 0".into(),
+                IssueKind::TooShort,
+                IssueKind::TooShort.message().into(),
             )),
             (Some(list), _) if list.len() > MAX_BATCH => Err(issue(
-                "too_long",
+                IssueKind::TooLong,
                 format!("List should have at most {MAX_BATCH} items after validation"),
             )),
             (Some(list), _) => Ok(Asked::Batch(list)),
@@ -137,10 +141,7 @@ fn evaluate_stored(
             known_sha256,
             tensor_sha256,
         };
-        lora_inspect::evaluate_with(file.path.as_std_path(), &hashing).map_err(|e| match e {
-            InspectError::Io(e) => ApiError::Internal(format!("cannot read {path}: {e}")),
-            other => ApiError::Internal(other.to_string()),
-        })
+        lora_inspect::evaluate_with(file.path.as_std_path(), &hashing).map_err(ApiError::from)
     };
     let seen = store.examine(path)?;
     let first = run(&seen, seen.sha256);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::blocking;
-use crate::error::{HttpError, HttpValidationError, ValidationIssue};
+use crate::error::{HttpError, HttpValidationError, IssueKind, ValidationIssue};
 use crate::json::ApiJson;
 use crate::{AdminClaims, ApiError, AppState};
 
@@ -178,9 +178,9 @@ pub(crate) struct ListQuery {
 impl ListQuery {
     pub(crate) fn parse(query: &str) -> Result<Self, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| {
-            ApiError::invalid(ValidationIssue::new(
+            ApiError::invalid(ValidationIssue::with_message(
                 &["query"],
-                "value_error",
+                IssueKind::ValueError,
                 "The query string is not valid",
             ))
         })?;
@@ -199,9 +199,9 @@ impl ListQuery {
                 Err(_) => {
                     let allowed: Vec<String> =
                         EntityType::ALL.iter().map(|e| format!("'{e}'")).collect();
-                    issues.push(ValidationIssue::new(
+                    issues.push(ValidationIssue::with_message(
                         &["query", "entity_type"],
-                        "enum",
+                        IssueKind::Enum,
                         format!("Input should be {}", allowed.join(", ")),
                     ));
                     None
@@ -239,25 +239,23 @@ fn int_param(
     let Ok(value) = raw.trim().parse::<i64>() else {
         issues.push(ValidationIssue::new(
             &["query", name],
-            "int_parsing",
-            "Input should be a valid integer, unable to parse string as an integer",
+            IssueKind::IntParsing,
         ));
         return default;
     };
     if value < 0 {
         issues.push(ValidationIssue::new(
             &["query", name],
-            "greater_than_equal",
-            "Input should be greater than or equal to 0",
+            IssueKind::GreaterThanEqual,
         ));
         return default;
     }
     let value = usize::try_from(value).unwrap_or(usize::MAX);
     match max {
         Some(max) if value > max => {
-            issues.push(ValidationIssue::new(
+            issues.push(ValidationIssue::with_message(
                 &["query", name],
-                "less_than_equal",
+                IssueKind::LessThanEqual,
                 format!("Input should be less than or equal to {max}"),
             ));
             default

@@ -19,5 +19,5 @@ where
 {
     web::block(work)
         .await
-        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+        .map_err(|e| ApiError::Task(Box::new(e)))?
 }

@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::blocking;
-use crate::error::ValidationIssue;
 use crate::error::{HttpError, HttpValidationError};
+use crate::error::{IssueKind, ValidationIssue};
 use crate::openapi::{BodyAdminUploadLora, BodyUploadLora};
 use crate::sink::Sink;
 use crate::state::MULTIPART_ALLOWANCE;
-use crate::{AdminClaims, ApiError, AppState, ContentRejection, UserClaims, disposition};
+use crate::{AdminClaims, ApiError, AppState, UserClaims, disposition};
 
 /// Longest value accepted in a text field of the form.
 const MAX_TEXT_FIELD: usize = 8 * 1024;
@@ -170,9 +170,9 @@ async fn receive(
         match disposition.name.as_deref() {
             Some("file") if file.is_none() => {
                 let Some(client_name) = disposition.filename else {
-                    return Err(ApiError::invalid(ValidationIssue::new(
+                    return Err(ApiError::invalid(ValidationIssue::with_message(
                         &["body", "file"],
-                        "value_error",
+                        IssueKind::ValueError,
                         "Expected UploadFile, received: <class 'str'>",
                     )));
                 };
@@ -210,8 +210,7 @@ async fn receive(
                 on_clash = if parse_form_bool(&value).ok_or_else(|| {
                     ApiError::invalid(ValidationIssue::new(
                         &["body", "use_safe_filename"],
-                        "bool_parsing",
-                        "Input should be a valid boolean, unable to interpret input",
+                        IssueKind::BoolParsing,
                     ))
                 })? {
                     OnClash::Version
@@ -231,21 +230,14 @@ async fn receive(
     let entity = EntityType::parse_form(entity_raw.as_deref(), route)?;
     let (name, staged) = file.name?;
     if staged.is_empty() {
-        return Err(ApiError::BadRequest(
-            "Empty file: the uploaded file has no content".into(),
-        ));
+        return Err(ApiError::EmptyFile);
     }
 
     let check = std::sync::Arc::clone(&state.content_check);
     let extension = name.extension();
     let store = std::sync::Arc::clone(&state.store);
     let published: Published = blocking(move || {
-        check
-            .check(staged.path().as_std_path(), extension)
-            .map_err(|rejection| match rejection {
-                ContentRejection::Refused(msg) => ApiError::BadRequest(msg),
-                ContentRejection::Failed(msg) => ApiError::Internal(msg),
-            })?;
+        check.check(staged.path().as_std_path(), extension)?;
         Ok(store.publish(staged, entity, &name, on_clash)?)
     })
     .await?;
@@ -299,9 +291,9 @@ async fn read_text(
             return Err(ApiError::TooLarge { limit: body_limit });
         }
         if bytes.len() + chunk.len() > MAX_TEXT_FIELD {
-            return Err(ApiError::invalid(ValidationIssue::new(
+            return Err(ApiError::invalid(ValidationIssue::with_message(
                 &["body", name],
-                "string_too_long",
+                IssueKind::StringTooLong,
                 format!("String should have at most {MAX_TEXT_FIELD} characters"),
             )));
         }
@@ -310,8 +302,7 @@ async fn read_text(
     String::from_utf8(bytes).map_err(|_| {
         ApiError::invalid(ValidationIssue::new(
             &["body", name],
-            "string_unicode",
-            "Input should be a valid string, unable to parse raw data as a unicode string",
+            IssueKind::StringUnicode,
         ))
     })
 }
@@ -341,10 +332,8 @@ fn multipart_error(e: MultipartError) -> ApiError {
         MultipartError::ContentTypeMissing | MultipartError::ContentTypeIncompatible => {
             ApiError::invalid(ValidationIssue::missing(&["body", "file"]))
         }
-        MultipartError::Payload(e) => {
-            ApiError::BadRequest(format!("The request body could not be read: {e}"))
-        }
-        other => ApiError::BadRequest(format!("There was an error parsing the body: {other}")),
+        MultipartError::Payload(e) => ApiError::Body(e),
+        other => ApiError::Multipart(other.to_string()),
     }
 }
 
