@@ -11,13 +11,28 @@ use lora_auth::{Claims, Role};
 
 use crate::{ApiError, AppState};
 
-/// The claims of a verified admin token.
+/// The claims of a verified admin token. Only the extractor makes one, so holding it
+/// proves the request carried an admin token.
 #[derive(Debug, Clone)]
-pub struct AdminClaims(pub Claims);
+pub struct AdminClaims(Claims);
 
-/// The claims of a verified token of any role.
+/// The claims of a verified token of any role. Only the extractor makes one.
 #[derive(Debug, Clone)]
-pub struct UserClaims(pub Claims);
+pub struct UserClaims(Claims);
+
+impl AdminClaims {
+    /// The verified claims.
+    pub fn claims(&self) -> &Claims {
+        &self.0
+    }
+}
+
+impl UserClaims {
+    /// The verified claims.
+    pub fn claims(&self) -> &Claims {
+        &self.0
+    }
+}
 
 pub(crate) fn authorize(
     state: &AppState,

@@ -51,5 +51,7 @@ pub use routes::evaluation::{EvaluationBatch, EvaluationRequest};
 pub use routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
 pub use routes::health::{HealthResponse, HealthStatus, StorageStatus};
 pub use routes::upload::{AdminLoRAUploadResponse, LoRAUploadResponse};
-pub use server::{ADMIN_UPLOAD_PATH, ServerOptions, USER_UPLOAD_PATH, app, configure, run};
+pub use server::{
+    ADMIN_UPLOAD_PATH, ServerOptions, USER_UPLOAD_PATH, app, configure, run, spawn_retention,
+};
 pub use state::{AppState, DEFAULT_MAX_UPLOAD_BYTES, MULTIPART_ALLOWANCE};

@@ -25,12 +25,22 @@ pub const ADMIN_UPLOAD_PATH: &str = "/api/v1/admin/lora/upload";
 
 /// Registers every route of the service on `cfg`, with `state` as shared data.
 ///
-/// Mount it into another actix-web application, under any scope:
+/// Mount it into another actix-web application, under any scope. `configure` runs once
+/// per worker, so it starts nothing in the background: a service that mounts it and set
+/// [`AppState::with_bin_retention`] starts the retention task once, with
+/// [`spawn_retention`] ([`run`] does this itself).
 ///
 /// ```no_run
-/// # fn demo(state: lora_http::AppState) {
-/// use actix_web::{App, web};
-/// let app = App::new().service(web::scope("/lora").configure(|cfg| lora_http::configure(cfg, state.clone())));
+/// # async fn demo(state: lora_http::AppState) -> std::io::Result<()> {
+/// use actix_web::{App, HttpServer, web};
+/// let _retention = lora_http::spawn_retention(&state);
+/// HttpServer::new(move || {
+///     let state = state.clone();
+///     App::new().service(web::scope("/lora").configure(|cfg| lora_http::configure(cfg, state)))
+/// })
+/// .bind("127.0.0.1:8080")?
+/// .run()
+/// .await
 /// # }
 /// ```
 pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
@@ -151,12 +161,8 @@ pub fn run(
     options: ServerOptions,
 ) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
-    if let Some(retention) = state.bin_retention {
-        actix_web::rt::spawn(retention_task(
-            std::sync::Arc::clone(&state.store),
-            retention,
-        ));
-    }
+    // Runs until the server's runtime stops.
+    drop(spawn_retention(&state));
     let server = Server::build()
         .workers(options.workers)
         .shutdown_timeout(options.shutdown_grace.as_secs())
@@ -174,6 +180,18 @@ pub fn run(
         })?
         .run();
     Ok(server)
+}
+
+/// Starts the bin retention task on the current actix/tokio runtime when `state` has a
+/// retention period ([`AppState::with_bin_retention`]); `None` otherwise. Call it once per
+/// process: it purges entries older than the period now, then every tenth of it (between
+/// a second and an hour). Dropping the handle does not stop the task; aborting it does.
+pub fn spawn_retention(state: &AppState) -> Option<actix_web::rt::task::JoinHandle<()>> {
+    let retention = state.bin_retention?;
+    Some(actix_web::rt::spawn(retention_task(
+        std::sync::Arc::clone(&state.store),
+        retention,
+    )))
 }
 
 /// Purges bin entries older than `retention` now, then every `retention / 10` (between a

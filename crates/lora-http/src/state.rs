@@ -59,7 +59,8 @@ impl AppState {
     }
 
     /// Purges bin entries older than `retention` at start and periodically (`None`: keep
-    /// forever). Applied by [`crate::run`].
+    /// forever). [`crate::run`] starts the task; a service that mounts
+    /// [`crate::configure`] starts it with [`crate::spawn_retention`].
     #[must_use]
     pub fn with_bin_retention(mut self, retention: Option<std::time::Duration>) -> Self {
         self.bin_retention = retention;

@@ -66,3 +66,33 @@ async fn the_full_app_answers_unknown_paths_with_json() {
     let body: serde_json::Value = test::read_body_json(response).await;
     assert_eq!(body, serde_json::json!({"detail": "Not Found"}));
 }
+
+#[actix_web::test]
+async fn a_mounting_service_starts_bin_retention_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir).with_bin_retention(Some(std::time::Duration::ZERO));
+    let store = Arc::clone(state.store());
+    // A binned file, older than a zero retention as soon as it is there.
+    let mut staged = store.stage().unwrap();
+    staged.write(b"old").unwrap();
+    let name = lora_core::SafeFileName::from_client("old.pt").unwrap();
+    let published = store
+        .publish(
+            staged.finish().unwrap(),
+            lora_core::EntityType::Styles,
+            &name,
+            lora_store::OnClash::Version,
+        )
+        .unwrap();
+    store.delete(&published.partial_path).unwrap();
+    assert_eq!(store.list_bin(None, 0, 10).unwrap().total, 1);
+
+    let task = lora_http::spawn_retention(&state).expect("a retention period is set");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.list_bin(None, 0, 10).unwrap().total > 0 {
+        assert!(std::time::Instant::now() < deadline, "never purged");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    task.abort();
+    assert!(lora_http::spawn_retention(&self::state(&tempfile::tempdir().unwrap())).is_none());
+}
