@@ -42,7 +42,7 @@ pub use auth::{AdminClaims, UserClaims};
 pub use check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
 pub use error::{ApiError, HttpError, HttpValidationError, IssueKind, LocItem, ValidationIssue};
 pub use json::{ApiJson, MAX_JSON_BODY};
-pub use openapi::{ApiDoc, BodyAdminUploadLora, BodyUploadLora};
+pub use openapi::ApiDoc;
 pub use routes::bin::{
     BinItem, BinListResponse, BinPurgeBeforeRequest, BinPurgeRequest, BinPurgeResponse,
     BinRestoreRequest, BinRestoreResponse,
@@ -50,7 +50,9 @@ pub use routes::bin::{
 pub use routes::evaluation::{EvaluationBatch, EvaluationRequest};
 pub use routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
 pub use routes::health::{HealthResponse, HealthStatus, StorageStatus};
-pub use routes::upload::{AdminLoRAUploadResponse, LoRAUploadResponse};
+pub use routes::upload::{
+    AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
+};
 pub use server::{
     ADMIN_UPLOAD_PATH, ServerOptions, USER_UPLOAD_PATH, app, configure, run, spawn_retention,
 };

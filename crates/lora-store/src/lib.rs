@@ -62,9 +62,9 @@ mod writeback;
 pub use error::StoreError;
 pub use layout::Layout;
 pub use listing::Page;
+pub use place::OnClash;
 pub use recycle_bin::{BinEntry, BinListing, Purged};
 pub use staging::{StagedFile, StagedUpload};
 pub use store::{
-    Binned, Examined, Listing, LiveFile, OnClash, Published, Recovery, Restored, StorageHealth,
-    Store,
+    Binned, Examined, Listing, LiveFile, Published, Recovery, Restored, StorageHealth, Store,
 };

@@ -6,8 +6,16 @@ use std::io;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::OnClash;
 use crate::fsops::rename_noreplace;
+
+/// What to do when the name an upload wants is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnClash {
+    /// Take the first free of `stem_v2.ext`, `stem_v3.ext`, …
+    Version,
+    /// Refuse with [`StoreError::AlreadyExists`].
+    Refuse,
+}
 
 /// Where a file landed.
 #[derive(Debug)]

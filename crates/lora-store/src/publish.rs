@@ -6,8 +6,8 @@ use lora_core::{EntityType, PartialPath, SafeFileName};
 
 use crate::hashes::Stamp;
 use crate::listing::Change;
-use crate::place::{PlaceError, place};
-use crate::{OnClash, Published, StagedFile, Store, StoreError};
+use crate::place::{OnClash, PlaceError, place};
+use crate::{Published, StagedFile, Store, StoreError};
 
 impl Store {
     /// Moves a staged file to `{entity}/{name}` (or its first free version, per `on_clash`)

@@ -19,13 +19,13 @@ use lora_core::{EntityType, PartialPath, Sha256, versioned_file_name};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::StoreError;
 use crate::durability::Durability;
 use crate::hashes::Stamp;
 use crate::jsonl::{JsonLines, Sync};
 use crate::listing::{Change, DirCache, Page, entities, page};
-use crate::place::{PlaceError, place};
+use crate::place::{OnClash, PlaceError, place};
 use crate::resolve::{Area, Resolver};
-use crate::{OnClash, StoreError};
 
 /// One file in the bin.
 #[derive(Debug, Clone)]

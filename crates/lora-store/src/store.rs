@@ -12,20 +12,11 @@ use crate::durability::Durability;
 use crate::error::io_err;
 use crate::hashes::{HashLog, Stamp, stamp_of};
 use crate::listing::{Change, DirCache, Page, entities, page};
-use crate::place::{PlaceError, place};
+use crate::place::{OnClash, PlaceError, place};
 use crate::recycle_bin::{BinListing, Purged, RecycleBin};
 use crate::resolve::{Area, Resolver};
 use crate::versions::VersionHints;
 use crate::{Layout, StagedUpload, StoreError};
-
-/// What to do when the name an upload wants is taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnClash {
-    /// Take the first free of `stem_v2.ext`, `stem_v3.ext`, …
-    Version,
-    /// Refuse with [`StoreError::AlreadyExists`].
-    Refuse,
-}
 
 /// A file that was published.
 #[derive(Debug, Clone)]
