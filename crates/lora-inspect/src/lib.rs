@@ -38,10 +38,12 @@
 #![deny(missing_docs)]
 
 mod analyze;
+mod check;
 mod dtype;
 mod error;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
+mod format;
 mod gram;
 pub mod pickle;
 mod report;
@@ -50,34 +52,12 @@ pub mod torch;
 mod weights;
 
 pub use analyze::{BaseModel, NetworkType, Structure};
+pub use check::Check;
 pub use dtype::DType;
 pub use error::InspectError;
+pub use format::Format;
 pub use report::{
     FINDING_CODES, Finding, Hashing, PickleReport, Report, Severity, Validated, Verdict, evaluate,
     evaluate_with, scan_weights, validate,
 };
 pub use weights::{ModuleStrength, WeightStats};
-
-/// The container formats a LoRA file can be in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum Format {
-    /// A safetensors file.
-    Safetensors,
-    /// A PyTorch zip archive (`torch.save` since 1.6).
-    PytorchZip,
-    /// A raw or legacy pickle.
-    Pickle,
-}
-
-impl Format {
-    /// The API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Safetensors => "safetensors",
-            Format::PytorchZip => "pytorch_zip",
-            Format::Pickle => "pickle",
-        }
-    }
-}
