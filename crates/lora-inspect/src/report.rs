@@ -5,9 +5,9 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use lora_core::Extension;
+use lora_core::{Extension, Sha256};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use crate::analyze::{BaseModel, NetworkType, Structure};
 use crate::pickle::GlobalRef;
@@ -162,12 +162,12 @@ pub struct PickleReport {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hashes {
     /// SHA-256 of the whole file.
-    pub sha256: String,
+    pub sha256: Sha256,
     /// AutoV2: the first 10 hex digits of `sha256`.
     pub autov2: String,
     /// SHA-256 of the bytes after the safetensors header (A1111's LoRA hash); `null`
     /// when it was not asked for or the file is not safetensors.
-    pub tensor_sha256: Option<String>,
+    pub tensor_sha256: Option<Sha256>,
 }
 
 /// A tensor as listed in a report.
@@ -193,7 +193,7 @@ pub struct Report {
     /// Size in bytes.
     pub file_size: u64,
     /// SHA-256 of the file.
-    pub sha256: String,
+    pub sha256: Sha256,
     /// Hashes.
     pub hashes: Hashes,
     /// `pass`, `warn` or `fail`.
@@ -333,9 +333,9 @@ pub fn validate(path: &Path, extension: Extension) -> Result<Validated, InspectE
 /// one, and the tensor hash is only computed when asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hashing {
-    /// The file's SHA-256 (lowercase hex) when the caller knows it; computed otherwise.
-    /// It is trusted as given.
-    pub known_sha256: Option<String>,
+    /// The file's SHA-256 when the caller knows it; computed otherwise. It is trusted as
+    /// given.
+    pub known_sha256: Option<Sha256>,
     /// Also compute the SHA-256 of the bytes after the safetensors header (A1111's LoRA
     /// hash); without it the report's `tensor_sha256` is `null`.
     pub tensor_sha256: bool,
@@ -395,7 +395,7 @@ pub fn evaluate_with(path: &Path, hashing: &Hashing) -> Result<Report, InspectEr
     // Hash on other threads while this one scans the weights.
     let (hashes, scanned) = std::thread::scope(|scope| {
         let full = match &hashing.known_sha256 {
-            Some(known) => FileHash::Known(known.clone()),
+            Some(known) => FileHash::Known(*known),
             None => FileHash::Computing(scope.spawn(|| sha256_from(path, 0))),
         };
         let tensor = data_start
@@ -516,8 +516,8 @@ pub fn evaluate_with(path: &Path, hashing: &Hashing) -> Result<Report, InspectEr
         format: report_format,
         file_size: len,
         hashes: Hashes {
-            autov2: sha256[..10].to_owned(),
-            sha256: sha256.clone(),
+            autov2: sha256.autov2(),
+            sha256,
             tensor_sha256,
         },
         sha256,
@@ -704,14 +704,14 @@ fn judge(
 
 /// A hash given by the caller, or one being computed.
 enum FileHash<T> {
-    Known(String),
+    Known(Sha256),
     Computing(T),
 }
 
-fn sha256_from(path: &Path, start: u64) -> Result<String, InspectError> {
+fn sha256_from(path: &Path, start: u64) -> Result<Sha256, InspectError> {
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(start))?;
-    let mut hasher = Sha256::new();
+    let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buf)?;
@@ -720,5 +720,43 @@ fn sha256_from(path: &Path, start: u64) -> Result<String, InspectError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(Sha256::from_bytes(hasher.finalize().into()))
+}
+
+#[cfg(test)]
+#[cfg(feature = "openapi")]
+mod schema_tests {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::*;
+
+    fn json(schema: RefOr<Schema>) -> serde_json::Value {
+        serde_json::to_value(schema).unwrap()
+    }
+
+    #[test]
+    fn hashes_are_hex_strings_in_the_schema() {
+        let report = json(Report::schema());
+        let hashes = json(Hashes::schema());
+        let sha = "#/components/schemas/Sha256";
+        assert_eq!(report["properties"]["sha256"]["$ref"], sha);
+        assert_eq!(hashes["properties"]["sha256"]["$ref"], sha);
+        assert_eq!(
+            hashes["properties"]["tensor_sha256"]["oneOf"][0]["$ref"],
+            sha
+        );
+        assert_eq!(hashes["properties"]["autov2"]["type"], "string");
+        // The referenced schema is registered with the report's, and is a string.
+        let mut schemas = Vec::new();
+        Report::schemas(&mut schemas);
+        let (_, sha256) = schemas
+            .into_iter()
+            .find(|(name, _)| name == "Sha256")
+            .unwrap();
+        let sha256 = json(sha256);
+        assert_eq!(sha256["type"], "string");
+        assert_eq!(sha256["pattern"], "^[0-9a-f]{64}$");
+    }
 }

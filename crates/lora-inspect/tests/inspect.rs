@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use lora_core::Extension;
+use lora_core::{Extension, Sha256};
 use lora_inspect::fixtures::{
     PickleWriter, f16_bytes, kohya_lora, os_system_pickle, state_dict_pickle, torch_zip,
 };
@@ -598,9 +598,17 @@ fn strengths_alphas_and_hashes() {
     assert_eq!((r.rank, r.alpha), (Some(8), Some(4.0)));
     assert_eq!(r.modules.len(), 2);
     assert!(r.modules.iter().all(|m| m.scale == 0.5 && m.strength > 0.0));
-    assert_eq!(r.hashes.autov2, r.sha256[..10]);
-    assert_eq!(r.hashes.tensor_sha256.as_ref().map(String::len), Some(64));
-    assert_ne!(r.hashes.tensor_sha256.as_deref(), Some(r.sha256.as_str()));
+    assert_eq!(r.hashes.autov2, r.sha256.to_hex()[..10]);
+    assert!(r.hashes.tensor_sha256.is_some());
+    assert_ne!(r.hashes.tensor_sha256, Some(r.sha256));
+    // Spelled as 64 lower-case hex digits in the JSON, as before the type.
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["sha256"], r.sha256.to_hex());
+    assert_eq!(json["hashes"]["sha256"], r.sha256.to_hex());
+    assert_eq!(
+        json["hashes"]["tensor_sha256"].as_str().map(str::len),
+        Some(64)
+    );
     assert_eq!(r.metadata["ss_network_dim"], "8");
 }
 
@@ -611,7 +619,7 @@ fn a_known_sha256_is_used_and_the_tensor_hash_is_optional() {
     let lean = lora_inspect::evaluate_with(
         &f.path,
         &lora_inspect::Hashing {
-            known_sha256: Some(full.sha256.clone()),
+            known_sha256: Some(full.sha256),
             tensor_sha256: false,
         },
     )
@@ -621,18 +629,18 @@ fn a_known_sha256_is_used_and_the_tensor_hash_is_optional() {
     assert_eq!(lean.hashes.tensor_sha256, None);
     assert_eq!((lean.rank, lean.verdict), (full.rank, full.verdict));
     // Trusted as given: the caller vouches for it (a store that hashed the upload).
-    let given = "ab".repeat(32);
+    let given = Sha256::parse_hex(&"ab".repeat(32)).unwrap();
     let trusted = lora_inspect::evaluate_with(
         &f.path,
         &lora_inspect::Hashing {
-            known_sha256: Some(given.clone()),
+            known_sha256: Some(given),
             tensor_sha256: true,
         },
     )
     .unwrap();
     assert_eq!(
-        (trusted.sha256.as_str(), trusted.hashes.autov2.as_str()),
-        (given.as_str(), "ababababab")
+        (trusted.sha256, trusted.hashes.autov2.as_str()),
+        (given, "ababababab")
     );
     assert_eq!(trusted.hashes.tensor_sha256, full.hashes.tensor_sha256);
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
-use lora_core::PartialPath;
+use lora_core::{PartialPath, Sha256};
 use lora_inspect::{Hashing, InspectError, Report};
 use lora_store::{Examined, Store};
 use serde::Serialize;
@@ -121,7 +121,7 @@ fn evaluate_stored(
     path: &PartialPath,
     tensor_sha256: bool,
 ) -> Result<Report, ApiError> {
-    let run = |file: &Examined, known_sha256: Option<String>| {
+    let run = |file: &Examined, known_sha256: Option<Sha256>| {
         let hashing = Hashing {
             known_sha256,
             tensor_sha256,
@@ -132,11 +132,16 @@ fn evaluate_stored(
         })
     };
     let seen = store.examine(path)?;
-    let first = run(&seen, seen.sha256.clone());
+    // A remembered hash that does not parse is computed again, not trusted.
+    let known = seen
+        .sha256
+        .as_deref()
+        .and_then(|h| Sha256::parse_hex(h).ok());
+    let first = run(&seen, known);
     let mut report = if store.unchanged(path, &seen) {
         let report = first?;
         if seen.sha256.is_none() {
-            store.remember_sha256(path, &seen, report.sha256.clone());
+            store.remember_sha256(path, &seen, report.sha256.to_hex());
         }
         report
     } else {
