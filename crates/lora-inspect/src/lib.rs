@@ -57,7 +57,7 @@ pub use dtype::DType;
 pub use error::InspectError;
 pub use format::Format;
 pub use report::{
-    FINDING_CODES, Finding, Hashes, Hashing, PickleReport, Report, Severity, TensorSummary,
+    Finding, FindingCode, Hashes, Hashing, PickleReport, Report, Severity, TensorSummary,
     Validated, Verdict, evaluate, evaluate_with, scan_weights, validate,
 };
 pub use weights::{ModuleStrength, WeightStats};

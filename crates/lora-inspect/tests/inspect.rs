@@ -10,7 +10,8 @@ use lora_inspect::fixtures::{
 };
 use lora_inspect::safetensors::{Header, build};
 use lora_inspect::{
-    BaseModel, Format, InspectError, NetworkType, Severity, Verdict, evaluate, pickle, validate,
+    BaseModel, FindingCode, Format, InspectError, NetworkType, Severity, Verdict, evaluate, pickle,
+    validate,
 };
 use proptest::prelude::*;
 
@@ -377,7 +378,12 @@ fn benign_torch_files_pass_and_name_their_tensors() {
     let listed = report.pickled_tensors.unwrap();
     assert_eq!(listed[0].dtype.as_deref(), Some("F16"));
     assert_eq!(listed[1].shape, [320, 4]);
-    assert!(report.findings.iter().any(|f| f.code == "pickle_format"));
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.code == FindingCode::PickleFormat)
+    );
     assert_eq!(report.verdict, Verdict::Warn);
 }
 
@@ -529,9 +535,9 @@ fn nan_and_inf_fail_the_verdict() {
     assert!(
         r.findings
             .iter()
-            .any(|f| f.code == "nan_weights" && f.severity == Severity::Error)
+            .any(|f| f.code == FindingCode::NanWeights && f.severity == Severity::Error)
     );
-    assert!(r.findings.iter().any(|f| f.code == "inf_weights"));
+    assert!(r.findings.iter().any(|f| f.code == FindingCode::InfWeights));
 }
 
 #[test]
@@ -650,7 +656,7 @@ fn invalid_files_are_reported_not_errors() {
     let f = write("x.safetensors", b"definitely not a lora");
     let r = evaluate(&f.path).unwrap();
     assert_eq!(r.verdict, Verdict::Fail);
-    assert_eq!(r.findings[0].code, "invalid_safetensors");
+    assert_eq!(r.findings[0].code, FindingCode::InvalidSafetensors);
     let evil = os_system_pickle("id");
     let f = write("x.pt", &evil);
     let r = evaluate(&f.path).unwrap();
