@@ -277,6 +277,17 @@ pub struct Hashes {
     pub tensor_sha256: Option<Sha256>,
 }
 
+impl Hashes {
+    /// The file's hashes; AutoV2 is derived from `sha256`.
+    pub fn new(sha256: Sha256, tensor_sha256: Option<Sha256>) -> Self {
+        Self {
+            sha256,
+            autov2: sha256.autov2(),
+            tensor_sha256,
+        }
+    }
+}
+
 /// A tensor as listed in a report.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -369,11 +380,8 @@ fn parse(file: &mut File, len: u64, ext: Option<Extension>) -> Result<Parsed, In
         },
         (_, Err(st_err)) => match parse_torch(file, len) {
             Ok(scan) => Ok(Parsed::Torch(scan)),
-            Err(e) if ext.is_none() => Err(if matches!(e, InspectError::Io(_)) {
-                e
-            } else {
-                st_err
-            }),
+            // Neither format: the safetensors reason, unless reading itself failed.
+            Err(e) if ext.is_none() => Err(if e.is_content_error() { st_err } else { e }),
             Err(e) => Err(e),
         },
     }
@@ -476,114 +484,218 @@ pub fn evaluate(path: &Path) -> Result<Report, InspectError> {
 /// [`InspectError::Io`] when the file cannot be opened or read.
 pub fn evaluate_with(path: &Path, hashing: &Hashing) -> Result<Report, InspectError> {
     let mut file = File::open(path)?;
-    let len = file.metadata()?.len();
+    let file_size = file.metadata()?.len();
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .and_then(Extension::parse);
-    let parsed = parse(&mut file, len, ext);
+    let parsed = parse(&mut file, file_size, ext);
     let data_start = match &parsed {
         Ok(Parsed::Safetensors(h)) => Some(h.data_start),
         _ => None,
     };
+    let (hashes, scan) = while_hashing(path, hashing, data_start, || Scan::of(path, parsed, ext));
+    let hashes = hashes?;
+    Ok(scan?.into_report(path, file_size, hashes))
+}
 
-    let mut findings = Vec::new();
-    let mut report_format = None;
-    let mut structure = Structure::analyze(std::iter::empty(), &BTreeMap::new());
-    let mut tensor_count = 0;
-    let mut parameter_count = 0u64;
-    let mut dtypes: BTreeMap<String, usize> = BTreeMap::new();
-    let mut metadata = BTreeMap::new();
-    let mut weights = None;
-    let mut modules = Vec::new();
-    let mut pickle = None;
-    let mut pickled_tensors = None;
+/// The tensor list in numbers.
+#[derive(Default)]
+struct Tally {
+    tensors: usize,
+    parameters: u64,
+    dtypes: BTreeMap<String, usize>,
+}
 
-    // Hash on other threads while this one scans the weights.
-    let (hashes, scanned) = std::thread::scope(|scope| {
-        let full = match &hashing.known_sha256 {
-            Some(known) => FileHash::Known(*known),
+impl Tally {
+    fn add(&mut self, elements: u64, dtype: String) {
+        self.tensors += 1;
+        self.parameters += elements;
+        *self.dtypes.entry(dtype).or_default() += 1;
+    }
+}
+
+/// What reading the content found, before anything is judged.
+struct Scan {
+    format: Option<Format>,
+    structure: Structure,
+    tally: Tally,
+    metadata: BTreeMap<String, String>,
+    weights: Option<WeightStats>,
+    modules: Vec<ModuleStrength>,
+    pickle: Option<PickleReport>,
+    pickled_tensors: Option<Vec<TensorSummary>>,
+    /// What the reading itself found: an invalid file, a pickle and its refused globals.
+    findings: Vec<Finding>,
+}
+
+impl Scan {
+    /// Content problems become a scan with a finding; only a failed read is an error.
+    fn of(
+        path: &Path,
+        parsed: Result<Parsed, InspectError>,
+        ext: Option<Extension>,
+    ) -> Result<Self, InspectError> {
+        match parsed {
+            Ok(Parsed::Safetensors(header)) => Self::safetensors(path, header),
+            Ok(Parsed::Torch(scan)) => Ok(Self::torch(scan)),
+            Err(e) if e.is_content_error() => Ok(Self::unreadable(guess_format(ext), &e)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn empty(format: Option<Format>) -> Self {
+        Self {
+            format,
+            structure: Structure::analyze(std::iter::empty(), &BTreeMap::new()),
+            tally: Tally::default(),
+            metadata: BTreeMap::new(),
+            weights: None,
+            modules: Vec::new(),
+            pickle: None,
+            pickled_tensors: None,
+            findings: Vec::new(),
+        }
+    }
+
+    fn unreadable(format: Option<Format>, e: &InspectError) -> Self {
+        Self {
+            findings: vec![content_finding(e)],
+            ..Self::empty(format)
+        }
+    }
+
+    /// The structure, then the weight pass over the data section.
+    fn safetensors(path: &Path, header: Header) -> Result<Self, InspectError> {
+        let mut structure = Structure::analyze(
+            header
+                .tensors
+                .iter()
+                .map(|t| (t.name.as_str(), t.shape.as_slice())),
+            &header.metadata,
+        );
+        let mut tally = Tally::default();
+        for t in &header.tensors {
+            tally.add(t.numel(), t.dtype.to_string());
+        }
+        let (stats, modules) = weights::scan(path, &header, &mut structure)?;
+        Ok(Self {
+            structure,
+            tally,
+            metadata: header.metadata,
+            weights: Some(stats),
+            modules,
+            ..Self::empty(Some(Format::Safetensors))
+        })
+    }
+
+    /// What the pickle gate saw; no weights are read from pickle-based files.
+    fn torch(scan: TorchScan) -> Self {
+        let structure = Structure::analyze(
+            scan.tensors
+                .iter()
+                .map(|t| (t.name.as_str(), t.shape.as_slice())),
+            &BTreeMap::new(),
+        );
+        let mut tally = Tally::default();
+        for t in &scan.tensors {
+            tally.add(
+                t.shape.iter().product::<u64>(),
+                t.dtype
+                    .map_or_else(|| "unknown".to_owned(), |d| d.to_string()),
+            );
+        }
+        let mut findings = vec![Finding::new(
+            FindingCode::PickleFormat,
+            format!("{} is a pickle-based format", scan.format.as_str()),
+        )];
+        let refused = scan.refused();
+        if !refused.is_empty() {
+            findings.push(Finding::new(
+                FindingCode::UnsafePickleGlobal,
+                format!("imports {}", refused.join(", ")),
+            ));
+        }
+        let pickled_tensors = scan
+            .tensors
+            .iter()
+            .take(1000)
+            .map(|t| TensorSummary {
+                name: t.name.clone(),
+                dtype: t.dtype.map(|d| d.to_string()),
+                shape: t.shape.clone(),
+            })
+            .collect();
+        Self {
+            structure,
+            tally,
+            pickle: Some(PickleReport {
+                globals: scan.globals,
+                pickles: scan.pickles,
+                archive_name: scan.archive_name,
+            }),
+            pickled_tensors: Some(pickled_tensors),
+            findings,
+            ..Self::empty(Some(scan.format))
+        }
+    }
+
+    /// Judges the scan and assembles the report.
+    fn into_report(self, path: &Path, file_size: u64, hashes: Hashes) -> Report {
+        let evidence = Evidence {
+            structure: &self.structure,
+            weights: self.weights.as_ref(),
+            modules: &self.modules,
+            metadata: &self.metadata,
+            format: self.format,
+        };
+        let (findings, verdict) = judge(&evidence, self.findings);
+        let structure = self.structure;
+        Report {
+            partial_path: path.display().to_string(),
+            format: self.format,
+            file_size,
+            sha256: hashes.sha256,
+            hashes,
+            verdict,
+            findings,
+            base_model: structure.base_model,
+            base_model_source: structure.base_model_source,
+            network_type: structure.network_type,
+            rank: structure.dominant_rank(),
+            alpha: structure.dominant_alpha(),
+            module_count: structure.module_count(),
+            text_encoder_modules: structure.text_encoder_modules,
+            network_variants: structure.variants,
+            tensor_count: self.tally.tensors,
+            parameter_count: self.tally.parameters,
+            dtypes: self.tally.dtypes,
+            metadata: self.metadata,
+            weights: self.weights,
+            modules: self.modules,
+            pickle: self.pickle,
+            pickled_tensors: self.pickled_tensors,
+        }
+    }
+}
+
+/// Runs `work` on this thread while the hashes `hashing` asks for are computed on others
+/// (each is a full pass over the file, as the weight scan is).
+fn while_hashing<T>(
+    path: &Path,
+    hashing: &Hashing,
+    data_start: Option<u64>,
+    work: impl FnOnce() -> T,
+) -> (Result<Hashes, InspectError>, T) {
+    std::thread::scope(|scope| {
+        let full = match hashing.known_sha256 {
+            Some(known) => FileHash::Known(known),
             None => FileHash::Computing(scope.spawn(|| sha256_from(path, 0))),
         };
         let tensor = data_start
             .filter(|_| hashing.tensor_sha256)
             .map(|start| scope.spawn(move || sha256_from(path, start)));
-        let scanned = match parsed {
-            Ok(Parsed::Safetensors(header)) => {
-                report_format = Some(Format::Safetensors);
-                structure = Structure::analyze(
-                    header
-                        .tensors
-                        .iter()
-                        .map(|t| (t.name.as_str(), t.shape.as_slice())),
-                    &header.metadata,
-                );
-                tensor_count = header.tensors.len();
-                for t in &header.tensors {
-                    parameter_count += t.numel();
-                    *dtypes.entry(t.dtype.to_string()).or_default() += 1;
-                }
-                let result = weights::scan(path, &header, &mut structure);
-                metadata = header.metadata;
-                result.map(Some)
-            }
-            Ok(Parsed::Torch(scan)) => {
-                report_format = Some(scan.format);
-                structure = Structure::analyze(
-                    scan.tensors
-                        .iter()
-                        .map(|t| (t.name.as_str(), t.shape.as_slice())),
-                    &BTreeMap::new(),
-                );
-                tensor_count = scan.tensors.len();
-                for t in &scan.tensors {
-                    parameter_count += t.shape.iter().product::<u64>();
-                    *dtypes
-                        .entry(
-                            t.dtype
-                                .map_or_else(|| "unknown".to_owned(), |d| d.to_string()),
-                        )
-                        .or_default() += 1;
-                }
-                findings.push(Finding::new(
-                    FindingCode::PickleFormat,
-                    format!("{} is a pickle-based format", scan.format.as_str()),
-                ));
-                let refused = scan.refused();
-                if !refused.is_empty() {
-                    findings.push(Finding::new(
-                        FindingCode::UnsafePickleGlobal,
-                        format!("imports {}", refused.join(", ")),
-                    ));
-                }
-                pickled_tensors = Some(
-                    scan.tensors
-                        .iter()
-                        .take(1000)
-                        .map(|t| TensorSummary {
-                            name: t.name.clone(),
-                            dtype: t.dtype.map(|d| d.to_string()),
-                            shape: t.shape.clone(),
-                        })
-                        .collect(),
-                );
-                pickle = Some(PickleReport {
-                    globals: scan.globals,
-                    pickles: scan.pickles,
-                    archive_name: scan.archive_name,
-                });
-                Ok(None)
-            }
-            Err(e) => {
-                report_format = guess_format(ext);
-                findings.push(content_finding(&e));
-                if matches!(e, InspectError::Io(_)) {
-                    Err(e)
-                } else {
-                    Ok(None)
-                }
-            }
-        };
+        let done = work();
         let full = match full {
             FileHash::Known(known) => Ok(known),
             FileHash::Computing(h) => h
@@ -594,58 +706,8 @@ pub fn evaluate_with(path: &Path, hashing: &Hashing) -> Result<Report, InspectEr
             h.join()
                 .unwrap_or_else(|_| Err(InspectError::invalid("file", "hashing thread failed")))
         });
-        (full.and_then(|f| Ok((f, tensor.transpose()?))), scanned)
-    });
-    let (sha256, tensor_sha256) = hashes?;
-    if let Some((stats, strengths)) = scanned? {
-        weights = Some(stats);
-        modules = strengths;
-    }
-
-    judge(
-        &structure,
-        weights.as_ref(),
-        &modules,
-        &metadata,
-        report_format,
-        &mut findings,
-    );
-    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    let verdict = if findings.iter().any(|f| f.severity == Severity::Error) {
-        Verdict::Fail
-    } else if findings.iter().any(|f| f.severity == Severity::Warning) {
-        Verdict::Warn
-    } else {
-        Verdict::Pass
-    };
-    Ok(Report {
-        partial_path: path.display().to_string(),
-        format: report_format,
-        file_size: len,
-        hashes: Hashes {
-            autov2: sha256.autov2(),
-            sha256,
-            tensor_sha256,
-        },
-        sha256,
-        verdict,
-        findings,
-        base_model: structure.base_model,
-        base_model_source: structure.base_model_source,
-        network_type: structure.network_type,
-        network_variants: structure.variants.clone(),
-        rank: structure.dominant_rank(),
-        alpha: structure.dominant_alpha(),
-        module_count: structure.module_count(),
-        text_encoder_modules: structure.text_encoder_modules,
-        tensor_count,
-        parameter_count,
-        dtypes,
-        metadata,
-        weights,
-        modules,
-        pickle,
-        pickled_tensors,
+        let hashes = full.and_then(|sha256| Ok(Hashes::new(sha256, tensor.transpose()?)));
+        (hashes, done)
     })
 }
 
@@ -697,14 +759,39 @@ fn content_finding(e: &InspectError) -> Finding {
     Finding::new(code, e.to_string())
 }
 
-fn judge(
-    structure: &Structure,
-    weights: Option<&WeightStats>,
-    modules: &[ModuleStrength],
-    metadata: &BTreeMap<String, String>,
+/// What the findings are judged on.
+#[derive(Clone, Copy)]
+struct Evidence<'a> {
+    structure: &'a Structure,
+    weights: Option<&'a WeightStats>,
+    modules: &'a [ModuleStrength],
+    metadata: &'a BTreeMap<String, String>,
     format: Option<Format>,
-    findings: &mut Vec<Finding>,
-) {
+}
+
+/// Adds what `evidence` shows to the `findings` of the reading, most serious first, and
+/// the verdict they make: any error fails, any warning warns.
+fn judge(evidence: &Evidence<'_>, mut findings: Vec<Finding>) -> (Vec<Finding>, Verdict) {
+    observe(evidence, &mut findings);
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let verdict = if findings.iter().any(|f| f.severity == Severity::Error) {
+        Verdict::Fail
+    } else if findings.iter().any(|f| f.severity == Severity::Warning) {
+        Verdict::Warn
+    } else {
+        Verdict::Pass
+    };
+    (findings, verdict)
+}
+
+fn observe(evidence: &Evidence<'_>, findings: &mut Vec<Finding>) {
+    let Evidence {
+        structure,
+        weights,
+        modules,
+        metadata,
+        format,
+    } = *evidence;
     let valid = !findings.iter().any(|f| f.severity == Severity::Error);
     if let Some(w) = weights {
         if w.nan_count > 0 {
