@@ -39,12 +39,17 @@
 
 mod analyze;
 mod check;
+mod container;
 mod dtype;
 mod error;
+mod evaluation;
+mod findings;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
 mod format;
+mod gate;
 mod gram;
+mod hashing;
 pub mod pickle;
 mod report;
 pub mod safetensors;
@@ -55,9 +60,10 @@ pub use analyze::{BaseModel, NetworkType, Structure};
 pub use check::Check;
 pub use dtype::DType;
 pub use error::InspectError;
+pub use evaluation::{evaluate, evaluate_with, scan_weights};
+pub use findings::{Finding, FindingCode, Severity, Verdict};
 pub use format::Format;
-pub use report::{
-    Finding, FindingCode, Hashes, Hashing, PickleReport, Report, Severity, TensorSummary,
-    Validated, Verdict, evaluate, evaluate_with, scan_weights, validate,
-};
+pub use gate::{Validated, validate};
+pub use hashing::Hashing;
+pub use report::{Hashes, PickleReport, Report, TensorSummary};
 pub use weights::{ModuleStrength, WeightStats};
