@@ -1,10 +1,12 @@
 //! Which container a file is, by content *and* extension, read far enough to judge it.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
 use lora_core::Extension;
 
+use crate::analyze::Structure;
 use crate::error::InspectError;
 use crate::format::Format;
 use crate::safetensors::Header;
@@ -60,4 +62,25 @@ fn parse_torch(file: &mut File, len: u64) -> Result<TorchScan, InspectError> {
     } else {
         torch::scan_raw(BufReader::new(&mut *file), len)
     }
+}
+
+/// What a safetensors header's tensor list and metadata say about the LoRA.
+pub(crate) fn header_structure(header: &Header) -> Structure {
+    Structure::analyze(
+        header
+            .tensors
+            .iter()
+            .map(|t| (t.name.as_str(), t.shape.as_slice())),
+        &header.metadata,
+    )
+}
+
+/// What a pickle's tensor list says about the LoRA (pickles carry no metadata map).
+pub(crate) fn torch_structure(scan: &TorchScan) -> Structure {
+    Structure::analyze(
+        scan.tensors
+            .iter()
+            .map(|t| (t.name.as_str(), t.shape.as_slice())),
+        &BTreeMap::new(),
+    )
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use lora_core::Extension;
 
 use crate::analyze::Structure;
-use crate::container::{Parsed, parse};
+use crate::container::{Parsed, header_structure, parse, torch_structure};
 use crate::error::InspectError;
 use crate::findings::{Evidence, Finding, FindingCode, content_finding, judge};
 use crate::format::Format;
@@ -120,13 +120,7 @@ impl Scan {
 
     /// The structure, then the weight pass over the data section.
     fn safetensors(path: &Path, header: Header) -> Result<Self, InspectError> {
-        let mut structure = Structure::analyze(
-            header
-                .tensors
-                .iter()
-                .map(|t| (t.name.as_str(), t.shape.as_slice())),
-            &header.metadata,
-        );
+        let mut structure = header_structure(&header);
         let mut tally = Tally::default();
         for t in &header.tensors {
             tally.add(t.numel(), t.dtype.to_string());
@@ -144,12 +138,7 @@ impl Scan {
 
     /// What the pickle gate saw; no weights are read from pickle-based files.
     fn torch(scan: TorchScan) -> Self {
-        let structure = Structure::analyze(
-            scan.tensors
-                .iter()
-                .map(|t| (t.name.as_str(), t.shape.as_slice())),
-            &BTreeMap::new(),
-        );
+        let structure = torch_structure(&scan);
         let mut tally = Tally::default();
         for t in &scan.tensors {
             tally.add(
@@ -245,13 +234,7 @@ pub fn scan_weights(
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
     let header = Header::read(&mut BufReader::new(&mut file), len)?;
-    let mut structure = Structure::analyze(
-        header
-            .tensors
-            .iter()
-            .map(|t| (t.name.as_str(), t.shape.as_slice())),
-        &header.metadata,
-    );
+    let mut structure = header_structure(&header);
     let (stats, modules) = weights::scan(path, &header, &mut structure)?;
     Ok((structure, stats, modules))
 }

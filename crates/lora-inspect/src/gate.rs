@@ -1,13 +1,12 @@
 //! The upload gate: is the file what it claims, and safe to load?
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
 use lora_core::Extension;
 
-use crate::analyze::{BaseModel, Structure};
-use crate::container::{Parsed, parse};
+use crate::analyze::BaseModel;
+use crate::container::{Parsed, header_structure, parse, torch_structure};
 use crate::error::InspectError;
 use crate::format::Format;
 use crate::pickle::GlobalRef;
@@ -34,33 +33,19 @@ pub fn validate(path: &Path, extension: Extension) -> Result<Validated, InspectE
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
     match parse(&mut file, len, Some(extension))? {
-        Parsed::Safetensors(h) => {
-            let s = Structure::analyze(
-                h.tensors
-                    .iter()
-                    .map(|t| (t.name.as_str(), t.shape.as_slice())),
-                &h.metadata,
-            );
-            Ok(Validated {
-                format: Format::Safetensors,
-                base_model: s.base_model,
-                globals: Vec::new(),
-            })
-        }
+        Parsed::Safetensors(h) => Ok(Validated {
+            format: Format::Safetensors,
+            base_model: header_structure(&h).base_model,
+            globals: Vec::new(),
+        }),
         Parsed::Torch(scan) => {
             let refused = scan.refused();
             if !refused.is_empty() {
                 return Err(InspectError::UnsafePickle { globals: refused });
             }
-            let s = Structure::analyze(
-                scan.tensors
-                    .iter()
-                    .map(|t| (t.name.as_str(), t.shape.as_slice())),
-                &BTreeMap::new(),
-            );
             Ok(Validated {
                 format: scan.format,
-                base_model: s.base_model,
+                base_model: torch_structure(&scan).base_model,
                 globals: scan.globals,
             })
         }
