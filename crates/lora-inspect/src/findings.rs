@@ -6,7 +6,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::analyze::{BaseModel, Structure};
+use crate::analyze::Structure;
+use crate::base_model::BaseModel;
 use crate::error::InspectError;
 use crate::format::Format;
 use crate::weights::{ModuleStrength, WeightStats};

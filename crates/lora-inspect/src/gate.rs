@@ -5,7 +5,7 @@ use std::path::Path;
 
 use lora_core::Extension;
 
-use crate::analyze::BaseModel;
+use crate::base_model::BaseModel;
 use crate::container::{Parsed, header_structure, parse, torch_structure};
 use crate::error::InspectError;
 use crate::format::Format;

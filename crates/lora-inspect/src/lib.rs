@@ -38,6 +38,7 @@
 #![deny(missing_docs)]
 
 mod analyze;
+mod base_model;
 mod check;
 mod container;
 mod dtype;
@@ -50,13 +51,15 @@ mod format;
 mod gate;
 mod gram;
 mod hashing;
+mod names;
 pub mod pickle;
 mod report;
 pub mod safetensors;
 pub mod torch;
 mod weights;
 
-pub use analyze::{BaseModel, NetworkType, Structure};
+pub use analyze::{NetworkType, Structure};
+pub use base_model::BaseModel;
 pub use check::Check;
 pub use dtype::DType;
 pub use error::InspectError;

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use lora_core::Sha256;
 use serde::Serialize;
 
-use crate::analyze::{BaseModel, NetworkType};
+use crate::analyze::NetworkType;
+use crate::base_model::BaseModel;
 use crate::findings::{Finding, Verdict};
 use crate::format::Format;
 use crate::pickle::GlobalRef;

@@ -12,8 +12,9 @@ mod strength;
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::analyze::{Part, Structure, split};
+use crate::analyze::Structure;
 use crate::error::InspectError;
+use crate::names::{Part, split};
 use crate::safetensors::{Header, TensorInfo};
 
 pub use health::WeightStats;

@@ -4,9 +4,10 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::analyze::{Part, Structure};
+use crate::analyze::Structure;
 use crate::dtype::decode;
 use crate::gram;
+use crate::names::Part;
 use crate::safetensors::TensorInfo;
 
 /// One module's rank, alpha and strength.
