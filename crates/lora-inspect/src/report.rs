@@ -11,9 +11,6 @@ use crate::findings::{Finding, Verdict};
 use crate::format::Format;
 use crate::pickle::GlobalRef;
 use crate::weights::{ModuleStrength, WeightStats};
-// Only for a link: these docs are the OpenAPI descriptions, kept as they were.
-#[cfg(doc)]
-use crate::evaluate;
 
 /// The pickle part of a report.
 #[derive(Debug, Clone, Serialize)]
@@ -63,7 +60,7 @@ pub struct TensorSummary {
     pub shape: Vec<u64>,
 }
 
-/// Everything [`evaluate`] found out.
+/// Everything an evaluation found out.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
