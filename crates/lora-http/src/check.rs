@@ -1,9 +1,10 @@
 //! The content check in the upload pipeline, between "staged" and "published".
 
+use std::error::Error as _;
 use std::path::Path;
 
 use lora_core::Extension;
-use lora_inspect::{BaseModel, Check, Format, InspectError};
+use lora_inspect::{BaseModel, Check, Format};
 use serde_json::{Value, json};
 
 /// Why a content check did not pass.
@@ -66,11 +67,16 @@ impl InspectCheck {
 
 impl ContentCheck for InspectCheck {
     fn check(&self, path: &Path, extension: Extension) -> Result<(), ContentRejection> {
-        let validated = lora_inspect::validate(path, extension).map_err(|e| match e {
-            InspectError::Io(e) => {
-                ContentRejection::Failed(format!("cannot read the staged upload: {e}"))
+        let validated = lora_inspect::validate(path, extension).map_err(|e| {
+            if e.is_content_error() {
+                ContentRejection::Refused(format!("Invalid file content: {e}"))
+            } else {
+                // The reading failed: name its cause, not the inspector's wording of it.
+                let cause = e
+                    .source()
+                    .map_or_else(|| e.to_string(), ToString::to_string);
+                ContentRejection::Failed(format!("cannot read the staged upload: {cause}"))
             }
-            other => ContentRejection::Refused(format!("Invalid file content: {other}")),
         })?;
         if let Some(accept) = &self.accept
             && !accept.contains(&validated.base_model)
