@@ -43,7 +43,7 @@ fn table(r: &Report) -> String {
         ("verdict", format!("{:?}", r.verdict).to_lowercase()),
         ("format", opt(r.format.map(|f| f.as_str().to_owned()))),
         ("size", format!("{} bytes", r.file_size)),
-        ("sha256", r.sha256.clone()),
+        ("sha256", r.sha256.to_hex()),
         ("autov2", r.hashes.autov2.clone()),
         (
             "base model",

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use lora_core::Extension;
-use lora_inspect::{BaseModel, InspectError};
+use lora_inspect::{BaseModel, Check, Format, InspectError};
 use serde_json::{Value, json};
 
 /// Why a content check did not pass. [`crate::ApiError`] decides the status: 400 for a
@@ -109,16 +109,8 @@ impl ContentCheck for InspectCheck {
     fn describe(&self) -> Value {
         json!({
             "content_validation": true,
-            "formats": ["safetensors", "pytorch_zip", "pickle"],
-            "checks": [
-                "safetensors_header",
-                "pickle_globals_allowlist",
-                "format_matches_extension",
-                "base_model",
-                "network_type",
-                "weights_nan_inf",
-                "module_strength"
-            ],
+            "formats": Format::ALL.map(Format::as_str),
+            "checks": Check::ALL.map(Check::as_str),
             "accept_base_models": self.accept.as_ref().map(|a| a.iter().map(|b| b.as_str()).collect::<Vec<_>>()),
         })
     }

@@ -1,50 +1,12 @@
-//! What a LoRA is for and how it is built, from its tensor names and shapes (and its
-//! metadata when it says so).
+//! How a LoRA is built, from its tensor names and shapes: modules, ranks, alphas,
+//! network type and variants (and its base model, from [`crate::base_model`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-/// The model family a LoRA was trained for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum BaseModel {
-    Sd1,
-    Sd2,
-    Sdxl,
-    Sd3,
-    Flux,
-    Unknown,
-}
-
-impl BaseModel {
-    /// The API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BaseModel::Sd1 => "sd1",
-            BaseModel::Sd2 => "sd2",
-            BaseModel::Sdxl => "sdxl",
-            BaseModel::Sd3 => "sd3",
-            BaseModel::Flux => "flux",
-            BaseModel::Unknown => "unknown",
-        }
-    }
-
-    /// Parses the API spelling.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s.trim().to_ascii_lowercase().as_str() {
-            "sd1" => BaseModel::Sd1,
-            "sd2" => BaseModel::Sd2,
-            "sdxl" => BaseModel::Sdxl,
-            "sd3" => BaseModel::Sd3,
-            "flux" => BaseModel::Flux,
-            "unknown" => BaseModel::Unknown,
-            _ => return None,
-        })
-    }
-}
+use crate::base_model::{self, BaseModel};
+use crate::names::{Part, is_text_encoder, split};
 
 /// How the weight update is factored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,73 +19,6 @@ pub enum NetworkType {
     Loha,
     Lokr,
     Unknown,
-}
-
-/// Which part of a module a tensor is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Part {
-    Down,
-    Up,
-    Mid,
-    Alpha,
-    Loha,
-    Lokr,
-    Dora,
-    Diff,
-    Oft,
-    Boft,
-    Glora,
-    Ia3,
-}
-
-/// Splits a tensor name into its module and the part it is, or `None` for other tensors.
-pub(crate) fn split(name: &str) -> Option<(&str, Part)> {
-    const SUFFIXES: &[(&str, Part)] = &[
-        (".lora_down.weight", Part::Down),
-        (".lora_up.weight", Part::Up),
-        (".lora_mid.weight", Part::Mid),
-        (".lora_A.weight", Part::Down),
-        (".lora_B.weight", Part::Up),
-        (".lora_A.default.weight", Part::Down),
-        (".lora_B.default.weight", Part::Up),
-        (".lora.down.weight", Part::Down),
-        (".lora.up.weight", Part::Up),
-        (".down.weight", Part::Down),
-        (".up.weight", Part::Up),
-        (".alpha", Part::Alpha),
-        (".dora_scale", Part::Dora),
-        (".diff", Part::Diff),
-        (".diff_b", Part::Diff),
-        (".on_input", Part::Ia3),
-        (".a1.weight", Part::Glora),
-        (".a2.weight", Part::Glora),
-        (".b1.weight", Part::Glora),
-        (".b2.weight", Part::Glora),
-    ];
-    for (suffix, part) in SUFFIXES {
-        if let Some(module) = name.strip_suffix(suffix) {
-            // `.down.weight` alone is too common a spelling to trust outside LoRA names.
-            if matches!(*suffix, ".down.weight" | ".up.weight")
-                && !module.to_ascii_lowercase().contains("lora")
-            {
-                continue;
-            }
-            return Some((module, *part));
-        }
-    }
-    let (module, last) = name.rsplit_once('.')?;
-    let part = if last.starts_with("hada_") {
-        Part::Loha
-    } else if last.starts_with("lokr_") {
-        Part::Lokr
-    } else if last.starts_with("boft_") {
-        Part::Boft
-    } else if last.starts_with("oft_") {
-        Part::Oft
-    } else {
-        return None;
-    };
-    Some((module, part))
 }
 
 /// One module's factors.
@@ -228,7 +123,7 @@ impl Structure {
             NetworkType::Unknown
         };
         let text_encoder_modules = modules.keys().filter(|k| is_text_encoder(k)).count();
-        let (base_model, base_model_source) = detect_base_model(metadata, &names);
+        let (base_model, base_model_source) = base_model::detect(metadata, &names);
         Self {
             base_model,
             base_model_source,
@@ -282,183 +177,12 @@ fn mode(values: impl Iterator<Item = u64>) -> Option<u64> {
         .map(|(v, _)| v)
 }
 
-fn is_text_encoder(module: &str) -> bool {
-    module.starts_with("lora_te")
-        || module.contains("text_encoder")
-        || module.starts_with("te1")
-        || module.starts_with("te2")
-}
-
-fn detect_base_model(
-    metadata: &BTreeMap<String, String>,
-    names: &[(&str, &[u64])],
-) -> (BaseModel, &'static str) {
-    if let Some(found) = from_metadata(metadata) {
-        return (found, "metadata");
-    }
-    if let Some(found) = from_keys(names) {
-        return (found, "keys");
-    }
-    if let Some(found) = from_shapes(names) {
-        return (found, "shapes");
-    }
-    (BaseModel::Unknown, "none")
-}
-
-fn from_metadata(metadata: &BTreeMap<String, String>) -> Option<BaseModel> {
-    let read = |v: &str| -> Option<BaseModel> {
-        let v = v.to_ascii_lowercase();
-        if v.contains("flux") {
-            Some(BaseModel::Flux)
-        } else if v.contains("xl") {
-            Some(BaseModel::Sdxl)
-        } else if v.contains("v3") || v.contains("sd3") {
-            Some(BaseModel::Sd3)
-        } else if v.contains("v2") {
-            Some(BaseModel::Sd2)
-        } else if v.contains("v1") {
-            Some(BaseModel::Sd1)
-        } else {
-            None
-        }
-    };
-    ["modelspec.architecture", "ss_base_model_version"]
-        .iter()
-        .find_map(|k| metadata.get(*k).and_then(|v| read(v)))
-}
-
-fn from_keys(names: &[(&str, &[u64])]) -> Option<BaseModel> {
-    let any = |pred: &dyn Fn(&str) -> bool| names.iter().any(|(n, _)| pred(n));
-    let flux = any(&|n| {
-        n.starts_with("lora_unet_double_blocks_")
-            || n.starts_with("lora_unet_single_blocks_")
-            || n.contains("double_blocks.")
-            || n.contains("single_blocks.")
-            || n.contains("single_transformer_blocks")
-    });
-    if flux {
-        return Some(BaseModel::Flux);
-    }
-    let joint = any(&|n| {
-        (n.contains("transformer_blocks") || n.contains("joint_blocks"))
-            && (n.contains("norm1_context")
-                || n.contains("ff_context")
-                || n.contains("context_block"))
-    });
-    if joint {
-        return Some(BaseModel::Sd3);
-    }
-    let sdxl = any(&|n| {
-        n.starts_with("lora_te1_")
-            || n.starts_with("lora_te2_")
-            || n.contains("text_encoder_2")
-            || n.starts_with("lora_unet_input_blocks_")
-            || n.starts_with("lora_unet_output_blocks_")
-            || n.starts_with("lora_unet_middle_block_")
-    });
-    if sdxl {
-        return Some(BaseModel::Sdxl);
-    }
-    None
-}
-
-/// SD1/SD2 (and SDXL without telling names) by cross-attention and text-encoder widths.
-fn from_shapes(names: &[(&str, &[u64])]) -> Option<BaseModel> {
-    let width = |pred: &dyn Fn(&str) -> bool| -> Option<u64> {
-        names.iter().find_map(|(n, shape)| {
-            let (module, part) = split(n)?;
-            (part == Part::Down && pred(module))
-                .then(|| shape.get(1).copied())
-                .flatten()
-        })
-    };
-    let context = width(&|m| m.contains("attn2") && (m.contains("to_k") || m.contains("to_v")));
-    match context {
-        Some(768) => return Some(BaseModel::Sd1),
-        Some(1024) => return Some(BaseModel::Sd2),
-        Some(2048) => return Some(BaseModel::Sdxl),
-        _ => {}
-    }
-    let text = width(&|m| is_text_encoder(m) && (m.contains("mlp_fc1") || m.contains("q_proj")));
-    match text {
-        Some(768) => Some(BaseModel::Sd1),
-        Some(1024) => Some(BaseModel::Sd2),
-        Some(1280) => Some(BaseModel::Sdxl),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn analyze(names: &[(&str, &[u64])]) -> Structure {
         Structure::analyze(names.iter().map(|(n, s)| (*n, *s)), &BTreeMap::new())
-    }
-
-    #[test]
-    fn families_by_key_names() {
-        let cases: &[(&str, BaseModel)] = &[
-            (
-                "lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight",
-                BaseModel::Flux,
-            ),
-            (
-                "diffusion_model.double_blocks.0.img_attn.qkv.lora_A.weight",
-                BaseModel::Flux,
-            ),
-            (
-                "transformer.single_transformer_blocks.0.attn.to_q.lora_A.weight",
-                BaseModel::Flux,
-            ),
-            (
-                "double_blocks.0.processor.qkv_lora1.down.weight",
-                BaseModel::Flux,
-            ),
-            (
-                "transformer.transformer_blocks.0.ff_context.net.0.proj.lora_A.weight",
-                BaseModel::Sd3,
-            ),
-            (
-                "lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight",
-                BaseModel::Sdxl,
-            ),
-            (
-                "lora_unet_input_blocks_4_1_proj_in.lora_down.weight",
-                BaseModel::Sdxl,
-            ),
-        ];
-        for (name, expected) in cases {
-            assert_eq!(analyze(&[(name, &[4, 64])]).base_model, *expected, "{name}");
-        }
-    }
-
-    #[test]
-    fn sd1_and_sd2_by_widths() {
-        let k =
-            "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight";
-        assert_eq!(analyze(&[(k, &[8, 768])]).base_model, BaseModel::Sd1);
-        assert_eq!(analyze(&[(k, &[8, 1024])]).base_model, BaseModel::Sd2);
-        let te = "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight";
-        assert_eq!(analyze(&[(te, &[8, 1024])]).base_model, BaseModel::Sd2);
-        assert_eq!(
-            analyze(&[("x.weight", &[3])]).base_model,
-            BaseModel::Unknown
-        );
-    }
-
-    #[test]
-    fn metadata_wins() {
-        let mut meta = BTreeMap::new();
-        meta.insert(
-            "ss_base_model_version".to_owned(),
-            "sdxl_base_v1-0".to_owned(),
-        );
-        let s = Structure::analyze([("lora_te_x.lora_down.weight", &[4u64, 768][..])], &meta);
-        assert_eq!(
-            (s.base_model, s.base_model_source),
-            (BaseModel::Sdxl, "metadata")
-        );
     }
 
     #[test]

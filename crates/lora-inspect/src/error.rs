@@ -40,7 +40,9 @@ impl InspectError {
         }
     }
 
-    /// Whether the file's content is at fault (a 400), rather than the reading of it.
+    /// Whether the file's content is at fault (a 400), rather than the reading of it (a
+    /// 500). Callers ask this rather than match on [`InspectError::Io`], so the line between
+    /// the two is drawn in one place.
     pub fn is_content_error(&self) -> bool {
         !matches!(self, InspectError::Io(_))
     }

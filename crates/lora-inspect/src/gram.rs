@@ -6,8 +6,7 @@
 //! loaded feeds several fused multiply-adds. Every block's f32 partial sums are added into
 //! f64 totals, which bounds the rounding error by the block length.
 
-use crate::DType;
-use crate::weights::decode;
+use crate::dtype::{DType, decode};
 
 /// Elements per row (or rows) in a block: 32 rows × 256 f32 = 32 KiB, the size of L1.
 const BLOCK: usize = 256;

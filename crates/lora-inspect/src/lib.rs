@@ -5,17 +5,29 @@
 //!   safetensors headers are checked rule by rule ([`safetensors`]); `.ckpt .pt .pth .bin`
 //!   must be PyTorch zip archives or raw/legacy pickles whose every imported global is on
 //!   a weights-only allowlist ([`pickle`], [`torch`]). Nothing is ever executed.
-//! * [`evaluate`]: a full [`Report`]: identity and hashes, base model and network type,
-//!   ranks and alphas, per-module strengths, weight health (NaN, Inf, max |w|), metadata,
-//!   pickle globals, findings with stable codes, and a verdict. [`evaluate_with`] skips
-//!   the hashes a caller already knows or does not need ([`Hashing`]): each is a full
-//!   pass over the file, the weight scan being the other.
+//! * [`evaluate`]: a full [`Report`]: identity and hashes ([`Hashes`], each a
+//!   [`lora_core::Sha256`]), base model and network type, ranks and alphas, per-module
+//!   strengths, weight health (NaN, Inf, max |w|), metadata, pickle globals, [`Finding`]s
+//!   and a [`Verdict`]. [`evaluate_with`] skips the hashes a caller already knows or does
+//!   not need ([`Hashing`]): each is a full pass over the file, the weight scan being the
+//!   other.
+//! * [`FindingCode`]: every finding's stable code with its [`Severity`] and advice;
+//!   [`FindingCode::ALL`] is the table of docs/FINDINGS.md. [`Format::ALL`] and
+//!   [`Check::ALL`] name the formats and checks a server advertises.
 //!
 //! Files are streamed, never read whole into memory. No async, no web framework.
 //!
+//! Inside, one idea per module, none using a module that uses it back
+//! (`tests/module_graph.rs`): `gate` and `evaluation` are the two entry points over
+//! `container` (which format a file is); `findings` judges, `report` is what clients read,
+//! `hashing` runs beside the weight pass; `names`, `analyze` and `base_model` read tensor
+//! names and shapes; `weights` (`stream`, `health`, `strength`) with `gram` and `dtype`
+//! is the weight pass; `pickle` (`allowlist`, `input`, `machine`, `opcode`, `tensors`)
+//! is the pickle gate.
+//!
 //! ```
 //! use lora_core::Extension;
-//! use lora_inspect::{Verdict, safetensors::build};
+//! use lora_inspect::{FindingCode, Verdict, safetensors::build};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("tiny.safetensors");
@@ -33,51 +45,42 @@
 //! let report = lora_inspect::evaluate(&path)?;
 //! assert_eq!(report.rank, Some(4));
 //! assert_ne!(report.verdict, Verdict::Fail);
+//! assert_eq!(report.hashes.autov2, report.sha256.autov2());
+//! assert!(report.findings.iter().any(|f| f.code == FindingCode::NoMetadata));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 
 mod analyze;
+mod base_model;
+mod check;
+mod container;
 mod dtype;
 mod error;
+mod evaluation;
+mod findings;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
+mod format;
+mod gate;
 mod gram;
+mod hashing;
+mod names;
 pub mod pickle;
 mod report;
 pub mod safetensors;
 pub mod torch;
 mod weights;
 
-pub use analyze::{BaseModel, NetworkType, Structure};
+pub use analyze::{NetworkType, Structure};
+pub use base_model::BaseModel;
+pub use check::Check;
 pub use dtype::DType;
 pub use error::InspectError;
-pub use report::{
-    FINDING_CODES, Finding, Hashing, PickleReport, Report, Severity, Validated, Verdict, evaluate,
-    evaluate_with, scan_weights, validate,
-};
+pub use evaluation::{evaluate, evaluate_with, scan_weights};
+pub use findings::{Finding, FindingCode, Severity, Verdict};
+pub use format::Format;
+pub use gate::{Validated, validate};
+pub use hashing::Hashing;
+pub use report::{Hashes, PickleReport, Report, TensorSummary};
 pub use weights::{ModuleStrength, WeightStats};
-
-/// The container formats a LoRA file can be in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum Format {
-    /// A safetensors file.
-    Safetensors,
-    /// A PyTorch zip archive (`torch.save` since 1.6).
-    PytorchZip,
-    /// A raw or legacy pickle.
-    Pickle,
-}
-
-impl Format {
-    /// The API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Safetensors => "safetensors",
-            Format::PytorchZip => "pytorch_zip",
-            Format::Pickle => "pickle",
-        }
-    }
-}

@@ -1,149 +1,16 @@
-//! The two entry points, [`validate`] and [`evaluate`], and the report they build.
+//! The evaluation report: what [`evaluate`](crate::evaluate) found out, as clients read it.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::path::Path;
 
-use lora_core::Extension;
+use lora_core::Sha256;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::analyze::{BaseModel, NetworkType, Structure};
+use crate::analyze::NetworkType;
+use crate::base_model::BaseModel;
+use crate::findings::{Finding, Verdict};
+use crate::format::Format;
 use crate::pickle::GlobalRef;
-use crate::safetensors::Header;
-use crate::torch::{self, TorchScan};
-use crate::weights::{self, ModuleStrength, WeightStats};
-use crate::{Format, InspectError};
-
-/// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum Severity {
-    Info,
-    Warning,
-    Error,
-}
-
-/// The overall judgement: any error fails, any warning warns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum Verdict {
-    Pass,
-    Warn,
-    Fail,
-}
-
-/// One observation, with a stable machine-readable `code`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Finding {
-    /// How serious.
-    pub severity: Severity,
-    /// Stable code (see [`FINDING_CODES`]).
-    pub code: &'static str,
-    /// For people.
-    pub message: String,
-}
-
-/// Every finding code with its severity and what an operator should do about it.
-pub const FINDING_CODES: &[(&str, Severity, &str)] = &[
-    (
-        "invalid_safetensors",
-        Severity::Error,
-        "The file breaks a safetensors rule. Re-export it; do not load it.",
-    ),
-    (
-        "invalid_pytorch_zip",
-        Severity::Error,
-        "The archive is not a valid torch.save zip. Re-export it, preferably as safetensors.",
-    ),
-    (
-        "invalid_pickle",
-        Severity::Error,
-        "The pickle is truncated or malformed. Re-export it, preferably as safetensors.",
-    ),
-    (
-        "format_mismatch",
-        Severity::Error,
-        "The content is another format than the extension says. Rename or re-export it.",
-    ),
-    (
-        "unsafe_pickle_global",
-        Severity::Error,
-        "The pickle imports code a state dict never needs (possible malware). Delete it; never load it.",
-    ),
-    (
-        "nan_weights",
-        Severity::Error,
-        "Some weights are NaN: the training diverged. Retrain or use an earlier checkpoint.",
-    ),
-    (
-        "inf_weights",
-        Severity::Error,
-        "Some weights are infinite: the training diverged. Retrain or use an earlier checkpoint.",
-    ),
-    (
-        "pickle_format",
-        Severity::Warning,
-        "Pickle-based formats are slower and riskier to load. Convert to safetensors.",
-    ),
-    (
-        "unknown_base_model",
-        Severity::Warning,
-        "The base model could not be told. Check it matches the pipeline before use.",
-    ),
-    (
-        "no_lora_modules",
-        Severity::Warning,
-        "No LoRA-style modules were found. It may be a full model or another adapter kind.",
-    ),
-    (
-        "strong_module",
-        Severity::Warning,
-        "A module is far stronger than the others; it may dominate or break images. Try a lower weight.",
-    ),
-    (
-        "large_weights",
-        Severity::Warning,
-        "Some weights are very large (|w| > 1000). Check the file was not corrupted.",
-    ),
-    (
-        "network_variant",
-        Severity::Info,
-        "A LyCORIS/PEFT variant (DoRA, IA³, GLoRA, OFT, BOFT, full diff) was seen; the pipeline must support it.",
-    ),
-    (
-        "mixed_ranks",
-        Severity::Info,
-        "Modules have different ranks (normal for some trainers).",
-    ),
-    (
-        "text_encoder_trained",
-        Severity::Info,
-        "The LoRA also changes the text encoder(s).",
-    ),
-    (
-        "no_metadata",
-        Severity::Info,
-        "No training metadata; provenance is unknown.",
-    ),
-];
-
-/// What the upload gate learned about an accepted file.
-#[derive(Debug, Clone)]
-pub struct Validated {
-    /// The container format.
-    pub format: Format,
-    /// The detected base model.
-    pub base_model: BaseModel,
-    /// The pickle's globals (all allowed), for pickle-based files.
-    pub globals: Vec<GlobalRef>,
-}
+use crate::weights::{ModuleStrength, WeightStats};
 
 /// The pickle part of a report.
 #[derive(Debug, Clone, Serialize)]
@@ -162,12 +29,23 @@ pub struct PickleReport {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hashes {
     /// SHA-256 of the whole file.
-    pub sha256: String,
+    pub sha256: Sha256,
     /// AutoV2: the first 10 hex digits of `sha256`.
     pub autov2: String,
     /// SHA-256 of the bytes after the safetensors header (A1111's LoRA hash); `null`
     /// when it was not asked for or the file is not safetensors.
-    pub tensor_sha256: Option<String>,
+    pub tensor_sha256: Option<Sha256>,
+}
+
+impl Hashes {
+    /// The file's hashes; AutoV2 is derived from `sha256`.
+    pub fn new(sha256: Sha256, tensor_sha256: Option<Sha256>) -> Self {
+        Self {
+            sha256,
+            autov2: sha256.autov2(),
+            tensor_sha256,
+        }
+    }
 }
 
 /// A tensor as listed in a report.
@@ -182,7 +60,7 @@ pub struct TensorSummary {
     pub shape: Vec<u64>,
 }
 
-/// Everything [`evaluate`] found out.
+/// Everything an evaluation found out.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
@@ -193,7 +71,7 @@ pub struct Report {
     /// Size in bytes.
     pub file_size: u64,
     /// SHA-256 of the file.
-    pub sha256: String,
+    pub sha256: Sha256,
     /// Hashes.
     pub hashes: Hashes,
     /// `pass`, `warn` or `fail`.
@@ -234,491 +112,40 @@ pub struct Report {
     pub pickled_tensors: Option<Vec<TensorSummary>>,
 }
 
-enum Parsed {
-    Safetensors(Header),
-    Torch(TorchScan),
-}
+#[cfg(test)]
+#[cfg(feature = "openapi")]
+mod schema_tests {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    use utoipa::{PartialSchema, ToSchema};
 
-/// Reads the container, by content and extension.
-fn parse(file: &mut File, len: u64, ext: Option<Extension>) -> Result<Parsed, InspectError> {
-    file.seek(SeekFrom::Start(0))?;
-    let st = Header::read(&mut BufReader::new(&mut *file), len);
-    match (ext, st) {
-        (Some(Extension::Safetensors) | None, Ok(h)) => Ok(Parsed::Safetensors(h)),
-        (Some(e), Ok(_)) => Err(InspectError::FormatMismatch {
-            found: "a safetensors file",
-            extension: e.to_string(),
-        }),
-        (Some(Extension::Safetensors), Err(st_err)) => match parse_torch(file, len) {
-            Ok(scan) => Err(InspectError::FormatMismatch {
-                found: if scan.format == Format::PytorchZip {
-                    "a PyTorch zip archive"
-                } else {
-                    "a pickle"
-                },
-                extension: "safetensors".into(),
-            }),
-            Err(_) => Err(st_err),
-        },
-        (_, Err(st_err)) => match parse_torch(file, len) {
-            Ok(scan) => Ok(Parsed::Torch(scan)),
-            Err(e) if ext.is_none() => Err(if matches!(e, InspectError::Io(_)) {
-                e
-            } else {
-                st_err
-            }),
-            Err(e) => Err(e),
-        },
-    }
-}
+    use super::*;
 
-fn parse_torch(file: &mut File, len: u64) -> Result<TorchScan, InspectError> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut magic = [0u8; 4];
-    let n = file.read(&mut magic)?;
-    file.seek(SeekFrom::Start(0))?;
-    if torch::looks_like_zip(&magic[..n]) {
-        torch::scan_zip(BufReader::new(&mut *file))
-    } else {
-        torch::scan_raw(BufReader::new(&mut *file), len)
-    }
-}
-
-/// The upload gate: checks that the file at `path`, uploaded with `extension`, is what
-/// it claims and safe to load.
-///
-/// # Errors
-///
-/// [`InspectError::Invalid`], [`InspectError::FormatMismatch`] or
-/// [`InspectError::UnsafePickle`] to refuse it; [`InspectError::Io`] if it cannot be read.
-pub fn validate(path: &Path, extension: Extension) -> Result<Validated, InspectError> {
-    let mut file = File::open(path)?;
-    let len = file.metadata()?.len();
-    match parse(&mut file, len, Some(extension))? {
-        Parsed::Safetensors(h) => {
-            let s = Structure::analyze(
-                h.tensors
-                    .iter()
-                    .map(|t| (t.name.as_str(), t.shape.as_slice())),
-                &h.metadata,
-            );
-            Ok(Validated {
-                format: Format::Safetensors,
-                base_model: s.base_model,
-                globals: Vec::new(),
-            })
-        }
-        Parsed::Torch(scan) => {
-            let refused = scan.refused();
-            if !refused.is_empty() {
-                return Err(InspectError::UnsafePickle { globals: refused });
-            }
-            let s = Structure::analyze(
-                scan.tensors
-                    .iter()
-                    .map(|t| (t.name.as_str(), t.shape.as_slice())),
-                &BTreeMap::new(),
-            );
-            Ok(Validated {
-                format: scan.format,
-                base_model: s.base_model,
-                globals: scan.globals,
-            })
-        }
-    }
-}
-
-/// Which hashes [`evaluate_with`] computes. Each is a full pass over the file, so a
-/// caller that already knows the file's SHA-256 (a store that hashed it on upload) saves
-/// one, and the tensor hash is only computed when asked for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Hashing {
-    /// The file's SHA-256 (lowercase hex) when the caller knows it; computed otherwise.
-    /// It is trusted as given.
-    pub known_sha256: Option<String>,
-    /// Also compute the SHA-256 of the bytes after the safetensors header (A1111's LoRA
-    /// hash); without it the report's `tensor_sha256` is `null`.
-    pub tensor_sha256: bool,
-}
-
-impl Hashing {
-    /// Every hash computed here: what [`evaluate`] does.
-    pub fn full() -> Self {
-        Self {
-            known_sha256: None,
-            tensor_sha256: true,
-        }
-    }
-}
-
-/// Evaluates the file at `path` with every hash computed here ([`Hashing::full`]):
-/// content problems become findings and a `fail` verdict; only a file that cannot be read
-/// at all is an error.
-///
-/// # Errors
-///
-/// [`InspectError::Io`] when the file cannot be opened or read.
-pub fn evaluate(path: &Path) -> Result<Report, InspectError> {
-    evaluate_with(path, &Hashing::full())
-}
-
-/// [`evaluate`], computing only the hashes `hashing` asks for.
-///
-/// # Errors
-///
-/// [`InspectError::Io`] when the file cannot be opened or read.
-pub fn evaluate_with(path: &Path, hashing: &Hashing) -> Result<Report, InspectError> {
-    let mut file = File::open(path)?;
-    let len = file.metadata()?.len();
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .and_then(Extension::parse);
-    let parsed = parse(&mut file, len, ext);
-    let data_start = match &parsed {
-        Ok(Parsed::Safetensors(h)) => Some(h.data_start),
-        _ => None,
-    };
-
-    let mut findings = Vec::new();
-    let mut report_format = None;
-    let mut structure = Structure::analyze(std::iter::empty(), &BTreeMap::new());
-    let mut tensor_count = 0;
-    let mut parameter_count = 0u64;
-    let mut dtypes: BTreeMap<String, usize> = BTreeMap::new();
-    let mut metadata = BTreeMap::new();
-    let mut weights = None;
-    let mut modules = Vec::new();
-    let mut pickle = None;
-    let mut pickled_tensors = None;
-
-    // Hash on other threads while this one scans the weights.
-    let (hashes, scanned) = std::thread::scope(|scope| {
-        let full = match &hashing.known_sha256 {
-            Some(known) => FileHash::Known(known.clone()),
-            None => FileHash::Computing(scope.spawn(|| sha256_from(path, 0))),
-        };
-        let tensor = data_start
-            .filter(|_| hashing.tensor_sha256)
-            .map(|start| scope.spawn(move || sha256_from(path, start)));
-        let scanned = match parsed {
-            Ok(Parsed::Safetensors(header)) => {
-                report_format = Some(Format::Safetensors);
-                structure = Structure::analyze(
-                    header
-                        .tensors
-                        .iter()
-                        .map(|t| (t.name.as_str(), t.shape.as_slice())),
-                    &header.metadata,
-                );
-                tensor_count = header.tensors.len();
-                for t in &header.tensors {
-                    parameter_count += t.numel();
-                    *dtypes.entry(t.dtype.to_string()).or_default() += 1;
-                }
-                let result = weights::scan(path, &header, &mut structure);
-                metadata = header.metadata;
-                result.map(Some)
-            }
-            Ok(Parsed::Torch(scan)) => {
-                report_format = Some(scan.format);
-                structure = Structure::analyze(
-                    scan.tensors
-                        .iter()
-                        .map(|t| (t.name.as_str(), t.shape.as_slice())),
-                    &BTreeMap::new(),
-                );
-                tensor_count = scan.tensors.len();
-                for t in &scan.tensors {
-                    parameter_count += t.shape.iter().product::<u64>();
-                    *dtypes
-                        .entry(
-                            t.dtype
-                                .map_or_else(|| "unknown".to_owned(), |d| d.to_string()),
-                        )
-                        .or_default() += 1;
-                }
-                findings.push(finding(
-                    "pickle_format",
-                    format!("{} is a pickle-based format", scan.format.as_str()),
-                ));
-                let refused = scan.refused();
-                if !refused.is_empty() {
-                    findings.push(finding(
-                        "unsafe_pickle_global",
-                        format!("imports {}", refused.join(", ")),
-                    ));
-                }
-                pickled_tensors = Some(
-                    scan.tensors
-                        .iter()
-                        .take(1000)
-                        .map(|t| TensorSummary {
-                            name: t.name.clone(),
-                            dtype: t.dtype.map(|d| d.to_string()),
-                            shape: t.shape.clone(),
-                        })
-                        .collect(),
-                );
-                pickle = Some(PickleReport {
-                    globals: scan.globals,
-                    pickles: scan.pickles,
-                    archive_name: scan.archive_name,
-                });
-                Ok(None)
-            }
-            Err(e) => {
-                report_format = guess_format(ext);
-                findings.push(content_finding(&e));
-                if matches!(e, InspectError::Io(_)) {
-                    Err(e)
-                } else {
-                    Ok(None)
-                }
-            }
-        };
-        let full = match full {
-            FileHash::Known(known) => Ok(known),
-            FileHash::Computing(h) => h
-                .join()
-                .unwrap_or_else(|_| Err(InspectError::invalid("file", "hashing thread failed"))),
-        };
-        let tensor = tensor.map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(InspectError::invalid("file", "hashing thread failed")))
-        });
-        (full.and_then(|f| Ok((f, tensor.transpose()?))), scanned)
-    });
-    let (sha256, tensor_sha256) = hashes?;
-    if let Some((stats, strengths)) = scanned? {
-        weights = Some(stats);
-        modules = strengths;
+    fn json(schema: RefOr<Schema>) -> serde_json::Value {
+        serde_json::to_value(schema).unwrap()
     }
 
-    judge(
-        &structure,
-        weights.as_ref(),
-        &modules,
-        &metadata,
-        report_format,
-        &mut findings,
-    );
-    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-    let verdict = if findings.iter().any(|f| f.severity == Severity::Error) {
-        Verdict::Fail
-    } else if findings.iter().any(|f| f.severity == Severity::Warning) {
-        Verdict::Warn
-    } else {
-        Verdict::Pass
-    };
-    Ok(Report {
-        partial_path: path.display().to_string(),
-        format: report_format,
-        file_size: len,
-        hashes: Hashes {
-            autov2: sha256[..10].to_owned(),
-            sha256: sha256.clone(),
-            tensor_sha256,
-        },
-        sha256,
-        verdict,
-        findings,
-        base_model: structure.base_model,
-        base_model_source: structure.base_model_source,
-        network_type: structure.network_type,
-        network_variants: structure.variants.clone(),
-        rank: structure.dominant_rank(),
-        alpha: structure.dominant_alpha(),
-        module_count: structure.module_count(),
-        text_encoder_modules: structure.text_encoder_modules,
-        tensor_count,
-        parameter_count,
-        dtypes,
-        metadata,
-        weights,
-        modules,
-        pickle,
-        pickled_tensors,
-    })
-}
-
-/// Only the weight pass of [`evaluate`] on a safetensors file: structure, weight health
-/// and per-module strengths, without hashes or findings.
-///
-/// # Errors
-///
-/// [`InspectError::Invalid`] for a file that is not valid safetensors, [`InspectError::Io`]
-/// when reading fails.
-pub fn scan_weights(
-    path: &Path,
-) -> Result<(Structure, WeightStats, Vec<ModuleStrength>), InspectError> {
-    let mut file = File::open(path)?;
-    let len = file.metadata()?.len();
-    let header = Header::read(&mut BufReader::new(&mut file), len)?;
-    let mut structure = Structure::analyze(
-        header
-            .tensors
-            .iter()
-            .map(|t| (t.name.as_str(), t.shape.as_slice())),
-        &header.metadata,
-    );
-    let (stats, modules) = weights::scan(path, &header, &mut structure)?;
-    Ok((structure, stats, modules))
-}
-
-fn guess_format(ext: Option<Extension>) -> Option<Format> {
-    match ext? {
-        Extension::Safetensors => Some(Format::Safetensors),
-        _ => None,
+    #[test]
+    fn hashes_are_hex_strings_in_the_schema() {
+        let report = json(Report::schema());
+        let hashes = json(Hashes::schema());
+        let sha = "#/components/schemas/Sha256";
+        assert_eq!(report["properties"]["sha256"]["$ref"], sha);
+        assert_eq!(hashes["properties"]["sha256"]["$ref"], sha);
+        assert_eq!(
+            hashes["properties"]["tensor_sha256"]["oneOf"][0]["$ref"],
+            sha
+        );
+        assert_eq!(hashes["properties"]["autov2"]["type"], "string");
+        // The referenced schema is registered with the report's, and is a string.
+        let mut schemas = Vec::new();
+        Report::schemas(&mut schemas);
+        let (_, sha256) = schemas
+            .into_iter()
+            .find(|(name, _)| name == "Sha256")
+            .unwrap();
+        let sha256 = json(sha256);
+        assert_eq!(sha256["type"], "string");
+        assert_eq!(sha256["pattern"], "^[0-9a-f]{64}$");
     }
-}
-
-fn finding(code: &'static str, message: String) -> Finding {
-    let severity = FINDING_CODES
-        .iter()
-        .find(|(c, _, _)| *c == code)
-        .map_or(Severity::Error, |(_, s, _)| *s);
-    Finding {
-        severity,
-        code,
-        message,
-    }
-}
-
-fn content_finding(e: &InspectError) -> Finding {
-    let code = match e {
-        InspectError::Invalid {
-            format: "safetensors",
-            ..
-        } => "invalid_safetensors",
-        InspectError::Invalid {
-            format: "pytorch_zip",
-            ..
-        } => "invalid_pytorch_zip",
-        InspectError::Invalid { .. } | InspectError::Io(_) => "invalid_pickle",
-        InspectError::FormatMismatch { .. } => "format_mismatch",
-        InspectError::UnsafePickle { .. } => "unsafe_pickle_global",
-    };
-    finding(code, e.to_string())
-}
-
-fn judge(
-    structure: &Structure,
-    weights: Option<&WeightStats>,
-    modules: &[ModuleStrength],
-    metadata: &BTreeMap<String, String>,
-    format: Option<Format>,
-    findings: &mut Vec<Finding>,
-) {
-    let valid = !findings.iter().any(|f| f.severity == Severity::Error);
-    if let Some(w) = weights {
-        if w.nan_count > 0 {
-            findings.push(finding(
-                "nan_weights",
-                format!(
-                    "{} NaN weights (in {})",
-                    w.nan_count,
-                    w.bad_tensors.join(", ")
-                ),
-            ));
-        }
-        if w.inf_count > 0 {
-            findings.push(finding(
-                "inf_weights",
-                format!(
-                    "{} infinite weights (in {})",
-                    w.inf_count,
-                    w.bad_tensors.join(", ")
-                ),
-            ));
-        }
-        if w.max_abs > 1000.0 {
-            findings.push(finding(
-                "large_weights",
-                format!("max |w| is {}", w.max_abs),
-            ));
-        }
-    }
-    if !valid || format.is_none() {
-        return;
-    }
-    if structure.base_model == BaseModel::Unknown {
-        findings.push(finding(
-            "unknown_base_model",
-            "no metadata, key names or shapes tell the base model".into(),
-        ));
-    }
-    if structure.module_count() == 0 {
-        findings.push(finding(
-            "no_lora_modules",
-            "no lora_down/lora_up, lora_A/lora_B, LoHa or LoKr tensors".into(),
-        ));
-    }
-    if !structure.variants.is_empty() {
-        findings.push(finding(
-            "network_variant",
-            format!("also seen: {}", structure.variants.join(", ")),
-        ));
-    }
-    let ranks: std::collections::BTreeSet<u64> = modules.iter().map(|m| m.rank).collect();
-    if ranks.len() > 1 {
-        findings.push(finding("mixed_ranks", format!("ranks {ranks:?}")));
-    }
-    if structure.text_encoder_modules > 0 {
-        findings.push(finding(
-            "text_encoder_trained",
-            format!("{} text-encoder modules", structure.text_encoder_modules),
-        ));
-    }
-    if format == Some(Format::Safetensors) && metadata.is_empty() {
-        findings.push(finding(
-            "no_metadata",
-            "the safetensors header has no __metadata__".into(),
-        ));
-    }
-    let mut strengths: Vec<f64> = modules
-        .iter()
-        .map(|m| m.strength)
-        .filter(|s| s.is_finite())
-        .collect();
-    if strengths.len() >= 8 {
-        strengths.sort_by(f64::total_cmp);
-        let median = strengths[strengths.len() / 2];
-        let strong: Vec<&str> = modules
-            .iter()
-            .filter(|m| median > 0.0 && m.strength > 10.0 * median)
-            .map(|m| m.module.as_str())
-            .take(5)
-            .collect();
-        if !strong.is_empty() {
-            findings.push(finding(
-                "strong_module",
-                format!(
-                    "over 10× the median strength {median:.4}: {}",
-                    strong.join(", ")
-                ),
-            ));
-        }
-    }
-}
-
-/// A hash given by the caller, or one being computed.
-enum FileHash<T> {
-    Known(String),
-    Computing(T),
-}
-
-fn sha256_from(path: &Path, start: u64) -> Result<String, InspectError> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(start))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }

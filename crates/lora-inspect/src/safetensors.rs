@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::Value;
 
-use crate::{DType, InspectError};
+use crate::dtype::DType;
+use crate::error::InspectError;
 
 /// Largest header accepted, as the contract (and the reference implementation) say.
 pub const MAX_HEADER_BYTES: u64 = 100_000_000;

@@ -3,8 +3,9 @@
 
 use std::io::{BufRead, BufReader, Read, Seek};
 
+use crate::error::InspectError;
+use crate::format::Format;
 use crate::pickle::{self, GlobalRef, PickledTensor};
-use crate::{Format, InspectError};
 
 /// The first pickle of a legacy `torch.save` file.
 const LEGACY_MAGIC: i128 = 0x1950a86a20f9469cfc6c;

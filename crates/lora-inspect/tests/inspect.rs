@@ -4,13 +4,14 @@
 
 use std::path::PathBuf;
 
-use lora_core::Extension;
+use lora_core::{Extension, Sha256};
 use lora_inspect::fixtures::{
     PickleWriter, f16_bytes, kohya_lora, os_system_pickle, state_dict_pickle, torch_zip,
 };
 use lora_inspect::safetensors::{Header, build};
 use lora_inspect::{
-    BaseModel, Format, InspectError, NetworkType, Severity, Verdict, evaluate, pickle, validate,
+    BaseModel, FindingCode, Format, InspectError, NetworkType, Severity, Verdict, evaluate, pickle,
+    validate,
 };
 use proptest::prelude::*;
 
@@ -377,7 +378,12 @@ fn benign_torch_files_pass_and_name_their_tensors() {
     let listed = report.pickled_tensors.unwrap();
     assert_eq!(listed[0].dtype.as_deref(), Some("F16"));
     assert_eq!(listed[1].shape, [320, 4]);
-    assert!(report.findings.iter().any(|f| f.code == "pickle_format"));
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.code == FindingCode::PickleFormat)
+    );
     assert_eq!(report.verdict, Verdict::Warn);
 }
 
@@ -529,9 +535,9 @@ fn nan_and_inf_fail_the_verdict() {
     assert!(
         r.findings
             .iter()
-            .any(|f| f.code == "nan_weights" && f.severity == Severity::Error)
+            .any(|f| f.code == FindingCode::NanWeights && f.severity == Severity::Error)
     );
-    assert!(r.findings.iter().any(|f| f.code == "inf_weights"));
+    assert!(r.findings.iter().any(|f| f.code == FindingCode::InfWeights));
 }
 
 #[test]
@@ -598,9 +604,17 @@ fn strengths_alphas_and_hashes() {
     assert_eq!((r.rank, r.alpha), (Some(8), Some(4.0)));
     assert_eq!(r.modules.len(), 2);
     assert!(r.modules.iter().all(|m| m.scale == 0.5 && m.strength > 0.0));
-    assert_eq!(r.hashes.autov2, r.sha256[..10]);
-    assert_eq!(r.hashes.tensor_sha256.as_ref().map(String::len), Some(64));
-    assert_ne!(r.hashes.tensor_sha256.as_deref(), Some(r.sha256.as_str()));
+    assert_eq!(r.hashes.autov2, r.sha256.to_hex()[..10]);
+    assert!(r.hashes.tensor_sha256.is_some());
+    assert_ne!(r.hashes.tensor_sha256, Some(r.sha256));
+    // Spelled as 64 lower-case hex digits in the JSON, as before the type.
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["sha256"], r.sha256.to_hex());
+    assert_eq!(json["hashes"]["sha256"], r.sha256.to_hex());
+    assert_eq!(
+        json["hashes"]["tensor_sha256"].as_str().map(str::len),
+        Some(64)
+    );
     assert_eq!(r.metadata["ss_network_dim"], "8");
 }
 
@@ -611,7 +625,7 @@ fn a_known_sha256_is_used_and_the_tensor_hash_is_optional() {
     let lean = lora_inspect::evaluate_with(
         &f.path,
         &lora_inspect::Hashing {
-            known_sha256: Some(full.sha256.clone()),
+            known_sha256: Some(full.sha256),
             tensor_sha256: false,
         },
     )
@@ -621,18 +635,18 @@ fn a_known_sha256_is_used_and_the_tensor_hash_is_optional() {
     assert_eq!(lean.hashes.tensor_sha256, None);
     assert_eq!((lean.rank, lean.verdict), (full.rank, full.verdict));
     // Trusted as given: the caller vouches for it (a store that hashed the upload).
-    let given = "ab".repeat(32);
+    let given = Sha256::parse_hex(&"ab".repeat(32)).unwrap();
     let trusted = lora_inspect::evaluate_with(
         &f.path,
         &lora_inspect::Hashing {
-            known_sha256: Some(given.clone()),
+            known_sha256: Some(given),
             tensor_sha256: true,
         },
     )
     .unwrap();
     assert_eq!(
-        (trusted.sha256.as_str(), trusted.hashes.autov2.as_str()),
-        (given.as_str(), "ababababab")
+        (trusted.sha256, trusted.hashes.autov2.as_str()),
+        (given, "ababababab")
     );
     assert_eq!(trusted.hashes.tensor_sha256, full.hashes.tensor_sha256);
 }
@@ -642,7 +656,7 @@ fn invalid_files_are_reported_not_errors() {
     let f = write("x.safetensors", b"definitely not a lora");
     let r = evaluate(&f.path).unwrap();
     assert_eq!(r.verdict, Verdict::Fail);
-    assert_eq!(r.findings[0].code, "invalid_safetensors");
+    assert_eq!(r.findings[0].code, FindingCode::InvalidSafetensors);
     let evil = os_system_pickle("id");
     let f = write("x.pt", &evil);
     let r = evaluate(&f.path).unwrap();

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
-use lora_core::{PartialPath, Sha256};
+use lora_core::PartialPath;
 use lora_inspect::{Hashing, Report};
-use lora_store::{Examined, Store};
+use lora_store::{Store, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -128,38 +128,39 @@ pub(crate) async fn evaluate(
     }
 }
 
+/// How often a file that keeps being removed or replaced while it is read is looked at
+/// again before the answer is that it is not there.
+const ATTEMPTS: usize = 3;
+
 /// Evaluates one stored file, with the SHA-256 the store remembers for it when it has one
 /// (saving a full pass), and teaches the store the hash when it had none.
+///
+/// A file removed or replaced while it is read (deleted, maybe uploaded again under the
+/// same name) may pair the remembered hash with other bytes, or vanish under the reader:
+/// it is looked at again, with every hash computed, and is a 404 once it is gone (or when
+/// it changed under each of [`ATTEMPTS`] reads: no version of it held still to be read).
 fn evaluate_stored(
     store: &Store,
     path: &PartialPath,
     tensor_sha256: bool,
 ) -> Result<Report, ApiError> {
-    let run = |file: &Examined, known_sha256: Option<Sha256>| {
-        let known_sha256 = known_sha256.map(|s| s.to_hex());
+    for attempt in 0..ATTEMPTS {
+        let seen = store.examine(path)?;
         let hashing = Hashing {
-            known_sha256,
+            // Only the first look may trust the remembered hash; later ones saw a change.
+            known_sha256: seen.sha256.filter(|_| attempt == 0),
             tensor_sha256,
         };
-        lora_inspect::evaluate_with(file.path.as_std_path(), &hashing).map_err(ApiError::from)
-    };
-    let seen = store.examine(path)?;
-    let first = run(&seen, seen.sha256);
-    let mut report = if store.unchanged(path, &seen) {
-        let report = first?;
-        if seen.sha256.is_none()
-            && let Ok(sha256) = Sha256::parse_hex(&report.sha256)
-        {
-            store.remember_sha256(path, &seen, sha256);
+        let result = lora_inspect::evaluate_with(seen.path.as_std_path(), &hashing);
+        if !store.unchanged(path, &seen) {
+            continue;
         }
-        report
-    } else {
-        // Removed or replaced while it was read (deleted, maybe uploaded again): the
-        // remembered hash and the bytes read may belong to different files. Look again:
-        // 404 if it is gone, else read the new file whole.
-        let now = store.examine(path)?;
-        run(&now, None)?
-    };
-    report.partial_path = path.to_string();
-    Ok(report)
+        let mut report = result?;
+        if seen.sha256.is_none() {
+            store.remember_sha256(path, &seen, report.sha256);
+        }
+        report.partial_path = path.to_string();
+        return Ok(report);
+    }
+    Err(StoreError::NotFound { path: path.clone() }.into())
 }
