@@ -63,7 +63,7 @@ struct Tally {
 impl Tally {
     fn add(&mut self, elements: u64, dtype: String) {
         self.tensors += 1;
-        self.parameters += elements;
+        self.parameters = self.parameters.saturating_add(elements);
         *self.dtypes.entry(dtype).or_default() += 1;
     }
 }
@@ -141,8 +141,9 @@ impl Scan {
         let structure = torch_structure(&scan);
         let mut tally = Tally::default();
         for t in &scan.tensors {
+            // A pickle's shapes are whatever it says: never trust them to fit.
             tally.add(
-                t.shape.iter().product::<u64>(),
+                t.shape.iter().fold(1, |n: u64, &d| n.saturating_mul(d)),
                 t.dtype
                     .map_or_else(|| "unknown".to_owned(), |d| d.to_string()),
             );

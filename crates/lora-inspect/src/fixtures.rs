@@ -183,7 +183,7 @@ pub fn state_dict_pickle(tensors: &[(&str, &[u64])]) -> Vec<u8> {
         .reduce()
         .mark();
     for (i, (name, shape)) in tensors.iter().enumerate() {
-        let numel: u64 = shape.iter().product();
+        let numel: u64 = shape.iter().fold(1, |n: u64, &d| n.saturating_mul(d));
         w.string(name)
             .global("torch._utils", "_rebuild_tensor_v2")
             .mark();
@@ -204,7 +204,7 @@ pub fn state_dict_pickle(tensors: &[(&str, &[u64])]) -> Vec<u8> {
         let mut strides = Vec::new();
         for d in shape.iter().rev() {
             strides.push(stride);
-            stride *= d;
+            stride = stride.saturating_mul(*d);
         }
         for s in strides.iter().rev() {
             w.int(*s as i32);

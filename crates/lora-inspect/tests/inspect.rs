@@ -698,3 +698,17 @@ proptest! {
         let _ = evaluate(&f.path);
     }
 }
+
+/// A pickle declares whatever shapes it likes: counting them never overflows (a panic in a
+/// debug build, a wrong count in release), it saturates.
+#[test]
+fn absurd_pickled_shapes_saturate_the_parameter_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.pt");
+    let big = i32::MAX as u64; // the fixture pickles ints as 4 bytes
+    let bytes = state_dict_pickle(&[("a", &[big, big, big]), ("b", &[big, 2])]);
+    std::fs::write(&path, bytes).unwrap();
+    let report = lora_inspect::evaluate(&path).unwrap();
+    assert_eq!(report.tensor_count, 2, "{report:?}");
+    assert_eq!(report.parameter_count, u64::MAX);
+}
