@@ -43,6 +43,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod binning;
 mod durability;
 mod error;
 mod fsops;
@@ -59,12 +60,11 @@ mod store;
 mod versions;
 mod writeback;
 
+pub use binning::{Binned, Restored};
 pub use error::StoreError;
 pub use layout::Layout;
 pub use listing::Page;
 pub use place::OnClash;
 pub use recycle_bin::{BinEntry, BinListing, Purged};
 pub use staging::{StagedFile, StagedUpload};
-pub use store::{
-    Binned, Examined, Listing, LiveFile, Published, Recovery, Restored, StorageHealth, Store,
-};
+pub use store::{Examined, Listing, LiveFile, Published, Recovery, StorageHealth, Store};

@@ -1,5 +1,9 @@
 //! `POST /api/v1/lora/upload` and `POST /api/v1/admin/lora/upload`.
 
+mod form;
+
+pub use form::{BodyAdminUploadLora, BodyUploadLora};
+
 use actix_multipart::{Field, Multipart, MultipartError};
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -7,9 +11,7 @@ use futures_util::StreamExt;
 use lora_core::{EntityType, SafeFileName, Sha256, UploadRoute};
 use lora_store::{OnClash, Published, StagedFile};
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::{PartialSchema, ToSchema};
+use utoipa::ToSchema;
 
 use super::blocking;
 use crate::error::{HttpError, HttpValidationError};
@@ -47,93 +49,6 @@ pub struct AdminLoRAUploadResponse {
     /// The entity type folder.
     pub entity_type: EntityType,
 }
-
-// The form schemas: the multipart body is parsed by streaming (see `receive`), so these
-// types only describe it; the entity type enums come from the rule `receive` applies.
-
-/// `Body_upload_lora`: the user upload form.
-#[derive(Debug, ToSchema)]
-#[schema(as = Body_upload_lora)]
-#[allow(dead_code)]
-pub struct BodyUploadLora {
-    /// The LoRA model file to upload (`.safetensors .ckpt .pt .pth .bin`).
-    #[schema(value_type = String, format = Binary)]
-    file: Vec<u8>,
-    /// The entity type (clothes, identities, product, styles); missing or empty means
-    /// `no_type_provided`. Trimmed and lower-cased before checking.
-    #[schema(value_type = UserEntityType, required = false)]
-    entity_type: Option<String>,
-    /// Whether to enable automatic versioning for duplicate filenames (`name_v2.ext`, …);
-    /// `false` makes a duplicate a 409.
-    #[schema(value_type = bool, required = false, default = true)]
-    use_safe_filename: Option<bool>,
-}
-
-/// `Body_admin_upload_lora`: the admin upload form.
-#[derive(Debug, ToSchema)]
-#[schema(as = Body_admin_upload_lora)]
-#[allow(dead_code)]
-pub struct BodyAdminUploadLora {
-    /// The LoRA model file to upload (`.safetensors .ckpt .pt .pth .bin`).
-    #[schema(value_type = String, format = Binary)]
-    file: Vec<u8>,
-    /// The entity type (clothes, faces, identities, product, styles); missing or empty
-    /// means `no_type_provided`. Trimmed and lower-cased before checking.
-    #[schema(value_type = AdminEntityType, required = false)]
-    entity_type: Option<String>,
-    /// Whether to enable automatic versioning for duplicate filenames (`name_v2.ext`, …);
-    /// `false` makes a duplicate a 409.
-    #[schema(value_type = bool, required = false, default = true)]
-    use_safe_filename: Option<bool>,
-}
-
-/// The `entity_type` values an upload route accepts, as an OpenAPI enum.
-///
-/// Built from [`EntityType::allowed_on`], the rule the handler applies, so the document
-/// cannot advertise a value the server refuses. (A missing or empty field also means
-/// `no_type_provided`; an empty string is left out of the enum because it names nothing.)
-fn entity_type_enum(route: UploadRoute, description: &str) -> RefOr<Schema> {
-    let values: Vec<&str> = EntityType::ALL
-        .into_iter()
-        .filter(|e| e.allowed_on(route))
-        .map(EntityType::as_str)
-        .collect();
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .enum_values(Some(values))
-        .description(Some(description))
-        .into()
-}
-
-/// The entity types the user upload route accepts.
-#[derive(Debug)]
-struct UserEntityType;
-
-impl PartialSchema for UserEntityType {
-    fn schema() -> RefOr<Schema> {
-        entity_type_enum(
-            UploadRoute::User,
-            "The entity types the user upload route accepts.",
-        )
-    }
-}
-
-impl ToSchema for UserEntityType {}
-
-/// The entity types the admin upload route accepts.
-#[derive(Debug)]
-struct AdminEntityType;
-
-impl PartialSchema for AdminEntityType {
-    fn schema() -> RefOr<Schema> {
-        entity_type_enum(
-            UploadRoute::Admin,
-            "The entity types the admin upload route accepts.",
-        )
-    }
-}
-
-impl ToSchema for AdminEntityType {}
 
 /// Upload a LoRA model file.
 ///
