@@ -411,3 +411,60 @@ fn sigterm_aborts_an_upload_past_the_grace_period_without_leftovers() {
     let _restarted = serve_dev(dir.path());
     assert!(files_under(&staging).is_empty());
 }
+
+/// The service's own files are input like any other: a hash log damaged while the server
+/// was down (a bad `sha256`, garbage) is repaired at start, and evaluating the file gives
+/// its real hash, never a 500.
+#[test]
+fn a_damaged_hash_log_is_repaired_and_the_hash_recomputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let lora = lora_inspect::fixtures::kohya_lora(
+        &[("lora_unet_input_blocks_4_1_proj_in", 64, 64)],
+        4,
+        2.0,
+        &[],
+    );
+    let live = data.join("models/loras/styles");
+    std::fs::create_dir_all(&live).unwrap();
+    std::fs::write(live.join("a.safetensors"), &lora).unwrap();
+    std::fs::create_dir_all(data.join(".lora-server")).unwrap();
+    let meta = std::fs::metadata(live.join("a.safetensors")).unwrap();
+    let mtime_ns = std::os::unix::fs::MetadataExt::mtime(&meta) * 1_000_000_000
+        + std::os::unix::fs::MetadataExt::mtime_nsec(&meta);
+    let ino = std::os::unix::fs::MetadataExt::ino(&meta);
+    // A record for exactly this file (a valid one would be trusted), but with a hash that
+    // is no SHA-256; then garbage.
+    std::fs::write(
+        data.join(".lora-server/hashes.jsonl"),
+        format!(
+            "{{\"path\":\"styles/a.safetensors\",\"stamp\":{{\"len\":{},\"mtime_ns\":{mtime_ns},\"ino\":{ino}}},\"sha256\":\"0123\"}}\n\u{1}garbage\n",
+            meta.len()
+        ),
+    )
+    .unwrap();
+
+    let server = serve_dev(data);
+    let body = r#"{"partial_path": "styles/a.safetensors"}"#;
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        s,
+        "POST /api/v1/evaluation/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.admin,
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    use sha2::Digest;
+    let expected = format!("{:x}", sha2::Sha256::digest(&lora));
+    assert!(
+        answer.contains(&format!("\"sha256\":\"{expected}\"")),
+        "{answer}"
+    );
+    // And the listing now knows it.
+    let (status, listing) = get(&server.addr, "/api/v1/admin/lora", &server.admin);
+    assert_eq!(status, 200);
+    assert!(listing.contains(&expected), "{listing}");
+}
