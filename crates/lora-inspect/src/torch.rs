@@ -30,11 +30,7 @@ pub struct TorchScan {
 impl TorchScan {
     /// The refused globals.
     pub fn refused(&self) -> Vec<String> {
-        self.globals
-            .iter()
-            .filter(|g| !g.allowed)
-            .map(|g| g.name.clone())
-            .collect()
+        pickle::refused(&self.globals)
     }
 }
 

@@ -54,12 +54,17 @@ pub struct PickleScan {
 impl PickleScan {
     /// The globals that are not allowed.
     pub fn refused(&self) -> Vec<String> {
-        self.globals
-            .iter()
-            .filter(|g| !g.allowed)
-            .map(|g| g.name.clone())
-            .collect()
+        refused(&self.globals)
     }
+}
+
+/// The names of the globals in `globals` that are not allowed.
+pub fn refused(globals: &[GlobalRef]) -> Vec<String> {
+    globals
+        .iter()
+        .filter(|g| !g.allowed)
+        .map(|g| g.name.clone())
+        .collect()
 }
 
 /// Walks the pickle at the start of `data` to its `STOP`.
