@@ -67,10 +67,12 @@ impl Hasher {
                         state.finalize().into()
                     });
                 // Without a thread (resource limits), hashing simply stays inline.
-                if let Ok(digest) = spawned
-                    && start.send(std::mem::take(state)).is_ok()
-                {
-                    *self = Hasher::Parallel { chunks, digest };
+                if let Ok(digest) = spawned {
+                    match start.send(std::mem::take(state)) {
+                        Ok(()) => *self = Hasher::Parallel { chunks, digest },
+                        // The thread is gone already: keep the state, and hash inline.
+                        Err(std::sync::mpsc::SendError(back)) => *state = back,
+                    }
                 }
             }
             Hasher::Parallel { chunks, .. } => {
