@@ -5,11 +5,15 @@
 //! * [`app`] is the complete application (routes, JSON 404/405, JSON bodies for framework
 //!   errors), used by [`run`] and by tests;
 //! * [`run`] serves it on a listener, with an `Expect: 100-continue` gate that refuses
-//!   unauthenticated or oversized uploads before the client sends the body.
+//!   unauthenticated or oversized uploads before the client sends the body, and starts
+//!   the bin retention task; a service that mounts [`configure`] itself calls
+//!   [`spawn_retention`] once.
 //!
 //! Permissions are extractors ([`AdminClaims`], [`UserClaims`]) decided from the headers
-//! before any body is read. Every error of every layer becomes a status and a FastAPI-shaped
-//! body in exactly one place, [`ApiError`]'s `ResponseError` implementation.
+//! before any body is read. JSON bodies are typed request structs read by one extractor,
+//! [`ApiJson`], and those same types make the OpenAPI document ([`ApiDoc`]). Every error of
+//! every layer becomes a status and a FastAPI-shaped body in exactly one place,
+//! [`ApiError`]'s `ResponseError` implementation (422 issue kinds: [`IssueKind`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;

@@ -11,10 +11,18 @@
 //!   [`Store::open`].
 //! * **Nothing is overwritten.** Two uploads of one name get distinct names
 //!   ([`OnClash::Version`]) or exactly one wins ([`OnClash::Refuse`]); deletes move files
-//!   into the recycle bin under a free name.
-//! * **Listings are cheap.** Folder lists are cached by mtime; hashes of uploaded files
-//!   (and of files a caller hashed, [`Store::remember_sha256`]) are remembered in a small
-//!   log and shown only while the file is unchanged ([`Store::examine`] hands them out).
+//!   into the recycle bin under a free name, and its journal remembers where they came
+//!   from ([`Store::list_bin`], [`Store::restore`], [`Store::purge`]).
+//! * **Done is done.** Once a rename has taken effect, the bookkeeping (hash log, bin
+//!   journal, listing cache) is written and the operation succeeds; a folder fsync that
+//!   fails after that is logged and counted in [`StorageHealth::durability_errors`], never
+//!   returned as a failure of something that happened.
+//! * **Listings are cheap.** Folder lists are cached; the store applies its own changes to
+//!   them and rereads a folder only when someone else changed it. Hashes
+//!   ([`lora_core::Sha256`]) of uploaded files (and of files a caller hashed,
+//!   [`Store::remember_sha256`]) are remembered in a small log and shown only while the
+//!   file is unchanged ([`Store::examine`] hands them out). The store's own logs are input
+//!   like any other: a damaged line is dropped at [`Store::open`], never trusted.
 //! * **Uploads are cheap to repeat and quick to land.** The 2000th upload of a name finds
 //!   its free version without scanning the folder, and large uploads are written back to
 //!   disk while they arrive, so the closing fsync only waits for the tail.

@@ -13,7 +13,7 @@ use crate::fsops::rename_noreplace;
 pub enum OnClash {
     /// Take the first free of `stem_v2.ext`, `stem_v3.ext`, …
     Version,
-    /// Refuse with [`StoreError::AlreadyExists`].
+    /// Refuse with [`crate::StoreError::AlreadyExists`].
     Refuse,
 }
 
