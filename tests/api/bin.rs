@@ -261,3 +261,84 @@ fn a_missing_data_directory_is_503_and_health_degraded() {
         json!({"detail": "Service unavailable: the data directory cannot be written to"})
     );
 }
+
+/// An unmounted disk is never an empty store: with the data directory moved away while
+/// running, every route that reads or changes the store answers 503 (a sync job must not
+/// conclude every file was deleted), and nothing is recreated in its place.
+#[test]
+fn a_data_directory_moved_away_is_503_everywhere_and_nothing_is_recreated() {
+    let app = spawn_app();
+    let r = app.upload(&[
+        file("a.safetensors", &st(1)),
+        Part::Text("entity_type", "styles"),
+    ]);
+    assert_eq!(r.status, 200);
+    let r = app.delete(r#"{"partial_path": "styles/a.safetensors"}"#);
+    assert_eq!(r.status, 200);
+    let r = app.upload(&[
+        file("a.safetensors", &st(2)),
+        Part::Text("entity_type", "styles"),
+    ]);
+    assert_eq!(r.status, 200);
+
+    let moved = app
+        .data
+        .with_file_name(format!("{}-away", app.data.file_name().unwrap()));
+    std::fs::rename(&app.data, &moved).unwrap();
+    let admin = bearer(&app.admin);
+    let json = format!("{admin}Content-Type: application/json\r\n");
+    let cases: [(&str, &str, &str, &str); 7] = [
+        ("GET", "/api/v1/admin/lora", &admin, ""),
+        ("GET", "/api/v1/admin/bin", &admin, ""),
+        (
+            "DELETE",
+            "/api/v1/admin/lora",
+            &json,
+            r#"{"partial_path": "styles/a.safetensors"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/evaluation/",
+            &json,
+            r#"{"partial_path": "styles/a.safetensors"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/admin/bin/restore",
+            &json,
+            r#"{"bin_path": "styles/a.safetensors"}"#,
+        ),
+        (
+            "DELETE",
+            "/api/v1/admin/bin",
+            &json,
+            r#"{"bin_path": "styles/a.safetensors"}"#,
+        ),
+        (
+            "POST",
+            "/api/v1/admin/bin/purge",
+            &json,
+            r#"{"before": "2999-01-01T00:00:00Z"}"#,
+        ),
+    ];
+    for (method, path, headers, body) in cases {
+        let r = app.request(method, path, headers, body.as_bytes());
+        assert_eq!(r.status, 503, "{method} {path}: {:?}", r.json());
+    }
+    let r = app.upload(&[file("b.safetensors", &st(3))]);
+    assert_eq!(r.status, 503);
+    assert!(
+        !app.data.exists(),
+        "nothing is recreated in place of the data directory"
+    );
+    let health = app
+        .request("GET", "/api/v1/evaluation/health", "", b"")
+        .json();
+    assert_eq!(health["status"], "degraded");
+
+    // Mounted back: everything is where it was.
+    std::fs::rename(&moved, &app.data).unwrap();
+    let r = app.list("");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["total"], 1);
+}

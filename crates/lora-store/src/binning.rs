@@ -53,7 +53,10 @@ impl Store {
         let sha256 = fs::metadata(&live)
             .ok()
             .and_then(|m| self.hashes.lookup(path, &m));
-        let (bin_partial_path, bin_path) = self.bin.admit(&live, path, sha256, &self.durability)?;
+        let (bin_partial_path, bin_path) = self
+            .bin
+            .admit(&live, path, sha256, &self.durability)
+            .map_err(|e| self.explain(e))?;
         // From here the move took effect: bookkeeping first, then the answer.
         self.hashes.forget(path);
         self.versions.forget(path.entity());
@@ -84,6 +87,7 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> Result<BinListing, StoreError> {
+        self.ensure_present()?;
         self.bin.list(entity, offset, limit)
     }
 
@@ -96,6 +100,15 @@ impl Store {
     /// for a path resolving outside the bin, [`StoreError::AlreadyExists`] for a taken name
     /// with [`OnClash::Refuse`].
     pub fn restore(
+        &self,
+        bin_path: &PartialPath,
+        on_clash: OnClash,
+    ) -> Result<Restored, StoreError> {
+        self.restore_inner(bin_path, on_clash)
+            .map_err(|e| self.explain(e))
+    }
+
+    fn restore_inner(
         &self,
         bin_path: &PartialPath,
         on_clash: OnClash,
@@ -143,7 +156,9 @@ impl Store {
     ///
     /// As [`Store::restore`] for the path; [`StoreError::Io`] when removing fails.
     pub fn purge(&self, bin_path: &PartialPath) -> Result<Purged, StoreError> {
-        self.bin.purge(bin_path, &self.durability)
+        self.bin
+            .purge(bin_path, &self.durability)
+            .map_err(|e| self.explain(e))
     }
 
     /// Removes every bin entry deleted before `cutoff`.
@@ -152,7 +167,10 @@ impl Store {
     ///
     /// [`StoreError::Io`] when the bin cannot be read or a file cannot be removed.
     pub fn purge_before(&self, cutoff: SystemTime) -> Result<Purged, StoreError> {
-        self.bin.purge_before(cutoff, &self.durability)
+        self.ensure_present()?;
+        self.bin
+            .purge_before(cutoff, &self.durability)
+            .map_err(|e| self.explain(e))
     }
 
     /// Removes every bin entry older than `retention`; what a retention task runs.

@@ -39,7 +39,8 @@ pub(crate) enum PlaceError<C> {
 
 /// Renames `from` to `dir/{name}` for the first `name` of `names` that is free; with
 /// [`OnClash::Refuse`] only the first name is tried. A missing `dir` is created once (it
-/// was removed by other means) as long as `from` still exists.
+/// was removed by other means) as long as `from` still exists; its parent is not: a
+/// missing store is an outage, not something to rebuild.
 pub(crate) fn place<C: AsRef<str> + Clone>(
     from: &Utf8Path,
     dir: &Utf8Path,
@@ -77,7 +78,7 @@ pub(crate) fn place<C: AsRef<str> + Clone>(
                 if recreated {
                     return Err(PlaceError::Io(e));
                 }
-                fs::create_dir_all(dir).map_err(PlaceError::Io)?;
+                fs::create_dir(dir).map_err(PlaceError::Io)?;
                 recreated = true;
             }
             Err(e) => return Err(PlaceError::Io(e)),

@@ -66,13 +66,15 @@ impl Store {
                 });
             }
             Err(PlaceError::SourceGone) => {
-                return Err(StoreError::io(
+                return Err(self.explain(StoreError::io(
                     "publish",
                     &staged.path,
                     std::io::ErrorKind::NotFound.into(),
-                ));
+                )));
             }
-            Err(PlaceError::Io(e)) => return Err(StoreError::io("publish into", &dir, e)),
+            Err(PlaceError::Io(e)) => {
+                return Err(self.explain(StoreError::io("publish into", &dir, e)));
+            }
         };
         // The file now lives under its final name: the staged file must not remove it.
         let StagedFile {

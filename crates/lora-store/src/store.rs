@@ -236,7 +236,52 @@ impl Store {
     /// [`StoreError::NotFound`] for a missing file (or a dangling symlink),
     /// [`StoreError::InvalidPath`] for a directory, a special file or an escape.
     pub fn resolve(&self, path: &PartialPath) -> Result<Utf8PathBuf, StoreError> {
-        self.live.regular_file(self.layout.live_path(path), path)
+        self.live
+            .regular_file(self.layout.live_path(path), path)
+            .map_err(|e| self.explain(e))
+    }
+
+    /// Checks that the store's folders are there. A data directory that is gone (an
+    /// unmounted disk, a folder moved away) is an outage, never an empty store: every
+    /// operation answers [`StoreError::Unavailable`] and nothing is created in its place.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when `models/loras` or `bin/models/loras` is missing or
+    /// not a folder.
+    pub fn ensure_present(&self) -> Result<(), StoreError> {
+        for root in [self.layout.loras_root(), self.layout.bin_root()] {
+            match fs::metadata(root) {
+                Ok(meta) if meta.is_dir() => {}
+                Ok(_) => {
+                    return Err(StoreError::Unavailable {
+                        op: "use the data directory (a store folder is not a folder)",
+                        source: io::ErrorKind::NotADirectory.into(),
+                    });
+                }
+                Err(source) => {
+                    return Err(StoreError::Unavailable {
+                        op: "use the data directory (it is missing: is its disk mounted?)",
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A "not found" while the store's folders are themselves missing means the data
+    /// directory is gone, not the file: that is what the caller is told.
+    pub(crate) fn explain(&self, error: StoreError) -> StoreError {
+        let not_found = match &error {
+            StoreError::NotFound { .. } => true,
+            StoreError::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
+            _ => false,
+        };
+        match self.ensure_present() {
+            Err(unavailable) if not_found => unavailable,
+            _ => error,
+        }
     }
 
     /// [`Store::resolve`]s `path` and notes which version of the file is there, with its
@@ -297,6 +342,7 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> Result<Listing, StoreError> {
+        self.ensure_present()?;
         page(
             &entities(entity),
             offset,
