@@ -51,6 +51,8 @@ struct FileConfig {
     shutdown_grace_secs: Option<u64>,
     accept_base_models: Option<String>,
     bin_retention_days: Option<f64>,
+    create_data_dir: Option<bool>,
+    file_mode: Option<String>,
 }
 
 /// The resolved configuration.
@@ -69,6 +71,10 @@ pub struct Config {
     pub accept_base_models: Option<Vec<BaseModel>>,
     /// Bin entries older than this are purged; `None` keeps them forever.
     pub bin_retention: Option<std::time::Duration>,
+    /// Whether `serve` may create (and mark) a store in a directory that holds none.
+    pub create_data_dir: bool,
+    /// Permission bits of published files; `None`: what the umask gives.
+    pub file_mode: Option<u32>,
 }
 
 impl fmt::Debug for Config {
@@ -89,6 +95,8 @@ impl fmt::Debug for Config {
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("accept_base_models", &self.accept_base_models)
             .field("bin_retention", &self.bin_retention)
+            .field("create_data_dir", &self.create_data_dir)
+            .field("file_mode", &self.file_mode.map(|m| format!("{m:04o}")))
             .finish()
     }
 }
@@ -186,7 +194,17 @@ impl Config {
                 });
             }
         };
+        let create_data_dir = match var("LORA_CREATE_DATA_DIR") {
+            Some(v) => parse_bool("LORA_CREATE_DATA_DIR", &v)?,
+            None => from_file.create_data_dir.unwrap_or(true),
+        };
+        let file_mode = match var("LORA_FILE_MODE").or(from_file.file_mode) {
+            None => None,
+            Some(v) => Some(parse_mode(&v)?),
+        };
         Ok(Self {
+            create_data_dir,
+            file_mode,
             bin_retention,
             accept_base_models,
             bind,
@@ -262,6 +280,38 @@ where
         key,
         reason: format!("'{raw}': {e}"),
     })
+}
+
+/// `true/false/1/0/yes/no/on/off`, any case.
+fn parse_bool(key: &'static str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            key,
+            reason: format!("'{raw}' is not a boolean (true or false)"),
+        }),
+    }
+}
+
+/// Octal permission bits (`0644`, `640`); the owner must keep read and write access.
+fn parse_mode(raw: &str) -> Result<u32, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        key: "LORA_FILE_MODE",
+        reason,
+    };
+    let digits = raw.trim().trim_start_matches("0o");
+    let mode = u32::from_str_radix(digits, 8)
+        .map_err(|_| invalid(format!("'{raw}' is not an octal mode like 0644")))?;
+    if mode > 0o777 {
+        return Err(invalid(format!("'{raw}' has bits beyond 0777")));
+    }
+    if mode & 0o600 != 0o600 {
+        return Err(invalid(format!(
+            "'{raw}' takes read or write access from the service's own user"
+        )));
+    }
+    Ok(mode)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use camino::Utf8PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use lora_auth::{AuthConfig, HmacSecret, Role, Verifier};
 use lora_http::{AppState, InspectCheck, ServerOptions};
-use lora_store::Store;
+use lora_store::{OpenOptions, Store};
 
 use crate::config::Config;
 
@@ -37,6 +37,9 @@ struct Cli {
 enum Command {
     /// Serve the API.
     Serve,
+    /// Make the data directory an initialised store (layout and marker), then exit. Needed
+    /// once before `serve` with LORA_CREATE_DATA_DIR=false; existing files are kept.
+    Init,
     /// Check and evaluate LoRA files without a server (exit status 1 on a `fail` verdict).
     Inspect {
         /// Files to inspect.
@@ -99,6 +102,15 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref(), &env)?;
     match cli.command {
         Command::Serve => serve(config),
+        Command::Init => {
+            let recovery = Store::init(config.data_dir.clone())
+                .context("cannot initialise the data directory")?;
+            println!(
+                "{} is an initialised LoRA store ({} staging leftovers removed)",
+                config.data_dir, recovery.staging_removed
+            );
+            Ok(())
+        }
         Command::Inspect { .. } => Ok(()),
         Command::Token { role, sub, ttl } => {
             let auth = config.auth()?.context(
@@ -130,7 +142,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
         }
     };
 
-    let store = Store::open(config.data_dir.clone()).context("cannot open the data directory")?;
+    let options = OpenOptions {
+        create: config.create_data_dir,
+        file_mode: config.file_mode,
+    };
+    let store = Store::open_with(config.data_dir.clone(), options)
+        .context("cannot open the data directory")?;
     let recovery = store.recovery();
     if recovery.staging_removed > 0 || recovery.stale_hashes > 0 || recovery.stale_bin_records > 0 {
         tracing::warn!(

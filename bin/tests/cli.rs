@@ -263,8 +263,13 @@ fn serve_dev_with(data: &std::path::Path, env: &[(&str, &str)]) -> Running {
     for (k, v) in env {
         cmd.env(k, v);
     }
+    cmd.arg("serve");
+    serve_from(cmd)
+}
+
+/// Runs `cmd` (a `serve` in development mode on a free port) and reads its tokens.
+fn serve_from(mut cmd: Command) -> Running {
     let mut child = cmd
-        .arg("serve")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -319,7 +324,7 @@ fn start_upload(server: &Running, total: usize, first: usize) -> (TcpStream, Vec
     let mut s = TcpStream::connect(&server.addr).unwrap();
     write!(
         s,
-        "POST /api/v1/admin/lora/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n",
+        "POST /api/v1/admin/lora/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         server.admin,
         body.len()
     )
@@ -467,4 +472,161 @@ fn a_damaged_hash_log_is_repaired_and_the_hash_recomputed() {
     let (status, listing) = get(&server.addr, "/api/v1/admin/lora", &server.admin);
     assert_eq!(status, 200);
     assert!(listing.contains(&expected), "{listing}");
+}
+
+/// `serve` as the operator's guide deploys it: through a shell that sets the umask first.
+fn serve_with_umask(data: &std::path::Path, umask: &str, env: &[(&str, &str)]) -> Running {
+    let mut cmd = Command::new("sh");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LORA_DATA_DIR", data)
+        .env("LORA_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .args(["-c", &format!("umask {umask} && exec \"$0\" serve"), EXE]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    serve_from(cmd)
+}
+
+/// Sends a JSON request and returns the status line and body.
+fn send_json(server: &Running, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.admin,
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions()) & 0o777
+}
+
+/// The pipeline's user must read what the service stores: under umask 0022 published and
+/// restored files are 0644 (staging stays private), and LORA_FILE_MODE sets another mode.
+#[test]
+fn published_and_restored_files_follow_the_umask() {
+    for (umask, env, expected) in [
+        ("022", &[][..], 0o644),
+        ("022", &[("LORA_FILE_MODE", "0640")][..], 0o640),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = serve_with_umask(dir.path(), umask, env);
+        let (mut s, rest) = start_upload(&server, 1000, 0);
+        s.write_all(&rest).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let live = dir
+            .path()
+            .join("models/loras/no_type_provided/g.safetensors");
+        assert_eq!(mode_of(&live), expected, "published");
+        assert_eq!(mode_of(&dir.path().join(".lora-server/staging")), 0o700);
+
+        let (status, _) = send_json(
+            &server,
+            "DELETE",
+            "/api/v1/admin/lora",
+            r#"{"partial_path": "no_type_provided/g.safetensors"}"#,
+        );
+        assert_eq!(status, 200);
+        let binned = dir
+            .path()
+            .join("bin/models/loras/no_type_provided/g.safetensors");
+        std::fs::set_permissions(&binned, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let (status, body) = send_json(
+            &server,
+            "POST",
+            "/api/v1/admin/bin/restore",
+            r#"{"bin_path": "no_type_provided/g.safetensors"}"#,
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(mode_of(&live), expected, "restored");
+    }
+}
+
+/// With LORA_CREATE_DATA_DIR=false a directory that is no store (an unmounted disk's
+/// mount point) is refused, naming `init`, and left empty; `init` makes it one.
+#[test]
+fn serve_without_create_refuses_an_uninitialised_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = command(dir.path())
+        .env("LORA_BIND", "127.0.0.1:0")
+        .env("LORA_CREATE_DATA_DIR", "false")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lora-server init"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing created"
+    );
+
+    let out = command(dir.path()).arg("init").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = serve_dev_with(dir.path(), &[("LORA_CREATE_DATA_DIR", "false")]);
+    assert_eq!(
+        get(&server.addr, "/api/v1/admin/lora", &server.admin).0,
+        200
+    );
+}
+
+/// Ctrl-C is graceful, as SIGTERM is: an upload in flight completes.
+#[test]
+fn sigint_lets_an_upload_in_flight_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve_dev_with(dir.path(), &[("LORA_SHUTDOWN_GRACE_SECS", "20")]);
+    let (mut s, rest) = start_upload(&server, 0, 1000);
+    let staging = dir.path().join(".lora-server/staging");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while files_under(&staging).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never reached staging"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&server.addr).is_ok() {
+        assert!(Instant::now() < deadline, "the listener was never closed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        server.child.try_wait().unwrap().is_none(),
+        "still finishing the upload"
+    );
+    s.write_all(&rest).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(wait_exit(&mut server.child, Duration::from_secs(20)).success());
+    assert!(
+        dir.path()
+            .join("models/loras/no_type_provided/g.safetensors")
+            .exists()
+    );
 }

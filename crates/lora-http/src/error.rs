@@ -228,9 +228,9 @@ impl ResponseError for ApiError {
                 StoreError::AlreadyExists { .. } => StatusCode::CONFLICT,
                 StoreError::InvalidPath { .. } => StatusCode::BAD_REQUEST,
                 StoreError::StorageFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
-                StoreError::Locked { .. } | StoreError::Unavailable { .. } => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                StoreError::Locked { .. }
+                | StoreError::Unavailable { .. }
+                | StoreError::NotInitialised { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 StoreError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Content(e) if e.is_refusal() => StatusCode::BAD_REQUEST,

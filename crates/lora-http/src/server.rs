@@ -144,8 +144,12 @@ impl Default for ServerOptions {
     }
 }
 
-/// Serves [`app`] on `listener` until SIGINT/SIGTERM (graceful) or the returned
-/// [`Server`]'s handle stops it.
+/// Serves [`app`] on `listener` until SIGTERM or SIGINT (Ctrl-C) stops it gracefully, or
+/// the returned [`Server`]'s handle stops it.
+///
+/// Both signals let requests in flight (an upload, say) finish for
+/// [`ServerOptions::shutdown_grace`]; a second SIGINT, or SIGQUIT, stops at once.
+/// (actix-server's own handling forces the stop on SIGINT, which cut uploads.)
 ///
 /// Unlike `actix_web::HttpServer`, this answers `Expect: 100-continue` itself: an upload
 /// without a valid token, with a token of the wrong role, or announcing a body over the
@@ -166,6 +170,7 @@ pub fn run(
     let server = Server::build()
         .workers(options.workers)
         .shutdown_timeout(options.shutdown_grace.as_secs())
+        .disable_signals()
         .listen("lora-http", listener, move || {
             let gate_state = state.clone();
             let app = app(state.clone());
@@ -179,7 +184,61 @@ pub fn run(
                 .tcp()
         })?
         .run();
+    stop_on_signals(server.handle());
     Ok(server)
+}
+
+/// SIGTERM and a first SIGINT stop `server` gracefully; a second SIGINT or a SIGQUIT force
+/// it. A signal that cannot be listened for is logged and left to its default action.
+///
+/// Forcing stops the actix system (every worker's event loop, so every request in flight
+/// is dropped and its staging file removed): the server's own stop command could not do
+/// it, as it waits for a graceful stop already under way to finish.
+fn stop_on_signals(server: actix_web::dev::ServerHandle) {
+    let force = || {
+        if let Some(system) = actix_web::rt::System::try_current() {
+            system.stop();
+        }
+    };
+    use actix_web::rt::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind, name: &'static str| match signal(kind) {
+        Ok(stream) => Some(stream),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for {name}");
+            None
+        }
+    };
+    if let Some(mut term) = listen(SignalKind::terminate(), "SIGTERM") {
+        let server = server.clone();
+        actix_web::rt::spawn(async move {
+            if term.recv().await.is_some() {
+                tracing::info!("SIGTERM: stopping gracefully");
+                // The command is sent now; the returned future only waits for the end.
+                drop(server.stop(true));
+            }
+        });
+    }
+    if let Some(mut int) = listen(SignalKind::interrupt(), "SIGINT") {
+        let server = server.clone();
+        actix_web::rt::spawn(async move {
+            if int.recv().await.is_some() {
+                tracing::info!("SIGINT: stopping gracefully (press Ctrl-C again to stop at once)");
+                drop(server.stop(true));
+            }
+            if int.recv().await.is_some() {
+                tracing::warn!("second SIGINT: stopping at once");
+                force();
+            }
+        });
+    }
+    if let Some(mut quit) = listen(SignalKind::quit(), "SIGQUIT") {
+        actix_web::rt::spawn(async move {
+            if quit.recv().await.is_some() {
+                tracing::warn!("SIGQUIT: stopping at once");
+                force();
+            }
+        });
+    }
 }
 
 /// Starts the bin retention task on the current actix/tokio runtime when `state` has a

@@ -3,6 +3,7 @@
 //! this is the part that touches both trees.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, SystemTime};
 
 use camino::Utf8PathBuf;
@@ -121,6 +122,12 @@ impl Store {
                 path: bin_path.clone(),
             })?;
         let origin = entry.original;
+        // Back in the live folder it must be readable as a published file is (a file
+        // binned by an older version may be 0600). A symlink keeps its target's mode.
+        if fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+            fs::set_permissions(&file, fs::Permissions::from_mode(self.file_mode))
+                .map_err(|e| StoreError::io("set the mode of", &file, e))?;
+        }
         let dir = self.layout.entity_dir(origin.entity());
         let names = (1..=u32::MAX).map(|n| versioned_file_name(origin.file_name(), n));
         let placed = match place(&file, &dir, names, on_clash) {

@@ -28,6 +28,16 @@ pub enum StoreError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// The directory holds no initialised store, and the caller asked not to create one
+    /// (an unmounted disk must not be mistaken for a new, empty store).
+    #[error(
+        "{data_dir} holds no initialised LoRA store (no .lora-server/store marker): if this is \
+         the right directory, run `lora-server init` once; if its disk is not mounted, mount it"
+    )]
+    NotInitialised {
+        /// The data directory.
+        data_dir: Utf8PathBuf,
+    },
     /// Another process holds the data directory's lock.
     #[error("the data directory is in use by another lora-server (lock held on {lock})")]
     Locked {

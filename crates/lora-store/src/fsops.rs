@@ -32,6 +32,20 @@ pub(crate) fn rename_noreplace(from: &Utf8Path, to: &Utf8Path) -> io::Result<()>
     std::fs::remove_file(from)
 }
 
+/// The process umask, read from `/proc/self/status` (setting it to read it would race with
+/// other threads creating files); `0o022` when the kernel does not say.
+pub(crate) fn process_umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
+}
+
 /// Makes a directory's entries durable (a rename is only on disk once its directory is).
 pub(crate) fn sync_dir(dir: &Utf8Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -10,6 +10,7 @@ use lora_core::{EntityType, PartialPath};
 /// DATA/.lora-server/hashes.jsonl          sha256 of files uploaded or evaluated through the service
 /// DATA/.lora-server/bin.jsonl             where binned files came from, and when
 /// DATA/.lora-server/lock                  one server per data directory
+/// DATA/.lora-server/store                 marks an initialised store (`lora-server init`)
 /// ```
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -86,5 +87,10 @@ impl Layout {
 
     pub(crate) fn lock_file(&self) -> Utf8PathBuf {
         self.state.join("lock")
+    }
+
+    /// `DATA/.lora-server/store`: present once the directory is an initialised store.
+    pub fn marker(&self) -> Utf8PathBuf {
+        self.state.join("store")
     }
 }

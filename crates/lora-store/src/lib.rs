@@ -75,4 +75,6 @@ pub use listing::Page;
 pub use place::OnClash;
 pub use recycle_bin::{BinEntry, BinListing, Purged};
 pub use staging::{StagedFile, StagedUpload};
-pub use store::{Examined, Listing, LiveFile, Published, Recovery, StorageHealth, Store};
+pub use store::{
+    Examined, Listing, LiveFile, OpenOptions, Published, Recovery, StorageHealth, Store,
+};

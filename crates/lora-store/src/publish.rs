@@ -1,5 +1,6 @@
 //! Publishing: a staged upload becomes a live file, under its name or a free version of it.
 
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use lora_core::{EntityType, PartialPath, SafeFileName};
@@ -31,6 +32,12 @@ impl Store {
         on_clash: OnClash,
     ) -> Result<Published, StoreError> {
         let dir = self.layout.entity_dir(entity);
+        // The published file's mode (the staging folder is 0700, so it is private still).
+        staged
+            .file
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(self.file_mode))
+            .map_err(|e| StoreError::io("set the mode of", &staged.path, e))?;
         // A rename keeps size, mtime and inode: the stamp taken now is the live file's.
         let stamp = staged
             .file

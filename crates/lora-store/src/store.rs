@@ -2,6 +2,7 @@
 
 use std::fs::{self, File, TryLockError};
 use std::io;
+use std::os::unix::fs::PermissionsExt;
 use std::time::SystemTime;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -87,6 +88,32 @@ pub struct Recovery {
     pub stale_bin_records: usize,
 }
 
+/// How [`Store::open_with`] opens a data directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Create the layout, and mark the directory as a store, when it is not one yet
+    /// (default `true`). With `false`, a directory without the marker is refused with
+    /// [`StoreError::NotInitialised`] and nothing is created: a restart on an unmounted
+    /// disk must not build a new, empty store on the root filesystem.
+    pub create: bool,
+    /// Permission bits of published and restored files; `None` (default): what the
+    /// process umask gives a new file (`0o644` under umask `0022`). Staging files stay
+    /// private (their folder is `0700`) until they are published.
+    pub file_mode: Option<u32>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            create: true,
+            file_mode: None,
+        }
+    }
+}
+
+/// What the marker file says.
+const MARKER: &str = "lora-server store 1\n";
+
 /// The LoRA repository on one data directory.
 ///
 /// All methods block on the filesystem; async callers run them on a blocking thread pool.
@@ -100,6 +127,8 @@ pub struct Store {
     pub(crate) versions: VersionHints,
     pub(crate) bin: RecycleBin,
     pub(crate) durability: Durability,
+    /// The permission bits published and restored files get.
+    pub(crate) file_mode: u32,
     recovery: Recovery,
     #[cfg(feature = "fault-injection")]
     fail_after: std::sync::Mutex<Option<u64>>,
@@ -115,10 +144,53 @@ impl Store {
     /// [`StoreError::Locked`] when another server uses the directory, [`StoreError::Io`]
     /// when the layout cannot be created.
     pub fn open(data_dir: impl Into<Utf8PathBuf>) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, OpenOptions::default())
+    }
+
+    /// Makes `data_dir` an initialised store (creating its layout and marker) without
+    /// serving it: what `lora-server init` runs. Existing files are kept.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`].
+    pub fn init(data_dir: impl Into<Utf8PathBuf>) -> Result<Recovery, StoreError> {
+        Ok(Self::open(data_dir)?.recovery())
+    }
+
+    /// [`Store::open`] with options: whether to create a store that is not there yet, and
+    /// the mode of published files.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotInitialised`] when `create` is off and the directory holds no
+    /// store; otherwise as [`Store::open`].
+    pub fn open_with(
+        data_dir: impl Into<Utf8PathBuf>,
+        options: OpenOptions,
+    ) -> Result<Self, StoreError> {
         let layout = Layout::new(data_dir);
+        let marker = layout.marker();
+        let marked = marker.is_file();
+        if !options.create && !marked {
+            return Err(StoreError::NotInitialised {
+                data_dir: layout.data_dir().to_owned(),
+            });
+        }
         let staging = layout.staging_dir();
         for dir in [layout.loras_root(), layout.bin_root(), &staging] {
             fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+        }
+        // Uploads being received are nobody's business but the service's.
+        if let Err(e) = fs::set_permissions(&staging, fs::Permissions::from_mode(0o700))
+            && !is_read_only(&e)
+        {
+            return Err(StoreError::io("set the mode of", staging, e));
+        }
+        if !marked {
+            match crate::fsops::replace_durably(&marker, MARKER.as_bytes()) {
+                Ok(()) | Err(StoreError::Unavailable { .. }) => {}
+                Err(e) => return Err(e),
+            }
         }
         for entity in EntityType::ALL {
             for dir in [layout.entity_dir(entity), layout.bin_entity_dir(entity)] {
@@ -160,6 +232,10 @@ impl Store {
             versions: VersionHints::default(),
             bin,
             durability: Durability::default(),
+            file_mode: options
+                .file_mode
+                .unwrap_or(0o666 & !crate::fsops::process_umask())
+                & 0o7777,
             recovery: Recovery {
                 staging_removed,
                 stale_hashes,

@@ -87,8 +87,12 @@ fn enospc_on_a_real_small_filesystem() {
             break;
         }
     }
+    // Whichever step finds the disk full, the upload is then dropped, as the server does.
     let failed = match result {
-        Err(e) => Err(e),
+        Err(e) => {
+            drop(staged);
+            Err(e)
+        }
         Ok(()) => staged.finish().map(|_| ()),
     };
     assert!(
@@ -251,4 +255,55 @@ fn damaged_records_are_dropped_not_trusted() {
         store.examine(&published.partial_path).unwrap().sha256,
         Some(published.sha256)
     );
+}
+
+/// Published and restored files get the mode a new file gets under the process umask
+/// (or the configured one), so the pipeline's user can read them; staging stays private.
+#[test]
+fn published_and_restored_files_are_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &camino::Utf8Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let store = Store::open_with(
+        root.clone(),
+        lora_store::OpenOptions {
+            file_mode: Some(0o640),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(mode(&store.layout().staging_dir()), 0o700);
+    let published = publish(&store, "a.pt", b"weights");
+    assert_eq!(mode(&published.path), 0o640);
+    let binned = store.delete(&published.partial_path).unwrap();
+    // Binned by an older version, say: private.
+    std::fs::set_permissions(&binned.bin_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let restored = store
+        .restore(&binned.bin_partial_path, OnClash::Version)
+        .unwrap();
+    assert_eq!(mode(&restored.path), 0o640);
+}
+
+/// With creation off, a directory that is no initialised store (an unmounted disk's
+/// empty mount point) is refused and left exactly as it was.
+#[test]
+fn without_create_an_uninitialised_directory_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    let no_create = lora_store::OpenOptions {
+        create: false,
+        ..Default::default()
+    };
+    let r = Store::open_with(root.clone(), no_create);
+    assert!(matches!(r, Err(StoreError::NotInitialised { .. })), "{r:?}");
+    assert_eq!(
+        std::fs::read_dir(&root).unwrap().count(),
+        0,
+        "nothing created"
+    );
+    Store::init(root.clone()).unwrap();
+    assert!(root.join(".lora-server/store").is_file());
+    let store = Store::open_with(root, no_create).unwrap();
+    publish(&store, "b.pt", b"x");
 }
