@@ -263,17 +263,14 @@ fn serve_dev_with(data: &std::path::Path, env: &[(&str, &str)]) -> Running {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.arg("serve");
+    cmd.arg("serve").stderr(Stdio::null());
     serve_from(cmd)
 }
 
 /// Runs `cmd` (a `serve` in development mode on a free port) and reads its tokens.
+/// The caller decides where its stderr goes (the default: inherited).
 fn serve_from(mut cmd: Command) -> Running {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut admin, mut addr) = (None, None);
     while let Some(Ok(line)) = lines.next() {
@@ -482,7 +479,8 @@ fn serve_with_umask(data: &std::path::Path, umask: &str, env: &[(&str, &str)]) -
         .env("LORA_DATA_DIR", data)
         .env("LORA_BIND", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
-        .args(["-c", &format!("umask {umask} && exec \"$0\" serve"), EXE]);
+        .args(["-c", &format!("umask {umask} && exec \"$0\" serve"), EXE])
+        .stderr(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -629,4 +627,50 @@ fn sigint_lets_an_upload_in_flight_finish() {
             .join("models/loras/no_type_provided/g.safetensors")
             .exists()
     );
+}
+
+/// A clean stop is not a crash: after deletes through the API and a SIGTERM, the next
+/// start finds nothing to repair, so its "repaired" warning means what it says.
+#[test]
+fn a_clean_restart_after_deletes_has_nothing_to_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve_dev(dir.path());
+    for _ in 0..3 {
+        let (mut s, rest) = start_upload(&server, 1000, 0);
+        s.write_all(&rest).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    for name in ["g", "g_v2", "g_v3"] {
+        let body = format!(r#"{{"partial_path": "no_type_provided/{name}.safetensors"}}"#);
+        assert_eq!(
+            send_json(&server, "DELETE", "/api/v1/admin/lora", &body).0,
+            200
+        );
+    }
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(wait_exit(&mut server.child, Duration::from_secs(20)).success());
+
+    let log = dir.path().join("restart.log");
+    let mut cmd = command(dir.path());
+    cmd.env("LORA_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .arg("serve")
+        .stderr(std::fs::File::create(&log).unwrap());
+    let restarted = serve_from(cmd);
+    assert_eq!(
+        get(&restarted.addr, "/api/v1/admin/bin", &restarted.admin).0,
+        200
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("nothing to repair"), "{text}");
+    assert!(!text.contains("repaired"), "{text}");
 }

@@ -44,10 +44,19 @@ struct Record {
     sha256: Sha256,
 }
 
+/// One line of the log: a hash learnt, or a file moved away (so a clean stop leaves no
+/// record a restart would have to call stale).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Known(Record),
+    Forgotten { path: PartialPath, forgotten: bool },
+}
+
 /// The hash log, loaded into memory at start and compacted then.
 #[derive(Debug)]
 pub(crate) struct HashLog {
-    log: JsonLines<Record>,
+    log: JsonLines<Line>,
     known: Mutex<HashMap<PartialPath, (Stamp, Sha256)>>,
 }
 
@@ -59,19 +68,29 @@ impl HashLog {
         path: Utf8PathBuf,
         current: impl Fn(&PartialPath) -> Option<Stamp>,
     ) -> Result<(Self, usize), StoreError> {
-        let loaded = JsonLines::<Record>::load(&path)?;
-        let read = loaded.records.len();
-        let mut known = HashMap::new();
-        for r in loaded.records {
-            if current(&r.path) == Some(r.stamp) {
-                known.insert(r.path.clone(), r);
+        let loaded = JsonLines::<Line>::load(&path)?;
+        let mut latest: HashMap<PartialPath, Record> = HashMap::new();
+        for line in loaded.records {
+            match line {
+                Line::Known(r) => {
+                    latest.insert(r.path.clone(), r);
+                }
+                Line::Forgotten { path, .. } => {
+                    latest.remove(&path);
+                }
             }
         }
-        let dropped = loaded.damaged + read - known.len();
-        let log = JsonLines::rewrite(path, known.values())?;
-        let known = known
+        let read = latest.len();
+        latest.retain(|p, r| current(p) == Some(r.stamp));
+        let dropped = loaded.damaged + read - latest.len();
+        let lines: Vec<Line> = latest.into_values().map(Line::Known).collect();
+        let log = JsonLines::rewrite(path, &lines)?;
+        let known = lines
             .into_iter()
-            .map(|(p, r)| (p, (r.stamp, r.sha256)))
+            .filter_map(|l| match l {
+                Line::Known(r) => Some((r.path, (r.stamp, r.sha256))),
+                Line::Forgotten { .. } => None,
+            })
             .collect();
         Ok((
             Self {
@@ -87,16 +106,19 @@ impl HashLog {
     /// The log is a cache: failing to append only costs a `null` hash after a restart, so
     /// it is logged rather than failing the upload that has already been published.
     pub(crate) fn record(&self, path: &PartialPath, stamp: Stamp, sha256: Sha256) {
-        let record = Record {
+        self.append(&Line::Known(Record {
             path: path.clone(),
             stamp,
             sha256,
-        };
-        if let Err(e) = self.log.append(&record, Sync::Lazy) {
+        }));
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        known.insert(path.clone(), (stamp, sha256));
+    }
+
+    fn append(&self, line: &Line) {
+        if let Err(e) = self.log.append(line, Sync::Lazy) {
             tracing::warn!(error = %e, log = %self.log.path(), "could not append to the hash log");
         }
-        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        known.insert(record.path, (stamp, sha256));
     }
 
     /// The remembered hash of `path`, if the file is still the one that was hashed.
@@ -106,10 +128,18 @@ impl HashLog {
         (*stamp == Stamp::of(meta)).then_some(*sha)
     }
 
-    /// Forgets `path` (it was moved away).
+    /// Forgets `path` (it was moved away), on disk too.
     pub(crate) fn forget(&self, path: &PartialPath) {
-        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        known.remove(path);
+        let had = {
+            let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            known.remove(path).is_some()
+        };
+        if had {
+            self.append(&Line::Forgotten {
+                path: path.clone(),
+                forgotten: true,
+            });
+        }
     }
 }
 

@@ -108,16 +108,26 @@ impl<R: Serialize + DeserializeOwned> JsonLines<R> {
         })
     }
 
-    /// Appends one record.
+    /// Appends one record. A log that could not be opened for writing (the data
+    /// directory was read-only at start) is opened now if it can be: a disk remounted
+    /// read-write keeps its journals without a restart.
     ///
     /// # Errors
     ///
-    /// The I/O error when the line cannot be written (or synced, for [`Sync::Durable`]);
-    /// `ReadOnlyFilesystem` when the log could not be opened for writing at start.
+    /// The I/O error when the log cannot be opened, or the line cannot be written (or
+    /// synced, for [`Sync::Durable`]).
     pub(crate) fn append(&self, record: &R, sync: Sync) -> io::Result<()> {
         let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
         line.push(b'\n');
         let mut file = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if file.is_none() {
+            let reopened = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&self.path)?;
+            tracing::info!(log = %self.path, "the log is writable again");
+            *file = Some(reopened);
+        }
         let Some(file) = file.as_mut() else {
             return Err(io::ErrorKind::ReadOnlyFilesystem.into());
         };

@@ -128,8 +128,23 @@ fn a_read_only_data_directory_is_unavailable_not_broken() {
     assert_eq!(store.list(None, 0, 10).unwrap().total, 1);
     let r = store.stage();
     assert!(matches!(r, Err(StoreError::Unavailable { .. })), "{r:?}");
-    drop(store);
+
+    // Writable again without a restart: uploads and deletes work, and the journals are
+    // reopened, so the binned file keeps its origin and hash across the next restart.
     assert!(fs.remount("rw"));
+    let published = publish(&store, "later.pt", b"later");
+    store.delete(&published.partial_path).unwrap();
+    drop(store);
+    let store = Store::open(fs.path()).unwrap();
+    let entry = store
+        .list_bin(None, 0, 10)
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|e| e.bin_path.file_name() == "later.pt")
+        .unwrap();
+    assert_eq!(entry.original, published.partial_path);
+    assert_eq!(entry.sha256, Some(published.sha256));
 }
 
 #[test]
