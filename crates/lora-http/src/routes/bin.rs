@@ -264,6 +264,7 @@ pub(crate) async fn purge(
     request_body(content = BinPurgeBeforeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Removed", body = BinPurgeResponse),
+        (status = 400, description = "The body could not be read", body = HttpError),
         (status = 401, description = "Missing or invalid token", body = HttpError),
         (status = 403, description = "Not an admin token", body = HttpError),
         (status = 413, description = "Body larger than 64 KiB", body = HttpError),
