@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufReader, Write};
 
+use camino::Utf8PathBuf;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -56,9 +57,8 @@ const ADMIN_ONLY: [Route; 7] = [
 const UNREADABLE: &str = "a folder the server may not read (EACCES, EPERM) is StoreError::Unavailable, \
      but permissions do not bind root, as in CI; a removed data directory reads as empty or \
      404 for now (the sweep below records 503 once the store answers it: then drop this row)";
-const FAILING_FS: &str = "a read-only data directory (EROFS) is StoreError::Unavailable and a \
-     full one (ENOSPC, on the rename or on a folder made again) StorageFull; neither exists \
-     here without mounting a filesystem";
+const FAILING_FS: &str = "provoked on a real read-only or full tmpfs by \
+     `a_read_only_or_full_filesystem_is_503_or_507` (root only)";
 const UNLINK_ENOSPC: &str = "a removal needs no room on ext4, xfs or tmpfs, but btrfs (copy-on-write \
      metadata) can refuse one with ENOSPC, which the store answers as StorageFull";
 
@@ -405,4 +405,121 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
         unexplained.is_empty(),
         "documented, but never answered here and not in NOT_PROVOKED: {unexplained:#?}"
     );
+}
+
+/// A tmpfs mounted for one test (root only); unmounted lazily, as a server that is
+/// still stopping may hold files open in it.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(options: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mount a tmpfs (run as root)");
+        Tmpfs(dir)
+    }
+
+    fn path(&self) -> Utf8PathBuf {
+        Utf8PathBuf::from_path_buf(self.0.path().to_path_buf()).unwrap()
+    }
+
+    /// Remounts with `options`; retried for a while, as a stopping server's open files
+    /// make a remount read-only busy.
+    fn remount(&self, options: &str) {
+        for _ in 0..100 {
+            let ok = std::process::Command::new("mount")
+                .args(["-o", &format!("remount,{options}")])
+                .arg(self.0.path())
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("remount {options}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.0.path())
+            .output();
+    }
+}
+
+/// The 503s and 507s of the routes that write, on a real filesystem that is full (of
+/// inodes), then read-only. Each must be documented.
+#[test]
+#[ignore = "mounts a tmpfs, which needs root: .ci/run runs it (CI runs as root)"]
+fn a_read_only_or_full_filesystem_is_503_or_507() {
+    let fs = Tmpfs::mount("size=4m,nr_inodes=256");
+    let data = fs.path().join("data");
+    let app = spawn_app_at(data.clone());
+    let doc = app.request("GET", "/openapi.json", "", b"").json();
+    let mut seen = Seen::new(&doc);
+    let (admin, user) = (Some(app.admin.as_str()), Some(app.user.as_str()));
+    let lora = st(1);
+    for (name, entity) in [("a.safetensors", "styles"), ("b.safetensors", "clothes")] {
+        let parts = [file(name, &lora), Part::Text("entity_type", entity)];
+        assert_eq!(form(&app, USER_UPLOAD, user, &parts).status, 200);
+    }
+    let b = r#"{"partial_path": "clothes/b.safetensors"}"#;
+    assert_eq!(json(&app, DELETE, admin, b).status, 200);
+
+    // Full: no inode is left. A rename needs none on a tmpfs, but a folder removed by
+    // hand is made again on the way (as a rename on ext4 may need a new folder block).
+    std::fs::remove_dir(data.join("bin/models/loras/styles")).unwrap();
+    std::fs::remove_dir(data.join("models/loras/clothes")).unwrap();
+    let filler = fs.path().join("filler");
+    std::fs::create_dir(&filler).unwrap();
+    let full = (0..1000)
+        .find_map(|n| std::fs::File::create(filler.join(n.to_string())).err())
+        .expect("the tmpfs runs out of inodes");
+    assert_eq!(full.kind(), std::io::ErrorKind::StorageFull, "{full}");
+    let how = "a full filesystem";
+    let a = r#"{"partial_path": "styles/a.safetensors"}"#;
+    seen.expect(DELETE, how, 507, &json(&app, DELETE, admin, a));
+    let b_bin = r#"{"bin_path": "clothes/b.safetensors"}"#;
+    seen.expect(RESTORE, how, 507, &json(&app, RESTORE, admin, b_bin));
+    let c = [file("c.safetensors", &lora)];
+    seen.expect(USER_UPLOAD, how, 507, &form(&app, USER_UPLOAD, user, &c));
+    seen.expect(ADMIN_UPLOAD, how, 507, &form(&app, ADMIN_UPLOAD, admin, &c));
+    assert!(data.join("models/loras/styles/a.safetensors").is_file());
+    assert!(
+        data.join("bin/models/loras/clothes/b.safetensors")
+            .is_file()
+    );
+
+    // Read-only: a server started on it still reads, and refuses every write.
+    std::fs::remove_dir_all(&filler).unwrap();
+    std::fs::create_dir(data.join("bin/models/loras/styles")).unwrap();
+    std::fs::create_dir(data.join("models/loras/clothes")).unwrap();
+    drop(app);
+    fs.remount("ro");
+    let app = spawn_app_at(data);
+    let (admin, user) = (Some(app.admin.as_str()), Some(app.user.as_str()));
+    let how = "a read-only filesystem";
+    seen.expect(DELETE, how, 503, &json(&app, DELETE, admin, a));
+    seen.expect(RESTORE, how, 503, &json(&app, RESTORE, admin, b_bin));
+    seen.expect(PURGE, how, 503, &json(&app, PURGE, admin, b_bin));
+    let all = r#"{"before": "2999-01-01T00:00:00Z"}"#;
+    seen.expect(
+        PURGE_BEFORE,
+        how,
+        503,
+        &json(&app, PURGE_BEFORE, admin, all),
+    );
+    seen.expect(USER_UPLOAD, how, 503, &form(&app, USER_UPLOAD, user, &c));
+    seen.expect(ADMIN_UPLOAD, how, 503, &form(&app, ADMIN_UPLOAD, admin, &c));
+    seen.expect(LIST, how, 200, &query(&app, LIST, admin, ""));
+    seen.expect(BIN_LIST, how, 200, &query(&app, BIN_LIST, admin, ""));
+    seen.expect(EVALUATE, how, 200, &json(&app, EVALUATE, user, a));
+    drop(app);
 }
