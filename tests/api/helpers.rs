@@ -19,7 +19,7 @@ pub struct TestApp {
     pub user: String,
     pub data: Utf8PathBuf,
     pub store: Arc<Store>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -39,6 +39,21 @@ pub fn spawn_app_with_limit(limit: u64) -> TestApp {
 }
 
 pub fn spawn_app_with(customize: impl FnOnce(AppState) -> AppState) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let data = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
+    spawn(data, Some(dir), customize)
+}
+
+/// A server on the data directory `data`, which the caller owns (a mounted filesystem).
+pub fn spawn_app_at(data: Utf8PathBuf) -> TestApp {
+    spawn(data, None, |state| state)
+}
+
+fn spawn(
+    data: Utf8PathBuf,
+    dir: Option<tempfile::TempDir>,
+    customize: impl FnOnce(AppState) -> AppState,
+) -> TestApp {
     // Quiet by default; `TEST_LOG=1 cargo test -p lora-contract-tests` shows the server's logs.
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
@@ -46,8 +61,6 @@ pub fn spawn_app_with(customize: impl FnOnce(AppState) -> AppState) -> TestApp {
             .with_test_writer()
             .try_init();
     }
-    let dir = tempfile::tempdir().unwrap();
-    let data = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
     let store = Arc::new(Store::open(data.clone()).unwrap());
     let verifier =
         Arc::new(Verifier::new(AuthConfig::hs256(HmacSecret::new(SECRET.to_vec()))).unwrap());

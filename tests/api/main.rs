@@ -11,4 +11,5 @@ mod errors;
 mod evaluation;
 mod files;
 mod health;
+mod statuses;
 mod upload;

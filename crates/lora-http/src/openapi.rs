@@ -34,6 +34,12 @@ impl Modify for BearerScheme {
 }
 
 /// The service's OpenAPI document: `lora_http::ApiDoc::openapi()`.
+///
+/// Each operation lists every status its handler can answer (the contract suite's
+/// `statuses.rs` provokes them and checks both ways): 503 on every route that touches the
+/// store (a data directory that is read-only, unreadable or gone), 507 on every route that
+/// writes (a full disk). Not listed: 405, which a path's fallback answers for a method it
+/// has no operation for (OpenAPI describes operations; the `Allow` header names them).
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(

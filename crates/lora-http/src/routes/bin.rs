@@ -140,6 +140,7 @@ pub struct BinPurgeResponse {
         (status = 403, description = "Not an admin token", body = HttpError),
         (status = 422, description = "A query parameter is not valid", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 503, description = "The data directory is unavailable", body = HttpError),
     ),
     security(("HTTPBearer" = []))
 )]
@@ -194,6 +195,8 @@ pub(crate) async fn list(
         (status = 413, description = "Body larger than 64 KiB", body = HttpError),
         (status = 422, description = "The body does not match the schema", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 503, description = "The data directory is read-only or unavailable", body = HttpError),
+        (status = 507, description = "The data directory is full", body = HttpError),
     ),
     security(("HTTPBearer" = []))
 )]
@@ -237,6 +240,8 @@ pub(crate) async fn restore(
         (status = 413, description = "Body larger than 64 KiB", body = HttpError),
         (status = 422, description = "The body does not match the schema", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 503, description = "The data directory is read-only or unavailable", body = HttpError),
+        (status = 507, description = "The data directory is full", body = HttpError),
     ),
     security(("HTTPBearer" = []))
 )]
@@ -259,11 +264,14 @@ pub(crate) async fn purge(
     request_body(content = BinPurgeBeforeRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Removed", body = BinPurgeResponse),
+        (status = 400, description = "The body could not be read", body = HttpError),
         (status = 401, description = "Missing or invalid token", body = HttpError),
         (status = 403, description = "Not an admin token", body = HttpError),
         (status = 413, description = "Body larger than 64 KiB", body = HttpError),
         (status = 422, description = "The body does not match the schema", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 503, description = "The data directory is read-only or unavailable", body = HttpError),
+        (status = 507, description = "The data directory is full", body = HttpError),
     ),
     security(("HTTPBearer" = []))
 )]

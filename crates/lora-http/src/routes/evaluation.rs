@@ -98,6 +98,7 @@ pub struct EvaluationBatch {
         (status = 413, description = "Body larger than 64 KiB", body = HttpError),
         (status = 422, description = "The body does not match the schema", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 503, description = "The data directory is unavailable", body = HttpError),
     ),
     security(("HTTPBearer" = []))
 )]

@@ -93,6 +93,7 @@ pub struct LoRADeleteResponse {
         (status = 403, description = "Not an admin token", body = HttpError),
         (status = 422, description = "A query parameter is not valid", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 503, description = "The data directory is unavailable", body = HttpError),
     ),
     security(("HTTPBearer" = []))
 )]
@@ -148,6 +149,8 @@ pub(crate) async fn list(
         (status = 413, description = "Body larger than 64 KiB", body = HttpError),
         (status = 422, description = "The body does not match the schema", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 503, description = "The data directory is read-only or unavailable", body = HttpError),
+        (status = 507, description = "The data directory is full", body = HttpError),
     ),
     security(("HTTPBearer" = []))
 )]

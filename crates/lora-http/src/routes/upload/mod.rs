@@ -74,6 +74,7 @@ pub struct AdminLoRAUploadResponse {
         (status = 413, description = "File larger than the configured limit", body = HttpError),
         (status = 422, description = "The form does not match the schema", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 503, description = "The data directory is read-only or unavailable", body = HttpError),
         (status = 507, description = "The data directory is full", body = HttpError),
     ),
     security(("HTTPBearer" = []))
@@ -109,6 +110,7 @@ pub(crate) async fn user_upload(
         (status = 413, description = "File larger than the configured limit", body = HttpError),
         (status = 422, description = "The form does not match the schema", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 503, description = "The data directory is read-only or unavailable", body = HttpError),
         (status = 507, description = "The data directory is full", body = HttpError),
     ),
     security(("HTTPBearer" = []))
