@@ -270,3 +270,83 @@ fn an_oversized_delete_body_is_413() {
     let body = format!(r#"{{"partial_path": "{}"}}"#, "a".repeat(100_000));
     assert_eq!(app.delete(&body).status, 413);
 }
+
+/// A link in the LoRA folders is listed when it leads to a file the routes can act on,
+/// and survives the bin round trip: deleted (the link itself moves, dangling in the bin),
+/// listed in the bin, restored (working again), purged. A link leading outside is not
+/// listed, and the bin will not restore one.
+#[test]
+fn symlinks_make_the_bin_round_trip_and_escaping_links_are_not_listed() {
+    let app = spawn_app();
+    fs::write(app.live().join("styles/real.pt"), b"real").unwrap();
+    symlink("real.pt", app.live().join("styles/link.pt")).unwrap();
+    let outside = app.data.join("outside.pt");
+    fs::write(&outside, b"outside").unwrap();
+    symlink(&outside, app.live().join("styles/escape.pt")).unwrap();
+
+    let names = |r: Resp| -> Vec<String> {
+        r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["partial_path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(app.list("")), ["styles/link.pt", "styles/real.pt"]);
+
+    let r = app.delete(r#"{"partial_path": "styles/link.pt"}"#);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let admin = bearer(&app.admin);
+    let bin = || app.request("GET", "/api/v1/admin/bin", &admin, b"");
+    assert_eq!(names(bin()), ["styles/link.pt"]);
+    let json = format!("{admin}Content-Type: application/json\r\n");
+    let r = app.request(
+        "POST",
+        "/api/v1/admin/bin/restore",
+        &json,
+        br#"{"bin_path": "styles/link.pt"}"#,
+    );
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(
+        fs::read(app.live().join("styles/link.pt")).unwrap(),
+        b"real"
+    );
+    assert_eq!(names(app.list("")), ["styles/link.pt", "styles/real.pt"]);
+
+    assert_eq!(
+        app.delete(r#"{"partial_path": "styles/link.pt"}"#).status,
+        200
+    );
+    let r = app.request(
+        "DELETE",
+        "/api/v1/admin/bin",
+        &json,
+        br#"{"bin_path": "styles/link.pt"}"#,
+    );
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert!(names(bin()).is_empty());
+    assert_eq!(
+        fs::read(app.live().join("styles/real.pt")).unwrap(),
+        b"real"
+    );
+
+    // Put in the bin by hand, leading outside: listed there, but never restored.
+    symlink(&outside, app.bin().join("styles/escape.pt")).unwrap();
+    assert_eq!(names(bin()), ["styles/escape.pt"]);
+    let r = app.request(
+        "POST",
+        "/api/v1/admin/bin/restore",
+        &json,
+        br#"{"bin_path": "styles/escape.pt"}"#,
+    );
+    assert_eq!(r.status, 400, "{:?}", r.json());
+    // Retention removes binned links too (the link, never its target).
+    let r = app.request(
+        "POST",
+        "/api/v1/admin/bin/purge",
+        &json,
+        br#"{"before": "2999-01-01T00:00:00Z"}"#,
+    );
+    assert_eq!(r.json()["purged"], 1, "{:?}", r.json());
+    assert_eq!(fs::read(&outside).unwrap(), b"outside");
+}

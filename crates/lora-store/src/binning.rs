@@ -122,13 +122,23 @@ impl Store {
                 path: bin_path.clone(),
             })?;
         let origin = entry.original;
-        // Back in the live folder it must be readable as a published file is (a file
-        // binned by an older version may be 0600). A symlink keeps its target's mode.
-        if fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+        let dir = self.layout.entity_dir(origin.entity());
+        let is_link = fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_symlink());
+        if is_link {
+            // A link goes back only where it leads to a file the live routes can act on.
+            let leads = fs::read_link(&file).map(|target| dir.as_std_path().join(target));
+            if !leads.is_ok_and(|t| self.live_target(&t)) {
+                return Err(StoreError::InvalidPath {
+                    path: bin_path.clone(),
+                    reason: "it is a link that would lead outside the LoRA folder, or to nothing",
+                });
+            }
+        } else {
+            // Back in the live folder it must be readable as a published file is (a file
+            // binned by an older version may be 0600).
             fs::set_permissions(&file, fs::Permissions::from_mode(self.file_mode))
                 .map_err(|e| StoreError::io("set the mode of", &file, e))?;
         }
-        let dir = self.layout.entity_dir(origin.entity());
         let names = (1..=u32::MAX).map(|n| versioned_file_name(origin.file_name(), n));
         let placed = match place(&file, &dir, names, on_clash) {
             Ok(placed) => placed,

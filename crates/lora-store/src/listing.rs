@@ -18,7 +18,7 @@ use std::fs;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use lora_core::{EntityType, Extension};
 
 use crate::StoreError;
@@ -50,13 +50,33 @@ struct Snapshot {
     scanning: Option<Vec<Change>>,
 }
 
+/// Which symbolic links a tree's listing shows: only what the other routes can act on.
+#[derive(Debug, Clone)]
+pub(crate) enum Links {
+    /// Links that lead to a regular file inside this (canonical) root: the live folders,
+    /// where a link is read through. A link leading elsewhere is not listed.
+    LeadingInside(Utf8PathBuf),
+    /// Every link, as an entry of its own, dangling or not: the bin, where a link is only
+    /// ever moved or removed, never read through.
+    AsEntries,
+}
+
 /// Per-entity cache of sorted file names, for one tree (live or bin).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct DirCache {
+    links: Links,
     entries: Mutex<HashMap<EntityType, Snapshot>>,
 }
 
 impl DirCache {
+    /// An empty cache whose listings show `links` as described.
+    pub(crate) fn new(links: Links) -> Self {
+        Self {
+            links,
+            entries: Mutex::default(),
+        }
+    }
+
     /// The sorted names of the LoRA files in `dir` (the folder of `entity`).
     pub(crate) fn names(
         &self,
@@ -81,7 +101,7 @@ impl DirCache {
                 snap.scanning = Some(Vec::new());
             }
         }
-        let scanned = scan(dir);
+        let scanned = scan(dir, &self.links);
         let mut entries = self.lock();
         let mut names = match scanned {
             Ok(names) => names,
@@ -164,9 +184,9 @@ fn listable(name: &str) -> bool {
     !name.starts_with('.') && Extension::of_file_name(name).is_some()
 }
 
-/// Reads `dir`: regular files (or symlinks to them) with a listable name that is valid
-/// UTF-8, sorted bytewise.
-fn scan(dir: &Utf8Path) -> Result<Vec<String>, StoreError> {
+/// Reads `dir`: regular files and the links `links` admits, with a listable name that is
+/// valid UTF-8, sorted bytewise.
+fn scan(dir: &Utf8Path, links: &Links) -> Result<Vec<String>, StoreError> {
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_err("read", dir))? {
         let entry = entry.map_err(io_err("read", dir))?;
@@ -179,14 +199,23 @@ fn scan(dir: &Utf8Path) -> Result<Vec<String>, StoreError> {
         let Ok(kind) = entry.file_type() else {
             continue;
         };
-        let is_file = kind.is_file()
-            || (kind.is_symlink() && fs::metadata(entry.path()).is_ok_and(|m| m.is_file()));
-        if is_file {
+        let listed = kind.is_file()
+            || (kind.is_symlink()
+                && match links {
+                    Links::AsEntries => true,
+                    Links::LeadingInside(root) => leads_inside(&entry.path(), root),
+                });
+        if listed {
             names.push(name);
         }
     }
     names.sort_unstable();
     Ok(names)
+}
+
+/// Whether the link at `link` leads to a regular file inside `root` (canonical).
+fn leads_inside(link: &std::path::Path, root: &Utf8Path) -> bool {
+    fs::canonicalize(link).is_ok_and(|target| target.starts_with(root) && target.is_file())
 }
 
 /// A page of a listing.
@@ -237,7 +266,7 @@ mod tests {
     fn own_changes_apply_without_a_rescan_and_foreign_ones_are_seen() {
         let dir = tempfile::tempdir().unwrap();
         let root = camino::Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
-        let cache = DirCache::default();
+        let cache = DirCache::new(Links::AsEntries);
         let e = EntityType::Styles;
         assert!(cache.names(e, &root).unwrap().is_empty());
 

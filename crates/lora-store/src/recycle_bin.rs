@@ -23,7 +23,7 @@ use crate::StoreError;
 use crate::durability::Durability;
 use crate::hashes::Stamp;
 use crate::jsonl::{JsonLines, Sync};
-use crate::listing::{Change, DirCache, Page, entities, page};
+use crate::listing::{Change, DirCache, Links, Page, entities, page};
 use crate::place::{OnClash, PlaceError, place};
 use crate::resolve::{Area, Resolver};
 
@@ -108,7 +108,7 @@ impl RecycleBin {
             Self {
                 root: root.to_owned(),
                 resolver: Resolver::new(Area::Bin, root)?,
-                dirs: DirCache::default(),
+                dirs: DirCache::new(Links::AsEntries),
                 journal,
                 records: Mutex::new(records),
             },
@@ -205,8 +205,11 @@ impl RecycleBin {
     }
 
     /// The absolute path of a bin entry that is a regular file inside the bin.
+    /// A link in the bin is an entry of its own (a deleted link, dangling now that it moved):
+    /// it can be restored or purged, never read through.
     pub(crate) fn resolve(&self, bin_path: &PartialPath) -> Result<Utf8PathBuf, StoreError> {
-        self.resolver.regular_file(self.path_of(bin_path), bin_path)
+        self.resolver
+            .link_or_regular_file(self.path_of(bin_path), bin_path)
     }
 
     /// A page of the bin, sorted by bin path, optionally of one entity type.

@@ -45,6 +45,24 @@ impl Resolver {
         })
     }
 
+    /// The canonical root.
+    pub(crate) fn root(&self) -> &Utf8Path {
+        &self.canonical_root
+    }
+
+    /// `file` if it is a symbolic link (never followed: the caller only moves or removes
+    /// it), or else what [`Resolver::regular_file`] says.
+    pub(crate) fn link_or_regular_file(
+        &self,
+        file: Utf8PathBuf,
+        path: &PartialPath,
+    ) -> Result<Utf8PathBuf, StoreError> {
+        match fs::symlink_metadata(&file) {
+            Ok(meta) if meta.file_type().is_symlink() => Ok(file),
+            _ => self.regular_file(file, path),
+        }
+    }
+
     /// `file` (the path of `path` in this tree) if it is a regular file whose real location,
     /// symlinks followed, is inside the tree.
     pub(crate) fn regular_file(

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use crate::durability::Durability;
 use crate::error::io_err;
 use crate::hashes::{HashLog, Stamp, stamp_of};
-use crate::listing::{DirCache, Page, entities, page};
+use crate::listing::{DirCache, Links, Page, entities, page};
 use crate::recycle_bin::RecycleBin;
 use crate::resolve::{Area, Resolver};
 use crate::versions::VersionHints;
@@ -221,6 +221,7 @@ impl Store {
 
         let staging_removed = clear_dir(&staging)?;
         let live = Resolver::new(Area::Live, layout.loras_root())?;
+        let dirs = DirCache::new(Links::LeadingInside(live.root().to_owned()));
         let (bin, stale_bin_records) = RecycleBin::open(layout.bin_root(), layout.bin_journal())?;
         let (hashes, stale_hashes) =
             HashLog::open(layout.hash_log(), |p| stamp_of(&layout.live_path(p)))?;
@@ -228,7 +229,7 @@ impl Store {
             layout,
             live,
             hashes,
-            dirs: DirCache::default(),
+            dirs,
             versions: VersionHints::default(),
             bin,
             durability: Durability::default(),
@@ -344,6 +345,11 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Whether `target` is a regular file inside the LoRA folder, links followed.
+    pub(crate) fn live_target(&self, target: &std::path::Path) -> bool {
+        fs::canonicalize(target).is_ok_and(|t| t.starts_with(self.live.root()) && t.is_file())
     }
 
     /// A "not found" while the store's folders are themselves missing means the data
