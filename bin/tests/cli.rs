@@ -468,3 +468,57 @@ fn a_damaged_hash_log_is_repaired_and_the_hash_recomputed() {
     assert_eq!(status, 200);
     assert!(listing.contains(&expected), "{listing}");
 }
+
+/// An empty secret is refused by name; it must not mean "development mode" or "the
+/// config file's secret".
+#[test]
+fn an_empty_secret_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lora.toml");
+    std::fs::write(
+        &config,
+        "jwt_secret = \"from-the-file-from-the-file-0123\"\n",
+    )
+    .unwrap();
+    for key in ["LORA_JWT_SECRET", "LORA_JWT_PUBLIC_KEY_FILE"] {
+        let mut child = command(dir.path())
+            .env("LORA_BIND", "127.0.0.1:0")
+            .env(key, "")
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{key}=\"\" was not refused: the server started");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success());
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(err.contains(&format!("{key} is set but empty")), "{err}");
+    }
+    // `token` reads the same configuration.
+    let out = command(dir.path())
+        .env("LORA_JWT_SECRET", " ")
+        .args(["token", "--sub", "ops"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LORA_JWT_SECRET is set but empty"));
+}
