@@ -51,8 +51,8 @@ enum Command {
         /// The role claim.
         #[arg(long, value_enum, default_value = "user")]
         role: RoleArg,
-        /// The subject claim.
-        #[arg(long)]
+        /// The subject claim (not empty: the server refuses a blank `sub`).
+        #[arg(long, value_parser = non_blank)]
         sub: String,
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
@@ -72,6 +72,15 @@ impl From<RoleArg> for Role {
             RoleArg::Admin => Role::Admin,
             RoleArg::User => Role::User,
         }
+    }
+}
+
+/// A `--sub` the server would accept: not empty or blank.
+fn non_blank(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("the subject must not be empty or blank (the server refuses such tokens)".into())
+    } else {
+        Ok(value.to_owned())
     }
 }
 

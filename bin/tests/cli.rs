@@ -469,6 +469,26 @@ fn a_damaged_hash_log_is_repaired_and_the_hash_recomputed() {
     assert!(listing.contains(&expected), "{listing}");
 }
 
+/// The server refuses a token whose `sub` is blank, so `token` does not mint one.
+#[test]
+fn token_refuses_a_blank_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    for blank in ["", "   "] {
+        let out = command(dir.path())
+            .env("LORA_JWT_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret")
+            .args(["token", "--sub", blank])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--sub") && err.contains("must not be empty or blank"),
+            "{err}"
+        );
+    }
+}
+
 /// An empty secret is refused by name; it must not mean "development mode" or "the
 /// config file's secret".
 #[test]
