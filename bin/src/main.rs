@@ -4,6 +4,7 @@
 //! lora-server serve                                   # run with env vars / embedded defaults
 //! lora-server --config lora.toml serve                # a config file; env vars still win
 //! lora-server token --role admin --sub ops --ttl 3600 # mint a token with the HS256 secret
+//! lora-server inspect FILE... [--json]                # evaluate files without a server
 //! ```
 
 mod config;
@@ -37,7 +38,8 @@ struct Cli {
 enum Command {
     /// Serve the API.
     Serve,
-    /// Check and evaluate LoRA files without a server (exit status 1 on a `fail` verdict).
+    /// Check and evaluate LoRA files without a server (exit status 1 on a `fail` verdict, or
+    /// a base model outside LORA_ACCEPT_BASE_MODELS / accept_base_models).
     Inspect {
         /// Files to inspect.
         #[arg(required = true)]
@@ -101,14 +103,14 @@ fn main() -> ExitCode {
 }
 
 fn execute(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Inspect { files, json } = &cli.command {
-        return inspect::run(files, *json).map_err(|message| anyhow!(message));
-    }
     let env = |key: &str| std::env::var(key).ok();
     let config = Config::load(cli.config.as_deref(), &env)?;
     match cli.command {
         Command::Serve => serve(config),
-        Command::Inspect { .. } => Ok(()),
+        Command::Inspect { files, json } => {
+            inspect::run(&files, json, config.accept_base_models.as_deref())
+                .map_err(|message| anyhow!(message))
+        }
         Command::Token { role, sub, ttl } => {
             let auth = config.auth()?.context(
                 "no key configured: set LORA_JWT_SECRET (or jwt_secret in the config file) to mint tokens",

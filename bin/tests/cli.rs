@@ -228,7 +228,7 @@ fn inspect_prints_reports_and_fails_on_a_fail_verdict() {
     let bad = dir.path().join("bad.safetensors");
     std::fs::write(&bad, b"not a lora at all").unwrap();
 
-    let out = Command::new(EXE)
+    let out = command(dir.path())
         .arg("inspect")
         .arg(&good)
         .output()
@@ -237,7 +237,7 @@ fn inspect_prints_reports_and_fails_on_a_fail_verdict() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("sdxl") && text.contains("4 / 2"), "{text}");
 
-    let out = Command::new(EXE)
+    let out = command(dir.path())
         .args(["inspect", "--json"])
         .arg(&good)
         .output()
@@ -246,7 +246,7 @@ fn inspect_prints_reports_and_fails_on_a_fail_verdict() {
     assert_eq!(report["rank"], 4);
     assert_eq!(report["alpha"], 2.0);
 
-    let out = Command::new(EXE)
+    let out = command(dir.path())
         .arg("inspect")
         .arg(&good)
         .arg(&bad)
@@ -467,6 +467,127 @@ fn a_damaged_hash_log_is_repaired_and_the_hash_recomputed() {
     let (status, listing) = get(&server.addr, "/api/v1/admin/lora", &server.admin);
     assert_eq!(status, 200);
     assert!(listing.contains(&expected), "{listing}");
+}
+
+/// A small SDXL LoRA (detected from its key names) at `dir/name`.
+fn sdxl_lora(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        lora_inspect::fixtures::kohya_lora(
+            &[("lora_unet_input_blocks_4_1_proj_in", 64, 64)],
+            4,
+            2.0,
+            &[],
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `inspect` reads the configuration as `serve` does and answers as the upload gate would
+/// for a base model outside the allowlist: its words, exit status 1.
+#[test]
+fn inspect_applies_the_base_model_allowlist_of_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = sdxl_lora(dir.path(), "good.safetensors");
+    let config = dir.path().join("lora.toml");
+    std::fs::write(&config, "accept_base_models = \"sd1, flux\"\n").unwrap();
+
+    let out = command(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("inspect")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Base model 'sdxl' is not accepted on this server (accepted: sd1, flux)"),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("base model 'sdxl' not accepted"), "{err}");
+
+    // The environment wins over the file.
+    let out = command(dir.path())
+        .env("LORA_ACCEPT_BASE_MODELS", "sdxl")
+        .arg("--config")
+        .arg(&config)
+        .arg("inspect")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("base model 'sdxl' is accepted"));
+
+    // With --json the report stays the API's; the refusal goes to stderr.
+    let out = command(dir.path())
+        .env("LORA_ACCEPT_BASE_MODELS", "sd1")
+        .args(["inspect", "--json"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["base_model"], "sdxl");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("Base model 'sdxl' is not accepted on this server (accepted: sd1)")
+    );
+
+    // No allowlist: no allowlist row, and the file passes.
+    let out = command(dir.path())
+        .arg("inspect")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("allowlist"));
+}
+
+/// `--json` prints one JSON document: the report for one file, `{"reports": [...]}` in
+/// argument order for several (the evaluation route's two shapes).
+#[test]
+fn inspect_json_prints_one_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = sdxl_lora(dir.path(), "a.safetensors");
+    let b = sdxl_lora(dir.path(), "b.safetensors");
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"not a lora at all").unwrap();
+
+    let out = command(dir.path())
+        .args(["inspect", "--json"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reports = doc["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["partial_path"], a.display().to_string());
+    assert_eq!(reports[1]["partial_path"], b.display().to_string());
+
+    let out = command(dir.path())
+        .args(["inspect", "--json"])
+        .arg(&a)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["reports"][1]["verdict"], "fail");
+
+    let out = command(dir.path())
+        .args(["inspect", "--json"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["rank"], 4);
+    assert!(doc.get("reports").is_none());
 }
 
 /// The server refuses a token whose `sub` is blank, so `token` does not mint one.
