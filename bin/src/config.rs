@@ -40,6 +40,29 @@ pub enum ConfigError {
     Key(String),
 }
 
+/// The environment variables with their defaults, for `--help` (docs/OPERATIONS.md has
+/// the whole table).
+pub const ENV_HELP: &str = "\
+Environment (each overrides the same key of the --config file, in lower case without
+LORA_: LORA_DATA_DIR -> data_dir; an empty value is refused):
+  LORA_BIND                 address:port to listen on [default: 127.0.0.1:8000]
+  LORA_DATA_DIR             the data directory [default: ./data]
+  LORA_JWT_SECRET           HS256 shared secret [default: none; on a loopback address
+                            `serve` then runs in development mode]
+  LORA_JWT_PUBLIC_KEY_FILE  PEM public key, instead of a secret [default: none]
+  LORA_JWT_ALGORITHM        RS256, ES256 or EdDSA with a public key (HS256 with a secret)
+  LORA_JWT_ISSUER           required `iss` claim [default: not checked]
+  LORA_JWT_AUDIENCE         required `aud` claim [default: not checked]
+  LORA_MAX_UPLOAD_BYTES     largest upload in bytes [default: 524288000]
+  LORA_ACCEPT_BASE_MODELS   comma list of sd1 sd2 sdxl sd3 flux unknown that uploads (and
+                            `inspect`) accept [default: all]
+  LORA_BIN_RETENTION_DAYS   purge bin entries older than this many days (> 0)
+                            [default: keep forever]
+  LORA_WORKERS              HTTP worker threads [default: CPU count]
+  LORA_SHUTDOWN_GRACE_SECS  seconds in-flight requests may finish after SIGTERM
+                            [default: 30]
+  RUST_LOG                  log filter [default: info]";
+
 /// The file form: every key optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -455,6 +478,29 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().contains("names no base model"), "{err}");
+    }
+
+    /// `--help` names every variable the configuration reads, with the defaults.
+    #[test]
+    fn the_help_lists_every_variable_read() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let recording = |key: &str| {
+            asked.borrow_mut().push(key.to_owned());
+            None
+        };
+        let c = Config::load(None, &recording).unwrap();
+        let asked = asked.into_inner();
+        assert!(asked.len() >= 12, "{asked:?}");
+        for key in &asked {
+            assert!(
+                ENV_HELP.contains(key.as_str()),
+                "{key} is missing from ENV_HELP"
+            );
+        }
+        assert!(ENV_HELP.contains(&format!("[default: {}]", c.bind)));
+        assert!(ENV_HELP.contains(&format!("[default: {}]", c.data_dir)));
+        assert!(ENV_HELP.contains(&format!("[default: {}]", c.max_upload_bytes)));
+        assert!(ENV_HELP.contains(&format!("[default: {}]", c.shutdown_grace_secs)));
     }
 
     #[test]

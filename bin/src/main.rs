@@ -25,7 +25,12 @@ use lora_store::Store;
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "lora-server", version, about = "The LoRA file service")]
+#[command(
+    name = "lora-server",
+    version,
+    about = "The LoRA file service",
+    after_help = config::ENV_HELP
+)]
 struct Cli {
     /// A TOML config file; LORA_* environment variables override its values.
     #[arg(long, global = true, value_name = "FILE")]
@@ -37,6 +42,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the API.
+    #[command(after_help = config::ENV_HELP)]
     Serve,
     /// Check and evaluate LoRA files without a server (exit status 1 on a `fail` verdict, or
     /// a base model outside LORA_ACCEPT_BASE_MODELS / accept_base_models).

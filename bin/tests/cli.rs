@@ -610,6 +610,29 @@ fn token_refuses_a_blank_subject() {
     }
 }
 
+/// The help an operator reads names the environment variables and their defaults.
+#[test]
+fn help_lists_the_environment_and_its_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["serve", "--help"][..], &["--help"][..]] {
+        let out = command(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        for expected in [
+            "LORA_DATA_DIR",
+            "LORA_BIND",
+            "127.0.0.1:8000",
+            "LORA_JWT_SECRET",
+            "[default: ./data]",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{args:?}: no {expected} in\n{text}"
+            );
+        }
+    }
+}
+
 /// An empty secret is refused by name; it must not mean "development mode" or "the
 /// config file's secret".
 #[test]
