@@ -30,10 +30,43 @@ pub enum ConfigError {
     /// A value is not of the expected form.
     #[error("invalid {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
+    /// A `LORA_*` variable is set to an empty or blank value.
+    #[error(
+        "{key} is set but empty: give it a value, or unset it (the config file's value or the default then applies)"
+    )]
+    Empty { key: &'static str },
     /// The JWT key configuration is incomplete or contradictory.
     #[error("{0}")]
     Key(String),
 }
+
+/// The environment variables with their defaults, for `--help` (docs/OPERATIONS.md has
+/// the whole table).
+pub const ENV_HELP: &str = "\
+Environment (each overrides the same key of the --config file, in lower case without
+LORA_: LORA_DATA_DIR -> data_dir; an empty value is refused):
+  LORA_BIND                 address:port to listen on [default: 127.0.0.1:8000]
+  LORA_DATA_DIR             the data directory [default: ./data]
+  LORA_JWT_SECRET           HS256 shared secret [default: none; on a loopback address
+                            `serve` then runs in development mode]
+  LORA_JWT_PUBLIC_KEY_FILE  PEM public key, instead of a secret [default: none]
+  LORA_JWT_ALGORITHM        RS256, ES256 or EdDSA with a public key (HS256 with a secret)
+  LORA_JWT_ISSUER           required `iss` claim [default: not checked]
+  LORA_JWT_AUDIENCE         required `aud` claim [default: not checked]
+  LORA_MAX_UPLOAD_BYTES     largest upload in bytes [default: 524288000]
+  LORA_ACCEPT_BASE_MODELS   comma list of sd1 sd2 sdxl sd3 flux unknown that uploads (and
+                            `inspect`) accept [default: all]
+  LORA_BIN_RETENTION_DAYS   purge bin entries older than this many days (> 0)
+                            [default: keep forever]
+  LORA_WORKERS              HTTP worker threads [default: CPU count]
+  LORA_SHUTDOWN_GRACE_SECS  seconds in-flight requests may finish after SIGTERM or
+                            Ctrl-C [default: 30]
+  LORA_CREATE_DATA_DIR      whether `serve` may create a store where there is none;
+                            false refuses a directory `lora-server init` has not
+                            marked [default: true]
+  LORA_FILE_MODE            octal mode of published files, like 0640 [default: what
+                            the umask gives a new file, 0644 under umask 0022]
+  RUST_LOG                  log filter [default: info]";
 
 /// The file form: every key optional.
 #[derive(Debug, Default, Deserialize)]
@@ -131,7 +164,17 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        let var = |key: &str| env(key).filter(|v| !v.trim().is_empty());
+        // A variable set to nothing is refused rather than read as unset: an empty
+        // LORA_JWT_SECRET must not quietly mean "the file's secret" or development mode.
+        // The first one met is reported once every value has been read.
+        let empty = std::cell::Cell::new(None);
+        let var = |key: &'static str| match env(key) {
+            Some(v) if v.trim().is_empty() => {
+                empty.set(empty.get().or(Some(key)));
+                None
+            }
+            v => v,
+        };
 
         let bind = var("LORA_BIND")
             .or(from_file.bind)
@@ -178,19 +221,28 @@ impl Config {
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
             };
+        if accept_base_models.as_ref().is_some_and(Vec::is_empty) {
+            return Err(ConfigError::Invalid {
+                key: "LORA_ACCEPT_BASE_MODELS",
+                reason: "names no base model, which would refuse every upload; leave it unset to accept all".into(),
+            });
+        }
         let retention_days = match var("LORA_BIN_RETENTION_DAYS") {
             Some(v) => Some(parse_number::<f64>("LORA_BIN_RETENTION_DAYS", &v)?),
             None => from_file.bin_retention_days,
         };
         let bin_retention = match retention_days {
             None => None,
-            Some(d) if d.is_finite() && d >= 0.0 => {
+            Some(d) if d.is_finite() && d > 0.0 => {
                 Some(std::time::Duration::from_secs_f64(d * 86_400.0))
             }
             Some(d) => {
                 return Err(ConfigError::Invalid {
                     key: "LORA_BIN_RETENTION_DAYS",
-                    reason: format!("{d} is not a number of days ≥ 0"),
+                    reason: format!(
+                        "{d} is not a number of days > 0 (0 would empty the bin within a second \
+                         of every delete; leave it unset to keep binned files forever)"
+                    ),
                 });
             }
         };
@@ -202,7 +254,7 @@ impl Config {
             None => None,
             Some(v) => Some(parse_mode(&v)?),
         };
-        Ok(Self {
+        let config = Self {
             create_data_dir,
             file_mode,
             bin_retention,
@@ -224,7 +276,11 @@ impl Config {
             max_upload_bytes,
             workers,
             shutdown_grace_secs,
-        })
+        };
+        match empty.get() {
+            Some(key) => Err(ConfigError::Empty { key }),
+            None => Ok(config),
+        }
     }
 
     /// The verifier configuration, or `None` when no key is configured at all.
@@ -237,7 +293,10 @@ impl Config {
         let mut config = match (&self.jwt_secret, &self.jwt_public_key_file) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::Key(
-                    "set either LORA_JWT_SECRET or LORA_JWT_PUBLIC_KEY_FILE, not both".into(),
+                    "both a JWT secret (LORA_JWT_SECRET or jwt_secret) and a public key file \
+                     (LORA_JWT_PUBLIC_KEY_FILE or jwt_public_key_file) are configured, from the \
+                     environment or the config file: keep only one"
+                        .into(),
                 ));
             }
             (None, None) => return Ok(None),
@@ -410,6 +469,93 @@ mod tests {
             Config::load(None, &env(&[])).unwrap().accept_base_models,
             None
         );
+    }
+
+    #[test]
+    fn an_empty_variable_is_refused_by_name() {
+        for key in [
+            "LORA_JWT_SECRET",
+            "LORA_JWT_PUBLIC_KEY_FILE",
+            "LORA_DATA_DIR",
+            "LORA_ACCEPT_BASE_MODELS",
+        ] {
+            for blank in ["", "  "] {
+                let err = Config::load(None, &env(&[(key, blank)])).err().unwrap();
+                assert!(
+                    matches!(err, ConfigError::Empty { key: k } if k == key),
+                    "{err}"
+                );
+                assert!(
+                    err.to_string()
+                        .starts_with(&format!("{key} is set but empty"))
+                );
+            }
+        }
+    }
+
+    /// Each variable overrides its own key only: a public key from the file and a secret
+    /// from the environment are both configured, and that is refused.
+    #[test]
+    fn a_file_key_and_an_environment_secret_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.path().join("lora.toml")).unwrap();
+        std::fs::write(
+            &path,
+            "jwt_public_key_file = \"jwt.pem\"\njwt_algorithm = \"RS256\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), &env(&[("LORA_JWT_SECRET", "s")])).unwrap();
+        let err = c.auth().err().unwrap().to_string();
+        assert!(
+            err.contains("LORA_JWT_SECRET or jwt_secret") && err.contains("keep only one"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bin_retention_must_be_positive() {
+        for bad in ["0", "-1", "NaN"] {
+            let err = Config::load(None, &env(&[("LORA_BIN_RETENTION_DAYS", bad)]))
+                .err()
+                .unwrap();
+            assert!(err.to_string().contains("LORA_BIN_RETENTION_DAYS"), "{err}");
+        }
+        let c = Config::load(None, &env(&[("LORA_BIN_RETENTION_DAYS", "0.5")])).unwrap();
+        assert_eq!(
+            c.bin_retention,
+            Some(std::time::Duration::from_secs(43_200))
+        );
+    }
+
+    #[test]
+    fn an_allowlist_naming_nothing_is_refused() {
+        let err = Config::load(None, &env(&[("LORA_ACCEPT_BASE_MODELS", " , ")]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("names no base model"), "{err}");
+    }
+
+    /// `--help` names every variable the configuration reads, with the defaults.
+    #[test]
+    fn the_help_lists_every_variable_read() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let recording = |key: &str| {
+            asked.borrow_mut().push(key.to_owned());
+            None
+        };
+        let c = Config::load(None, &recording).unwrap();
+        let asked = asked.into_inner();
+        assert!(asked.len() >= 12, "{asked:?}");
+        for key in &asked {
+            assert!(
+                ENV_HELP.contains(key.as_str()),
+                "{key} is missing from ENV_HELP"
+            );
+        }
+        assert!(ENV_HELP.contains(&format!("[default: {}]", c.bind)));
+        assert!(ENV_HELP.contains(&format!("[default: {}]", c.data_dir)));
+        assert!(ENV_HELP.contains(&format!("[default: {}]", c.max_upload_bytes)));
+        assert!(ENV_HELP.contains(&format!("[default: {}]", c.shutdown_grace_secs)));
     }
 
     #[test]

@@ -3,29 +3,58 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use lora_inspect::{Report, Verdict};
+use lora_http::{ContentRejection, EvaluationBatch};
+use lora_inspect::{BaseModel, Report, Verdict};
 
-/// Prints a report per file; `Err` (exit status 1) when any verdict is `fail` or a file
-/// cannot be read.
-pub fn run(files: &[PathBuf], json: bool) -> Result<(), String> {
+/// Prints a report per file: a table each, or with `json` one JSON document (one file:
+/// the report, as the evaluation route answers a `partial_path`; several: `{"reports":
+/// [...]}`, as it answers `partial_paths`).
+///
+/// `Err` (exit status 1) when any verdict is `fail`, a file cannot be read (it is named on
+/// stderr and has no report), or a file's base model is not in `accept` (`None` accepts
+/// all), which the upload gate would answer with a 400.
+pub fn run(files: &[PathBuf], json: bool, accept: Option<&[BaseModel]>) -> Result<(), String> {
     let mut failed = Vec::new();
+    let mut reports = Vec::new();
     for path in files {
+        let shown = path.display();
         match lora_inspect::evaluate(path) {
             Ok(report) => {
+                let refusal = refusal(&report, accept);
                 if json {
-                    let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
-                    println!("{text}");
+                    if let Some(refusal) = &refusal {
+                        eprintln!("{shown}: {refusal}");
+                    }
                 } else {
-                    print!("{}", table(&report));
+                    print!("{}", table(&report, accept, refusal.as_deref()));
                 }
                 if report.verdict == Verdict::Fail {
-                    failed.push(path.display().to_string());
+                    failed.push(format!("{shown} (verdict fail)"));
+                } else if refusal.is_some() {
+                    failed.push(format!(
+                        "{shown} (base model '{}' not accepted)",
+                        report.base_model.as_str()
+                    ));
                 }
+                reports.push(report);
             }
             Err(e) => {
-                eprintln!("{}: {e}", path.display());
-                failed.push(path.display().to_string());
+                eprintln!("{shown}: {e}");
+                failed.push(format!("{shown} (cannot be read)"));
             }
+        }
+    }
+    if json {
+        let text = match (files.len(), reports.pop()) {
+            (_, None) => None,
+            (1, Some(one)) => Some(serde_json::to_string_pretty(&one)),
+            (_, Some(last)) => {
+                reports.push(last);
+                Some(serde_json::to_string_pretty(&EvaluationBatch { reports }))
+            }
+        };
+        if let Some(text) = text {
+            println!("{}", text.map_err(|e| e.to_string())?);
         }
     }
     if failed.is_empty() {
@@ -35,7 +64,21 @@ pub fn run(files: &[PathBuf], json: bool) -> Result<(), String> {
     }
 }
 
-fn table(r: &Report) -> String {
+/// The upload gate's answer for a file whose base model is not accepted, in its words.
+fn refusal(report: &Report, accept: Option<&[BaseModel]>) -> Option<String> {
+    let accept = accept?;
+    if accept.contains(&report.base_model) {
+        return None;
+    }
+    let listed: Vec<&str> = accept.iter().map(|b| b.as_str()).collect();
+    let rejection = ContentRejection::BaseModelNotAccepted {
+        found: report.base_model.as_str(),
+        accepted: listed.join(", "),
+    };
+    Some(rejection.to_string())
+}
+
+fn table(r: &Report, accept: Option<&[BaseModel]>, refusal: Option<&str>) -> String {
     let mut out = String::new();
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     let rows = [
@@ -81,6 +124,13 @@ fn table(r: &Report) -> String {
     ];
     for (k, v) in rows {
         let _ = writeln!(out, "{k:>13}  {v}");
+    }
+    if accept.is_some() {
+        let verdict = refusal.map_or_else(
+            || format!("base model '{}' is accepted", r.base_model.as_str()),
+            str::to_owned,
+        );
+        let _ = writeln!(out, "{:>13}  {verdict}", "allowlist");
     }
     for f in &r.findings {
         let _ = writeln!(

@@ -4,6 +4,7 @@
 //! lora-server serve                                   # run with env vars / embedded defaults
 //! lora-server --config lora.toml serve                # a config file; env vars still win
 //! lora-server token --role admin --sub ops --ttl 3600 # mint a token with the HS256 secret
+//! lora-server inspect FILE... [--json]                # evaluate files without a server
 //! ```
 
 mod config;
@@ -24,7 +25,12 @@ use lora_store::{OpenOptions, Store};
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "lora-server", version, about = "The LoRA file service")]
+#[command(
+    name = "lora-server",
+    version,
+    about = "The LoRA file service",
+    after_help = config::ENV_HELP
+)]
 struct Cli {
     /// A TOML config file; LORA_* environment variables override its values.
     #[arg(long, global = true, value_name = "FILE")]
@@ -36,11 +42,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the API.
+    #[command(after_help = config::ENV_HELP)]
     Serve,
     /// Make the data directory an initialised store (layout and marker), then exit. Needed
     /// once before `serve` with LORA_CREATE_DATA_DIR=false; existing files are kept.
     Init,
-    /// Check and evaluate LoRA files without a server (exit status 1 on a `fail` verdict).
+    /// Check and evaluate LoRA files without a server (exit status 1 on a `fail` verdict, or
+    /// a base model outside LORA_ACCEPT_BASE_MODELS / accept_base_models).
     Inspect {
         /// Files to inspect.
         #[arg(required = true)]
@@ -54,8 +62,8 @@ enum Command {
         /// The role claim.
         #[arg(long, value_enum, default_value = "user")]
         role: RoleArg,
-        /// The subject claim.
-        #[arg(long)]
+        /// The subject claim (not empty: the server refuses a blank `sub`).
+        #[arg(long, value_parser = non_blank)]
         sub: String,
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
@@ -78,6 +86,15 @@ impl From<RoleArg> for Role {
     }
 }
 
+/// A `--sub` the server would accept: not empty or blank.
+fn non_blank(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("the subject must not be empty or blank (the server refuses such tokens)".into())
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
 /// Lifetime of the tokens printed in development mode.
 const DEV_TOKEN_TTL: u64 = 12 * 3600;
 
@@ -95,9 +112,6 @@ fn main() -> ExitCode {
 }
 
 fn execute(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Inspect { files, json } = &cli.command {
-        return inspect::run(files, *json).map_err(|message| anyhow!(message));
-    }
     let env = |key: &str| std::env::var(key).ok();
     let config = Config::load(cli.config.as_deref(), &env)?;
     match cli.command {
@@ -111,7 +125,10 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Inspect { .. } => Ok(()),
+        Command::Inspect { files, json } => {
+            inspect::run(&files, json, config.accept_base_models.as_deref())
+                .map_err(|message| anyhow!(message))
+        }
         Command::Token { role, sub, ttl } => {
             let auth = config.auth()?.context(
                 "no key configured: set LORA_JWT_SECRET (or jwt_secret in the config file) to mint tokens",

@@ -228,7 +228,7 @@ fn inspect_prints_reports_and_fails_on_a_fail_verdict() {
     let bad = dir.path().join("bad.safetensors");
     std::fs::write(&bad, b"not a lora at all").unwrap();
 
-    let out = Command::new(EXE)
+    let out = command(dir.path())
         .arg("inspect")
         .arg(&good)
         .output()
@@ -237,7 +237,7 @@ fn inspect_prints_reports_and_fails_on_a_fail_verdict() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("sdxl") && text.contains("4 / 2"), "{text}");
 
-    let out = Command::new(EXE)
+    let out = command(dir.path())
         .args(["inspect", "--json"])
         .arg(&good)
         .output()
@@ -246,7 +246,7 @@ fn inspect_prints_reports_and_fails_on_a_fail_verdict() {
     assert_eq!(report["rank"], 4);
     assert_eq!(report["alpha"], 2.0);
 
-    let out = Command::new(EXE)
+    let out = command(dir.path())
         .arg("inspect")
         .arg(&good)
         .arg(&bad)
@@ -673,4 +673,222 @@ fn a_clean_restart_after_deletes_has_nothing_to_repair() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("nothing to repair"), "{text}");
     assert!(!text.contains("repaired"), "{text}");
+}
+
+/// A small SDXL LoRA (detected from its key names) at `dir/name`.
+fn sdxl_lora(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        lora_inspect::fixtures::kohya_lora(
+            &[("lora_unet_input_blocks_4_1_proj_in", 64, 64)],
+            4,
+            2.0,
+            &[],
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `inspect` reads the configuration as `serve` does and answers as the upload gate would
+/// for a base model outside the allowlist: its words, exit status 1.
+#[test]
+fn inspect_applies_the_base_model_allowlist_of_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = sdxl_lora(dir.path(), "good.safetensors");
+    let config = dir.path().join("lora.toml");
+    std::fs::write(&config, "accept_base_models = \"sd1, flux\"\n").unwrap();
+
+    let out = command(dir.path())
+        .arg("--config")
+        .arg(&config)
+        .arg("inspect")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Base model 'sdxl' is not accepted on this server (accepted: sd1, flux)"),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("base model 'sdxl' not accepted"), "{err}");
+
+    // The environment wins over the file.
+    let out = command(dir.path())
+        .env("LORA_ACCEPT_BASE_MODELS", "sdxl")
+        .arg("--config")
+        .arg(&config)
+        .arg("inspect")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("base model 'sdxl' is accepted"));
+
+    // With --json the report stays the API's; the refusal goes to stderr.
+    let out = command(dir.path())
+        .env("LORA_ACCEPT_BASE_MODELS", "sd1")
+        .args(["inspect", "--json"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["base_model"], "sdxl");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("Base model 'sdxl' is not accepted on this server (accepted: sd1)")
+    );
+
+    // No allowlist: no allowlist row, and the file passes.
+    let out = command(dir.path())
+        .arg("inspect")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("allowlist"));
+}
+
+/// `--json` prints one JSON document: the report for one file, `{"reports": [...]}` in
+/// argument order for several (the evaluation route's two shapes).
+#[test]
+fn inspect_json_prints_one_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = sdxl_lora(dir.path(), "a.safetensors");
+    let b = sdxl_lora(dir.path(), "b.safetensors");
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, b"not a lora at all").unwrap();
+
+    let out = command(dir.path())
+        .args(["inspect", "--json"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let reports = doc["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 2);
+    assert_eq!(reports[0]["partial_path"], a.display().to_string());
+    assert_eq!(reports[1]["partial_path"], b.display().to_string());
+
+    let out = command(dir.path())
+        .args(["inspect", "--json"])
+        .arg(&a)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["reports"][1]["verdict"], "fail");
+
+    let out = command(dir.path())
+        .args(["inspect", "--json"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["rank"], 4);
+    assert!(doc.get("reports").is_none());
+}
+
+/// The server refuses a token whose `sub` is blank, so `token` does not mint one.
+#[test]
+fn token_refuses_a_blank_subject() {
+    let dir = tempfile::tempdir().unwrap();
+    for blank in ["", "   "] {
+        let out = command(dir.path())
+            .env("LORA_JWT_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret")
+            .args(["token", "--sub", blank])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("--sub") && err.contains("must not be empty or blank"),
+            "{err}"
+        );
+    }
+}
+
+/// The help an operator reads names the environment variables and their defaults.
+#[test]
+fn help_lists_the_environment_and_its_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["serve", "--help"][..], &["--help"][..]] {
+        let out = command(dir.path()).args(args).output().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        for expected in [
+            "LORA_DATA_DIR",
+            "LORA_BIND",
+            "127.0.0.1:8000",
+            "LORA_JWT_SECRET",
+            "[default: ./data]",
+        ] {
+            assert!(
+                text.contains(expected),
+                "{args:?}: no {expected} in\n{text}"
+            );
+        }
+    }
+}
+
+/// An empty secret is refused by name; it must not mean "development mode" or "the
+/// config file's secret".
+#[test]
+fn an_empty_secret_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lora.toml");
+    std::fs::write(
+        &config,
+        "jwt_secret = \"from-the-file-from-the-file-0123\"\n",
+    )
+    .unwrap();
+    for key in ["LORA_JWT_SECRET", "LORA_JWT_PUBLIC_KEY_FILE"] {
+        let mut child = command(dir.path())
+            .env("LORA_BIND", "127.0.0.1:0")
+            .env(key, "")
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{key}=\"\" was not refused: the server started");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success());
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(err.contains(&format!("{key} is set but empty")), "{err}");
+    }
+    // `token` reads the same configuration.
+    let out = command(dir.path())
+        .env("LORA_JWT_SECRET", " ")
+        .args(["token", "--sub", "ops"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LORA_JWT_SECRET is set but empty"));
 }
