@@ -333,6 +333,17 @@ fn start_upload(server: &Running, total: usize, first: usize) -> (TcpStream, Vec
 
 #[test]
 fn sigterm_lets_an_upload_in_flight_finish() {
+    a_signal_lets_an_upload_in_flight_finish("-TERM");
+}
+
+/// Ctrl-C is graceful, as SIGTERM is: an upload in flight completes.
+#[test]
+fn sigint_lets_an_upload_in_flight_finish() {
+    a_signal_lets_an_upload_in_flight_finish("-INT");
+}
+
+/// Sends `signal` while an upload is in flight: the listener closes, the upload finishes.
+fn a_signal_lets_an_upload_in_flight_finish(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let mut server = serve_dev_with(dir.path(), &[("LORA_SHUTDOWN_GRACE_SECS", "20")]);
     assert_eq!(get(&server.addr, "/api/v1/evaluation/health", "").0, 200);
@@ -350,7 +361,7 @@ fn sigterm_lets_an_upload_in_flight_finish() {
     let pid = server.child.id().to_string();
     assert!(
         Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([signal, &pid])
             .status()
             .unwrap()
             .success()
@@ -582,50 +593,6 @@ fn serve_without_create_refuses_an_uninitialised_directory() {
     assert_eq!(
         get(&server.addr, "/api/v1/admin/lora", &server.admin).0,
         200
-    );
-}
-
-/// Ctrl-C is graceful, as SIGTERM is: an upload in flight completes.
-#[test]
-fn sigint_lets_an_upload_in_flight_finish() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = serve_dev_with(dir.path(), &[("LORA_SHUTDOWN_GRACE_SECS", "20")]);
-    let (mut s, rest) = start_upload(&server, 0, 1000);
-    let staging = dir.path().join(".lora-server/staging");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while files_under(&staging).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the upload never reached staging"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(&server.addr).is_ok() {
-        assert!(Instant::now() < deadline, "the listener was never closed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(
-        server.child.try_wait().unwrap().is_none(),
-        "still finishing the upload"
-    );
-    s.write_all(&rest).unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    assert!(wait_exit(&mut server.child, Duration::from_secs(20)).success());
-    assert!(
-        dir.path()
-            .join("models/loras/no_type_provided/g.safetensors")
-            .exists()
     );
 }
 
