@@ -510,3 +510,58 @@ fn racing_uploads_of_one_name_never_overwrite() {
     );
     assert!(app.staging_after_settling().is_empty());
 }
+
+/// Stalled clients (headers and 4 KiB of a 50 MiB body, then nothing) hold no thread: with
+/// 600 of them open, health, listing and a fresh upload still answer at once. (Each used to
+/// hold a blocking-pool thread while waiting for bytes; past the pool's 256 threads per
+/// worker, everything that needs the pool stalled behind them.)
+#[test]
+fn stalled_uploads_do_not_starve_other_requests() {
+    let app = spawn_app_with_limit(64 << 20);
+    let head = format!(
+        "POST /api/v1/lora/upload HTTP/1.1\r\nHost: x\r\n{}Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stalled.safetensors\"\r\n\r\n",
+        bearer(&app.user),
+        50 << 20
+    );
+    let mut stalled = Vec::new();
+    for _ in 0..600 {
+        let mut s = app.connect();
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&[7u8; 4096]).unwrap();
+        stalled.push(s);
+    }
+    // Let the server take them all in.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while files_under(&app.staging()).len() < 500 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled uploads never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let timed = |what: &str, f: &dyn Fn() -> u16| {
+        let started = std::time::Instant::now();
+        let status = f();
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(1),
+            "{what} took {took:?}"
+        );
+        status
+    };
+    assert_eq!(
+        timed("health", &|| app
+            .request("GET", "/api/v1/evaluation/health", "", b"")
+            .status),
+        200
+    );
+    assert_eq!(timed("listing", &|| app.list("").status), 200);
+    assert_eq!(
+        timed("a fresh upload", &|| app
+            .upload(&[file("fresh.safetensors", &st(1))])
+            .status),
+        200
+    );
+    drop(stalled);
+    assert!(app.staging_after_settling().is_empty());
+}

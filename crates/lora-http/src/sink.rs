@@ -1,78 +1,116 @@
-//! Bridges the async multipart stream to the blocking staging writer.
+//! Bridges the async multipart stream to the blocking staging writer, without holding a
+//! thread while the client is slow.
 //!
-//! The chunks are reference-counted (`Bytes`): the store's staging upload writes them and,
-//! for large uploads, hands the same chunks to its hashing thread without a copy. The
-//! async workers never block; memory stays bounded by a small channel.
+//! A blocking-pool thread is taken only when there are bytes to write: chunks gather here
+//! (reference-counted `Bytes`, no copy) while the previous batch is being written, and the
+//! next batch starts as soon as that write is done. An upload whose client sends nothing
+//! holds a few KiB and no thread, so stalled uploads cannot drain the pool that health,
+//! listing and evaluation also need (each worker's pool has a fixed size: 256 threads here,
+//! which 300 stalled uploads used to exhaust).
 
 use std::sync::Arc;
 
 use actix_web::rt::task::{JoinHandle, spawn_blocking};
 use actix_web::web::Bytes;
-use lora_store::{StagedFile, Store, StoreError};
-use tokio::sync::mpsc;
+use lora_store::{StagedFile, StagedUpload, Store, StoreError};
 
 use crate::ApiError;
 
-const CHANNEL_DEPTH: usize = 16;
+/// Bytes gathered while a write runs before the reader waits for it (back-pressure).
+const MAX_PENDING: usize = 4 << 20;
 
-enum Msg {
-    Chunk(Bytes),
-    /// Every chunk was sent: make the file durable.
-    Finish,
-}
+/// A batch written on the blocking pool, handing the upload back.
+type Write = JoinHandle<(Option<StagedUpload>, Result<(), StoreError>)>;
 
 /// An upload being written to staging. Dropping it without [`Sink::finish`] aborts the
-/// upload: the writer sees the channel close and drops the staging file.
+/// upload: the staging file goes with the last owner of the `StagedUpload`.
 pub(crate) struct Sink {
-    to_writer: mpsc::Sender<Msg>,
-    writer: JoinHandle<Result<Option<StagedFile>, StoreError>>,
+    store: Arc<Store>,
+    /// `None` before the first write, and while a write owns it.
+    upload: Option<StagedUpload>,
+    pending: Vec<Bytes>,
+    pending_len: usize,
+    running: Option<Write>,
 }
 
 impl Sink {
     pub(crate) fn start(store: Arc<Store>) -> Self {
-        let (to_writer, mut messages) = mpsc::channel(CHANNEL_DEPTH);
-        let writer = spawn_blocking(move || {
-            let mut upload = store.stage()?;
-            while let Some(msg) = messages.blocking_recv() {
-                match msg {
-                    Msg::Chunk(bytes) => upload.write_bytes(bytes)?,
-                    Msg::Finish => return upload.finish().map(Some),
-                }
-            }
-            // The sender went away without finishing: the request failed or the client
-            // left. Dropping `upload` removes the staging file.
-            Ok(None)
-        });
-        Self { to_writer, writer }
+        Self {
+            store,
+            upload: None,
+            pending: Vec::new(),
+            pending_len: 0,
+            running: None,
+        }
     }
 
     pub(crate) async fn write(&mut self, chunk: Bytes) -> Result<(), ApiError> {
-        if self.to_writer.send(Msg::Chunk(chunk)).await.is_err() {
-            // The writer stopped early: it failed. Its error says why.
-            return Err(self
-                .outcome()
-                .await
-                .err()
-                .unwrap_or(ApiError::Internal("the staging writer stopped early")));
+        self.pending_len += chunk.len();
+        self.pending.push(chunk);
+        let done = self.running.as_ref().is_none_or(JoinHandle::is_finished);
+        if done || self.pending_len >= MAX_PENDING {
+            self.settle().await?;
+            self.launch();
         }
         Ok(())
     }
 
-    pub(crate) async fn finish(self) -> Result<StagedFile, ApiError> {
-        // A failed send means the writer already ended; its outcome says how.
-        let _ = self.to_writer.send(Msg::Finish).await;
-        let mut this = self;
-        this.outcome().await
-    }
-
-    async fn outcome(&mut self) -> Result<StagedFile, ApiError> {
-        match (&mut self.writer).await {
-            Ok(Ok(Some(staged))) => Ok(staged),
-            Ok(Ok(None)) => Err(ApiError::Internal(
-                "the staging writer ended without a file",
-            )),
-            Ok(Err(e)) => Err(e.into()),
+    pub(crate) async fn finish(mut self) -> Result<StagedFile, ApiError> {
+        self.settle().await?;
+        let store = Arc::clone(&self.store);
+        let upload = self.upload.take();
+        let chunks = std::mem::take(&mut self.pending);
+        let finished = spawn_blocking(move || {
+            let mut upload = match upload {
+                Some(upload) => upload,
+                None => store.stage()?,
+            };
+            for chunk in chunks {
+                upload.write_bytes(chunk)?;
+            }
+            upload.finish()
+        });
+        match finished.await {
+            Ok(result) => Ok(result?),
             Err(e) => Err(ApiError::Task(Box::new(e))),
         }
+    }
+
+    /// Waits for the write in progress, if any, and takes the upload back.
+    async fn settle(&mut self) -> Result<(), ApiError> {
+        let Some(running) = self.running.take() else {
+            return Ok(());
+        };
+        match running.await {
+            Ok((upload, result)) => {
+                self.upload = upload;
+                Ok(result?)
+            }
+            Err(e) => Err(ApiError::Task(Box::new(e))),
+        }
+    }
+
+    /// Starts writing what has gathered (creating the staging file on the first batch).
+    fn launch(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let store = Arc::clone(&self.store);
+        let upload = self.upload.take();
+        let chunks = std::mem::take(&mut self.pending);
+        self.pending_len = 0;
+        self.running = Some(spawn_blocking(move || {
+            let mut upload = match upload {
+                Some(upload) => upload,
+                None => match store.stage() {
+                    Ok(upload) => upload,
+                    Err(e) => return (None, Err(e)),
+                },
+            };
+            let result = chunks
+                .into_iter()
+                .try_for_each(|chunk| upload.write_bytes(chunk));
+            (Some(upload), result)
+        }));
     }
 }
