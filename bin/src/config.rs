@@ -66,6 +66,8 @@ LORA_: LORA_DATA_DIR -> data_dir; an empty value is refused):
                             marked [default: true]
   LORA_FILE_MODE            octal mode of published files, like 0640 [default: what
                             the umask gives a new file, 0644 under umask 0022]
+  LORA_UPLOAD_IDLE_TIMEOUT_SECS  seconds a request body may send nothing before it is
+                            dropped with 408 [default: 60]
   RUST_LOG                  log filter [default: info]";
 
 /// The file form: every key optional.
@@ -86,6 +88,7 @@ struct FileConfig {
     bin_retention_days: Option<f64>,
     create_data_dir: Option<bool>,
     file_mode: Option<String>,
+    upload_idle_timeout_secs: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -108,6 +111,8 @@ pub struct Config {
     pub create_data_dir: bool,
     /// Permission bits of published files; `None`: what the umask gives.
     pub file_mode: Option<u32>,
+    /// How long a request body may send nothing before it is dropped (408).
+    pub upload_idle_timeout: std::time::Duration,
 }
 
 impl fmt::Debug for Config {
@@ -130,6 +135,7 @@ impl fmt::Debug for Config {
             .field("bin_retention", &self.bin_retention)
             .field("create_data_dir", &self.create_data_dir)
             .field("file_mode", &self.file_mode.map(|m| format!("{m:04o}")))
+            .field("upload_idle_timeout", &self.upload_idle_timeout)
             .finish()
     }
 }
@@ -254,7 +260,20 @@ impl Config {
             None => None,
             Some(v) => Some(parse_mode(&v)?),
         };
+        let idle_secs = match var("LORA_UPLOAD_IDLE_TIMEOUT_SECS") {
+            Some(v) => parse_number("LORA_UPLOAD_IDLE_TIMEOUT_SECS", &v)?,
+            None => from_file
+                .upload_idle_timeout_secs
+                .unwrap_or(lora_http::DEFAULT_BODY_IDLE_TIMEOUT.as_secs()),
+        };
+        if idle_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "LORA_UPLOAD_IDLE_TIMEOUT_SECS",
+                reason: "must be at least 1 second".into(),
+            });
+        }
         let config = Self {
+            upload_idle_timeout: std::time::Duration::from_secs(idle_secs),
             create_data_dir,
             file_mode,
             bin_retention,

@@ -54,6 +54,8 @@ const ADMIN_ONLY: [Route; 7] = [
     PURGE_BEFORE,
 ];
 
+const IDLE: &str = "a body that sends nothing for the idle timeout (60 s by default): provoked \
+     with a short timeout by `upload::a_stalled_upload_is_dropped_after_the_idle_timeout`";
 const FAILING_FS: &str = "provoked on a real read-only or full tmpfs by \
      `a_read_only_or_full_filesystem_is_503_or_507` (root only)";
 const UNLINK_ENOSPC: &str = "a removal needs no room on ext4, xfs or tmpfs, but btrfs (copy-on-write \
@@ -61,6 +63,13 @@ const UNLINK_ENOSPC: &str = "a removal needs no room on ext4, xfs or tmpfs, but 
 
 /// Documented statuses the fast test does not provoke, and why the route answers them.
 const NOT_PROVOKED: &[(Route, u16, &str)] = &[
+    (USER_UPLOAD, 408, IDLE),
+    (ADMIN_UPLOAD, 408, IDLE),
+    (DELETE, 408, IDLE),
+    (RESTORE, 408, IDLE),
+    (PURGE, 408, IDLE),
+    (PURGE_BEFORE, 408, IDLE),
+    (EVALUATE, 408, IDLE),
     (DELETE, 507, FAILING_FS),
     (RESTORE, 507, FAILING_FS),
     (PURGE, 507, UNLINK_ENOSPC),

@@ -565,3 +565,60 @@ fn stalled_uploads_do_not_starve_other_requests() {
     drop(stalled);
     assert!(app.staging_after_settling().is_empty());
 }
+
+/// An upload whose body sends nothing for the idle timeout is dropped with 408 and its
+/// staging file removed; a JSON body that stalls gets the same.
+#[test]
+fn a_stalled_upload_is_dropped_after_the_idle_timeout() {
+    let app = spawn_app_with(|s| s.with_body_idle_timeout(std::time::Duration::from_millis(300)));
+    let mut s = app.connect();
+    write!(
+        s,
+        "POST /api/v1/lora/upload HTTP/1.1\r\nHost: x\r\n{}Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: 100000\r\n\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.safetensors\"\r\n\r\n",
+        bearer(&app.user)
+    )
+    .unwrap();
+    s.write_all(&[7u8; 4096]).unwrap();
+    let r = read_response(&mut BufReader::new(s));
+    assert_eq!(r.status, 408, "{:?}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Request Timeout")
+    );
+    assert!(app.staging_after_settling().is_empty());
+    assert!(app.live_files().is_empty());
+
+    let mut s = app.connect();
+    write!(
+        s,
+        "DELETE /api/v1/admin/lora HTTP/1.1\r\nHost: x\r\n{}Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"partial",
+        bearer(&app.admin)
+    )
+    .unwrap();
+    assert_eq!(read_response(&mut BufReader::new(s)).status, 408);
+}
+
+/// A slow but steady client is never cut: the idle clock restarts with every chunk.
+#[test]
+fn a_slow_but_steady_upload_completes() {
+    let app = spawn_app_with(|s| s.with_body_idle_timeout(std::time::Duration::from_millis(400)));
+    let body = multipart(&[file("slow.safetensors", &st(4))]);
+    let mut s = app.connect();
+    write!(
+        s,
+        "POST /api/v1/lora/upload HTTP/1.1\r\nHost: x\r\n{}Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        bearer(&app.user),
+        body.len()
+    )
+    .unwrap();
+    // Five pieces, one every 200 ms: a whole second, but never 400 ms of silence.
+    for piece in body.chunks(body.len().div_ceil(5)) {
+        s.write_all(piece).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let r = read_response(&mut BufReader::new(s));
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(app.live_files(), ["no_type_provided/slow.safetensors"]);
+}

@@ -181,6 +181,12 @@ pub enum ApiError {
     /// The request body broke off or could not be read (400).
     #[error("The request body could not be read: {0}")]
     Body(#[source] actix_web::error::PayloadError),
+    /// The client sent nothing of its body for the idle timeout (408).
+    #[error("Request Timeout: the client sent nothing for {} s", .idle.as_secs_f64())]
+    BodyIdle {
+        /// The idle timeout.
+        idle: std::time::Duration,
+    },
     /// The upload or body is over the limit (413).
     #[error("File too large. Maximum size is {limit} bytes")]
     TooLarge {
@@ -237,6 +243,7 @@ impl ResponseError for ApiError {
             ApiError::Inspect(e) if e.is_content_error() => StatusCode::BAD_REQUEST,
             ApiError::Content(_) | ApiError::Inspect(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyIdle { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Task(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

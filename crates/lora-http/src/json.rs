@@ -19,7 +19,6 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{FromRequest, HttpRequest};
-use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -37,19 +36,26 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
-    fn from_request(_: &HttpRequest, payload: &mut Payload) -> Self::Future {
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let payload = payload.take();
+        let idle = req
+            .app_data::<actix_web::web::Data<crate::AppState>>()
+            .map_or(crate::DEFAULT_BODY_IDLE_TIMEOUT, |s| s.body_idle_timeout);
         Box::pin(async move {
-            let body = read_body(payload, MAX_JSON_BODY).await?;
+            let body = read_body(payload, MAX_JSON_BODY, idle).await?;
             parse(&body).map(ApiJson)
         })
     }
 }
 
 /// Reads a whole (small) body, refusing more than `limit` bytes with 413.
-async fn read_body(mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_body(
+    mut payload: Payload,
+    limit: usize,
+    idle: std::time::Duration,
+) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
+    while let Some(chunk) = crate::idle::next(&mut payload, idle).await? {
         let chunk = chunk.map_err(ApiError::Body)?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::TooLarge {

@@ -35,6 +35,7 @@ mod auth;
 mod check;
 mod disposition;
 mod error;
+mod idle;
 mod json;
 mod openapi;
 mod routes;
@@ -45,6 +46,7 @@ mod state;
 pub use auth::{AdminClaims, UserClaims};
 pub use check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
 pub use error::{ApiError, HttpError, HttpValidationError, IssueKind, LocItem, ValidationIssue};
+pub use idle::DEFAULT_BODY_IDLE_TIMEOUT;
 pub use json::{ApiJson, MAX_JSON_BODY};
 pub use openapi::ApiDoc;
 pub use routes::bin::{

@@ -19,6 +19,7 @@ pub struct AppState {
     pub(crate) max_upload_bytes: u64,
     pub(crate) content_check: Arc<dyn ContentCheck>,
     pub(crate) bin_retention: Option<std::time::Duration>,
+    pub(crate) body_idle_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for AppState {
@@ -41,6 +42,7 @@ impl AppState {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             content_check: Arc::new(crate::InspectCheck::default()),
             bin_retention: None,
+            body_idle_timeout: crate::DEFAULT_BODY_IDLE_TIMEOUT,
         }
     }
 
@@ -64,6 +66,15 @@ impl AppState {
     #[must_use]
     pub fn with_bin_retention(mut self, retention: Option<std::time::Duration>) -> Self {
         self.bin_retention = retention;
+        self
+    }
+
+    /// Drops a request whose body sends nothing for `idle` (408; the upload's staging
+    /// file is removed). The clock restarts with every chunk, so slow but steady clients
+    /// are never cut. Default [`crate::DEFAULT_BODY_IDLE_TIMEOUT`].
+    #[must_use]
+    pub fn with_body_idle_timeout(mut self, idle: std::time::Duration) -> Self {
+        self.body_idle_timeout = idle;
         self
     }
 

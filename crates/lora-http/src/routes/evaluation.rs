@@ -95,6 +95,7 @@ pub struct EvaluationBatch {
         (status = 400, description = "A path is not inside the LoRA folder", body = HttpError),
         (status = 401, description = "Missing or invalid token", body = HttpError),
         (status = 404, description = "No such file", body = HttpError),
+        (status = 408, description = "The body sent nothing for the idle timeout (LORA_UPLOAD_IDLE_TIMEOUT_SECS)", body = HttpError),
         (status = 413, description = "Body larger than 64 KiB", body = HttpError),
         (status = 422, description = "The body does not match the schema", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),

@@ -7,7 +7,6 @@ pub use form::{BodyAdminUploadLora, BodyUploadLora};
 use actix_multipart::{Field, Multipart, MultipartError};
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use lora_core::{EntityType, SafeFileName, Sha256, UploadRoute};
 use lora_store::{OnClash, Published, StagedFile};
 use serde::{Deserialize, Serialize};
@@ -18,7 +17,7 @@ use crate::error::{HttpError, HttpValidationError};
 use crate::error::{IssueKind, ValidationIssue};
 use crate::sink::Sink;
 use crate::state::MULTIPART_ALLOWANCE;
-use crate::{AdminClaims, ApiError, AppState, UserClaims, disposition};
+use crate::{AdminClaims, ApiError, AppState, UserClaims, disposition, idle};
 
 /// Longest value accepted in a text field of the form.
 const MAX_TEXT_FIELD: usize = 8 * 1024;
@@ -71,6 +70,7 @@ pub struct AdminLoRAUploadResponse {
         (status = 400, description = "Entity type not allowed, bad extension or name, empty file, or content refused", body = HttpError),
         (status = 401, description = "Missing or invalid token", body = HttpError),
         (status = 409, description = "The name is taken and use_safe_filename is false", body = HttpError),
+        (status = 408, description = "The body sent nothing for the idle timeout (LORA_UPLOAD_IDLE_TIMEOUT_SECS)", body = HttpError),
         (status = 413, description = "File larger than the configured limit", body = HttpError),
         (status = 422, description = "The form does not match the schema", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),
@@ -107,6 +107,7 @@ pub(crate) async fn user_upload(
         (status = 401, description = "Missing or invalid token", body = HttpError),
         (status = 403, description = "Not an admin token", body = HttpError),
         (status = 409, description = "The name is taken and use_safe_filename is false", body = HttpError),
+        (status = 408, description = "The body sent nothing for the idle timeout (LORA_UPLOAD_IDLE_TIMEOUT_SECS)", body = HttpError),
         (status = 413, description = "File larger than the configured limit", body = HttpError),
         (status = 422, description = "The form does not match the schema", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),
@@ -165,7 +166,8 @@ async fn receive(
     let mut file: Option<FilePart> = None;
     let mut seen: u64 = 0;
 
-    while let Some(field) = form.next().await {
+    let idle = state.body_idle_timeout;
+    while let Some(field) = idle::next(&mut form, idle).await? {
         let mut field = field.map_err(multipart_error)?;
         let disposition = field
             .headers()
@@ -189,7 +191,7 @@ async fn receive(
                         if entity_checked {
                             return Err(e.into());
                         }
-                        drain(&mut field, &mut seen, body_limit).await?;
+                        drain(&mut field, &mut seen, body_limit, idle).await?;
                         file = Some(FilePart {
                             client_name,
                             name: Err(e),
@@ -204,14 +206,15 @@ async fn receive(
                 });
             }
             Some("entity_type") => {
-                let value = read_text(&mut field, "entity_type", &mut seen, body_limit).await?;
+                let value =
+                    read_text(&mut field, "entity_type", &mut seen, body_limit, idle).await?;
                 EntityType::parse_form(Some(&value), route)?;
                 entity_checked = true;
                 entity_raw = Some(value);
             }
             Some("use_safe_filename") => {
                 let value =
-                    read_text(&mut field, "use_safe_filename", &mut seen, body_limit).await?;
+                    read_text(&mut field, "use_safe_filename", &mut seen, body_limit, idle).await?;
                 on_clash = if parse_form_bool(&value).ok_or_else(|| {
                     ApiError::invalid(ValidationIssue::new(
                         &["body", "use_safe_filename"],
@@ -223,7 +226,7 @@ async fn receive(
                     OnClash::Refuse
                 };
             }
-            _ => drain(&mut field, &mut seen, body_limit).await?,
+            _ => drain(&mut field, &mut seen, body_limit, idle).await?,
         }
     }
 
@@ -270,7 +273,7 @@ async fn stream_file(
 ) -> Result<StagedFile, ApiError> {
     let mut sink = Sink::start(std::sync::Arc::clone(&state.store));
     let mut size: u64 = 0;
-    while let Some(chunk) = field.next().await {
+    while let Some(chunk) = idle::next(field, state.body_idle_timeout).await? {
         let chunk = chunk.map_err(multipart_error)?;
         size += chunk.len() as u64;
         *seen += chunk.len() as u64;
@@ -287,9 +290,10 @@ async fn read_text(
     name: &str,
     seen: &mut u64,
     body_limit: u64,
+    idle: std::time::Duration,
 ) -> Result<String, ApiError> {
     let mut bytes = Vec::new();
-    while let Some(chunk) = field.next().await {
+    while let Some(chunk) = idle::next(field, idle).await? {
         let chunk = chunk.map_err(multipart_error)?;
         *seen += chunk.len() as u64;
         if *seen > body_limit {
@@ -312,8 +316,13 @@ async fn read_text(
     })
 }
 
-async fn drain(field: &mut Field, seen: &mut u64, body_limit: u64) -> Result<(), ApiError> {
-    while let Some(chunk) = field.next().await {
+async fn drain(
+    field: &mut Field,
+    seen: &mut u64,
+    body_limit: u64,
+    idle: std::time::Duration,
+) -> Result<(), ApiError> {
+    while let Some(chunk) = idle::next(field, idle).await? {
         *seen += chunk.map_err(multipart_error)?.len() as u64;
         if *seen > body_limit {
             return Err(ApiError::TooLarge { limit: body_limit });
