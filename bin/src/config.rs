@@ -68,6 +68,8 @@ LORA_: LORA_DATA_DIR -> data_dir; an empty value is refused):
                             the umask gives a new file, 0644 under umask 0022]
   LORA_UPLOAD_IDLE_TIMEOUT_SECS  seconds a request body may send nothing before it is
                             dropped with 408 [default: 60]
+  LORA_MAX_CONCURRENT_UPLOADS  uploads in flight at once; past it 503 with Retry-After
+                            [default: 64]
   RUST_LOG                  log filter [default: info]";
 
 /// The file form: every key optional.
@@ -89,6 +91,7 @@ struct FileConfig {
     create_data_dir: Option<bool>,
     file_mode: Option<String>,
     upload_idle_timeout_secs: Option<u64>,
+    max_concurrent_uploads: Option<usize>,
 }
 
 /// The resolved configuration.
@@ -113,6 +116,8 @@ pub struct Config {
     pub file_mode: Option<u32>,
     /// How long a request body may send nothing before it is dropped (408).
     pub upload_idle_timeout: std::time::Duration,
+    /// The cap on uploads in flight.
+    pub max_concurrent_uploads: usize,
 }
 
 impl fmt::Debug for Config {
@@ -136,6 +141,7 @@ impl fmt::Debug for Config {
             .field("create_data_dir", &self.create_data_dir)
             .field("file_mode", &self.file_mode.map(|m| format!("{m:04o}")))
             .field("upload_idle_timeout", &self.upload_idle_timeout)
+            .field("max_concurrent_uploads", &self.max_concurrent_uploads)
             .finish()
     }
 }
@@ -272,7 +278,20 @@ impl Config {
                 reason: "must be at least 1 second".into(),
             });
         }
+        let max_concurrent_uploads = match var("LORA_MAX_CONCURRENT_UPLOADS") {
+            Some(v) => parse_number("LORA_MAX_CONCURRENT_UPLOADS", &v)?,
+            None => from_file
+                .max_concurrent_uploads
+                .unwrap_or(lora_http::DEFAULT_MAX_CONCURRENT_UPLOADS),
+        };
+        if max_concurrent_uploads == 0 {
+            return Err(ConfigError::Invalid {
+                key: "LORA_MAX_CONCURRENT_UPLOADS",
+                reason: "must be at least 1".into(),
+            });
+        }
         let config = Self {
+            max_concurrent_uploads,
             upload_idle_timeout: std::time::Duration::from_secs(idle_secs),
             create_data_dir,
             file_mode,

@@ -195,7 +195,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .with_max_upload_bytes(config.max_upload_bytes)
         .with_content_check(Arc::new(check))
         .with_bin_retention(config.bin_retention)
-        .with_body_idle_timeout(config.upload_idle_timeout);
+        .with_body_idle_timeout(config.upload_idle_timeout)
+        .with_max_concurrent_uploads(config.max_concurrent_uploads);
     let mut options = ServerOptions {
         shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),
         ..ServerOptions::default()

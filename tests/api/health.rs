@@ -38,6 +38,12 @@ fn health_needs_no_token_and_reveals_no_paths() {
           "free_bytes": "[free_bytes]",
           "writable": true
         },
+        "uploads": {
+          "idle_drops": 0,
+          "in_flight": 0,
+          "max_concurrent": 64,
+          "refused": 0
+        },
         "version": "0.1.0"
       },
       "status": 200

@@ -517,7 +517,11 @@ fn racing_uploads_of_one_name_never_overwrite() {
 /// worker, everything that needs the pool stalled behind them.)
 #[test]
 fn stalled_uploads_do_not_starve_other_requests() {
-    let app = spawn_app_with_limit(64 << 20);
+    // A cap above the 600, so that all of them really are in flight.
+    let app = spawn_app_with(|s| {
+        s.with_max_upload_bytes(64 << 20)
+            .with_max_concurrent_uploads(1000)
+    });
     let head = format!(
         "POST /api/v1/lora/upload HTTP/1.1\r\nHost: x\r\n{}Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stalled.safetensors\"\r\n\r\n",
         bearer(&app.user),
@@ -621,4 +625,60 @@ fn a_slow_but_steady_upload_completes() {
     let r = read_response(&mut BufReader::new(s));
     assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
     assert_eq!(app.live_files(), ["no_type_provided/slow.safetensors"]);
+}
+
+/// Past the cap on uploads in flight, a new upload is answered 503 with `Retry-After` from
+/// its headers (with `Expect: 100-continue`, before any body is sent); a slot comes back the
+/// moment an upload's client goes away, and health counts it all.
+#[test]
+fn the_upload_cap_answers_503_from_the_headers_and_frees_slots() {
+    let app = spawn_app_with(|s| s.with_max_concurrent_uploads(2));
+    let head = |expect: &str| {
+        format!(
+            "POST /api/v1/lora/upload HTTP/1.1\r\nHost: x\r\n{}Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: 100000\r\n{expect}\r\n",
+            bearer(&app.user)
+        )
+    };
+    let stalled: Vec<_> = (0..2)
+        .map(|_| {
+            let mut s = app.connect();
+            s.write_all(head("").as_bytes()).unwrap();
+            write!(s, "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.pt\"\r\n\r\nxx").unwrap();
+            s
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let health = || {
+        app.request("GET", "/api/v1/evaluation/health", "", b"")
+            .json()
+    };
+    while health()["uploads"]["in_flight"] != 2 {
+        assert!(std::time::Instant::now() < deadline, "{}", health());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let r = app.upload(&[file("third.pt", &pt())]);
+    assert_eq!(r.status, 503, "{:?}", r.json());
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Too many uploads")
+    );
+    // With Expect: 100-continue the refusal comes instead of 100 Continue.
+    let mut s = app.connect();
+    s.write_all(head("Expect: 100-continue\r\n").as_bytes())
+        .unwrap();
+    let r = read_response(&mut BufReader::new(s));
+    assert_eq!(r.status, 503);
+    assert_eq!(health()["uploads"]["refused"], 2);
+
+    drop(stalled);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while health()["uploads"]["in_flight"] != 0 {
+        assert!(std::time::Instant::now() < deadline, "{}", health());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(app.upload(&[file("later.pt", &pt())]).status, 200);
+    assert_eq!(health()["uploads"]["max_concurrent"], 2);
 }

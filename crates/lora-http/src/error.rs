@@ -202,6 +202,12 @@ pub enum ApiError {
         /// The methods the route answers, for the `Allow` header (`"GET, DELETE"`).
         allow: &'static str,
     },
+    /// Too many uploads are in flight (503, with `Retry-After`).
+    #[error("Too many uploads in progress (the limit is {cap}); retry in a few seconds")]
+    Busy {
+        /// The cap on uploads in flight.
+        cap: usize,
+    },
     /// A blocking or background task failed to run to its end (500).
     #[error("a background task failed")]
     Task(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -244,6 +250,7 @@ impl ResponseError for ApiError {
             ApiError::Content(_) | ApiError::Inspect(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyIdle { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Task(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -258,6 +265,13 @@ impl ResponseError for ApiError {
         }
         if let ApiError::MethodNotAllowed { allow } = self {
             response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        if let ApiError::Busy { .. } = self {
+            response.insert_header((header::RETRY_AFTER, crate::load::RETRY_AFTER_SECS));
+            // A refusal for load is the one 503 whose reason the client may read.
+            return response.json(HttpError {
+                detail: self.to_string(),
+            });
         }
         match self {
             ApiError::Validation(issues) => response.json(HttpValidationError {

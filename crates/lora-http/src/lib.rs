@@ -37,6 +37,7 @@ mod disposition;
 mod error;
 mod idle;
 mod json;
+mod load;
 mod openapi;
 mod routes;
 mod server;
@@ -48,6 +49,7 @@ pub use check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
 pub use error::{ApiError, HttpError, HttpValidationError, IssueKind, LocItem, ValidationIssue};
 pub use idle::DEFAULT_BODY_IDLE_TIMEOUT;
 pub use json::{ApiJson, MAX_JSON_BODY};
+pub use load::DEFAULT_MAX_CONCURRENT_UPLOADS;
 pub use openapi::ApiDoc;
 pub use routes::bin::{
     BinItem, BinListResponse, BinPurgeBeforeRequest, BinPurgeRequest, BinPurgeResponse,
@@ -55,7 +57,7 @@ pub use routes::bin::{
 };
 pub use routes::evaluation::{EvaluationBatch, EvaluationRequest};
 pub use routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
-pub use routes::health::{HealthResponse, HealthStatus, StorageStatus};
+pub use routes::health::{HealthResponse, HealthStatus, StorageStatus, UploadsStatus};
 pub use routes::upload::{
     AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
 };

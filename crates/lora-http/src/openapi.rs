@@ -11,7 +11,7 @@ use crate::routes::bin::{
 };
 use crate::routes::evaluation::{EvaluationBatch, EvaluationRequest};
 use crate::routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
-use crate::routes::health::{HealthResponse, HealthStatus, StorageStatus};
+use crate::routes::health::{HealthResponse, HealthStatus, StorageStatus, UploadsStatus};
 use crate::routes::upload::{
     AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
 };
@@ -81,6 +81,7 @@ impl Modify for BearerScheme {
         HealthResponse,
         HealthStatus,
         StorageStatus,
+        UploadsStatus,
         HttpValidationError,
         ValidationIssue,
         LocItem,

@@ -284,7 +284,17 @@ fn expect_gate(state: &AppState, req: &Request) -> Result<(), Response<BoxBody>>
         _ => return Ok(()),
     };
     let refusal = crate::auth::authorize(state, &head.headers, role)
-        .and_then(|_| upload::check_declared_length(state, &head.headers));
+        .and_then(|_| upload::check_declared_length(state, &head.headers))
+        .and_then(|()| {
+            if state.uploads.is_full() {
+                state.uploads.refused_one();
+                Err(ApiError::Busy {
+                    cap: state.uploads.snapshot().cap,
+                })
+            } else {
+                Ok(())
+            }
+        });
     refusal.map(|_| ()).map_err(|e: ApiError| {
         let response: Response<BoxBody> = e.error_response().into();
         debug_assert_ne!(response.status(), StatusCode::CONTINUE);

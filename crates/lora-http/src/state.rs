@@ -20,6 +20,7 @@ pub struct AppState {
     pub(crate) content_check: Arc<dyn ContentCheck>,
     pub(crate) bin_retention: Option<std::time::Duration>,
     pub(crate) body_idle_timeout: std::time::Duration,
+    pub(crate) uploads: Arc<crate::load::UploadLoad>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -43,6 +44,7 @@ impl AppState {
             content_check: Arc::new(crate::InspectCheck::default()),
             bin_retention: None,
             body_idle_timeout: crate::DEFAULT_BODY_IDLE_TIMEOUT,
+            uploads: crate::load::UploadLoad::new(crate::DEFAULT_MAX_CONCURRENT_UPLOADS),
         }
     }
 
@@ -75,6 +77,15 @@ impl AppState {
     #[must_use]
     pub fn with_body_idle_timeout(mut self, idle: std::time::Duration) -> Self {
         self.body_idle_timeout = idle;
+        self
+    }
+
+    /// Caps the uploads in flight (at least 1): past it a new upload is answered 503 with
+    /// `Retry-After` from its headers, before its body is read. Default
+    /// [`crate::DEFAULT_MAX_CONCURRENT_UPLOADS`].
+    #[must_use]
+    pub fn with_max_concurrent_uploads(mut self, cap: usize) -> Self {
+        self.uploads = crate::load::UploadLoad::new(cap);
         self
     }
 

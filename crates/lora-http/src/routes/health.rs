@@ -22,6 +22,19 @@ pub struct StorageStatus {
     pub durability_errors: u64,
 }
 
+/// Upload load, since the server started.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UploadsStatus {
+    /// Uploads being received now.
+    pub in_flight: usize,
+    /// The cap on uploads in flight (`LORA_MAX_CONCURRENT_UPLOADS`).
+    pub max_concurrent: usize,
+    /// Uploads refused with 503 because the cap was reached.
+    pub refused: u64,
+    /// Uploads dropped with 408 because their body sent nothing for the idle timeout.
+    pub idle_drops: u64,
+}
+
 /// Overall state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -42,6 +55,8 @@ pub struct HealthResponse {
     pub version: String,
     /// Storage facts.
     pub storage: StorageStatus,
+    /// Upload load.
+    pub uploads: UploadsStatus,
     /// What the content check and the evaluation route offer.
     #[schema(value_type = Object)]
     pub evaluator: serde_json::Value,
@@ -80,6 +95,15 @@ pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, A
             writable: storage.writable,
             free_bytes: storage.free_bytes,
             durability_errors: storage.durability_errors,
+        },
+        uploads: {
+            let load = state.uploads.snapshot();
+            UploadsStatus {
+                in_flight: load.in_flight,
+                max_concurrent: load.cap,
+                refused: load.refused,
+                idle_drops: load.idle_drops,
+            }
         },
         evaluator: state.content_check.describe(),
     }))

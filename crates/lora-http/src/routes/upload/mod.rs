@@ -157,6 +157,24 @@ async fn receive(
     state: &AppState,
 ) -> Result<(LoRAUploadResponse, EntityType), ApiError> {
     check_declared_length(state, req.headers())?;
+    // Held until this function returns, fails, or is dropped with its client.
+    let _slot = state.uploads.try_take().ok_or(ApiError::Busy {
+        cap: state.uploads.snapshot().cap,
+    })?;
+    let received = receive_form(route, req, payload, state).await;
+    if let Err(ApiError::BodyIdle { .. }) = &received {
+        state.uploads.idle_drop();
+    }
+    received
+}
+
+/// The form and the publish, under a slot.
+async fn receive_form(
+    route: UploadRoute,
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<(LoRAUploadResponse, EntityType), ApiError> {
     let limit = state.max_upload_bytes;
     let body_limit = limit.saturating_add(MULTIPART_ALLOWANCE);
     let mut form = Multipart::new(req.headers(), payload);
