@@ -175,3 +175,37 @@ fn every_advertised_entity_type_is_accepted() {
         }
     }
 }
+
+/// A client that sends its headers slowly (slowloris) is answered 408 and cut off once the
+/// header timeout passes; it holds nothing after that.
+#[test]
+fn slow_headers_are_cut_off() {
+    let app = spawn_app_serving(
+        |state| state,
+        |options| lora_http::ServerOptions {
+            // actix-http measures it against a clock it updates every 500 ms: shorter
+            // timeouts can fire at once.
+            header_timeout: std::time::Duration::from_millis(1500),
+            ..options
+        },
+    );
+    let mut stream = app.connect();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /api/v1/evaluation/health HTTP/1.1\r\nHost: x\r\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut text = String::new();
+    let _ = std::io::Read::read_to_string(&mut stream, &mut text);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let r = app.request("GET", "/api/v1/evaluation/health", "", b"");
+    assert_eq!(
+        r.status,
+        200,
+        "{:?} {:?}",
+        r.headers,
+        String::from_utf8_lossy(&r.body)
+    );
+}

@@ -39,20 +39,29 @@ pub fn spawn_app_with_limit(limit: u64) -> TestApp {
 }
 
 pub fn spawn_app_with(customize: impl FnOnce(AppState) -> AppState) -> TestApp {
+    spawn_app_serving(customize, |options| options)
+}
+
+/// As [`spawn_app_with`], with the server's options customized too.
+pub fn spawn_app_serving(
+    customize: impl FnOnce(AppState) -> AppState,
+    serve: impl FnOnce(ServerOptions) -> ServerOptions + Send + 'static,
+) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let data = Utf8PathBuf::from_path_buf(dir.path().to_path_buf()).unwrap();
-    spawn(data, Some(dir), customize)
+    spawn(data, Some(dir), customize, serve)
 }
 
 /// A server on the data directory `data`, which the caller owns (a mounted filesystem).
 pub fn spawn_app_at(data: Utf8PathBuf) -> TestApp {
-    spawn(data, None, |state| state)
+    spawn(data, None, |state| state, |options| options)
 }
 
 fn spawn(
     data: Utf8PathBuf,
     dir: Option<tempfile::TempDir>,
     customize: impl FnOnce(AppState) -> AppState,
+    serve: impl FnOnce(ServerOptions) -> ServerOptions + Send + 'static,
 ) -> TestApp {
     // Quiet by default; `TEST_LOG=1 cargo test -p lora-contract-tests` shows the server's logs.
     if std::env::var_os("TEST_LOG").is_some() {
@@ -72,10 +81,11 @@ fn spawn(
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let options = ServerOptions {
+            let options = serve(ServerOptions {
                 workers: 2,
                 shutdown_grace: Duration::from_secs(1),
-            };
+                ..ServerOptions::default()
+            });
             let server = lora_http::run(listener, state, options).unwrap();
             tx.send(server.handle()).unwrap();
             server.await

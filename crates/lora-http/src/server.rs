@@ -126,13 +126,22 @@ pub fn app(
         )
 }
 
-/// Server settings beyond the routes.
+/// Server settings beyond the routes: chosen here, not left at actix's defaults.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Worker threads (defaults to the number of CPUs).
     pub workers: usize,
     /// How long in-flight requests may run after a stop signal.
     pub shutdown_grace: Duration,
+    /// How long a client may take to send a request's headers (slowloris): past it the
+    /// connection gets 408 and is closed. Default 10 s.
+    pub header_timeout: Duration,
+    /// How long an idle keep-alive connection stays open. Default 15 s.
+    pub keep_alive: Duration,
+    /// Connections each worker serves at once; further ones wait in the listen backlog.
+    /// Default 8192: a stalled upload costs a socket and a few KiB, no thread, so this
+    /// is bounded by file descriptors (raise `LimitNOFILE` to match, see the guide).
+    pub max_connections_per_worker: usize,
 }
 
 impl Default for ServerOptions {
@@ -140,6 +149,9 @@ impl Default for ServerOptions {
         Self {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             shutdown_grace: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(15),
+            max_connections_per_worker: 8192,
         }
     }
 }
@@ -170,12 +182,15 @@ pub fn run(
     let server = Server::build()
         .workers(options.workers)
         .shutdown_timeout(options.shutdown_grace.as_secs())
+        .max_concurrent_connections(options.max_connections_per_worker)
         .disable_signals()
         .listen("lora-http", listener, move || {
             let gate_state = state.clone();
             let app = app(state.clone());
             HttpService::build()
                 .local_addr(addr)
+                .client_request_timeout(options.header_timeout)
+                .keep_alive(options.keep_alive)
                 .expect(fn_service(move |req: Request| {
                     let verdict = expect_gate(&gate_state, &req);
                     async move { verdict.map(|()| req) }
