@@ -75,7 +75,10 @@ def main():
                 f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {50 << 20}\r\n\r\n"
                 f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"s.safetensors\"\r\n\r\n").encode()
         rss0, fds0 = proc_stats(server.pid)
-        rows = [{"stalled": 0, "health_p50_ms": health_ms(port)[0], "rss_mib": rss0, "fds": fds0}]
+        p50, worst = health_ms(port)
+        rows = [{"stalled": 0, "health_p50_ms": round(p50, 2), "health_max_ms": round(worst, 2),
+                 "rss_mib": round(rss0, 1), "fds": fds0}]
+        print(json.dumps(rows[-1]), flush=True)
         sockets = []
         for step in STEPS:
             while len(sockets) < step:
