@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-/// Default cap on uploads in flight. Each costs at most ~5 MiB of buffers while it
-/// streams (1 MiB write buffer, up to 4 MiB gathered while a write runs) and no thread
-/// while its client is silent; 64 keeps the worst case near 320 MiB. See the operator's
-/// guide to size it.
+/// Default cap on uploads in flight. Each costs at most ~3 MiB of buffers while it
+/// streams (a 1 MiB write buffer, a 1 MiB batch being written, up to 1 MiB gathered
+/// meanwhile) and no thread while its client is silent; 64 keeps the worst case near
+/// 200 MiB. See the operator's guide to size it.
 pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 64;
 
 /// Seconds a client refused for load is told to wait (`Retry-After`).
