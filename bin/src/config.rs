@@ -195,18 +195,12 @@ impl Config {
             key: "LORA_BIND",
             reason: format!("'{bind}' is not an address:port ({e})"),
         })?;
-        let max_upload_bytes = match var("LORA_MAX_UPLOAD_BYTES") {
-            Some(v) => parse_number("LORA_MAX_UPLOAD_BYTES", &v)?,
-            None => from_file
-                .max_upload_bytes
-                .unwrap_or(lora_http::DEFAULT_MAX_UPLOAD_BYTES),
-        };
-        if max_upload_bytes == 0 {
-            return Err(ConfigError::Invalid {
-                key: "LORA_MAX_UPLOAD_BYTES",
-                reason: "must be at least 1".into(),
-            });
-        }
+        let max_upload_bytes = at_least_one(
+            "LORA_MAX_UPLOAD_BYTES",
+            var("LORA_MAX_UPLOAD_BYTES"),
+            from_file.max_upload_bytes,
+            lora_http::DEFAULT_MAX_UPLOAD_BYTES,
+        )?;
         let workers = match var("LORA_WORKERS") {
             Some(v) => Some(parse_number("LORA_WORKERS", &v)?),
             None => from_file.workers,
@@ -266,30 +260,18 @@ impl Config {
             None => None,
             Some(v) => Some(parse_mode(&v)?),
         };
-        let idle_secs = match var("LORA_UPLOAD_IDLE_TIMEOUT_SECS") {
-            Some(v) => parse_number("LORA_UPLOAD_IDLE_TIMEOUT_SECS", &v)?,
-            None => from_file
-                .upload_idle_timeout_secs
-                .unwrap_or(lora_http::DEFAULT_BODY_IDLE_TIMEOUT.as_secs()),
-        };
-        if idle_secs == 0 {
-            return Err(ConfigError::Invalid {
-                key: "LORA_UPLOAD_IDLE_TIMEOUT_SECS",
-                reason: "must be at least 1 second".into(),
-            });
-        }
-        let max_concurrent_uploads = match var("LORA_MAX_CONCURRENT_UPLOADS") {
-            Some(v) => parse_number("LORA_MAX_CONCURRENT_UPLOADS", &v)?,
-            None => from_file
-                .max_concurrent_uploads
-                .unwrap_or(lora_http::DEFAULT_MAX_CONCURRENT_UPLOADS),
-        };
-        if max_concurrent_uploads == 0 {
-            return Err(ConfigError::Invalid {
-                key: "LORA_MAX_CONCURRENT_UPLOADS",
-                reason: "must be at least 1".into(),
-            });
-        }
+        let idle_secs = at_least_one(
+            "LORA_UPLOAD_IDLE_TIMEOUT_SECS",
+            var("LORA_UPLOAD_IDLE_TIMEOUT_SECS"),
+            from_file.upload_idle_timeout_secs,
+            lora_http::DEFAULT_BODY_IDLE_TIMEOUT.as_secs(),
+        )?;
+        let max_concurrent_uploads = at_least_one(
+            "LORA_MAX_CONCURRENT_UPLOADS",
+            var("LORA_MAX_CONCURRENT_UPLOADS"),
+            from_file.max_concurrent_uploads,
+            lora_http::DEFAULT_MAX_CONCURRENT_UPLOADS,
+        )?;
         let config = Self {
             max_concurrent_uploads,
             upload_idle_timeout: std::time::Duration::from_secs(idle_secs),
@@ -377,6 +359,30 @@ where
         key,
         reason: format!("'{raw}': {e}"),
     })
+}
+
+/// A count from the environment (which wins), else the file, else `default`; 0 refused.
+fn at_least_one<T>(
+    key: &'static str,
+    env: Option<String>,
+    file: Option<T>,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialEq + From<u8>,
+    T::Err: fmt::Display,
+{
+    let value = match env {
+        Some(raw) => parse_number(key, &raw)?,
+        None => file.unwrap_or(default),
+    };
+    if value == T::from(0) {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: "must be at least 1".into(),
+        });
+    }
+    Ok(value)
 }
 
 /// `true/false/1/0/yes/no/on/off`, any case.
