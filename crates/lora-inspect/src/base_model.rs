@@ -66,25 +66,50 @@ pub(crate) fn detect(
 }
 
 fn from_metadata(metadata: &BTreeMap<String, String>) -> Option<BaseModel> {
-    let read = |v: &str| -> Option<BaseModel> {
-        let v = v.to_ascii_lowercase();
-        if v.contains("flux") {
-            Some(BaseModel::Flux)
-        } else if v.contains("xl") {
-            Some(BaseModel::Sdxl)
-        } else if v.contains("v3") || v.contains("sd3") {
-            Some(BaseModel::Sd3)
-        } else if v.contains("v2") {
-            Some(BaseModel::Sd2)
-        } else if v.contains("v1") {
-            Some(BaseModel::Sd1)
-        } else {
-            None
-        }
-    };
-    ["modelspec.architecture", "ss_base_model_version"]
-        .iter()
-        .find_map(|k| metadata.get(*k).and_then(|v| read(v)))
+    // modelspec names the architecture outright: one this crate does not know (Stable
+    // Cascade, HunyuanVideo, …) is `unknown`, never left to key layouts or widths that
+    // other families share.
+    if let Some(arch) = metadata.get("modelspec.architecture") {
+        return Some(architecture(arch).unwrap_or(BaseModel::Unknown));
+    }
+    metadata
+        .get("ss_base_model_version")
+        .and_then(|v| architecture(v))
+}
+
+/// A family from an architecture string (`stable-diffusion-xl-v1-base/lora`, `sd_v2_768_v`,
+/// `flux-1-dev`), read as tokens, never searched for substrings: `stable-cascade-v1-prior`
+/// holds "v1" but is no SD1.
+fn architecture(raw: &str) -> Option<BaseModel> {
+    let arch = raw
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let tokens: Vec<&str> = arch
+        .split(['-', '_', '.', ' '])
+        .filter(|t| !t.is_empty())
+        .collect();
+    let version = |at: usize| tokens.get(at).copied().unwrap_or_default();
+    match tokens.as_slice() {
+        ["flux" | "flux1", ..] => Some(BaseModel::Flux),
+        ["sdxl", ..] => Some(BaseModel::Sdxl),
+        ["sd3", ..] => Some(BaseModel::Sd3),
+        ["stable", "diffusion", "xl", ..] => Some(BaseModel::Sdxl),
+        ["stable", "diffusion", ..] => sd_version(version(2)),
+        ["sd", ..] => sd_version(version(1)),
+        _ => None,
+    }
+}
+
+/// `v1` (or `v1.5`'s first token), `v2`, `v3` after `stable-diffusion` or `sd`.
+fn sd_version(token: &str) -> Option<BaseModel> {
+    match token {
+        "v1" | "1" => Some(BaseModel::Sd1),
+        "v2" | "2" => Some(BaseModel::Sd2),
+        "v3" | "3" => Some(BaseModel::Sd3),
+        _ => None,
+    }
 }
 
 fn from_keys(names: &[(&str, &[u64])]) -> Option<BaseModel> {
@@ -151,6 +176,59 @@ fn from_shapes(names: &[(&str, &[u64])]) -> Option<BaseModel> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn from_architecture(arch: &str) -> BaseModel {
+        let metadata = BTreeMap::from([("modelspec.architecture".to_owned(), arch.to_owned())]);
+        // Flux-like keys, which a HunyuanVideo LoRA shares: metadata must decide.
+        detect(
+            &metadata,
+            &[(
+                "lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight",
+                &[4, 3072],
+            )],
+        )
+        .0
+    }
+
+    #[test]
+    fn architecture_strings_are_read_as_tokens() {
+        assert_eq!(
+            from_architecture("stable-diffusion-v1/lora"),
+            BaseModel::Sd1
+        );
+        assert_eq!(
+            from_architecture("stable-diffusion-v2-768-v/lora"),
+            BaseModel::Sd2
+        );
+        assert_eq!(
+            from_architecture("stable-diffusion-xl-v1-base/lora"),
+            BaseModel::Sdxl
+        );
+        assert_eq!(
+            from_architecture("stable-diffusion-v3-medium/lora"),
+            BaseModel::Sd3
+        );
+        assert_eq!(from_architecture("flux-1-dev/lora"), BaseModel::Flux);
+        // Known to modelspec, unknown here: never the family whose substring it holds.
+        assert_eq!(
+            from_architecture("stable-cascade-v1-prior/lora"),
+            BaseModel::Unknown
+        );
+        assert_eq!(from_architecture("hunyuan-video/lora"), BaseModel::Unknown);
+        let kohya = |v: &str| {
+            detect(
+                &BTreeMap::from([("ss_base_model_version".to_owned(), v.to_owned())]),
+                &[],
+            )
+            .0
+        };
+        assert_eq!(kohya("sd_v1"), BaseModel::Sd1);
+        assert_eq!(kohya("sd_v2_768_v"), BaseModel::Sd2);
+        assert_eq!(kohya("sdxl_base_v1-0"), BaseModel::Sdxl);
+        assert_eq!(kohya("sd3"), BaseModel::Sd3);
+        assert_eq!(kohya("flux1"), BaseModel::Flux);
+        assert_eq!(kohya("something-else"), BaseModel::Unknown);
+    }
 
     fn detect_names(names: &[(&str, &[u64])]) -> BaseModel {
         detect(&BTreeMap::new(), names).0
