@@ -3,16 +3,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-fn post_json(app: &TestApp, path: &str, body: &str) -> Resp {
-    let headers = format!("{}Content-Type: application/json\r\n", bearer(&app.admin));
-    app.request("POST", path, &headers, body.as_bytes())
-}
-
-fn delete_json(app: &TestApp, path: &str, body: &str) -> Resp {
-    let headers = format!("{}Content-Type: application/json\r\n", bearer(&app.admin));
-    app.request("DELETE", path, &headers, body.as_bytes())
-}
-
 #[test]
 fn delete_list_restore_round_trip() {
     let app = spawn_app();
@@ -50,8 +40,8 @@ fn delete_list_restore_round_trip() {
     }
     "#);
 
-    let r = post_json(
-        &app,
+    let r = app.admin_json(
+        "POST",
         "/api/v1/admin/bin/restore",
         r#"{"bin_path": "styles/keep.safetensors"}"#,
     );
@@ -93,14 +83,14 @@ fn restore_clashes_purges_and_errors() {
         Part::Text("entity_type", "clothes"),
     ]);
 
-    let refused = post_json(
-        &app,
+    let refused = app.admin_json(
+        "POST",
         "/api/v1/admin/bin/restore",
         r#"{"bin_path": "clothes/x.safetensors", "use_safe_filename": false}"#,
     );
     assert_eq!(refused.status, 409);
-    let r = post_json(
-        &app,
+    let r = app.admin_json(
+        "POST",
         "/api/v1/admin/bin/restore",
         r#"{"bin_path": "clothes/x_v2.safetensors"}"#,
     );
@@ -110,8 +100,8 @@ fn restore_clashes_purges_and_errors() {
         st(2)
     );
 
-    let r = delete_json(
-        &app,
+    let r = app.admin_json(
+        "DELETE",
         "/api/v1/admin/bin",
         r#"{"bin_path": "clothes/x.safetensors"}"#,
     );
@@ -119,8 +109,8 @@ fn restore_clashes_purges_and_errors() {
     assert_eq!(r.json()["purged"], 1);
     assert_eq!(r.json()["bytes_freed"], 4688);
     assert_eq!(
-        delete_json(
-            &app,
+        app.admin_json(
+            "DELETE",
             "/api/v1/admin/bin",
             r#"{"bin_path": "clothes/x.safetensors"}"#
         )
@@ -128,8 +118,8 @@ fn restore_clashes_purges_and_errors() {
         404
     );
     assert_eq!(
-        post_json(
-            &app,
+        app.admin_json(
+            "POST",
             "/api/v1/admin/bin/restore",
             r#"{"bin_path": "clothes/x.safetensors"}"#
         )
@@ -137,8 +127,8 @@ fn restore_clashes_purges_and_errors() {
         404
     );
     assert_eq!(
-        post_json(
-            &app,
+        app.admin_json(
+            "POST",
             "/api/v1/admin/bin/restore",
             r#"{"bin_path": "../../etc/passwd"}"#
         )
@@ -146,12 +136,13 @@ fn restore_clashes_purges_and_errors() {
         400
     );
     assert_eq!(
-        post_json(&app, "/api/v1/admin/bin/restore", r#"{"bin_path": 3}"#).status,
+        app.admin_json("POST", "/api/v1/admin/bin/restore", r#"{"bin_path": 3}"#)
+            .status,
         422
     );
     assert_eq!(
-        post_json(
-            &app,
+        app.admin_json(
+            "POST",
             "/api/v1/admin/bin/restore",
             r#"{"bin_path": "clothes/a.pt", "use_safe_filename": "yes"}"#
         )
@@ -159,8 +150,8 @@ fn restore_clashes_purges_and_errors() {
         422
     );
     assert_eq!(
-        post_json(
-            &app,
+        app.admin_json(
+            "POST",
             "/api/v1/admin/bin/purge",
             r#"{"before": "yesterday"}"#
         )
@@ -184,14 +175,14 @@ fn purge_before_removes_only_older_entries() {
     let app = spawn_app();
     app.upload(&[file("old.safetensors", &st(1))]);
     app.delete(r#"{"partial_path": "no_type_provided/old.safetensors"}"#);
-    let r = post_json(
-        &app,
+    let r = app.admin_json(
+        "POST",
         "/api/v1/admin/bin/purge",
         r#"{"before": "2000-01-01T00:00:00Z"}"#,
     );
     assert_eq!(r.json()["purged"], 0);
-    let r = post_json(
-        &app,
+    let r = app.admin_json(
+        "POST",
         "/api/v1/admin/bin/purge",
         r#"{"before": "2999-01-01T00:00:00Z"}"#,
     );
@@ -285,44 +276,37 @@ fn a_data_directory_moved_away_is_503_everywhere_and_nothing_is_recreated() {
         .data
         .with_file_name(format!("{}-away", app.data.file_name().unwrap()));
     std::fs::rename(&app.data, &moved).unwrap();
-    let admin = bearer(&app.admin);
-    let json = format!("{admin}Content-Type: application/json\r\n");
-    let cases: [(&str, &str, &str, &str); 7] = [
-        ("GET", "/api/v1/admin/lora", &admin, ""),
-        ("GET", "/api/v1/admin/bin", &admin, ""),
+    let cases = [
+        ("GET", "/api/v1/admin/lora", ""),
+        ("GET", "/api/v1/admin/bin", ""),
         (
             "DELETE",
             "/api/v1/admin/lora",
-            &json,
             r#"{"partial_path": "styles/a.safetensors"}"#,
         ),
         (
             "POST",
             "/api/v1/evaluation/",
-            &json,
             r#"{"partial_path": "styles/a.safetensors"}"#,
         ),
         (
             "POST",
             "/api/v1/admin/bin/restore",
-            &json,
             r#"{"bin_path": "styles/a.safetensors"}"#,
         ),
         (
             "DELETE",
             "/api/v1/admin/bin",
-            &json,
             r#"{"bin_path": "styles/a.safetensors"}"#,
         ),
         (
             "POST",
             "/api/v1/admin/bin/purge",
-            &json,
             r#"{"before": "2999-01-01T00:00:00Z"}"#,
         ),
     ];
-    for (method, path, headers, body) in cases {
-        let r = app.request(method, path, headers, body.as_bytes());
+    for (method, path, body) in cases {
+        let r = app.admin_json(method, path, body);
         assert_eq!(r.status, 503, "{method} {path}: {:?}", r.json());
     }
     let r = app.upload(&[file("b.safetensors", &st(3))]);

@@ -7,8 +7,7 @@ use serde_json::json;
 use crate::helpers::*;
 
 fn evaluate(app: &TestApp, token: &str, body: &str) -> Resp {
-    let headers = format!("{}Content-Type: application/json\r\n", bearer(token));
-    app.request("POST", "/api/v1/evaluation/", &headers, body.as_bytes())
+    app.json_as("POST", "/api/v1/evaluation/", token, body)
 }
 
 #[test]

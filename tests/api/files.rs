@@ -296,15 +296,12 @@ fn symlinks_make_the_bin_round_trip_and_escaping_links_are_not_listed() {
 
     let r = app.delete(r#"{"partial_path": "styles/link.pt"}"#);
     assert_eq!(r.status, 200, "{:?}", r.json());
-    let admin = bearer(&app.admin);
-    let bin = || app.request("GET", "/api/v1/admin/bin", &admin, b"");
+    let bin = || app.admin_json("GET", "/api/v1/admin/bin", "");
     assert_eq!(names(bin()), ["styles/link.pt"]);
-    let json = format!("{admin}Content-Type: application/json\r\n");
-    let r = app.request(
+    let r = app.admin_json(
         "POST",
         "/api/v1/admin/bin/restore",
-        &json,
-        br#"{"bin_path": "styles/link.pt"}"#,
+        r#"{"bin_path": "styles/link.pt"}"#,
     );
     assert_eq!(r.status, 200, "{:?}", r.json());
     assert_eq!(
@@ -317,11 +314,10 @@ fn symlinks_make_the_bin_round_trip_and_escaping_links_are_not_listed() {
         app.delete(r#"{"partial_path": "styles/link.pt"}"#).status,
         200
     );
-    let r = app.request(
+    let r = app.admin_json(
         "DELETE",
         "/api/v1/admin/bin",
-        &json,
-        br#"{"bin_path": "styles/link.pt"}"#,
+        r#"{"bin_path": "styles/link.pt"}"#,
     );
     assert_eq!(r.status, 200, "{:?}", r.json());
     assert!(names(bin()).is_empty());
@@ -333,19 +329,17 @@ fn symlinks_make_the_bin_round_trip_and_escaping_links_are_not_listed() {
     // Put in the bin by hand, leading outside: listed there, but never restored.
     symlink(&outside, app.bin().join("styles/escape.pt")).unwrap();
     assert_eq!(names(bin()), ["styles/escape.pt"]);
-    let r = app.request(
+    let r = app.admin_json(
         "POST",
         "/api/v1/admin/bin/restore",
-        &json,
-        br#"{"bin_path": "styles/escape.pt"}"#,
+        r#"{"bin_path": "styles/escape.pt"}"#,
     );
     assert_eq!(r.status, 400, "{:?}", r.json());
     // Retention removes binned links too (the link, never its target).
-    let r = app.request(
+    let r = app.admin_json(
         "POST",
         "/api/v1/admin/bin/purge",
-        &json,
-        br#"{"before": "2999-01-01T00:00:00Z"}"#,
+        r#"{"before": "2999-01-01T00:00:00Z"}"#,
     );
     assert_eq!(r.json()["purged"], 1, "{:?}", r.json());
     assert_eq!(fs::read(&outside).unwrap(), b"outside");

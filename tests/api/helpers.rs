@@ -256,9 +256,19 @@ impl TestApp {
         )
     }
 
+    /// A JSON request with `token`.
+    pub fn json_as(&self, method: &str, path: &str, token: &str, body: &str) -> Resp {
+        let headers = format!("{}Content-Type: application/json\r\n", bearer(token));
+        self.request(method, path, &headers, body.as_bytes())
+    }
+
+    /// A JSON request with the admin token.
+    pub fn admin_json(&self, method: &str, path: &str, body: &str) -> Resp {
+        self.json_as(method, path, &self.admin, body)
+    }
+
     pub fn delete(&self, body: &str) -> Resp {
-        let headers = format!("{}Content-Type: application/json\r\n", bearer(&self.admin));
-        self.request("DELETE", "/api/v1/admin/lora", &headers, body.as_bytes())
+        self.admin_json("DELETE", "/api/v1/admin/lora", body)
     }
 
     pub fn live(&self) -> Utf8PathBuf {
