@@ -37,8 +37,18 @@ fn serve_dev(data: &std::path::Path) -> Running {
 }
 
 fn get(addr: &str, path: &str, token: &str) -> (u16, String) {
+    request(addr, "GET", path, token, "")
+}
+
+/// Sends a request with a JSON body (empty: none) and returns the status and body.
+fn request(addr: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -214,17 +224,7 @@ fn killed_mid_upload_leaves_no_partial_file_and_recovers() {
 #[test]
 fn inspect_prints_reports_and_fails_on_a_fail_verdict() {
     let dir = tempfile::tempdir().unwrap();
-    let good = dir.path().join("good.safetensors");
-    std::fs::write(
-        &good,
-        lora_inspect::fixtures::kohya_lora(
-            &[("lora_unet_input_blocks_4_1_proj_in", 64, 64)],
-            4,
-            2.0,
-            &[],
-        ),
-    )
-    .unwrap();
+    let good = sdxl_lora(dir.path(), "good.safetensors");
     let bad = dir.path().join("bad.safetensors");
     std::fs::write(&bad, b"not a lora at all").unwrap();
 
@@ -432,17 +432,12 @@ fn sigterm_aborts_an_upload_past_the_grace_period_without_leftovers() {
 fn a_damaged_hash_log_is_repaired_and_the_hash_recomputed() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
-    let lora = lora_inspect::fixtures::kohya_lora(
-        &[("lora_unet_input_blocks_4_1_proj_in", 64, 64)],
-        4,
-        2.0,
-        &[],
-    );
     let live = data.join("models/loras/styles");
     std::fs::create_dir_all(&live).unwrap();
-    std::fs::write(live.join("a.safetensors"), &lora).unwrap();
+    let placed = sdxl_lora(&live, "a.safetensors");
+    let lora = std::fs::read(&placed).unwrap();
     std::fs::create_dir_all(data.join(".lora-server")).unwrap();
-    let meta = std::fs::metadata(live.join("a.safetensors")).unwrap();
+    let meta = std::fs::metadata(&placed).unwrap();
     let mtime_ns = std::os::unix::fs::MetadataExt::mtime(&meta) * 1_000_000_000
         + std::os::unix::fs::MetadataExt::mtime_nsec(&meta);
     let ino = std::os::unix::fs::MetadataExt::ino(&meta);
@@ -458,18 +453,13 @@ fn a_damaged_hash_log_is_repaired_and_the_hash_recomputed() {
     .unwrap();
 
     let server = serve_dev(data);
-    let body = r#"{"partial_path": "styles/a.safetensors"}"#;
-    let mut s = TcpStream::connect(&server.addr).unwrap();
-    write!(
-        s,
-        "POST /api/v1/evaluation/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        server.admin,
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (status, answer) = send_json(
+        &server,
+        "POST",
+        "/api/v1/evaluation/",
+        r#"{"partial_path": "styles/a.safetensors"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
     use sha2::Digest;
     let expected = format!("{:x}", sha2::Sha256::digest(&lora));
     assert!(
@@ -498,21 +488,9 @@ fn serve_with_umask(data: &std::path::Path, umask: &str, env: &[(&str, &str)]) -
     serve_from(cmd)
 }
 
-/// Sends a JSON request and returns the status line and body.
+/// Sends a JSON request with the admin token.
 fn send_json(server: &Running, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(&server.addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        server.admin,
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    (status, body)
+    request(&server.addr, method, path, &server.admin, body)
 }
 
 fn mode_of(path: &std::path::Path) -> u32 {
