@@ -266,17 +266,16 @@ impl ResponseError for ApiError {
         if let ApiError::MethodNotAllowed { allow } = self {
             response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
         }
-        if let ApiError::Busy { .. } = self {
-            response.insert_header((header::RETRY_AFTER, crate::load::RETRY_AFTER_SECS));
-            // A refusal for load is the one 503 whose reason the client may read.
-            return response.json(HttpError {
-                detail: self.to_string(),
-            });
-        }
         match self {
             ApiError::Validation(issues) => response.json(HttpValidationError {
                 detail: issues.clone(),
             }),
+            // A refusal for load is the one 5xx whose reason (no server path) the client reads.
+            ApiError::Busy { .. } => response
+                .insert_header((header::RETRY_AFTER, crate::load::RETRY_AFTER_SECS))
+                .json(HttpError {
+                    detail: self.to_string(),
+                }),
             _ if status.is_server_error() => {
                 // The cause chain can name server paths: it goes to the log only.
                 tracing::error!(error = %chain(self), "request failed");

@@ -83,6 +83,11 @@ impl UploadLoad {
         self.idle_drops.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The cap on uploads in flight.
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+
     pub(crate) fn snapshot(&self) -> LoadSnapshot {
         LoadSnapshot {
             in_flight: self.in_flight.load(Ordering::Acquire),

@@ -304,7 +304,7 @@ fn expect_gate(state: &AppState, req: &Request) -> Result<(), Response<BoxBody>>
             if state.uploads.is_full() {
                 state.uploads.refused_one();
                 Err(ApiError::Busy {
-                    cap: state.uploads.snapshot().cap,
+                    cap: state.uploads.cap(),
                 })
             } else {
                 Ok(())

@@ -21,8 +21,9 @@ use crate::ApiError;
 /// and 34–37 MiB (`python3 bench/run.py --only limits,uploads`).
 const MAX_PENDING: usize = 1 << 20;
 
-/// A batch written on the blocking pool, handing the upload back.
-type Write = JoinHandle<(Option<StagedUpload>, Result<(), StoreError>)>;
+/// A batch written on the blocking pool, handing the upload back (or the error that ended
+/// it; the staging file then went with it).
+type Write = JoinHandle<Result<StagedUpload, StoreError>>;
 
 /// An upload being written to staging. Dropping it without [`Sink::finish`] aborts the
 /// upload: the staging file goes with the last owner of the `StagedUpload`.
@@ -63,14 +64,7 @@ impl Sink {
         let upload = self.upload.take();
         let chunks = std::mem::take(&mut self.pending);
         let finished = spawn_blocking(move || {
-            let mut upload = match upload {
-                Some(upload) => upload,
-                None => store.stage()?,
-            };
-            for chunk in chunks {
-                upload.write_bytes(chunk)?;
-            }
-            upload.finish()
+            write_batch(&store, upload, chunks).and_then(StagedUpload::finish)
         });
         match finished.await {
             Ok(result) => Ok(result?),
@@ -84,9 +78,9 @@ impl Sink {
             return Ok(());
         };
         match running.await {
-            Ok((upload, result)) => {
-                self.upload = upload;
-                Ok(result?)
+            Ok(written) => {
+                self.upload = Some(written?);
+                Ok(())
             }
             Err(e) => Err(ApiError::Task(Box::new(e))),
         }
@@ -101,18 +95,22 @@ impl Sink {
         let upload = self.upload.take();
         let chunks = std::mem::take(&mut self.pending);
         self.pending_len = 0;
-        self.running = Some(spawn_blocking(move || {
-            let mut upload = match upload {
-                Some(upload) => upload,
-                None => match store.stage() {
-                    Ok(upload) => upload,
-                    Err(e) => return (None, Err(e)),
-                },
-            };
-            let result = chunks
-                .into_iter()
-                .try_for_each(|chunk| upload.write_bytes(chunk));
-            (Some(upload), result)
-        }));
+        self.running = Some(spawn_blocking(move || write_batch(&store, upload, chunks)));
     }
+}
+
+/// Writes `chunks` to `upload`, creating the staging file for the first batch.
+fn write_batch(
+    store: &Store,
+    upload: Option<StagedUpload>,
+    chunks: Vec<Bytes>,
+) -> Result<StagedUpload, StoreError> {
+    let mut upload = match upload {
+        Some(upload) => upload,
+        None => store.stage()?,
+    };
+    for chunk in chunks {
+        upload.write_bytes(chunk)?;
+    }
+    Ok(upload)
 }

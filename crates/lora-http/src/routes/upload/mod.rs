@@ -159,7 +159,7 @@ async fn receive(
     check_declared_length(state, req.headers())?;
     // Held until this function returns, fails, or is dropped with its client.
     let _slot = state.uploads.try_take().ok_or(ApiError::Busy {
-        cap: state.uploads.snapshot().cap,
+        cap: state.uploads.cap(),
     })?;
     let received = receive_form(route, req, payload, state).await;
     if let Err(ApiError::BodyIdle { .. }) = &received {
