@@ -54,8 +54,11 @@ LORA_: LORA_DATA_DIR -> data_dir; an empty value is refused):
   LORA_JWT_ISSUER           required `iss` claim [default: not checked]
   LORA_JWT_AUDIENCE         required `aud` claim [default: not checked]
   LORA_MAX_UPLOAD_BYTES     largest upload in bytes [default: 524288000]
-  LORA_ACCEPT_BASE_MODELS   comma list of sd1 sd2 sdxl sd3 flux unknown that uploads (and
-                            `inspect`) accept [default: all]
+  LORA_ACCEPT_BASE_MODELS   comma list of families (sd1 sdxl flux wan … unknown; see
+                            docs/FAMILIES.md) that uploads (and `inspect`) accept;
+                            unknown also admits split evidence [default: all]
+  LORA_ACCEPT_NON_LORA      whether uploads may be full checkpoints, embeddings, VAEs
+                            or ControlNets [default: false]
   LORA_BIN_RETENTION_DAYS   purge bin entries older than this many days (> 0)
                             [default: keep forever]
   LORA_WORKERS              HTTP worker threads [default: CPU count]
@@ -87,6 +90,7 @@ struct FileConfig {
     workers: Option<usize>,
     shutdown_grace_secs: Option<u64>,
     accept_base_models: Option<String>,
+    accept_non_lora: Option<bool>,
     bin_retention_days: Option<f64>,
     create_data_dir: Option<bool>,
     file_mode: Option<String>,
@@ -108,6 +112,8 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Base models uploads may be of; `None` accepts all.
     pub accept_base_models: Option<Vec<BaseModel>>,
+    /// Whether uploads may be checkpoints, embeddings, VAEs or ControlNets.
+    pub accept_non_lora: bool,
     /// Bin entries older than this are purged; `None` keeps them forever.
     pub bin_retention: Option<std::time::Duration>,
     /// Whether `serve` may create (and mark) a store in a directory that holds none.
@@ -137,12 +143,23 @@ impl fmt::Debug for Config {
             .field("workers", &self.workers)
             .field("shutdown_grace_secs", &self.shutdown_grace_secs)
             .field("accept_base_models", &self.accept_base_models)
+            .field("accept_non_lora", &self.accept_non_lora)
             .field("bin_retention", &self.bin_retention)
             .field("create_data_dir", &self.create_data_dir)
             .field("file_mode", &self.file_mode.map(|m| format!("{m:04o}")))
             .field("upload_idle_timeout", &self.upload_idle_timeout)
             .field("max_concurrent_uploads", &self.max_concurrent_uploads)
             .finish()
+    }
+}
+
+impl Config {
+    /// What uploads (and `inspect`) admit.
+    pub fn admission(&self) -> lora_inspect::Admission {
+        lora_inspect::Admission {
+            base_models: self.accept_base_models.clone(),
+            non_lora: self.accept_non_lora,
+        }
     }
 }
 
@@ -220,7 +237,8 @@ impl Config {
                             BaseModel::parse(s).ok_or_else(|| ConfigError::Invalid {
                                 key: "LORA_ACCEPT_BASE_MODELS",
                                 reason: format!(
-                                    "'{s}' is not one of sd1, sd2, sdxl, sd3, flux, unknown"
+                                    "'{s}' is not one of {}",
+                                    BaseModel::ALL.map(BaseModel::as_str).join(", ")
                                 ),
                             })
                         })
@@ -252,6 +270,10 @@ impl Config {
                 });
             }
         };
+        let accept_non_lora = match var("LORA_ACCEPT_NON_LORA") {
+            Some(v) => parse_bool("LORA_ACCEPT_NON_LORA", &v)?,
+            None => from_file.accept_non_lora.unwrap_or(false),
+        };
         let create_data_dir = match var("LORA_CREATE_DATA_DIR") {
             Some(v) => parse_bool("LORA_CREATE_DATA_DIR", &v)?,
             None => from_file.create_data_dir.unwrap_or(true),
@@ -279,6 +301,7 @@ impl Config {
             file_mode,
             bin_retention,
             accept_base_models,
+            accept_non_lora,
             bind,
             data_dir: var("LORA_DATA_DIR")
                 .map(Utf8PathBuf::from)

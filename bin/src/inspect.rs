@@ -3,38 +3,36 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use lora_core::Extension;
 use lora_http::{ContentRejection, EvaluationBatch};
-use lora_inspect::{BaseModel, Report, Verdict};
+use lora_inspect::{Admission, Report, Verdict};
 
 /// Prints a report per file: a table each, or with `json` one JSON document (one file:
 /// the report, as the evaluation route answers a `partial_path`; several: `{"reports":
 /// [...]}`, as it answers `partial_paths`).
 ///
 /// `Err` (exit status 1) when any verdict is `fail`, a file cannot be read (it is named on
-/// stderr and has no report), or a file's base model is not in `accept` (`None` accepts
-/// all), which the upload gate would answer with a 400.
-pub fn run(files: &[PathBuf], json: bool, accept: Option<&[BaseModel]>) -> Result<(), String> {
+/// stderr and has no report), or `admission` would refuse it (another kind than a LoRA,
+/// a base model not on the list), which the upload gate would answer with a 400.
+pub fn run(files: &[PathBuf], json: bool, admission: &Admission) -> Result<(), String> {
     let mut failed = Vec::new();
     let mut reports = Vec::new();
     for path in files {
         let shown = path.display();
         match lora_inspect::evaluate(path) {
             Ok(report) => {
-                let refusal = refusal(&report, accept);
+                let refusal = refusal(path, admission);
                 if json {
                     if let Some(refusal) = &refusal {
                         eprintln!("{shown}: {refusal}");
                     }
                 } else {
-                    print!("{}", table(&report, accept, refusal.as_deref()));
+                    print!("{}", table(&report, admission, refusal.as_deref()));
                 }
                 if report.verdict == Verdict::Fail {
                     failed.push(format!("{shown} (verdict fail)"));
                 } else if refusal.is_some() {
-                    failed.push(format!(
-                        "{shown} (base model '{}' not accepted)",
-                        report.base_model.as_str()
-                    ));
+                    failed.push(format!("{shown} (not admitted)"));
                 }
                 reports.push(report);
             }
@@ -64,21 +62,20 @@ pub fn run(files: &[PathBuf], json: bool, accept: Option<&[BaseModel]>) -> Resul
     }
 }
 
-/// The upload gate's answer for a file whose base model is not accepted, in its words.
-fn refusal(report: &Report, accept: Option<&[BaseModel]>) -> Option<String> {
-    let accept = accept?;
-    if accept.contains(&report.base_model) {
-        return None;
-    }
-    let listed: Vec<&str> = accept.iter().map(|b| b.as_str()).collect();
-    let rejection = ContentRejection::BaseModelNotAccepted {
-        found: report.base_model.as_str(),
-        accepted: listed.join(", "),
-    };
-    Some(rejection.to_string())
+/// The upload gate's refusal of a valid file, in its words: the same gate (header only)
+/// and the same admission rules. A file the gate refuses as invalid has a `fail` verdict
+/// already; one without an upload extension is not judged here.
+fn refusal(path: &std::path::Path, admission: &Admission) -> Option<String> {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(Extension::parse)?;
+    let validated = lora_inspect::validate(path, extension).ok()?;
+    let refused = admission.admit(&validated.identity).err()?;
+    Some(ContentRejection::NotAdmitted(refused).to_string())
 }
 
-fn table(r: &Report, accept: Option<&[BaseModel]>, refusal: Option<&str>) -> String {
+fn table(r: &Report, admission: &Admission, refusal: Option<&str>) -> String {
     let mut out = String::new();
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
     let rows = [
@@ -88,11 +85,19 @@ fn table(r: &Report, accept: Option<&[BaseModel]>, refusal: Option<&str>) -> Str
         ("size", format!("{} bytes", r.file_size)),
         ("sha256", r.sha256.to_hex()),
         ("autov2", r.hashes.autov2.clone()),
+        ("kind", r.kind.as_str().to_owned()),
         (
             "base model",
-            format!("{} (from {})", r.base_model.as_str(), r.base_model_source),
+            format!(
+                "{}{} (from {})",
+                r.base_model.as_str(),
+                r.base_model_variant
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default(),
+                r.base_model_source
+            ),
         ),
-        ("network", format!("{:?}", r.network_type).to_lowercase()),
+        ("network", r.network_type.as_str().to_owned()),
         (
             "rank / alpha",
             format!(
@@ -125,7 +130,7 @@ fn table(r: &Report, accept: Option<&[BaseModel]>, refusal: Option<&str>) -> Str
     for (k, v) in rows {
         let _ = writeln!(out, "{k:>13}  {v}");
     }
-    if accept.is_some() {
+    if admission.base_models.is_some() || refusal.is_some() {
         let verdict = refusal.map_or_else(
             || format!("base model '{}' is accepted", r.base_model.as_str()),
             str::to_owned,

@@ -126,8 +126,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Inspect { files, json } => {
-            inspect::run(&files, json, config.accept_base_models.as_deref())
-                .map_err(|message| anyhow!(message))
+            inspect::run(&files, json, &config.admission()).map_err(|message| anyhow!(message))
         }
         Command::Token { role, sub, ttl } => {
             let auth = config.auth()?.context(
@@ -190,7 +189,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         println!("Try:  curl -H 'Authorization: Bearer {admin}' http://{addr}/api/v1/admin/lora");
     }
 
-    let check = InspectCheck::accepting(config.accept_base_models.clone());
+    let check = InspectCheck::admitting(config.admission());
     let state = AppState::new(Arc::new(store), Arc::new(verifier))
         .with_max_upload_bytes(config.max_upload_bytes)
         .with_content_check(Arc::new(check))

@@ -659,7 +659,7 @@ fn inspect_applies_the_base_model_allowlist_of_the_configuration() {
         "{text}"
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("base model 'sdxl' not accepted"), "{err}");
+    assert!(err.contains("good.safetensors (not admitted)"), "{err}");
 
     // The environment wins over the file.
     let out = command(dir.path())

@@ -1,7 +1,7 @@
 use insta::assert_json_snapshot;
 use lora_http::InspectCheck;
-use lora_inspect::BaseModel;
 use lora_inspect::fixtures::os_system_pickle;
+use lora_inspect::{Admission, BaseModel};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -26,19 +26,52 @@ fn a_full_report_for_a_stored_lora() {
     {
       "body": {
         "alpha": null,
+        "alpha_source": null,
         "base_model": "sd1",
-        "base_model_source": "shapes",
+        "base_model_candidates": [],
+        "base_model_evidence": [
+          {
+            "signal": "keys: UNet blocks",
+            "source": "keys",
+            "supports": [
+              "sd1",
+              "sd2",
+              "sdxl",
+              "kolors"
+            ]
+          },
+          {
+            "signal": "keys: attention in the outermost UNet level (SD1/SD2; SDXL has none there)",
+            "source": "keys",
+            "supports": [
+              "sd1",
+              "sd2"
+            ]
+          },
+          {
+            "signal": "shapes: cross-attention context width 768",
+            "source": "shapes",
+            "supports": [
+              "sd1"
+            ]
+          }
+        ],
+        "base_model_source": "keys",
+        "base_model_variant": null,
+        "block_size": null,
         "dtypes": {
           "F16": 2
         },
         "file_size": 4688,
         "findings": [],
         "format": "safetensors",
+        "full_rank_modules": 0,
         "hashes": {
           "autov2": "47a1d9ac47",
           "sha256": "47a1d9ac478d99813a91eec97296d1e9e55dd192ece606073570d11498618106",
           "tensor_sha256": "a2eaca6743aefb4a1e2e767b68bd942af99f8bf5efd4c9982af0a0e73981dee1"
         },
+        "kind": "lora",
         "metadata": {
           "ss_network_dim": "2"
         },
@@ -47,12 +80,16 @@ fn a_full_report_for_a_stored_lora() {
           {
             "alpha": 2.0,
             "module": "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k",
+            "network_type": "lora",
             "rank": 2,
             "scale": 1.0,
             "strength": 0.574255
           }
         ],
         "network_type": "lora",
+        "network_types": {
+          "lora": 1
+        },
         "network_variants": [],
         "parameter_count": 2176,
         "partial_path": "styles/eval.safetensors",
@@ -326,10 +363,10 @@ fn uploads_are_refused_when_content_and_extension_disagree_or_are_unsafe() {
 #[test]
 fn the_base_model_gate_refuses_other_families() {
     let app = spawn_app_with(|s| {
-        s.with_content_check(std::sync::Arc::new(InspectCheck::accepting(Some(vec![
-            BaseModel::Sdxl,
-            BaseModel::Flux,
-        ]))))
+        s.with_content_check(std::sync::Arc::new(InspectCheck::admitting(Admission {
+            base_models: Some(vec![BaseModel::Sdxl, BaseModel::Flux]),
+            non_lora: false,
+        })))
     });
     let r = app.upload(&[file("sd1.safetensors", &st(1))]);
     assert_json_snapshot!(r.snapshot(&app), @r#"

@@ -16,6 +16,7 @@ fn health_needs_no_token_and_reveals_no_paths() {
       "body": {
         "evaluator": {
           "accept_base_models": null,
+          "accept_non_lora": false,
           "checks": [
             "safetensors_header",
             "pickle_globals_allowlist",

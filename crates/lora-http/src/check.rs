@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use lora_core::Extension;
-use lora_inspect::{BaseModel, Check, Format, InspectError};
+use lora_inspect::{Admission, Check, Format, InspectError, Refusal};
 use serde_json::{Value, json};
 
 /// Why a content check did not pass. [`crate::ApiError`] decides the status: 400 for a
@@ -14,14 +14,11 @@ pub enum ContentRejection {
     /// ([`InspectError::is_content_error`] tells which).
     #[error("Invalid file content: {0}")]
     Invalid(#[source] InspectError),
-    /// The detected base model is not on this server's allowlist.
-    #[error("Base model '{found}' is not accepted on this server (accepted: {accepted})")]
-    BaseModelNotAccepted {
-        /// The detected base model.
-        found: &'static str,
-        /// The accepted ones, comma-separated.
-        accepted: String,
-    },
+    /// The file is valid but this server does not admit it: another kind than a LoRA
+    /// (`Invalid file content: a full SDXL checkpoint, not a LoRA`), or a base model not
+    /// on its allowlist.
+    #[error("{}", not_admitted(.0))]
+    NotAdmitted(#[from] Refusal),
     /// Another check (an embedding service's own) refused the content, with this message.
     #[error("{0}")]
     Refused(String),
@@ -35,9 +32,17 @@ impl ContentRejection {
     pub fn is_refusal(&self) -> bool {
         match self {
             ContentRejection::Invalid(e) => e.is_content_error(),
-            ContentRejection::BaseModelNotAccepted { .. } | ContentRejection::Refused(_) => true,
+            ContentRejection::NotAdmitted(_) | ContentRejection::Refused(_) => true,
             ContentRejection::Failed(_) => false,
         }
+    }
+}
+
+/// A file of another kind reads as invalid content, as the contract words refusals.
+fn not_admitted(refusal: &Refusal) -> String {
+    match refusal {
+        Refusal::NotALora { .. } => format!("Invalid file content: {refusal}"),
+        Refusal::BaseModel { .. } => refusal.to_string(),
     }
 }
 
@@ -75,18 +80,17 @@ impl ContentCheck for AcceptAll {
 }
 
 /// The contract's content validation, by `lora-inspect`: safetensors rules, the pickle
-/// gate, content and extension agreeing, and an optional base-model allowlist.
+/// gate, content and extension agreeing, then the [`Admission`] rules (LoRAs only unless
+/// told otherwise; an optional base-model allowlist).
 #[derive(Debug, Clone, Default)]
 pub struct InspectCheck {
-    accept: Option<Vec<BaseModel>>,
+    admission: Admission,
 }
 
 impl InspectCheck {
-    /// Accepts only LoRAs whose detected base model is listed (`None`: accept all).
-    pub fn accepting(base_models: Option<Vec<BaseModel>>) -> Self {
-        Self {
-            accept: base_models,
-        }
+    /// Admits what `admission` admits.
+    pub fn admitting(admission: Admission) -> Self {
+        Self { admission }
     }
 }
 
@@ -94,15 +98,7 @@ impl ContentCheck for InspectCheck {
     fn check(&self, path: &Path, extension: Extension) -> Result<(), ContentRejection> {
         let validated =
             lora_inspect::validate(path, extension).map_err(ContentRejection::Invalid)?;
-        if let Some(accept) = &self.accept
-            && !accept.contains(&validated.base_model)
-        {
-            let listed: Vec<&str> = accept.iter().map(|b| b.as_str()).collect();
-            return Err(ContentRejection::BaseModelNotAccepted {
-                found: validated.base_model.as_str(),
-                accepted: listed.join(", "),
-            });
-        }
+        self.admission.admit(&validated.identity)?;
         Ok(())
     }
 
@@ -111,7 +107,8 @@ impl ContentCheck for InspectCheck {
             "content_validation": true,
             "formats": Format::ALL.map(Format::as_str),
             "checks": Check::ALL.map(Check::as_str),
-            "accept_base_models": self.accept.as_ref().map(|a| a.iter().map(|b| b.as_str()).collect::<Vec<_>>()),
+            "accept_base_models": self.admission.base_models.as_ref().map(|a| a.iter().map(|b| b.as_str()).collect::<Vec<_>>()),
+            "accept_non_lora": self.admission.non_lora,
         })
     }
 }

@@ -1,44 +1,153 @@
-//! How a LoRA is built, from its tensor names and shapes: modules, ranks, alphas,
-//! network type and variants (and its base model, from [`crate::base_model`]).
+//! How an adapter is built, from its tensor names and shapes: modules and their network
+//! types, ranks, alphas and variants; what kind of file it is ([`crate::kind`]) and its
+//! base model ([`crate::base_model`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use crate::base_model::{self, BaseModel};
+use crate::alpha::MetadataAlpha;
+use crate::base_model::{self, BaseModel, BaseModelEvidence, EvidenceSource, Identification};
+use crate::kind::{self, FileKind, Kind};
 use crate::names::{Part, is_text_encoder, split};
 
-/// How the weight update is factored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How the weight update is built. A file whose modules are of several of these (other
+/// than full deltas beside another type) is `mixed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 #[allow(missing_docs)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum NetworkType {
+    /// Low-rank `up · down` on linear layers.
     Lora,
+    /// LoRA that also factors convolutions (3×3 down, or a Tucker `lora_mid`).
     Locon,
+    /// LyCORIS Hadamard product of two low-rank products.
     Loha,
+    /// LyCORIS Kronecker product.
     Lokr,
+    /// Orthogonal fine-tuning (block-diagonal rotations).
+    Oft,
+    /// Butterfly OFT.
+    Boft,
+    /// Generalised LoRA.
+    Glora,
+    /// (IA)³: learned rescaling vectors.
+    Ia3,
+    /// Whole-weight (`diff`) and norm/bias deltas only.
+    Full,
+    /// Modules of more than one of the above.
+    Mixed,
     Unknown,
 }
 
-/// One module's factors.
+impl NetworkType {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetworkType::Lora => "lora",
+            NetworkType::Locon => "locon",
+            NetworkType::Loha => "loha",
+            NetworkType::Lokr => "lokr",
+            NetworkType::Oft => "oft",
+            NetworkType::Boft => "boft",
+            NetworkType::Glora => "glora",
+            NetworkType::Ia3 => "ia3",
+            NetworkType::Full => "full",
+            NetworkType::Mixed => "mixed",
+            NetworkType::Unknown => "unknown",
+        }
+    }
+}
+
+/// One module's tensors, as far as the header tells.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Module {
     pub down: Option<Vec<u64>>,
     pub up: Option<Vec<u64>>,
     pub mid: bool,
+    /// Rows of `hada_w1_b`, when the module is LoHa.
     pub loha_rank: Option<u64>,
+    pub loha: bool,
     pub lokr: bool,
+    /// Rows of `lokr_w1_b` / `lokr_w2_b` (absent: that factor is whole).
+    pub lokr_w1_rank: Option<u64>,
+    pub lokr_w2_rank: Option<u64>,
+    /// OFT / BOFT block size.
+    pub oft_block: Option<u64>,
+    pub oft: bool,
+    pub boft: bool,
+    pub glora_rank: Option<u64>,
+    pub glora: bool,
+    pub ia3: bool,
+    pub diff: bool,
+    pub norm: bool,
+    pub dora: bool,
     pub alpha: Option<f64>,
 }
 
 impl Module {
+    /// The module's type, in LyCORIS' order of detection (`modules/__init__.py`).
+    pub(crate) fn network_type(&self) -> Option<NetworkType> {
+        Some(if self.down.is_some() || self.up.is_some() {
+            if self.is_conv() {
+                NetworkType::Locon
+            } else {
+                NetworkType::Lora
+            }
+        } else if self.loha {
+            NetworkType::Loha
+        } else if self.ia3 {
+            NetworkType::Ia3
+        } else if self.lokr {
+            NetworkType::Lokr
+        } else if self.diff || self.norm {
+            NetworkType::Full
+        } else if self.oft {
+            NetworkType::Oft
+        } else if self.boft {
+            NetworkType::Boft
+        } else if self.glora {
+            NetworkType::Glora
+        } else {
+            return None;
+        })
+    }
+
+    /// The rank: rows of the down factor (LoRA), of `hada_w1_b` (LoHa), of `lokr_w2_b`
+    /// else `lokr_w1_b` (LoKr, as A1111 and ComfyUI read it), of GLoRA's `a2`.
     pub(crate) fn rank(&self) -> Option<u64> {
         self.down
             .as_ref()
             .and_then(|s| s.first().copied())
             .or_else(|| self.up.as_ref().and_then(|s| s.get(1).copied()))
             .or(self.loha_rank)
+            .or(self.lokr_w2_rank)
+            .or(self.lokr_w1_rank)
+            .or(self.glora_rank)
+    }
+
+    /// A LoKr module whose factors are both whole: no rank, and a scale of 1 whatever
+    /// its alpha (LyCORIS saves alpha = the network dim then).
+    pub(crate) fn is_full_rank(&self) -> bool {
+        self.lokr && self.lokr_w1_rank.is_none() && self.lokr_w2_rank.is_none()
+    }
+
+    /// alpha / rank, where the type has one (LoRA, LoCon, LoHa, LoKr, GLoRA); a missing
+    /// alpha means 1 (alpha = rank), as every loader reads it.
+    pub(crate) fn scale(&self) -> Option<f64> {
+        match self.network_type()? {
+            NetworkType::Lokr if self.is_full_rank() => Some(1.0),
+            NetworkType::Lora
+            | NetworkType::Locon
+            | NetworkType::Loha
+            | NetworkType::Lokr
+            | NetworkType::Glora => {
+                let rank = self.rank()? as f64;
+                Some(self.alpha.unwrap_or(rank) / rank)
+            }
+            _ => None,
+        }
     }
 
     fn is_conv(&self) -> bool {
@@ -49,20 +158,30 @@ impl Module {
     }
 }
 
-/// The structural facts of a LoRA.
+/// The structural facts of a file.
 #[derive(Debug, Clone)]
 pub struct Structure {
     /// Detected base model.
     pub base_model: BaseModel,
     /// Where the base model was read from: `metadata`, `keys`, `shapes` or `none`.
     pub base_model_source: &'static str,
+    /// The base model with its variant, evidence and, when split, the candidates.
+    pub identification: Identification,
+    /// What the file is: a LoRA (or another adapter), or a checkpoint, embedding, VAE,
+    /// ControlNet, or unknown.
+    pub kind: FileKind,
+    pub(crate) kind_detail: Kind,
     /// Detected network type.
     pub network_type: NetworkType,
-    /// Other network kinds seen (`dora`, `ia3`, `glora`, `oft`, `boft`, `full_diff`).
+    /// Modules per network type.
+    pub network_types: BTreeMap<NetworkType, usize>,
+    /// Features beside the network type: `dora`, `full_diff`, `norm_diff`, `tucker`.
     pub variants: Vec<&'static str>,
     pub(crate) modules: BTreeMap<String, Module>,
     /// Modules that train a text encoder.
     pub text_encoder_modules: usize,
+    /// Where the alphas come from: `tensors`, a metadata key, or `None`.
+    pub alpha_source: Option<&'static str>,
 }
 
 impl Structure {
@@ -73,70 +192,138 @@ impl Structure {
     ) -> Self {
         let mut modules: BTreeMap<String, Module> = BTreeMap::new();
         let mut names: Vec<(&str, &[u64])> = Vec::new();
-        let mut variants = Vec::new();
-        let seen = |v: &'static str, variants: &mut Vec<&'static str>| {
-            if !variants.contains(&v) {
-                variants.push(v);
-            }
-        };
-        let (mut loha, mut lokr) = (false, false);
+        let mut alpha_tensors = false;
         for (name, shape) in tensors {
             names.push((name, shape));
             let Some((module, part)) = split(name) else {
                 continue;
             };
             let m = modules.entry(module.to_owned()).or_default();
+            let rows = shape.first().copied();
+            let tail = name.rsplit('.').next().unwrap_or_default();
             match part {
                 Part::Down => m.down = Some(shape.to_vec()),
                 Part::Up => m.up = Some(shape.to_vec()),
                 Part::Mid => m.mid = true,
-                Part::Alpha => {}
+                Part::Alpha => alpha_tensors = true,
                 Part::Loha => {
-                    loha = true;
-                    if name.ends_with("hada_w1_b") {
-                        m.loha_rank = shape.first().copied();
+                    m.loha = true;
+                    if tail == "hada_w1_b" {
+                        m.loha_rank = rows;
                     }
                 }
                 Part::Lokr => {
-                    lokr = true;
                     m.lokr = true;
+                    match tail {
+                        "lokr_w1_b" => m.lokr_w1_rank = rows,
+                        "lokr_w2_b" => m.lokr_w2_rank = rows,
+                        _ => {}
+                    }
                 }
-                Part::Dora => seen("dora", &mut variants),
-                Part::Diff => seen("full_diff", &mut variants),
-                Part::Oft => seen("oft", &mut variants),
-                Part::Boft => seen("boft", &mut variants),
-                Part::Glora => seen("glora", &mut variants),
-                Part::Ia3 => seen("ia3", &mut variants),
+                Part::Dora => m.dora = true,
+                Part::Diff => m.diff = true,
+                Part::Norm => m.norm = true,
+                // LyCORIS keeps BOFT in `oft_blocks` too, one dimension more.
+                Part::Oft if tail == "oft_blocks" && shape.len() == 4 => {
+                    m.boft = true;
+                    m.oft_block = shape.get(2).copied();
+                }
+                Part::Oft => {
+                    m.oft = true;
+                    if tail == "oft_blocks" || tail == "oft_diag" {
+                        m.oft_block = shape.get(1).copied();
+                    }
+                }
+                Part::Boft => {
+                    m.boft = true;
+                    if tail == "boft_R" {
+                        m.oft_block = shape.last().copied();
+                    }
+                }
+                Part::Glora => {
+                    m.glora = true;
+                    if name.ends_with(".a2.weight") {
+                        m.glora_rank = rows;
+                    }
+                }
+                Part::Ia3 => m.ia3 = true,
             }
         }
-        modules
-            .retain(|_, m| m.down.is_some() || m.up.is_some() || m.loha_rank.is_some() || m.lokr);
-        let network_type = if lokr {
-            NetworkType::Lokr
-        } else if loha {
-            NetworkType::Loha
-        } else if modules.values().any(Module::is_conv) {
-            NetworkType::Locon
-        } else if modules.values().any(|m| m.down.is_some()) {
-            NetworkType::Lora
-        } else {
-            NetworkType::Unknown
+        modules.retain(|_, m| m.network_type().is_some());
+        let mut network_types: BTreeMap<NetworkType, usize> = BTreeMap::new();
+        for m in modules.values() {
+            if let Some(t) = m.network_type() {
+                *network_types.entry(t).or_default() += 1;
+            }
+        }
+        let network_type = overall_type(&network_types);
+        let mut variants = Vec::new();
+        let mut seen = |yes: bool, v: &'static str| {
+            if yes {
+                variants.push(v);
+            }
         };
+        seen(modules.values().any(|m| m.dora), "dora");
+        seen(
+            network_type != NetworkType::Full && modules.values().any(|m| m.diff),
+            "full_diff",
+        );
+        seen(modules.values().any(|m| m.norm), "norm_diff");
+        seen(modules.values().any(|m| m.mid), "tucker");
         let text_encoder_modules = modules.keys().filter(|k| is_text_encoder(k)).count();
-        let (base_model, base_model_source) = base_model::detect(metadata, &names);
-        Self {
-            base_model,
-            base_model_source,
+        let kind_detail = kind::classify(&names, modules.len());
+        let mut identification = base_model::identify(metadata, &names);
+        if kind_detail.kind.is_other()
+            && let Some(family) = kind_detail.family
+        {
+            // Shapes of a checkpoint, embedding or ControlNet tell its family the way
+            // ComfyUI's model detection does; it stands for the file as a whole.
+            identification.evidence.push(BaseModelEvidence {
+                source: EvidenceSource::Keys,
+                signal: format!("keys: {}", kind_detail.evidence),
+                supports: vec![family],
+            });
+            if identification.family == BaseModel::Unknown || identification.family == family {
+                identification.family = family;
+                identification.source = "keys";
+                identification.candidates.clear();
+            }
+        }
+        let mut structure = Self {
+            base_model: identification.family,
+            base_model_source: identification.source,
+            identification,
+            kind: kind_detail.kind,
+            kind_detail,
             network_type,
+            network_types,
             variants,
             modules,
             text_encoder_modules,
+            alpha_source: alpha_tensors.then_some("tensors"),
+        };
+        if !alpha_tensors && let Some(meta) = MetadataAlpha::read(metadata) {
+            structure.alpha_source = Some(meta.source);
+            for (name, m) in &mut structure.modules {
+                m.alpha = meta.for_module(name);
+            }
         }
+        structure
     }
 
     /// The most common rank over the modules (ties: the larger).
     pub fn dominant_rank(&self) -> Option<u64> {
         mode(self.modules.values().filter_map(Module::rank))
+    }
+
+    /// Modules whose factors are whole (LoKr without decomposition): they have no rank.
+    pub fn full_rank_modules(&self) -> usize {
+        self.modules.values().filter(|m| m.is_full_rank()).count()
+    }
+
+    /// The most common OFT / BOFT block size.
+    pub fn dominant_block_size(&self) -> Option<u64> {
+        mode(self.modules.values().filter_map(|m| m.oft_block))
     }
 
     /// Number of modules found.
@@ -147,10 +334,12 @@ impl Structure {
     pub(crate) fn set_alpha(&mut self, module: &str, alpha: f64) {
         if let Some(m) = self.modules.get_mut(module) {
             m.alpha = Some(alpha);
+            self.alpha_source = Some("tensors");
         }
     }
 
-    /// The most common alpha (ties: the larger), from the `alpha` tensors.
+    /// The most common alpha (ties: the larger), from the `alpha` tensors or, when the
+    /// file has none, the metadata ([`alpha_source`](Self::alpha_source)).
     pub fn dominant_alpha(&self) -> Option<f64> {
         let mut counts: HashMap<u64, usize> = HashMap::new();
         for a in self.modules.values().filter_map(|m| m.alpha) {
@@ -163,6 +352,25 @@ impl Structure {
                     .then(f64::from_bits(a.0).total_cmp(&f64::from_bits(b.0)))
             })
             .map(|(bits, _)| f64::from_bits(bits))
+    }
+}
+
+/// One type for the file: LoRA with some LoCon modules is LoCon; full deltas beside
+/// another type are a variant of it; anything else mixed is `mixed`.
+fn overall_type(counts: &BTreeMap<NetworkType, usize>) -> NetworkType {
+    let mut main: Vec<NetworkType> = counts
+        .keys()
+        .copied()
+        .filter(|t| *t != NetworkType::Full)
+        .collect();
+    if main == [NetworkType::Lora, NetworkType::Locon] {
+        main = vec![NetworkType::Locon];
+    }
+    match main.as_slice() {
+        [] if counts.contains_key(&NetworkType::Full) => NetworkType::Full,
+        [] => NetworkType::Unknown,
+        [one] => *one,
+        _ => NetworkType::Mixed,
     }
 }
 
@@ -198,6 +406,8 @@ mod tests {
         let locon = analyze(&[
             ("m.lora_down.weight", &[8, 320, 3, 3]),
             ("m.lora_up.weight", &[320, 8, 1, 1]),
+            ("n.lora_down.weight", &[8, 320]),
+            ("n.lora_up.weight", &[320, 8]),
         ]);
         assert_eq!(locon.network_type, NetworkType::Locon);
         let loha = analyze(&[("m.hada_w1_a", &[320, 16]), ("m.hada_w1_b", &[16, 320])]);
@@ -205,16 +415,102 @@ mod tests {
             (loha.network_type, loha.dominant_rank()),
             (NetworkType::Loha, Some(16))
         );
-        let lokr = analyze(&[("m.lokr_w1", &[4, 4]), ("m.lokr_w2", &[80, 80])]);
-        assert_eq!(lokr.network_type, NetworkType::Lokr);
+        // LoKr: rank from w2_b (A1111, ComfyUI); whole factors have none.
+        let lokr = analyze(&[
+            ("m.lokr_w1", &[4, 4]),
+            ("m.lokr_w2_a", &[80, 8]),
+            ("m.lokr_w2_b", &[8, 80]),
+            ("n.lokr_w1", &[4, 4]),
+            ("n.lokr_w2", &[80, 80]),
+        ]);
+        assert_eq!(
+            (
+                lokr.network_type,
+                lokr.dominant_rank(),
+                lokr.full_rank_modules()
+            ),
+            (NetworkType::Lokr, Some(8), 1)
+        );
         let dora = analyze(&[
             ("m.lora_A.weight", &[4, 64]),
             ("m.lora_B.weight", &[64, 4]),
-            ("m.dora_scale", &[1, 64]),
+            ("m.lora_magnitude_vector", &[64]),
         ]);
         assert_eq!(
             (dora.network_type, dora.variants.as_slice()),
             (NetworkType::Lora, &["dora"][..])
         );
+        let oft = analyze(&[("m.oft_blocks", &[80, 4, 4])]);
+        assert_eq!(
+            (oft.network_type, oft.dominant_block_size()),
+            (NetworkType::Oft, Some(4))
+        );
+        let boft = analyze(&[("m.oft_blocks", &[3, 40, 8, 8])]);
+        assert_eq!(
+            (boft.network_type, boft.dominant_block_size()),
+            (NetworkType::Boft, Some(8))
+        );
+        let mixed = analyze(&[
+            ("m.lora_down.weight", &[4, 64]),
+            ("m.lora_up.weight", &[64, 4]),
+            ("n.hada_w1_a", &[64, 4]),
+            ("n.hada_w1_b", &[4, 64]),
+            ("o.diff", &[64]),
+        ]);
+        assert_eq!(mixed.network_type, NetworkType::Mixed);
+        assert_eq!(mixed.network_types.get(&NetworkType::Full), Some(&1));
+        let full = analyze(&[
+            ("o.diff", &[64, 64]),
+            ("o.diff_b", &[64]),
+            ("p.w_norm", &[64]),
+        ]);
+        assert_eq!(
+            (full.network_type, full.variants.as_slice()),
+            (NetworkType::Full, &["norm_diff"][..])
+        );
+        let ia3 = analyze(&[("m.weight", &[64]), ("m.on_input", &[])]);
+        assert_eq!(ia3.network_type, NetworkType::Ia3);
+        let glora = analyze(&[
+            ("m.a1.weight", &[64, 4]),
+            ("m.a2.weight", &[4, 64]),
+            ("m.b1.weight", &[64, 4]),
+            ("m.b2.weight", &[4, 64]),
+        ]);
+        assert_eq!(
+            (glora.network_type, glora.dominant_rank()),
+            (NetworkType::Glora, Some(4))
+        );
+    }
+
+    #[test]
+    fn alpha_from_metadata_when_the_tensors_have_none() {
+        let metadata = BTreeMap::from([(
+            "lora_adapter_metadata".to_owned(),
+            r#"{"transformer.lora_alpha": 8, "transformer.r": 4, "transformer.alpha_pattern": {"transformer_blocks.1.attn.to_q": 2}}"#.to_owned(),
+        )]);
+        let s = Structure::analyze(
+            [
+                (
+                    "transformer.transformer_blocks.0.attn.to_q.lora_A.weight",
+                    &[4u64, 64][..],
+                ),
+                (
+                    "transformer.transformer_blocks.0.attn.to_q.lora_B.weight",
+                    &[64, 4][..],
+                ),
+                (
+                    "transformer.transformer_blocks.1.attn.to_q.lora_A.weight",
+                    &[4, 64][..],
+                ),
+                (
+                    "transformer.transformer_blocks.1.attn.to_q.lora_B.weight",
+                    &[64, 4][..],
+                ),
+            ],
+            &metadata,
+        );
+        assert_eq!(s.alpha_source, Some("lora_adapter_metadata"));
+        let alphas: Vec<Option<f64>> = s.modules.values().map(|m| m.alpha).collect();
+        assert_eq!(alphas, [Some(8.0), Some(2.0)]);
     }
 }

@@ -6,10 +6,11 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::analyze::Structure;
+use crate::analyze::{NetworkType, Structure};
 use crate::base_model::BaseModel;
 use crate::error::InspectError;
 use crate::format::Format;
+use crate::kind::FileKind;
 use crate::weights::{ModuleStrength, WeightStats};
 
 /// How serious a finding is.
@@ -61,6 +62,8 @@ pub enum FindingCode {
     FormatMismatch,
     /// The pickle imports globals a weights-only state dict never needs.
     UnsafePickleGlobal,
+    /// The file is a checkpoint, embedding, VAE or ControlNet, not a LoRA.
+    NotALora,
     /// Some weights are NaN.
     NanWeights,
     /// Some weights are infinite.
@@ -69,8 +72,12 @@ pub enum FindingCode {
     PickleFormat,
     /// Neither metadata, key names nor shapes tell the base model.
     UnknownBaseModel,
+    /// The evidence fits several base models, or metadata and keys disagree.
+    ConflictingBaseModel,
     /// No LoRA-style modules were found.
     NoLoraModules,
+    /// Modules scale their update far past what trainers produce (alpha ≫ rank).
+    Overscaled,
     /// A module is far stronger than the others.
     StrongModule,
     /// Some weights are very large.
@@ -87,17 +94,20 @@ pub enum FindingCode {
 
 impl FindingCode {
     /// Every code, most serious first (the order of docs/FINDINGS.md).
-    pub const ALL: [FindingCode; 16] = [
+    pub const ALL: [FindingCode; 19] = [
         FindingCode::InvalidSafetensors,
         FindingCode::InvalidPytorchZip,
         FindingCode::InvalidPickle,
         FindingCode::FormatMismatch,
         FindingCode::UnsafePickleGlobal,
+        FindingCode::NotALora,
         FindingCode::NanWeights,
         FindingCode::InfWeights,
         FindingCode::PickleFormat,
         FindingCode::UnknownBaseModel,
+        FindingCode::ConflictingBaseModel,
         FindingCode::NoLoraModules,
+        FindingCode::Overscaled,
         FindingCode::StrongModule,
         FindingCode::LargeWeights,
         FindingCode::NetworkVariant,
@@ -114,11 +124,14 @@ impl FindingCode {
             FindingCode::InvalidPickle => "invalid_pickle",
             FindingCode::FormatMismatch => "format_mismatch",
             FindingCode::UnsafePickleGlobal => "unsafe_pickle_global",
+            FindingCode::NotALora => "not_a_lora",
             FindingCode::NanWeights => "nan_weights",
             FindingCode::InfWeights => "inf_weights",
             FindingCode::PickleFormat => "pickle_format",
             FindingCode::UnknownBaseModel => "unknown_base_model",
+            FindingCode::ConflictingBaseModel => "conflicting_base_model",
             FindingCode::NoLoraModules => "no_lora_modules",
+            FindingCode::Overscaled => "overscaled",
             FindingCode::StrongModule => "strong_module",
             FindingCode::LargeWeights => "large_weights",
             FindingCode::NetworkVariant => "network_variant",
@@ -136,11 +149,14 @@ impl FindingCode {
             | FindingCode::InvalidPickle
             | FindingCode::FormatMismatch
             | FindingCode::UnsafePickleGlobal
+            | FindingCode::NotALora
             | FindingCode::NanWeights
             | FindingCode::InfWeights => Severity::Error,
             FindingCode::PickleFormat
             | FindingCode::UnknownBaseModel
+            | FindingCode::ConflictingBaseModel
             | FindingCode::NoLoraModules
+            | FindingCode::Overscaled
             | FindingCode::StrongModule
             | FindingCode::LargeWeights => Severity::Warning,
             FindingCode::NetworkVariant
@@ -180,8 +196,17 @@ impl FindingCode {
             FindingCode::UnknownBaseModel => {
                 "The base model could not be told. Check it matches the pipeline before use."
             }
+            FindingCode::ConflictingBaseModel => {
+                "The evidence points to several base models (or metadata and keys disagree). Check which one it was trained for before use."
+            }
+            FindingCode::NotALora => {
+                "The file is a full checkpoint, embedding, VAE or ControlNet, not a LoRA. Put it where the pipeline loads that kind of file."
+            }
             FindingCode::NoLoraModules => {
                 "No LoRA-style modules were found. It may be a full model or another adapter kind."
+            }
+            FindingCode::Overscaled => {
+                "Alpha is far above the rank (effective scale > 16): the file was likely saved with a wrong alpha and will burn images. Re-export it or load it at a very low weight."
             }
             FindingCode::StrongModule => {
                 "A module is far stronger than the others; it may dominate or break images. Try a lower weight."
@@ -190,7 +215,7 @@ impl FindingCode {
                 "Some weights are very large (|w| > 1000). Check the file was not corrupted."
             }
             FindingCode::NetworkVariant => {
-                "A LyCORIS/PEFT variant (DoRA, IA³, GLoRA, OFT, BOFT, full diff) was seen; the pipeline must support it."
+                "A LyCORIS/PEFT network or variant (DoRA, (IA)³, GLoRA, OFT, BOFT, full or norm deltas, mixed types) was seen; the pipeline must support it."
             }
             FindingCode::MixedRanks => "Modules have different ranks (normal for some trainers).",
             FindingCode::TextEncoderTrained => "The LoRA also changes the text encoder(s).",
@@ -253,6 +278,13 @@ pub(crate) fn content_finding(e: &InspectError) -> Finding {
     };
     Finding::new(code, e.to_string())
 }
+
+/// The effective scale (alpha / rank) past which a module is `overscaled`. Trainers
+/// write alpha ≤ rank (kohya sd-scripts' guidance: alpha about half the rank, or equal;
+/// its default alpha is 1), so their scale is at most 1; rank-stabilised LoRA saves
+/// alpha·√rank, a scale of √rank, at most 16 for ranks up to 256. Past 16 no trainer's
+/// convention explains the file.
+pub(crate) const OVERSCALED: f64 = 16.0;
 
 /// What the findings are judged on.
 #[derive(Clone, Copy)]
@@ -322,25 +354,93 @@ fn observe(evidence: &Evidence<'_>, findings: &mut Vec<Finding>) {
     if !valid || format.is_none() {
         return;
     }
-    if structure.base_model == BaseModel::Unknown {
+    if structure.kind.is_other() {
+        findings.push(Finding::new(
+            FindingCode::NotALora,
+            format!(
+                "{}, not a LoRA ({})",
+                structure.kind_detail.describe(),
+                structure.kind_detail.evidence
+            ),
+        ));
+    }
+    let id = &structure.identification;
+    if !id.candidates.is_empty() {
+        let names: Vec<&str> = id.candidates.iter().map(|b| b.as_str()).collect();
+        let signals: Vec<&str> = id.evidence.iter().map(|e| e.signal.as_str()).collect();
+        findings.push(Finding::new(
+            FindingCode::ConflictingBaseModel,
+            format!(
+                "the evidence fits {} ({})",
+                names.join(", "),
+                signals.join("; ")
+            ),
+        ));
+    } else if structure.base_model == BaseModel::Unknown {
+        let named = id
+            .evidence
+            .iter()
+            .find(|e| e.supports.is_empty() && e.signal.starts_with("modelspec"));
         findings.push(Finding::new(
             FindingCode::UnknownBaseModel,
-            "no metadata, key names or shapes tell the base model",
+            match named {
+                Some(e) => format!("{} is not a family this inspector knows", e.signal),
+                None => "no metadata, key names or shapes tell the base model".to_owned(),
+            },
         ));
     }
-    if structure.module_count() == 0 {
+    if structure.kind == FileKind::Unknown {
         findings.push(Finding::new(
             FindingCode::NoLoraModules,
-            "no lora_down/lora_up, lora_A/lora_B, LoHa or LoKr tensors",
+            "no lora_down/lora_up, lora_A/lora_B, LoHa, LoKr, OFT, GLoRA, (IA)³ or diff tensors",
         ));
     }
-    if !structure.variants.is_empty() {
+    let unusual = !matches!(
+        structure.network_type,
+        NetworkType::Lora
+            | NetworkType::Locon
+            | NetworkType::Loha
+            | NetworkType::Lokr
+            | NetworkType::Unknown
+    );
+    if unusual || !structure.variants.is_empty() {
+        let types: Vec<String> = structure
+            .network_types
+            .iter()
+            .map(|(t, n)| format!("{} {n}", t.as_str()))
+            .collect();
         findings.push(Finding::new(
             FindingCode::NetworkVariant,
-            format!("also seen: {}", structure.variants.join(", ")),
+            format!(
+                "{} ({}){}",
+                structure.network_type.as_str(),
+                types.join(", "),
+                if structure.variants.is_empty() {
+                    String::new()
+                } else {
+                    format!("; also {}", structure.variants.join(", "))
+                }
+            ),
         ));
     }
-    let ranks: std::collections::BTreeSet<u64> = modules.iter().map(|m| m.rank).collect();
+    let overscaled: Vec<(&str, f64)> = structure
+        .modules
+        .iter()
+        .filter_map(|(name, m)| Some((name.as_str(), m.scale()?)))
+        .filter(|(_, scale)| *scale > OVERSCALED)
+        .collect();
+    if let Some(worst) = overscaled.iter().map(|(_, s)| *s).max_by(f64::total_cmp) {
+        findings.push(Finding::new(
+            FindingCode::Overscaled,
+            format!(
+                "{} of {} modules scale by alpha/rank > {OVERSCALED} (up to {worst}), e.g. {}",
+                overscaled.len(),
+                structure.module_count(),
+                overscaled[0].0
+            ),
+        ));
+    }
+    let ranks: std::collections::BTreeSet<u64> = modules.iter().filter_map(|m| m.rank).collect();
     if ranks.len() > 1 {
         findings.push(Finding::new(
             FindingCode::MixedRanks,

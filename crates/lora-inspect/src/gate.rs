@@ -5,6 +5,8 @@ use std::path::Path;
 
 use lora_core::Extension;
 
+use crate::admission::Identity;
+use crate::analyze::Structure;
 use crate::base_model::BaseModel;
 use crate::container::{Parsed, header_structure, parse, torch_structure};
 use crate::error::InspectError;
@@ -18,6 +20,8 @@ pub struct Validated {
     pub format: Format,
     /// The detected base model.
     pub base_model: BaseModel,
+    /// What the file is and its family, for [`Admission`](crate::Admission).
+    pub identity: Identity,
     /// The pickle's globals (all allowed), for pickle-based files.
     pub globals: Vec<GlobalRef>,
 }
@@ -33,21 +37,32 @@ pub fn validate(path: &Path, extension: Extension) -> Result<Validated, InspectE
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
     match parse(&mut file, len, Some(extension))? {
-        Parsed::Safetensors(h) => Ok(Validated {
-            format: Format::Safetensors,
-            base_model: header_structure(&h).base_model,
-            globals: Vec::new(),
-        }),
+        Parsed::Safetensors(h) => Ok(Validated::new(
+            Format::Safetensors,
+            &header_structure(&h),
+            Vec::new(),
+        )),
         Parsed::Torch(scan) => {
             let refused = scan.refused();
             if !refused.is_empty() {
                 return Err(InspectError::UnsafePickle { globals: refused });
             }
-            Ok(Validated {
-                format: scan.format,
-                base_model: torch_structure(&scan).base_model,
-                globals: scan.globals,
-            })
+            Ok(Validated::new(
+                scan.format,
+                &torch_structure(&scan),
+                scan.globals,
+            ))
+        }
+    }
+}
+
+impl Validated {
+    fn new(format: Format, structure: &Structure, globals: Vec<GlobalRef>) -> Self {
+        Self {
+            format,
+            base_model: structure.base_model,
+            identity: Identity::of(structure),
+            globals,
         }
     }
 }

@@ -51,6 +51,8 @@
 //! ```
 #![deny(missing_docs)]
 
+mod admission;
+mod alpha;
 mod analyze;
 mod base_model;
 mod check;
@@ -65,6 +67,7 @@ mod format;
 mod gate;
 mod gram;
 mod hashing;
+mod kind;
 mod names;
 pub mod pickle;
 mod report;
@@ -72,8 +75,9 @@ pub mod safetensors;
 pub mod torch;
 mod weights;
 
+pub use admission::{Admission, Identity, Refusal};
 pub use analyze::{NetworkType, Structure};
-pub use base_model::BaseModel;
+pub use base_model::{BaseModel, BaseModelEvidence, EvidenceSource, Identification};
 pub use check::Check;
 pub use dtype::DType;
 pub use error::InspectError;
@@ -82,5 +86,6 @@ pub use findings::{Finding, FindingCode, Severity, Verdict};
 pub use format::Format;
 pub use gate::{Validated, validate};
 pub use hashing::Hashing;
+pub use kind::FileKind;
 pub use report::{Hashes, PickleReport, Report, TensorSummary};
 pub use weights::{ModuleStrength, WeightStats};

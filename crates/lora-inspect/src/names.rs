@@ -7,13 +7,23 @@ pub(crate) enum Part {
     Up,
     Mid,
     Alpha,
+    /// `hada_*` (LoHa).
     Loha,
+    /// `lokr_*` (LoKr).
     Lokr,
+    /// `dora_scale` (LyCORIS) or `lora_magnitude_vector` (PEFT): DoRA's magnitude.
     Dora,
+    /// `diff`, `diff_b`: a full delta.
     Diff,
+    /// `w_norm`, `b_norm`: a norm layer's delta (LyCORIS `train_norm`).
+    Norm,
+    /// `oft_blocks` (LyCORIS / kohya, BOFT when 4-D), `oft_diag`, PEFT `oft_R`.
     Oft,
+    /// PEFT `boft_R`, `boft_s`.
     Boft,
+    /// `a1.weight` … `b2.weight` (GLoRA).
     Glora,
+    /// LyCORIS `on_input`, PEFT `ia3_l`.
     Ia3,
 }
 
@@ -33,9 +43,22 @@ pub(crate) fn split(name: &str) -> Option<(&str, Part)> {
         (".up.weight", Part::Up),
         (".alpha", Part::Alpha),
         (".dora_scale", Part::Dora),
+        (".lora_magnitude_vector", Part::Dora),
+        (".lora_magnitude_vector.weight", Part::Dora),
+        (".lora_magnitude_vector.default", Part::Dora),
         (".diff", Part::Diff),
         (".diff_b", Part::Diff),
+        (".w_norm", Part::Norm),
+        (".b_norm", Part::Norm),
         (".on_input", Part::Ia3),
+        (".ia3_l", Part::Ia3),
+        (".ia3_l.default", Part::Ia3),
+        (".oft_blocks", Part::Oft),
+        (".oft_diag", Part::Oft),
+        (".oft_R.weight", Part::Oft),
+        (".oft_r", Part::Oft),
+        (".boft_R", Part::Boft),
+        (".boft_s", Part::Boft),
         (".a1.weight", Part::Glora),
         (".a2.weight", Part::Glora),
         (".b1.weight", Part::Glora),
@@ -57,10 +80,6 @@ pub(crate) fn split(name: &str) -> Option<(&str, Part)> {
         Part::Loha
     } else if last.starts_with("lokr_") {
         Part::Lokr
-    } else if last.starts_with("boft_") {
-        Part::Boft
-    } else if last.starts_with("oft_") {
-        Part::Oft
     } else {
         return None;
     };

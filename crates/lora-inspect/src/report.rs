@@ -6,9 +6,10 @@ use lora_core::Sha256;
 use serde::Serialize;
 
 use crate::analyze::NetworkType;
-use crate::base_model::BaseModel;
+use crate::base_model::{BaseModel, BaseModelEvidence};
 use crate::findings::{Finding, Verdict};
 use crate::format::Format;
+use crate::kind::FileKind;
 use crate::pickle::GlobalRef;
 use crate::weights::{ModuleStrength, WeightStats};
 
@@ -78,18 +79,39 @@ pub struct Report {
     pub verdict: Verdict,
     /// Observations, most serious first.
     pub findings: Vec<Finding>,
-    /// Detected base model.
+    /// What the file is: `lora` (any adapter), `checkpoint`, `embedding`, `vae`,
+    /// `controlnet` or `unknown`.
+    pub kind: FileKind,
+    /// The model family (docs/FAMILIES.md), `unknown` when the evidence does not settle
+    /// on one.
     pub base_model: BaseModel,
+    /// A finer variant when the evidence tells it (`pony`, `768-v`, `schnell`,
+    /// `sd3.5-large`, `2.1-14b`, …).
+    pub base_model_variant: Option<&'static str>,
     /// Where the base model was read from (`metadata`, `keys`, `shapes`, `none`).
     pub base_model_source: &'static str,
-    /// Detected network type.
+    /// Every signal read, with the families it supports.
+    pub base_model_evidence: Vec<BaseModelEvidence>,
+    /// When the evidence is split (`conflicting_base_model`), the families it fits.
+    pub base_model_candidates: Vec<BaseModel>,
+    /// Detected network type (`mixed` when modules are of several types).
     pub network_type: NetworkType,
-    /// Other network kinds seen.
+    /// Modules per network type.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, usize>))]
+    pub network_types: BTreeMap<NetworkType, usize>,
+    /// Features beside the network type: `dora`, `full_diff`, `norm_diff`, `tucker`.
     pub network_variants: Vec<&'static str>,
-    /// Dominant rank.
+    /// Dominant rank (`null` when unknown or every module is whole).
     pub rank: Option<u64>,
+    /// LoKr modules whose factors are whole (no rank; scale 1).
+    pub full_rank_modules: usize,
+    /// Dominant OFT / BOFT block size.
+    pub block_size: Option<u64>,
     /// Dominant alpha.
     pub alpha: Option<f64>,
+    /// Where the alphas come from: `tensors`, `lora_adapter_metadata`,
+    /// `ss_network_alpha`, or `null` (none: loaders use alpha = rank).
+    pub alpha_source: Option<&'static str>,
     /// LoRA modules found.
     pub module_count: usize,
     /// Modules that change a text encoder.

@@ -13,7 +13,7 @@ pub struct WeightStats {
     pub nan_count: u64,
     /// ±Inf elements.
     pub inf_count: u64,
-    /// Largest finite |w|.
+    /// Largest finite |w| over the weights (the `alpha` scalars are not weights).
     pub max_abs: f64,
     /// Float tensors scanned.
     pub scanned_tensors: usize,

@@ -117,7 +117,15 @@ fn scan_part(
         let elem = (tensor.dtype.bits() / 8) as usize;
         if let Some((module, part)) = factor.filter(|_| keep_all) {
             let raw = stream.next(len)?;
-            health(tensor.dtype, raw, stats);
+            if part == Part::Alpha {
+                // Alphas are scales, reported apart: only NaN and Inf count here.
+                let mut alpha = WeightStats::default();
+                health(tensor.dtype, raw, &mut alpha);
+                stats.nan_count += alpha.nan_count;
+                stats.inf_count += alpha.inf_count;
+            } else {
+                health(tensor.dtype, raw, stats);
+            }
             record(module, part, tensor, raw, &mut out.alphas, &mut out.grams);
         } else {
             let mut left = len;

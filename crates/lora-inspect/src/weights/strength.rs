@@ -1,10 +1,10 @@
-//! Per-module strength ‖ΔW‖_F = (alpha/rank)·‖B·A‖_F, from the factors' Gram matrices.
+//! Per-module strength ‖ΔW‖_F = scale·‖B·A‖_F, from the factors' Gram matrices.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::analyze::Structure;
+use crate::analyze::{NetworkType, Structure};
 use crate::dtype::decode;
 use crate::gram;
 use crate::names::Part;
@@ -16,11 +16,13 @@ use crate::safetensors::TensorInfo;
 pub struct ModuleStrength {
     /// Module name.
     pub module: String,
-    /// Rank.
-    pub rank: u64,
+    /// Network type of the module.
+    pub network_type: NetworkType,
+    /// Rank (`null` for LoKr factors kept whole).
+    pub rank: Option<u64>,
     /// Alpha (the rank when the file has none).
     pub alpha: f64,
-    /// alpha / rank.
+    /// alpha / rank (1 for whole LoKr factors).
     pub scale: f64,
     /// scale·‖B·A‖_F.
     pub strength: f64,
@@ -85,13 +87,13 @@ pub(super) fn strengths(
             }
             let module = structure.modules.get(&name)?;
             let rank = module.rank()?;
-            let alpha = module.alpha.unwrap_or(rank as f64);
-            let scale = alpha / rank as f64;
+            let scale = module.scale()?;
             let sq: f64 = ga.iter().zip(&gb).map(|(a, b)| a * b).sum();
             Some(ModuleStrength {
                 module: name,
-                rank,
-                alpha,
+                network_type: module.network_type()?,
+                rank: Some(rank),
+                alpha: module.alpha.unwrap_or(rank as f64),
                 scale,
                 // Summation order (vector width, FMA) moves the last digits between
                 // builds: six significant digits are all a heuristic needs.

@@ -1,0 +1,187 @@
+//! Families from the safetensors `__metadata__` the trainers write.
+//!
+//! Authoritative: `modelspec.architecture` (SAI's model spec, written by kohya
+//! sd-scripts, musubi-tuner, OneTrainer, SimpleTuner), kohya's `ss_base_model_version`
+//! and `ss_v2`. Read only when those are absent: the model a LoRA was trained on, by
+//! file or repository name (kohya `ss_sd_model_name`, and the `name_or_path`-style
+//! fields of JSON values such as ai-toolkit's config or diffusers'
+//! `lora_adapter_metadata`).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::family::Families;
+use super::names::{Named, family, kohya_version};
+use super::{EvidenceSource, Signal};
+
+/// JSON fields that hold the base model's name or repository.
+const NAME_FIELDS: &[&str] = &[
+    "name_or_path",
+    "base_model_name_or_path",
+    "pretrained_model_name_or_path",
+    "base_model",
+    "base_model_name",
+    "model_family",
+    "model_type",
+    "arch",
+];
+
+/// Metadata keys whose plain value names the model trained on.
+const NAME_KEYS: &[&str] = &[
+    "ss_sd_model_name",
+    "ss_base_model",
+    "modelspec.base_model",
+    "base_model",
+    "model_family",
+];
+
+pub(super) fn signals(metadata: &BTreeMap<String, String>, out: &mut Vec<Signal>) {
+    if let Some(arch) = metadata.get("modelspec.architecture") {
+        let spelled = arch.split('/').next().unwrap_or_default();
+        out.push(named(
+            format!("modelspec.architecture = {arch}"),
+            family(spelled),
+            true,
+        ));
+    }
+    if let Some(version) = metadata.get("ss_base_model_version")
+        && let Some(found) = kohya_version(version)
+    {
+        out.push(named(
+            format!("ss_base_model_version = {version}"),
+            Some(found),
+            true,
+        ));
+    }
+    if metadata
+        .get("ss_v2")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        let v_pred = metadata
+            .get("ss_v_parameterization")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        out.push(named(
+            format!(
+                "ss_v2 = True{}",
+                if v_pred {
+                    ", ss_v_parameterization = True"
+                } else {
+                    ""
+                }
+            ),
+            Some((
+                super::BaseModel::Sd2,
+                Some(if v_pred { "768-v" } else { "512" }),
+            )),
+            true,
+        ));
+    }
+    for key in NAME_KEYS {
+        if let Some(value) = metadata.get(*key)
+            && let Some(found) = family(value)
+        {
+            out.push(named(format!("{key} = {value}"), Some(found), false));
+        }
+    }
+    for (key, value) in metadata {
+        let trimmed = value.trim_start();
+        if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+            continue;
+        }
+        let Ok(json) = serde_json::from_str::<Value>(value) else {
+            continue;
+        };
+        let mut found = Vec::new();
+        names_in(&json, "", &mut found, 0);
+        for (path, name) in found {
+            if let Some(f) = family(&name) {
+                out.push(named(format!("{key}: {path} = {name}"), Some(f), false));
+            }
+        }
+    }
+}
+
+fn named(text: String, found: Option<Named>, authoritative: bool) -> Signal {
+    Signal {
+        source: EvidenceSource::Metadata,
+        text,
+        families: found.map_or(Families::NONE, |(f, _)| Families::one(f)),
+        variant: found.and_then(|(_, v)| v),
+        authoritative,
+    }
+}
+
+/// The string values of [`NAME_FIELDS`] anywhere in `json`, with their paths; at most
+/// eight levels deep and eight names, whatever the metadata holds.
+fn names_in(json: &Value, path: &str, out: &mut Vec<(String, String)>, depth: usize) {
+    if depth > 8 || out.len() >= 8 {
+        return;
+    }
+    match json {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let here = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match v {
+                    Value::String(s) if NAME_FIELDS.contains(&k.as_str()) => {
+                        if out.len() < 8 {
+                            out.push((here, s.clone()));
+                        }
+                    }
+                    _ => names_in(v, &here, out, depth + 1),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                names_in(v, &format!("{path}[{i}]"), out, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base_model::BaseModel;
+
+    fn read(pairs: &[(&str, &str)]) -> Vec<Signal> {
+        let metadata = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut out = Vec::new();
+        signals(&metadata, &mut out);
+        out
+    }
+
+    #[test]
+    fn names_inside_json_values_count_but_are_not_authoritative() {
+        let found = read(&[(
+            "training_info",
+            r#"{"config":{"process":[{"model":{"name_or_path":"black-forest-labs/FLUX.1-dev"}}]}}"#,
+        )]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].families.single(), Some(BaseModel::Flux));
+        assert_eq!(found[0].variant, Some("dev"));
+        assert!(!found[0].authoritative);
+        assert!(
+            found[0]
+                .text
+                .contains("config.process[0].model.name_or_path")
+        );
+    }
+
+    #[test]
+    fn kohya_v2_flags() {
+        let found = read(&[("ss_v2", "True"), ("ss_v_parameterization", "True")]);
+        assert_eq!(found[0].families.single(), Some(BaseModel::Sd2));
+        assert_eq!(found[0].variant, Some("768-v"));
+        assert!(read(&[("ss_v2", "False")]).is_empty());
+    }
+}

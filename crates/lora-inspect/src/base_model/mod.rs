@@ -1,0 +1,367 @@
+//! The model family a file was made for, and how sure that is.
+//!
+//! Every piece of evidence (a metadata key and its value, the key layout and block
+//! counts, a width) becomes a [`Signal`] naming the families it is consistent with. The
+//! answer is the one family all of them allow; when they allow several, or none, it is
+//! `unknown` and the candidates are reported (`conflicting_base_model`). Metadata speaks
+//! first only where the keys are silent: a file whose metadata and layout disagree is
+//! not trusted either way. See docs/FAMILIES.md for each family's rules and sources.
+
+mod family;
+mod layout;
+mod metadata;
+mod names;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use family::BaseModel;
+pub(crate) use family::Families;
+
+/// Where a piece of evidence was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[allow(missing_docs)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum EvidenceSource {
+    Metadata,
+    Keys,
+    Shapes,
+}
+
+/// One signal about the base model, as a report lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BaseModelEvidence {
+    /// `metadata`, `keys` or `shapes`.
+    pub source: EvidenceSource,
+    /// What was seen, e.g. `modelspec.architecture = flux-1-dev/lora` or
+    /// `keys: double_blocks 0–18, single_blocks 0–37; hidden width 3072`.
+    pub signal: String,
+    /// The families it is consistent with (empty: none this inspector knows).
+    pub supports: Vec<BaseModel>,
+}
+
+/// What the evidence says about the base model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identification {
+    /// The family, or [`BaseModel::Unknown`].
+    pub family: BaseModel,
+    /// A finer variant (`pony`, `768-v`, `schnell`, `sd3.5-large`, `2.1-14b`…) when the
+    /// evidence tells it.
+    pub variant: Option<&'static str>,
+    /// Where the answer came from: `metadata`, `keys`, `shapes` or `none`.
+    pub source: &'static str,
+    /// Every signal, in the order read.
+    pub evidence: Vec<BaseModelEvidence>,
+    /// The families the evidence is split between, when it does not agree (then
+    /// `family` is `unknown`); empty otherwise.
+    pub candidates: Vec<BaseModel>,
+}
+
+/// A signal while deciding.
+#[derive(Debug, Clone)]
+pub(crate) struct Signal {
+    source: EvidenceSource,
+    text: String,
+    families: Families,
+    variant: Option<&'static str>,
+    /// Metadata that names an architecture outright (modelspec, kohya's version) rather
+    /// than a model file or repository the family is read from.
+    authoritative: bool,
+}
+
+impl Signal {
+    fn keys(text: String, families: Families) -> Self {
+        Self {
+            source: EvidenceSource::Keys,
+            text,
+            families,
+            variant: None,
+            authoritative: false,
+        }
+    }
+
+    fn shapes(text: String, families: Families) -> Self {
+        Self {
+            source: EvidenceSource::Shapes,
+            ..Self::keys(text, families)
+        }
+    }
+}
+
+/// Families whose LoRA-relevant layers are the same as another's, told apart only by
+/// layers a LoRA may not touch: when the evidence allows exactly the pair, the first is
+/// the answer (docs/FAMILIES.md, "Siblings").
+const SIBLINGS: &[(BaseModel, BaseModel)] = &[
+    (BaseModel::Flux, BaseModel::Chroma),
+    (BaseModel::Sdxl, BaseModel::Kolors),
+];
+
+/// Identifies the base model from the metadata and the `(name, shape)` of every tensor.
+pub(crate) fn identify(
+    metadata: &BTreeMap<String, String>,
+    names: &[(&str, &[u64])],
+) -> Identification {
+    let mut meta = Vec::new();
+    metadata::signals(metadata, &mut meta);
+    let modules = layout::modules(names);
+    let mut keys = Vec::new();
+    layout::transformer(&modules, &mut keys);
+    layout::unet(&modules, &mut keys);
+    layout::text_encoders(&modules, &mut keys);
+    let mut decision = decide(&meta, &keys);
+    if decision.family != BaseModel::Unknown && decision.variant.is_none() {
+        decision.variant = layout::variant(decision.family, &modules);
+    }
+    let evidence = meta
+        .iter()
+        .chain(&keys)
+        .map(|s| BaseModelEvidence {
+            source: s.source,
+            signal: s.text.clone(),
+            supports: s.families.to_vec(),
+        })
+        .collect();
+    Identification {
+        evidence,
+        ..decision
+    }
+}
+
+fn decide(meta: &[Signal], keys: &[Signal]) -> Identification {
+    let answer = |family: BaseModel, source: &'static str, candidates: Families| Identification {
+        family,
+        variant: None,
+        source,
+        evidence: Vec::new(),
+        candidates: candidates.to_vec(),
+    };
+    // Authoritative metadata first; a model's name only when there is none.
+    let named: Vec<&Signal> = if meta.iter().any(|s| s.authoritative) {
+        meta.iter().filter(|s| s.authoritative).collect()
+    } else {
+        meta.iter().collect()
+    };
+    let from_meta = (!named.is_empty()).then(|| {
+        named
+            .iter()
+            .fold(None::<Families>, |acc, s| {
+                Some(acc.map_or(s.families, |a| a.and(s.families)))
+            })
+            .unwrap_or_default()
+    });
+    let from_keys = (!keys.is_empty()).then(|| {
+        keys.iter()
+            .fold(None::<Families>, |acc, s| {
+                Some(acc.map_or(s.families, |a| a.and(s.families)))
+            })
+            .unwrap_or_default()
+    });
+    let keys_source = if keys.iter().any(|s| s.source == EvidenceSource::Keys) {
+        "keys"
+    } else {
+        "shapes"
+    };
+    let all_named = || named.iter().fold(Families::NONE, |a, s| a.or(s.families));
+    let all_keys = || keys.iter().fold(Families::NONE, |a, s| a.or(s.families));
+    let mut decided = match (from_meta, from_keys) {
+        (None, None) => answer(BaseModel::Unknown, "none", Families::NONE),
+        // Metadata names an architecture this inspector does not know: say so, never
+        // fall back to layouts or widths other families share.
+        (Some(m), _) if m.is_empty() && named.iter().all(|s| s.families.is_empty()) => {
+            answer(BaseModel::Unknown, "metadata", Families::NONE)
+        }
+        (Some(m), None) => match resolve(m) {
+            Some(f) => answer(f, "metadata", Families::NONE),
+            None => answer(BaseModel::Unknown, "metadata", all_named()),
+        },
+        (Some(m), Some(k)) => match resolve(m.and(k)) {
+            Some(f) => answer(f, "metadata", Families::NONE),
+            None => answer(BaseModel::Unknown, "metadata", all_named().or(all_keys())),
+        },
+        (None, Some(k)) => match resolve(k) {
+            Some(f) => answer(f, keys_source, Families::NONE),
+            None if k.is_empty() && all_keys().is_empty() => {
+                answer(BaseModel::Unknown, "none", Families::NONE)
+            }
+            None if k.is_empty() => answer(BaseModel::Unknown, keys_source, all_keys()),
+            None => answer(BaseModel::Unknown, keys_source, k),
+        },
+    };
+    if decided.family != BaseModel::Unknown {
+        decided.variant = agreed_variant(meta, decided.family);
+    }
+    decided
+}
+
+/// The family a set settles on: its only member, or the first of a sibling pair.
+fn resolve(set: Families) -> Option<BaseModel> {
+    set.single().or_else(|| {
+        SIBLINGS
+            .iter()
+            .find(|(a, b)| set == Families::of(&[*a, *b]))
+            .map(|(a, _)| *a)
+    })
+}
+
+/// The variant the metadata for `family` agrees on: the authoritative keys' when they
+/// name one, else the model names' (`ponyDiffusionV6XL` under an SDXL modelspec); `None`
+/// when they name none or differ.
+fn agreed_variant(meta: &[Signal], family: BaseModel) -> Option<&'static str> {
+    [true, false].into_iter().find_map(|authoritative| {
+        let mut variants = meta
+            .iter()
+            .filter(|s| s.authoritative == authoritative && s.families.contains(family))
+            .filter_map(|s| s.variant);
+        let mut agreed = variants.next()?;
+        for v in variants {
+            match (agreed, v) {
+                _ if v == agreed => {}
+                // Kontext is a Flux.1 dev model: musubi writes `Flux.1-dev/lora` beside
+                // `flux_kontext`.
+                ("dev", "kontext") => agreed = "kontext",
+                ("kontext", "dev") => {}
+                _ => return Some(None),
+            }
+        }
+        Some(Some(agreed))
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identify_with(metadata: &[(&str, &str)], names: &[(&str, &[u64])]) -> Identification {
+        let metadata = metadata
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        identify(&metadata, names)
+    }
+
+    fn family_of(metadata: &[(&str, &str)], names: &[(&str, &[u64])]) -> BaseModel {
+        identify_with(metadata, names).family
+    }
+
+    const FLUX_DOUBLE: (&str, &[u64]) = (
+        "lora_unet_double_blocks_0_img_attn_qkv.lora_down.weight",
+        &[4, 3072],
+    );
+    const FLUX_LAST_DOUBLE: (&str, &[u64]) = (
+        "lora_unet_double_blocks_18_img_mlp_0.lora_down.weight",
+        &[4, 3072],
+    );
+    const FLUX_LAST_SINGLE: (&str, &[u64]) = (
+        "lora_unet_single_blocks_37_linear1.lora_down.weight",
+        &[4, 3072],
+    );
+
+    #[test]
+    fn architecture_strings_are_read_as_tokens() {
+        let arch = |a: &str| family_of(&[("modelspec.architecture", a)], &[]);
+        assert_eq!(arch("stable-diffusion-v1/lora"), BaseModel::Sd1);
+        assert_eq!(arch("stable-diffusion-v2-768-v/lora"), BaseModel::Sd2);
+        assert_eq!(arch("stable-diffusion-xl-v1-base/lora"), BaseModel::Sdxl);
+        assert_eq!(arch("stable-diffusion-v3-medium/lora"), BaseModel::Sd3);
+        assert_eq!(arch("flux-1-dev/lora"), BaseModel::Flux);
+        assert_eq!(
+            arch("stable-cascade-v1-prior/lora"),
+            BaseModel::StableCascade
+        );
+        assert_eq!(arch("hunyuan-video/lora"), BaseModel::HunyuanVideo);
+        // Known to modelspec, unknown here: never the family whose layout it shares.
+        let sana = identify_with(
+            &[("modelspec.architecture", "sana-1600m/lora")],
+            &[FLUX_DOUBLE],
+        );
+        assert_eq!(
+            (sana.family, sana.candidates.len()),
+            (BaseModel::Unknown, 0)
+        );
+        let kohya = |v: &str| family_of(&[("ss_base_model_version", v)], &[]);
+        assert_eq!(kohya("sd_v1"), BaseModel::Sd1);
+        assert_eq!(kohya("sd_v2_768_v"), BaseModel::Sd2);
+        assert_eq!(kohya("sdxl_base_v1-0"), BaseModel::Sdxl);
+        assert_eq!(kohya("sd3"), BaseModel::Sd3);
+        assert_eq!(kohya("flux1"), BaseModel::Flux);
+        assert_eq!(kohya("something-else"), BaseModel::Unknown);
+    }
+
+    #[test]
+    fn block_counts_tell_flux_from_hunyuan_video() {
+        let flux = identify_with(&[], &[FLUX_DOUBLE, FLUX_LAST_DOUBLE, FLUX_LAST_SINGLE]);
+        assert_eq!((flux.family, flux.source), (BaseModel::Flux, "keys"));
+        // Block 19 does not exist in Flux; `img_mlp_fc1` is HunyuanVideo's spelling.
+        let hunyuan = identify_with(
+            &[],
+            &[
+                FLUX_DOUBLE,
+                (
+                    "lora_unet_double_blocks_19_img_mlp_fc1.lora_down.weight",
+                    &[4, 3072],
+                ),
+                (
+                    "lora_unet_single_blocks_39_linear1.lora_down.weight",
+                    &[4, 3072],
+                ),
+            ],
+        );
+        assert_eq!(hunyuan.family, BaseModel::HunyuanVideo);
+        // One attention module on block 0 fits both: no confident answer.
+        let either = identify_with(&[], &[FLUX_DOUBLE]);
+        assert_eq!(either.family, BaseModel::Unknown);
+        assert_eq!(
+            either.candidates,
+            [BaseModel::Flux, BaseModel::Chroma, BaseModel::HunyuanVideo]
+        );
+    }
+
+    #[test]
+    fn metadata_and_keys_that_disagree_are_not_trusted() {
+        let both = identify_with(
+            &[("ss_base_model_version", "sdxl_base_v1-0")],
+            &[FLUX_DOUBLE, FLUX_LAST_DOUBLE, FLUX_LAST_SINGLE],
+        );
+        assert_eq!(both.family, BaseModel::Unknown);
+        assert_eq!(
+            both.candidates,
+            [BaseModel::Sdxl, BaseModel::Flux, BaseModel::Chroma]
+        );
+        // Keys that are merely silent (no block names) leave the metadata's answer.
+        let silent = identify_with(
+            &[("modelspec.architecture", "stable-diffusion-v3-medium/lora")],
+            &[("lora_unet_x.lora_down.weight", &[4, 64])],
+        );
+        assert_eq!(
+            (silent.family, silent.variant),
+            (BaseModel::Sd3, Some("sd3-medium"))
+        );
+    }
+
+    #[test]
+    fn sd1_and_sd2_by_widths_but_sdxl_by_structure_too() {
+        let k =
+            "lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k.lora_down.weight";
+        assert_eq!(family_of(&[], &[(k, &[8, 768])]), BaseModel::Sd1);
+        assert_eq!(family_of(&[], &[(k, &[8, 1024])]), BaseModel::Sd2);
+        // SD1's outermost level with SDXL's context width: nothing fits.
+        let odd = identify_with(&[], &[(k, &[8, 2048])]);
+        assert_eq!(odd.family, BaseModel::Unknown);
+        let xl = "lora_unet_input_blocks_7_1_transformer_blocks_3_attn2_to_k.lora_down.weight";
+        let sdxl = identify_with(&[], &[(xl, &[8, 2048])]);
+        assert_eq!((sdxl.family, sdxl.source), (BaseModel::Sdxl, "keys"));
+    }
+
+    #[test]
+    fn text_encoders_alone_narrow_but_rarely_decide() {
+        let te = "lora_te_text_model_encoder_layers_0_mlp_fc1.lora_down.weight";
+        assert_eq!(family_of(&[], &[(te, &[8, 1024])]), BaseModel::Sd2);
+        assert_eq!(family_of(&[], &[(te, &[8, 768])]), BaseModel::Sd1);
+        let te1 = "lora_te1_text_model_encoder_layers_0_mlp_fc1.lora_down.weight";
+        assert_eq!(family_of(&[], &[(te1, &[8, 768])]), BaseModel::Unknown);
+        assert_eq!(family_of(&[], &[("x.weight", &[3])]), BaseModel::Unknown);
+    }
+}
