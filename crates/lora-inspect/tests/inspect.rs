@@ -717,3 +717,116 @@ fn absurd_pickled_shapes_saturate_the_parameter_count() {
     assert_eq!(report.tensor_count, 2, "{report:?}");
     assert_eq!(report.parameter_count, u64::MAX);
 }
+
+/// f16 bytes of `n` deterministic values scaled by `by`.
+fn scaled(n: usize, seed: u32, by: f32) -> Vec<u8> {
+    f16_bytes(n, seed)
+        .chunks_exact(2)
+        .flat_map(|c| {
+            half::f16::from_f32(half::f16::from_le_bytes([c[0], c[1]]).to_f32() * by).to_le_bytes()
+        })
+        .collect()
+}
+
+#[test]
+fn loha_and_lokr_modules_have_strengths_so_outliers_show() {
+    // Nine LoHa modules (rank 4, 32 × 32); the last one's first factor is 100× larger.
+    let mut owned: Vec<(String, Vec<u64>, Vec<u8>)> = Vec::new();
+    for m in 0..9u32 {
+        let by = if m == 8 { 100.0 } else { 1.0 };
+        for (part, shape, seed) in [
+            ("hada_w1_a", vec![32u64, 4], 1),
+            ("hada_w1_b", vec![4, 32], 2),
+            ("hada_w2_a", vec![32, 4], 3),
+            ("hada_w2_b", vec![4, 32], 4),
+        ] {
+            let factor = if part == "hada_w1_a" { by } else { 1.0 };
+            owned.push((
+                format!("lora_unet_m{m}.{part}"),
+                shape,
+                scaled(128, m * 10 + seed, factor),
+            ));
+        }
+        owned.push((
+            format!("lora_unet_m{m}.alpha"),
+            vec![],
+            half::f16::from_f32(2.0).to_le_bytes().to_vec(),
+        ));
+    }
+    let tensors: Vec<(&str, &str, &[u64], &[u8])> = owned
+        .iter()
+        .map(|(n, s, b)| (n.as_str(), "F16", s.as_slice(), b.as_slice()))
+        .collect();
+    let f = write("loha.safetensors", &build(&tensors, &[]));
+    let r = evaluate(&f.path).unwrap();
+    assert_eq!(r.modules.len(), 9);
+    assert!(
+        r.modules
+            .iter()
+            .all(|m| m.scale == 0.5 && m.rank == Some(4))
+    );
+    let strong: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == FindingCode::StrongModule)
+        .map(|f| f.message.as_str())
+        .collect();
+    assert!(
+        strong.len() == 1 && strong[0].contains("lora_unet_m8"),
+        "{strong:?}"
+    );
+
+    // LoKr: whole w1, decomposed w2 (rank 2); strength = scale·‖w1‖·‖w2_a·w2_b‖.
+    let lokr = build(
+        &[
+            ("lora_unet_k.lokr_w1", "F16", &[4, 4], &f16_bytes(16, 1)),
+            ("lora_unet_k.lokr_w2_a", "F16", &[8, 2], &f16_bytes(16, 2)),
+            ("lora_unet_k.lokr_w2_b", "F16", &[2, 8], &f16_bytes(16, 3)),
+            (
+                "lora_unet_k.alpha",
+                "F16",
+                &[],
+                &half::f16::from_f32(1.0).to_le_bytes(),
+            ),
+        ],
+        &[],
+    );
+    let f = write("lokr.safetensors", &lokr);
+    let r = evaluate(&f.path).unwrap();
+    assert_eq!((r.network_type, r.rank), (NetworkType::Lokr, Some(2)));
+    let m = &r.modules[0];
+    assert_eq!((m.rank, m.scale), (Some(2), 0.5));
+    assert!(m.strength > 0.0);
+}
+
+#[test]
+fn a_burned_alpha_is_overscaled_and_alphas_are_not_weights() {
+    // alpha = 100 × rank: every module scales its update by 100.
+    let modules: Vec<(String, u64, u64)> = (0..8)
+        .map(|i| {
+            (
+                format!("lora_unet_down_blocks_1_attentions_0_m{i}"),
+                640,
+                640,
+            )
+        })
+        .collect();
+    let refs: Vec<(&str, u64, u64)> = modules
+        .iter()
+        .map(|(n, i, o)| (n.as_str(), *i, *o))
+        .collect();
+    let burned = kohya_lora(&refs, 4, 400.0, &[("ss_network_alpha", "400.0")]);
+    let f = write("burned.safetensors", &burned);
+    let r = evaluate(&f.path).unwrap();
+    let w = r.weights.as_ref().unwrap();
+    assert!(w.max_abs <= 0.05, "max |w| {} counts the alpha", w.max_abs);
+    assert_eq!((r.alpha, r.alpha_source), (Some(400.0), Some("tensors")));
+    let codes: Vec<FindingCode> = r.findings.iter().map(|f| f.code).collect();
+    assert!(codes.contains(&FindingCode::Overscaled), "{codes:?}");
+    assert_eq!(r.verdict, Verdict::Warn);
+    // The same file with alpha = rank / 2 is not.
+    let normal = kohya_lora(&refs, 4, 2.0, &[("ss_network_alpha", "2.0")]);
+    let f = write("normal.safetensors", &normal);
+    let r = evaluate(&f.path).unwrap();
+    assert!(!r.findings.iter().any(|f| f.code == FindingCode::Overscaled));
+}

@@ -6,6 +6,7 @@
 //! keeps the factors' Gram matrices and the alphas and turns them into strengths.
 
 mod health;
+mod product;
 mod stream;
 mod strength;
 
@@ -19,6 +20,7 @@ use crate::safetensors::{Header, TensorInfo};
 
 pub use health::WeightStats;
 use health::health;
+use product::{Factor, Factors};
 use stream::Stream;
 pub use strength::ModuleStrength;
 use strength::{Grams, record, strengths};
@@ -78,12 +80,18 @@ pub fn scan(
         entry.down = entry.down.take().or(g.down);
         entry.up = entry.up.take().or(g.up);
     }
-    Ok((stats, strengths(structure, grams)))
+    let mut products = a.products;
+    for (module, factors) in b.products {
+        products.entry(module).or_default().extend(factors);
+    }
+    Ok((stats, strengths(structure, grams, &products)))
 }
 
 struct PartScan {
     stats: WeightStats,
     grams: HashMap<String, Grams>,
+    /// LoHa and LoKr factors, decoded, by module.
+    products: HashMap<String, Factors>,
     alphas: Vec<(String, f64)>,
 }
 
@@ -95,6 +103,7 @@ fn scan_part(
     let mut out = PartScan {
         stats: WeightStats::default(),
         grams: HashMap::new(),
+        products: HashMap::new(),
         alphas: Vec::new(),
     };
     let (Some(first), Some(last)) = (tensors.first(), tensors.last()) else {
@@ -104,8 +113,12 @@ fn scan_part(
     let stats = &mut out.stats;
     for tensor in tensors {
         let len = (tensor.end - tensor.begin) as usize;
-        let factor =
-            split(&tensor.name).filter(|(_, p)| matches!(p, Part::Down | Part::Up | Part::Alpha));
+        let factor = split(&tensor.name).filter(|(_, p)| {
+            matches!(
+                p,
+                Part::Down | Part::Up | Part::Alpha | Part::Loha | Part::Lokr
+            )
+        });
         let keep_all = factor.is_some() && tensor.numel() <= MAX_FACTOR_ELEMENTS;
         if !tensor.dtype.is_float() {
             stats.skipped_tensors += 1;
@@ -126,7 +139,20 @@ fn scan_part(
             } else {
                 health(tensor.dtype, raw, stats);
             }
-            record(module, part, tensor, raw, &mut out.alphas, &mut out.grams);
+            if matches!(part, Part::Loha | Part::Lokr) {
+                let mut values = vec![0f32; tensor.numel() as usize];
+                crate::dtype::decode(tensor.dtype, raw, &mut values);
+                let tail = tensor.name.rsplit('.').next().unwrap_or_default();
+                out.products.entry(module.to_owned()).or_default().insert(
+                    tail.to_owned(),
+                    Factor {
+                        shape: tensor.shape.clone(),
+                        values,
+                    },
+                );
+            } else {
+                record(module, part, tensor, raw, &mut out.alphas, &mut out.grams);
+            }
         } else {
             let mut left = len;
             while left > 0 {

@@ -10,6 +10,8 @@ use crate::gram;
 use crate::names::Part;
 use crate::safetensors::TensorInfo;
 
+use super::product::{Factors, loha_norm, lokr_norm};
+
 /// One module's rank, alpha and strength.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -77,7 +79,29 @@ pub(super) fn record(
 pub(super) fn strengths(
     structure: &Structure,
     grams: HashMap<String, Grams>,
+    products: &HashMap<String, Factors>,
 ) -> Vec<ModuleStrength> {
+    let product_strengths = products.iter().filter_map(|(name, factors)| {
+        let module = structure.modules.get(name)?;
+        let network_type = module.network_type()?;
+        let norm = match network_type {
+            NetworkType::Loha => loha_norm(factors)?,
+            NetworkType::Lokr => lokr_norm(factors)?,
+            _ => return None,
+        };
+        let scale = module.scale()?;
+        let rank = module.rank();
+        Some(ModuleStrength {
+            module: name.clone(),
+            network_type,
+            rank,
+            alpha: module
+                .alpha
+                .unwrap_or_else(|| rank.map_or(1.0, |r| r as f64)),
+            scale,
+            strength: round_significant(scale * norm, 6),
+        })
+    });
     let mut out: Vec<ModuleStrength> = grams
         .into_iter()
         .filter_map(|(name, g)| {
@@ -100,6 +124,7 @@ pub(super) fn strengths(
                 strength: round_significant(scale * sq.max(0.0).sqrt(), 6),
             })
         })
+        .chain(product_strengths)
         .collect();
     out.sort_by(|a, b| a.module.cmp(&b.module));
     out
