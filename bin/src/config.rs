@@ -525,6 +525,38 @@ mod tests {
     }
 
     #[test]
+    fn other_kinds_are_refused_unless_accepted() {
+        let default = Config::load(None, &env(&[])).unwrap();
+        assert_eq!(default.admission(), lora_inspect::Admission::default());
+        let c = Config::load(
+            None,
+            &env(&[
+                ("LORA_ACCEPT_NON_LORA", "true"),
+                (
+                    "LORA_ACCEPT_BASE_MODELS",
+                    "hunyuan_video, qwen_image, unknown",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.admission(),
+            lora_inspect::Admission {
+                base_models: Some(vec![
+                    BaseModel::HunyuanVideo,
+                    BaseModel::QwenImage,
+                    BaseModel::Unknown
+                ]),
+                non_lora: true,
+            }
+        );
+        let err = Config::load(None, &env(&[("LORA_ACCEPT_NON_LORA", "maybe")]))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("LORA_ACCEPT_NON_LORA"), "{err}");
+    }
+
+    #[test]
     fn accepted_base_models() {
         let c = Config::load(None, &env(&[("LORA_ACCEPT_BASE_MODELS", "sdxl, Flux")])).unwrap();
         assert_eq!(

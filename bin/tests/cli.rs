@@ -837,3 +837,60 @@ fn an_empty_secret_is_refused_by_name() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("LORA_JWT_SECRET is set but empty"));
 }
+
+/// Uploads `bytes` as `name` through the admin route; the status and body.
+fn upload_file(server: &Running, name: &str, bytes: &[u8]) -> (u16, String) {
+    let boundary = "whole";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        s,
+        "POST /api/v1/admin/lora/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        server.admin,
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (
+        status,
+        text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned(),
+    )
+}
+
+/// An embedding sent as a LoRA is refused by the served binary's default configuration
+/// and admitted with LORA_ACCEPT_NON_LORA=true.
+#[test]
+fn lora_accept_non_lora_admits_other_kinds() {
+    let (l, g) = (vec![0u8; 2 * 768 * 2], vec![0u8; 2 * 1280 * 2]);
+    let embedding = lora_inspect::safetensors::build(
+        &[
+            ("clip_g", "F16", &[2, 1280], &g),
+            ("clip_l", "F16", &[2, 768], &l),
+        ],
+        &[],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_dev(dir.path());
+    let (status, body) = upload_file(&server, "emb.safetensors", &embedding);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("Invalid file content: an SDXL textual-inversion embedding, not a LoRA"),
+        "{body}"
+    );
+    drop(server);
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_dev_with(dir.path(), &[("LORA_ACCEPT_NON_LORA", "true")]);
+    let (status, body) = upload_file(&server, "emb.safetensors", &embedding);
+    assert_eq!(status, 200, "{body}");
+    let (_, health) = get(&server.addr, "/api/v1/evaluation/health", "");
+    assert!(health.contains(r#""accept_non_lora":true"#), "{health}");
+}

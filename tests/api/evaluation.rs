@@ -384,3 +384,107 @@ fn the_base_model_gate_refuses_other_families() {
     );
     assert!(app.live_files().is_empty());
 }
+
+/// A full SDXL single-file checkpoint, cut down to the keys that tell it (ComfyUI's
+/// `model_detection.py`: `input_blocks.0.0.weight`, context width 2048, `label_emb`).
+fn sdxl_checkpoint() -> Vec<u8> {
+    let tensors: Vec<(&str, Vec<u64>)> = vec![
+        (
+            "model.diffusion_model.input_blocks.0.0.weight",
+            vec![320, 4, 3, 3],
+        ),
+        ("model.diffusion_model.input_blocks.0.0.bias", vec![320]),
+        (
+            "model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight",
+            vec![640, 2048],
+        ),
+        ("model.diffusion_model.time_embed.0.weight", vec![1280, 320]),
+        (
+            "model.diffusion_model.middle_block.0.in_layers.0.weight",
+            vec![1280],
+        ),
+        ("model.diffusion_model.out.2.weight", vec![4, 320, 3, 3]),
+        (
+            "first_stage_model.decoder.conv_in.weight",
+            vec![512, 4, 3, 3],
+        ),
+    ];
+    let data: Vec<(String, Vec<u64>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(n, s)| {
+            let bytes = vec![0u8; s.iter().product::<u64>() as usize * 2];
+            (n.to_owned(), s, bytes)
+        })
+        .collect();
+    let refs: Vec<(&str, &str, &[u64], &[u8])> = data
+        .iter()
+        .map(|(n, s, b)| (n.as_str(), "F16", s.as_slice(), b.as_slice()))
+        .collect();
+    lora_inspect::safetensors::build(&refs, &[])
+}
+
+/// kohya's SDXL textual-inversion file (`sdxl_train_textual_inversion.py`).
+fn sdxl_embedding() -> Vec<u8> {
+    let (l, g) = (vec![0u8; 2 * 768 * 2], vec![0u8; 2 * 1280 * 2]);
+    lora_inspect::safetensors::build(
+        &[
+            ("clip_g", "F16", &[2, 1280], &g),
+            ("clip_l", "F16", &[2, 768], &l),
+        ],
+        &[],
+    )
+}
+
+#[test]
+fn other_kinds_than_loras_are_refused_unless_the_server_accepts_them() {
+    let app = spawn_app_with(|s| s.with_max_upload_bytes(32 << 20));
+    let r = app.upload(&[file("ckpt.safetensors", &sdxl_checkpoint())]);
+    assert_json_snapshot!(r.snapshot(&app), @r#"
+    {
+      "body": {
+        "detail": "Invalid file content: a full SDXL checkpoint, not a LoRA"
+      },
+      "status": 400
+    }
+    "#);
+    // The base-model gate never admits one either: an SDXL embedding is no SDXL LoRA.
+    let gated = spawn_app_with(|s| {
+        s.with_content_check(std::sync::Arc::new(InspectCheck::admitting(Admission {
+            base_models: Some(vec![BaseModel::Sdxl]),
+            non_lora: false,
+        })))
+    });
+    let r = gated.upload(&[file("emb.safetensors", &sdxl_embedding())]);
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["detail"],
+        "Invalid file content: an SDXL textual-inversion embedding, not a LoRA"
+    );
+    assert!(app.live_files().is_empty() && gated.live_files().is_empty());
+    assert!(app.staging_after_settling().is_empty());
+
+    // LORA_ACCEPT_NON_LORA=true: stored, and its evaluation still says what it is.
+    let open = spawn_app_with(|s| {
+        s.with_max_upload_bytes(32 << 20)
+            .with_content_check(std::sync::Arc::new(InspectCheck::admitting(Admission {
+                base_models: None,
+                non_lora: true,
+            })))
+    });
+    let r = open.upload(&[
+        file("ckpt.safetensors", &sdxl_checkpoint()),
+        Part::Text("entity_type", "styles"),
+    ]);
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    let report = evaluate(
+        &open,
+        &open.user,
+        r#"{"partial_path": "styles/ckpt.safetensors"}"#,
+    )
+    .json();
+    assert_eq!(
+        (&report["kind"], &report["base_model"], &report["verdict"]),
+        (&json!("checkpoint"), &json!("sdxl"), &json!("fail"))
+    );
+    assert_eq!(report["findings"][0]["code"], "not_a_lora");
+}
