@@ -6,9 +6,12 @@
 //!   must be PyTorch zip archives or raw/legacy pickles whose every imported global is on
 //!   a weights-only allowlist ([`pickle`], [`torch`]). Nothing is ever executed.
 //! * [`evaluate`]: a full [`Report`]: identity and hashes ([`Hashes`], each a
-//!   [`lora_core::Sha256`]), base model and network type, ranks and alphas, per-module
-//!   strengths, weight health (NaN, Inf, max |w|), metadata, pickle globals, [`Finding`]s
-//!   and a [`Verdict`]. [`evaluate_with`] skips the hashes a caller already knows or does
+//!   [`lora_core::Sha256`]), what the file is ([`FileKind`]), its [`BaseModel`] with the
+//!   evidence for it, network type, ranks and alphas, per-module strengths, weight health
+//!   (NaN, Inf, max |w|), metadata, pickle globals, [`Finding`]s and a [`Verdict`].
+//!   docs/FAMILIES.md explains every family, kind and network type and how it is told.
+//! * [`Admission`]: which valid files an upload gate admits (LoRAs only unless told
+//!   otherwise; an optional family allowlist), from the [`Identity`] [`validate`] returns. [`evaluate_with`] skips the hashes a caller already knows or does
 //!   not need ([`Hashing`]): each is a full pass over the file, the weight scan being the
 //!   other.
 //! * [`FindingCode`]: every finding's stable code with its [`Severity`] and advice;
@@ -20,9 +23,10 @@
 //! Inside, one idea per module, none using a module that uses it back
 //! (`tests/module_graph.rs`): `gate` and `evaluation` are the two entry points over
 //! `container` (which format a file is); `findings` judges, `report` is what clients read,
-//! `hashing` runs beside the weight pass; `names`, `analyze` and `base_model` read tensor
-//! names and shapes; `weights` (`stream`, `health`, `strength`) with `gram` and `dtype`
-//! is the weight pass; `pickle` (`allowlist`, `input`, `machine`, `opcode`, `tensors`)
+//! `hashing` runs beside the weight pass; `names`, `analyze`, `kind`, `alpha` and
+//! `base_model` (`family`, `metadata`, `names`, `layout`) read tensor names, shapes and
+//! metadata; `admission` decides uploads; `weights` (`stream`, `health`, `strength`,
+//! `product`) with `gram` and `dtype` is the weight pass; `pickle` (`allowlist`, `input`, `machine`, `opcode`, `tensors`)
 //! is the pickle gate.
 //!
 //! ```
