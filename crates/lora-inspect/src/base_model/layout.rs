@@ -359,8 +359,9 @@ pub(super) fn transformer(modules: &BTreeMap<String, Option<u64>>, out: &mut Vec
             })
         })
         .collect();
+    let mut fits = Families::NONE;
     if !dit.is_empty() {
-        let fits = LAYOUTS
+        fits = LAYOUTS
             .iter()
             .filter(|l| dit.iter().all(|m| l.explains(m)))
             .fold(Families::NONE, |set, l| set.or(Families::one(l.family)));
@@ -399,7 +400,7 @@ pub(super) fn transformer(modules: &BTreeMap<String, Option<u64>>, out: &mut Vec
         (m.container == "transformer_blocks" && m.index >= 19)
             || (m.container == "single_transformer_blocks" && m.index >= 38)
     });
-    if musubi_framepack {
+    if musubi_framepack && fits.contains(BaseModel::Framepack) {
         out.push(Signal::keys(
             "keys: lora_unet_ with diffusers HunyuanVideo block names beyond Flux's (musubi-tuner FramePack)".into(),
             Families::one(BaseModel::Framepack),

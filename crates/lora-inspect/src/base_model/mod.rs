@@ -320,6 +320,101 @@ mod tests {
     }
 
     #[test]
+    fn the_issues_confident_wrong_answers_are_gone() {
+        // LTX-Video-Trainer: cross-attention width 2048 is no SDXL.
+        let ltx = identify_with(
+            &[("format", "pt")],
+            &[
+                (
+                    "transformer.transformer_blocks.0.attn2.to_k.lora_A.weight",
+                    &[32, 2048],
+                ),
+                (
+                    "transformer.transformer_blocks.27.attn1.to_q.lora_A.weight",
+                    &[32, 2048],
+                ),
+            ],
+        );
+        assert_eq!((ltx.family, ltx.source), (BaseModel::Ltxv, "keys"));
+        // musubi-tuner FramePack, no metadata: diffusers HunyuanVideo names past Flux's.
+        let framepack = identify_with(
+            &[],
+            &[
+                (
+                    "lora_unet_transformer_blocks_0_attn_to_q.lora_down.weight",
+                    &[4, 3072],
+                ),
+                (
+                    "lora_unet_transformer_blocks_19_attn_add_q_proj.lora_down.weight",
+                    &[4, 3072],
+                ),
+                (
+                    "lora_unet_single_transformer_blocks_39_proj_mlp.lora_down.weight",
+                    &[4, 3072],
+                ),
+            ],
+        );
+        assert_eq!(framepack.family, BaseModel::Framepack);
+        // The same blocks under diffusers' own prefix fit HunyuanVideo and FramePack alike.
+        let either = identify_with(
+            &[],
+            &[
+                (
+                    "transformer.transformer_blocks.19.attn.to_q.lora_A.weight",
+                    &[4, 3072],
+                ),
+                (
+                    "transformer.single_transformer_blocks.39.attn.to_q.lora_A.weight",
+                    &[4, 3072],
+                ),
+            ],
+        );
+        assert_eq!(
+            either.candidates,
+            [BaseModel::HunyuanVideo, BaseModel::Framepack]
+        );
+        // diffusers' SD3 DreamBooth LoRA: attention only, width 1536, 24 blocks.
+        let sd3 = identify_with(
+            &[],
+            &[
+                (
+                    "transformer.transformer_blocks.0.attn.to_q.lora_A.weight",
+                    &[4, 1536],
+                ),
+                (
+                    "transformer.transformer_blocks.23.attn.add_k_proj.lora_A.weight",
+                    &[4, 1536],
+                ),
+            ],
+        );
+        assert_eq!(sd3.family, BaseModel::Sd3);
+        // Wan (DiffSynth-Studio, PEFT's `.default`), 1.3B by its width.
+        let wan = identify_with(
+            &[],
+            &[("blocks.29.self_attn.q.lora_A.default.weight", &[4, 1536])],
+        );
+        assert_eq!(
+            (wan.family, wan.variant),
+            (BaseModel::Wan, Some("2.1-t2v-1.3b"))
+        );
+        // Qwen-Image (musubi), 60 blocks with img_mod.
+        let qwen = identify_with(
+            &[],
+            &[
+                (
+                    "lora_unet_transformer_blocks_59_img_mod_1.lora_down.weight",
+                    &[4, 3072],
+                ),
+                (
+                    "lora_unet_transformer_blocks_0_attn_to_q.lora_down.weight",
+                    &[4, 3072],
+                ),
+            ],
+        );
+        assert_eq!(qwen.family, BaseModel::QwenImage);
+    }
+
+    #[test]
     fn metadata_and_keys_that_disagree_are_not_trusted() {
         let both = identify_with(
             &[("ss_base_model_version", "sdxl_base_v1-0")],
