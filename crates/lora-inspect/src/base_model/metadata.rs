@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::family::Families;
 use super::names::{Named, family, kohya_version};
-use super::{EvidenceSource, Signal};
+use super::{BaseModel, EvidenceSource, Signal};
 
 /// JSON fields that hold the base model's name or repository.
 const NAME_FIELDS: &[&str] = &[
@@ -34,6 +34,20 @@ const NAME_KEYS: &[&str] = &[
     "modelspec.base_model",
     "base_model",
     "model_family",
+];
+
+/// `ss_network_module` values that belong to one family's network code (kohya
+/// sd-scripts `networks/lora_*.py`, musubi-tuner `networks/lora_*.py`); `networks.lora`,
+/// `lycoris.kohya` and the like serve many families and say nothing.
+const NETWORK_MODULES: &[(&str, &[BaseModel])] = &[
+    ("networks.lora_flux", &[BaseModel::Flux, BaseModel::Chroma]),
+    ("networks.oft_flux", &[BaseModel::Flux, BaseModel::Chroma]),
+    ("networks.lora_sd3", &[BaseModel::Sd3]),
+    ("networks.lora_lumina", &[BaseModel::Lumina2]),
+    ("networks.lora_wan", &[BaseModel::Wan]),
+    ("networks.lora_framepack", &[BaseModel::Framepack]),
+    ("networks.lora_flux_2", &[BaseModel::Flux2]),
+    ("networks.lora_qwen_image", &[BaseModel::QwenImage]),
 ];
 
 pub(super) fn signals(metadata: &BTreeMap<String, String>, out: &mut Vec<Signal>) {
@@ -70,12 +84,20 @@ pub(super) fn signals(metadata: &BTreeMap<String, String>, out: &mut Vec<Signal>
                     ""
                 }
             ),
-            Some((
-                super::BaseModel::Sd2,
-                Some(if v_pred { "768-v" } else { "512" }),
-            )),
+            Some((BaseModel::Sd2, Some(if v_pred { "768-v" } else { "512" }))),
             true,
         ));
+    }
+    if let Some(module) = metadata.get("ss_network_module")
+        && let Some((_, families)) = NETWORK_MODULES.iter().find(|(m, _)| m == module)
+    {
+        out.push(Signal {
+            source: EvidenceSource::Metadata,
+            text: format!("ss_network_module = {module}"),
+            families: Families::of(families),
+            variant: None,
+            authoritative: false,
+        });
     }
     for key in NAME_KEYS {
         if let Some(value) = metadata.get(*key)
@@ -148,7 +170,6 @@ fn names_in(json: &Value, path: &str, out: &mut Vec<(String, String)>, depth: us
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base_model::BaseModel;
 
     fn read(pairs: &[(&str, &str)]) -> Vec<Signal> {
         let metadata = pairs
@@ -175,6 +196,16 @@ mod tests {
                 .text
                 .contains("config.process[0].model.name_or_path")
         );
+    }
+
+    #[test]
+    fn a_family_s_own_network_module_narrows() {
+        let found = read(&[("ss_network_module", "networks.lora_flux")]);
+        assert_eq!(
+            found[0].families.to_vec(),
+            [BaseModel::Flux, BaseModel::Chroma]
+        );
+        assert!(read(&[("ss_network_module", "networks.lora")]).is_empty());
     }
 
     #[test]
