@@ -22,6 +22,7 @@ fn health_needs_no_token_and_reveals_no_paths() {
             "pickle_globals_allowlist",
             "format_matches_extension",
             "base_model",
+            "file_kind",
             "network_type",
             "weights_nan_inf",
             "module_strength"

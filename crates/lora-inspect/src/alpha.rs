@@ -21,11 +21,21 @@ pub(crate) struct MetadataAlpha {
 
 impl MetadataAlpha {
     pub(crate) fn read(metadata: &BTreeMap<String, String>) -> Option<Self> {
+        let json = |raw: &String| serde_json::from_str::<Value>(raw).ok();
         if let Some(found) = metadata
             .get("lora_adapter_metadata")
-            .and_then(|raw| serde_json::from_str::<Value>(raw).ok())
-            .and_then(|json| Self::peft(&json))
+            .and_then(json)
+            .and_then(|json| Self::peft(&json, "lora_adapter_metadata"))
         {
+            return Some(found);
+        }
+        // A PEFT adapter config (`adapter_config.json`) some tools embed under a key of
+        // their own: a JSON object with `peft_type` and `lora_alpha`.
+        let embedded = metadata
+            .values()
+            .filter_map(json)
+            .find(|v| v.get("peft_type").is_some() && v.get("lora_alpha").is_some());
+        if let Some(found) = embedded.and_then(|json| Self::peft(&json, "peft_config")) {
             return Some(found);
         }
         let kohya = metadata
@@ -41,10 +51,10 @@ impl MetadataAlpha {
     }
 
     /// A PEFT `LoraConfig` as JSON, flat with `component.` prefixes or plain.
-    fn peft(json: &Value) -> Option<Self> {
+    fn peft(json: &Value, source: &'static str) -> Option<Self> {
         let map = json.as_object()?;
         let mut out = Self {
-            source: "lora_adapter_metadata",
+            source,
             default: None,
             patterns: Vec::new(),
             components: Vec::new(),
@@ -98,5 +108,43 @@ impl MetadataAlpha {
             .find(|(c, _)| c == component)
             .map(|(_, a)| *a)
             .or(self.default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(pairs: &[(&str, &str)]) -> Option<MetadataAlpha> {
+        MetadataAlpha::read(
+            &pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn alphas_from_each_convention() {
+        // A model-level save: unprefixed.
+        let plain = read(&[("lora_adapter_metadata", r#"{"lora_alpha": 16, "r": 8}"#)]).unwrap();
+        assert_eq!(plain.for_module("blocks.0.attn.to_q"), Some(16.0));
+        // A PEFT config under another key.
+        let embedded = read(&[(
+            "training_config",
+            r#"{"peft_type": "LORA", "lora_alpha": 4, "r": 4}"#,
+        )])
+        .unwrap();
+        assert_eq!(
+            (embedded.source, embedded.for_module("x")),
+            ("peft_config", Some(4.0))
+        );
+        let kohya = read(&[("ss_network_alpha", "8.0")]).unwrap();
+        assert_eq!(
+            (kohya.source, kohya.for_module("x")),
+            ("ss_network_alpha", Some(8.0))
+        );
+        assert_eq!(read(&[("ss_network_alpha", "None")]), None);
+        assert_eq!(read(&[("format", "pt")]), None);
     }
 }

@@ -15,7 +15,10 @@ pub enum Check {
     FormatMatchesExtension,
     /// The base model is told from metadata, key names or shapes.
     BaseModel,
-    /// The network type (LoRA, LoCon, LoHa, LoKr) and its variants.
+    /// What the file is: a LoRA, or a checkpoint, embedding, VAE or ControlNet.
+    FileKind,
+    /// The network type (LoRA, LoCon, LoHa, LoKr, OFT, BOFT, GLoRA, (IA)³, full) and its
+    /// variants.
     NetworkType,
     /// NaN and ±Inf weights (evaluation only).
     WeightsNanInf,
@@ -25,11 +28,12 @@ pub enum Check {
 
 impl Check {
     /// Every check, in the order the health route lists them.
-    pub const ALL: [Check; 7] = [
+    pub const ALL: [Check; 8] = [
         Check::SafetensorsHeader,
         Check::PickleGlobalsAllowlist,
         Check::FormatMatchesExtension,
         Check::BaseModel,
+        Check::FileKind,
         Check::NetworkType,
         Check::WeightsNanInf,
         Check::ModuleStrength,
@@ -42,6 +46,7 @@ impl Check {
             Check::PickleGlobalsAllowlist => "pickle_globals_allowlist",
             Check::FormatMatchesExtension => "format_matches_extension",
             Check::BaseModel => "base_model",
+            Check::FileKind => "file_kind",
             Check::NetworkType => "network_type",
             Check::WeightsNanInf => "weights_nan_inf",
             Check::ModuleStrength => "module_strength",
@@ -63,6 +68,7 @@ mod tests {
                 "pickle_globals_allowlist",
                 "format_matches_extension",
                 "base_model",
+                "file_kind",
                 "network_type",
                 "weights_nan_inf",
                 "module_strength",

@@ -109,8 +109,9 @@ pub struct Report {
     pub block_size: Option<u64>,
     /// Dominant alpha.
     pub alpha: Option<f64>,
-    /// Where the alphas come from: `tensors`, `lora_adapter_metadata`,
-    /// `ss_network_alpha`, or `null` (none: loaders use alpha = rank).
+    /// Where the alphas come from: `tensors`, `lora_adapter_metadata`, `peft_config`
+    /// (a PEFT adapter config embedded in the metadata), `ss_network_alpha`, or `null`
+    /// (none: loaders use alpha = rank).
     pub alpha_source: Option<&'static str>,
     /// LoRA modules found.
     pub module_count: usize,
