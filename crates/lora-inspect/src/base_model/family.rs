@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-/// The model family a file was made for. The spellings ([`as_str`](Self::as_str)) are a
+/// The model family a file was made for (docs/FAMILIES.md). The spellings are a
 /// contract: clients and `LORA_ACCEPT_BASE_MODELS` use them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
