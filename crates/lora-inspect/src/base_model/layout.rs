@@ -271,14 +271,21 @@ pub(super) fn normalize(module: &str) -> String {
     rest.to_ascii_lowercase().replace('.', "_")
 }
 
-/// `container_N_rest` → (container, N, rest), for the known containers (longest first).
-fn block(name: &str) -> Option<(&'static str, u32, &str)> {
+/// Every layout's block containers, longest first (so `single_transformer_blocks` is
+/// tried before `transformer_blocks`, and that before `blocks`).
+static CONTAINERS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
     let mut containers: Vec<&'static str> = LAYOUTS
         .iter()
         .flat_map(|l| l.blocks.iter().map(|(c, _)| *c))
         .collect();
-    containers.sort_by_key(|c| std::cmp::Reverse(c.len()));
-    containers.into_iter().find_map(|c| {
+    containers.sort_by_key(|c| (std::cmp::Reverse(c.len()), *c));
+    containers.dedup();
+    containers
+});
+
+/// `container_N_rest` → (container, N, rest), for the known containers.
+fn block(name: &str) -> Option<(&'static str, u32, &str)> {
+    CONTAINERS.iter().copied().find_map(|c| {
         let after = name.strip_prefix(c)?.strip_prefix('_')?;
         let digits = after.bytes().take_while(u8::is_ascii_digit).count();
         let index = after[..digits].parse().ok()?;
