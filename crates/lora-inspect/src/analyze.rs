@@ -150,6 +150,20 @@ impl Module {
         }
     }
 
+    /// Whether alpha sets this module's scale (LoRA, LoCon, LoHa, LoKr, GLoRA).
+    fn takes_alpha(&self) -> bool {
+        matches!(
+            self.network_type(),
+            Some(
+                NetworkType::Lora
+                    | NetworkType::Locon
+                    | NetworkType::Loha
+                    | NetworkType::Lokr
+                    | NetworkType::Glora
+            )
+        )
+    }
+
     fn is_conv(&self) -> bool {
         self.down
             .as_ref()
@@ -303,9 +317,13 @@ impl Structure {
             alpha_source: alpha_tensors.then_some("tensors"),
         };
         if !alpha_tensors && let Some(meta) = MetadataAlpha::read(metadata) {
-            structure.alpha_source = Some(meta.source);
+            // Only types with a scale take an alpha: (IA)³, OFT and full deltas have none
+            // for `ss_network_alpha` (written whatever the algorithm) to set.
             for (name, m) in &mut structure.modules {
-                m.alpha = meta.for_module(name);
+                if m.takes_alpha() {
+                    m.alpha = meta.for_module(name);
+                    structure.alpha_source = Some(meta.source);
+                }
             }
         }
         structure

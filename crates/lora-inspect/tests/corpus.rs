@@ -154,6 +154,7 @@ fn the_corpus_covers_every_family_kind_and_network_type() {
         FileKind::Embedding,
         FileKind::Vae,
         FileKind::Controlnet,
+        FileKind::Unknown,
     ] {
         assert!(
             kinds.contains(kind.as_str()),

@@ -452,9 +452,13 @@ fn describe_blocks(dit: &[DitModule<'_>]) -> String {
 }
 
 /// The variant the denoiser's shapes tell, for the family the evidence settled on.
+/// The variant, from the metadata's (`named`) refined by the shapes: the metadata's
+/// wins where it is finer; the shapes fill in what it leaves open (a Wan release from
+/// ai-toolkit's `wan_2.1` with the 14B width gives `2.1-14b`).
 pub(super) fn variant(
     family: BaseModel,
     modules: &BTreeMap<String, Option<u64>>,
+    named: Option<&'static str>,
 ) -> Option<&'static str> {
     let normalized: Vec<(String, Option<u64>)> =
         modules.iter().map(|(m, w)| (normalize(m), *w)).collect();
@@ -466,6 +470,7 @@ pub(super) fn variant(
     };
     let has = |pred: &dyn Fn(&str) -> bool| normalized.iter().any(|(n, _)| pred(n));
     match family {
+        _ if named.is_some() && family != BaseModel::Wan => named,
         BaseModel::Sd3 => {
             if widths().any(|w| w == 2432) {
                 Some("sd3.5-large")
@@ -480,16 +485,23 @@ pub(super) fn variant(
             }
         }
         BaseModel::Wan => {
-            if has(&|n| n.contains("cross_attn_k_img") || n.contains("add_k_proj")) {
+            if named.is_some_and(|v| v != "2.1") {
+                named
+            } else if has(&|n| n.contains("cross_attn_k_img") || n.contains("add_k_proj")) {
+                // Image cross-attention exists only in Wan 2.1's I2V/FLF2V 14B models.
                 Some("2.1-14b")
             } else if widths().any(|w| w == 1536) {
                 Some("2.1-t2v-1.3b")
             } else if widths().any(|w| w == 3072) {
                 Some("2.2")
+            } else if named == Some("2.1") && widths().any(|w| w == 5120) {
+                Some("2.1-14b")
             } else {
-                None
+                named
             }
         }
+        // Flux.2 dev is the 6144-wide model (klein 4B and 9B are 3072 and 4096).
+        BaseModel::Flux2 if widths().any(|w| w == 6144) => Some("dev"),
         _ => None,
     }
 }

@@ -53,9 +53,15 @@ const NETWORK_MODULES: &[(&str, &[BaseModel])] = &[
 pub(super) fn signals(metadata: &BTreeMap<String, String>, out: &mut Vec<Signal>) {
     if let Some(arch) = metadata.get("modelspec.architecture") {
         let spelled = arch.split('/').next().unwrap_or_default();
+        let mut found = family(spelled);
+        // musubi-tuner writes `wan2.1` for every Wan LoRA, 2.2 included
+        // (`ARCH_WAN`: "Official Wan2.1 weights does not have sai_model_spec"): no release.
+        if spelled == "wan2.1" {
+            found = found.map(|(f, _)| (f, None));
+        }
         out.push(named(
             format!("modelspec.architecture = {arch}"),
-            family(spelled),
+            found,
             true,
         ));
     }
@@ -84,7 +90,9 @@ pub(super) fn signals(metadata: &BTreeMap<String, String>, out: &mut Vec<Signal>
                     ""
                 }
             ),
-            Some((BaseModel::Sd2, Some(if v_pred { "768-v" } else { "512" }))),
+            // sd-scripts no longer writes ss_v_parameterization: without it the
+            // variant is open, not 512.
+            Some((BaseModel::Sd2, v_pred.then_some("768-v"))),
             true,
         ));
     }
@@ -214,5 +222,6 @@ mod tests {
         assert_eq!(found[0].families.single(), Some(BaseModel::Sd2));
         assert_eq!(found[0].variant, Some("768-v"));
         assert!(read(&[("ss_v2", "False")]).is_empty());
+        assert_eq!(read(&[("ss_v2", "True")])[0].variant, None);
     }
 }

@@ -112,8 +112,8 @@ pub(crate) fn identify(
     layout::unet(&modules, &mut keys);
     layout::text_encoders(&modules, &mut keys);
     let mut decision = decide(&meta, &keys);
-    if decision.family != BaseModel::Unknown && decision.variant.is_none() {
-        decision.variant = layout::variant(decision.family, &modules);
+    if decision.family != BaseModel::Unknown {
+        decision.variant = layout::variant(decision.family, &modules, decision.variant);
     }
     let evidence = meta
         .iter()

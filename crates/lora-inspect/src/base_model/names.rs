@@ -211,6 +211,8 @@ fn wan(w: &Words<'_>) -> Option<Named> {
     let variant = match (version, small, large) {
         ("2.1", true, _) => Some("2.1-t2v-1.3b"),
         ("2.1", _, true) => Some("2.1-14b"),
+        // The release alone; the shapes may tell the size (`2.1-14b`).
+        ("2.1", _, _) => Some("2.1"),
         ("2.2", _, _) => Some("2.2"),
         _ => None,
     };
@@ -403,7 +405,7 @@ mod tests {
                 Some((BaseModel::Wan, Some("2.1-14b"))),
             ),
             ("Wan2.2-T2V-A14B", Some((BaseModel::Wan, Some("2.2")))),
-            ("wan2.1/lora", Some((BaseModel::Wan, None))),
+            ("wan2.1/lora", Some((BaseModel::Wan, Some("2.1")))),
             ("hunyuan-video-1.5/lora", None),
             ("hunyuan-image-2.1/lora", None),
             ("Flux.1-dev/lora", Some((BaseModel::Flux, Some("dev")))),
