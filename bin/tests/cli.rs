@@ -310,22 +310,7 @@ fn start_upload(server: &Running, total: usize, first: usize) -> (TcpStream, Vec
     );
     let mut file = lora;
     file.resize(file.len().max(total), 0);
-    let boundary = "graceful";
-    let mut body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"g.safetensors\"\r\n\r\n"
-    )
-    .into_bytes();
-    let head_len = body.len();
-    body.extend_from_slice(&file);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let mut s = TcpStream::connect(&server.addr).unwrap();
-    write!(
-        s,
-        "POST /api/v1/admin/lora/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        server.admin,
-        body.len()
-    )
-    .unwrap();
+    let (mut s, body, head_len) = open_upload(server, "g.safetensors", &file);
     s.write_all(&body[..head_len + first]).unwrap();
     let rest = body[head_len + first..].to_vec();
     (s, rest)
@@ -838,13 +823,15 @@ fn an_empty_secret_is_refused_by_name() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("LORA_JWT_SECRET is set but empty"));
 }
 
-/// Uploads `bytes` as `name` through the admin route; the status and body.
-fn upload_file(server: &Running, name: &str, bytes: &[u8]) -> (u16, String) {
-    let boundary = "whole";
+/// Sends the headers of an admin upload of `bytes` as `name`; the connection, the
+/// multipart body to send and where the file's bytes start in it.
+fn open_upload(server: &Running, name: &str, bytes: &[u8]) -> (TcpStream, Vec<u8>, usize) {
+    let boundary = "upload";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
     )
     .into_bytes();
+    let head_len = body.len();
     body.extend_from_slice(bytes);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let mut s = TcpStream::connect(&server.addr).unwrap();
@@ -855,6 +842,12 @@ fn upload_file(server: &Running, name: &str, bytes: &[u8]) -> (u16, String) {
         body.len()
     )
     .unwrap();
+    (s, body, head_len)
+}
+
+/// Uploads `bytes` as `name` through the admin route; the status and body.
+fn upload_file(server: &Running, name: &str, bytes: &[u8]) -> (u16, String) {
+    let (mut s, body, _) = open_upload(server, name, bytes);
     s.write_all(&body).unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();

@@ -131,16 +131,7 @@ const LAYOUTS: &[Layout] = &[
         family: BaseModel::Flux2,
         blocks: &[("transformer_blocks", 8), ("single_transformer_blocks", 48)],
         widths: &[6144],
-        parts: &[
-            "attn",
-            "ff",
-            "ff_context",
-            "norm1",
-            "norm1_context",
-            "norm",
-            "proj_mlp",
-            "proj_out",
-        ],
+        parts: MMDIT_PARTS,
     },
     Layout {
         family: BaseModel::HunyuanVideo,

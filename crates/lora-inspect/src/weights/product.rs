@@ -53,26 +53,36 @@ pub(super) fn loha_norm(f: &Factors) -> Option<f64> {
     // V: out × r, row i = A₁[i] ⊗ A₂[i].
     let mut v = vec![0f32; out * r];
     for (i, row) in v.chunks_exact_mut(r).enumerate() {
-        for k in 0..r1 {
-            let x = a1.values[i * r1 + k];
-            for l in 0..r2 {
-                row[k * r2 + l] = x * a2.values[i * r2 + l];
-            }
-        }
+        kron(
+            row,
+            &a1.values[i * r1..(i + 1) * r1],
+            &a2.values[i * r2..(i + 1) * r2],
+        );
     }
-    // U: in × r, row j = B₁[:,j] ⊗ B₂[:,j].
+    // U: in × r, row j = B₁[:,j] ⊗ B₂[:,j] (columns gathered first).
     let mut u = vec![0f32; inner * r];
+    let (mut c1, mut c2) = (vec![0f32; r1], vec![0f32; r2]);
     for (j, row) in u.chunks_exact_mut(r).enumerate() {
-        for k in 0..r1 {
-            let x = b1.values[k * inner + j];
-            for l in 0..r2 {
-                row[k * r2 + l] = x * b2.values[l * inner + j];
-            }
+        for (k, c) in c1.iter_mut().enumerate() {
+            *c = b1.values[k * inner + j];
         }
+        for (l, c) in c2.iter_mut().enumerate() {
+            *c = b2.values[l * inner + j];
+        }
+        kron(row, &c1, &c2);
     }
     let gv = gram::of_cols(DType::F32, bytemuck::cast_slice(&v), out, r);
     let gu = gram::of_cols(DType::F32, bytemuck::cast_slice(&u), inner, r);
     Some(trace_of_product(&gv, &gu).sqrt())
+}
+
+/// `row` = x ⊗ y.
+fn kron(row: &mut [f32], x: &[f32], y: &[f32]) {
+    for (chunk, a) in row.chunks_exact_mut(y.len()).zip(x) {
+        for (cell, b) in chunk.iter_mut().zip(y) {
+            *cell = a * b;
+        }
+    }
 }
 
 /// ‖W₁‖_F·‖W₂‖_F, each factor whole (`lokr_w1`) or a product (`lokr_w1_a`·`lokr_w1_b`).
