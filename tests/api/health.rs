@@ -36,6 +36,7 @@ fn health_needs_no_token_and_reveals_no_paths() {
         },
         "status": "ok",
         "storage": {
+          "backend": "local",
           "durability_errors": 0,
           "free_bytes": "[free_bytes]",
           "writable": true

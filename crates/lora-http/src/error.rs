@@ -242,7 +242,8 @@ impl ResponseError for ApiError {
                 StoreError::StorageFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
                 StoreError::Locked { .. }
                 | StoreError::Unavailable { .. }
-                | StoreError::NotInitialised { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                | StoreError::NotInitialised { .. }
+                | StoreError::Remote { .. } => StatusCode::SERVICE_UNAVAILABLE,
                 StoreError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Content(e) if e.is_refusal() => StatusCode::BAD_REQUEST,
@@ -276,6 +277,16 @@ impl ResponseError for ApiError {
                 .json(HttpError {
                     detail: self.to_string(),
                 }),
+            // The shared storage is away: nothing took effect, so a retry is safe.
+            ApiError::Store(StoreError::Remote { .. }) => {
+                tracing::warn!(error = %chain(self), "shared storage unreachable");
+                response
+                    .insert_header((header::RETRY_AFTER, REMOTE_RETRY_AFTER_SECS))
+                    .json(HttpError {
+                        detail: "Service unavailable: the shared storage cannot be reached;                                  nothing was changed, retry later"
+                            .to_owned(),
+                    })
+            }
             _ if status.is_server_error() => {
                 // The cause chain can name server paths: it goes to the log only.
                 tracing::error!(error = %chain(self), "request failed");
@@ -298,6 +309,9 @@ impl ResponseError for ApiError {
         }
     }
 }
+
+/// Seconds a client is asked to wait when the shared storage (fleet mode) is away.
+pub const REMOTE_RETRY_AFTER_SECS: &str = "10";
 
 /// `error: cause: cause`, for logs.
 fn chain(error: &dyn std::error::Error) -> String {

@@ -263,14 +263,14 @@ fn stop_on_signals(server: actix_web::dev::ServerHandle) {
 pub fn spawn_retention(state: &AppState) -> Option<actix_web::rt::task::JoinHandle<()>> {
     let retention = state.bin_retention?;
     Some(actix_web::rt::spawn(retention_task(
-        std::sync::Arc::clone(&state.store),
+        std::sync::Arc::clone(&state.repository),
         retention,
     )))
 }
 
 /// Purges bin entries older than `retention` now, then every `retention / 10` (between a
 /// second and an hour), on the blocking pool.
-async fn retention_task(store: std::sync::Arc<lora_store::Store>, retention: Duration) {
+async fn retention_task(store: std::sync::Arc<dyn lora_store::Repository>, retention: Duration) {
     let every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
     loop {
         let store = std::sync::Arc::clone(&store);

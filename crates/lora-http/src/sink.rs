@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use actix_web::rt::task::{JoinHandle, spawn_blocking};
 use actix_web::web::Bytes;
-use lora_store::{StagedFile, StagedUpload, Store, StoreError};
+use lora_store::{Repository, StagedFile, StagedUpload, StoreError};
 
 use crate::ApiError;
 
@@ -28,7 +28,7 @@ type Write = JoinHandle<Result<StagedUpload, StoreError>>;
 /// An upload being written to staging. Dropping it without [`Sink::finish`] aborts the
 /// upload: the staging file goes with the last owner of the `StagedUpload`.
 pub(crate) struct Sink {
-    store: Arc<Store>,
+    store: Arc<dyn Repository>,
     /// `None` before the first write, and while a write owns it.
     upload: Option<StagedUpload>,
     pending: Vec<Bytes>,
@@ -37,7 +37,7 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    pub(crate) fn start(store: Arc<Store>) -> Self {
+    pub(crate) fn start(store: Arc<dyn Repository>) -> Self {
         Self {
             store,
             upload: None,
@@ -101,13 +101,13 @@ impl Sink {
 
 /// Writes `chunks` to `upload`, creating the staging file for the first batch.
 fn write_batch(
-    store: &Store,
+    store: &Arc<dyn Repository>,
     upload: Option<StagedUpload>,
     chunks: Vec<Bytes>,
 ) -> Result<StagedUpload, StoreError> {
     let mut upload = match upload {
         Some(upload) => upload,
-        None => store.stage()?,
+        None => store.store().stage()?,
     };
     for chunk in chunks {
         upload.write_bytes(chunk)?;

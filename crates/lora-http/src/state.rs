@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use lora_auth::Verifier;
-use lora_store::Store;
+use lora_store::{Repository, Store};
 
 use crate::ContentCheck;
 
@@ -14,7 +14,7 @@ pub const MULTIPART_ALLOWANCE: u64 = 1 << 20;
 /// Everything the routes share. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub(crate) store: Arc<Store>,
+    pub(crate) repository: Arc<dyn Repository>,
     pub(crate) verifier: Arc<Verifier>,
     pub(crate) max_upload_bytes: u64,
     pub(crate) content_check: Arc<dyn ContentCheck>,
@@ -26,7 +26,8 @@ pub struct AppState {
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("data_dir", &self.store.layout().data_dir())
+            .field("data_dir", &self.store().layout().data_dir())
+            .field("repository", &self.repository)
             .field("verifier", &self.verifier)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .finish_non_exhaustive()
@@ -37,8 +38,14 @@ impl AppState {
     /// State over an open store and a verifier, with the default upload limit and
     /// [`crate::InspectCheck`] (the contract's content validation, any base model).
     pub fn new(store: Arc<Store>, verifier: Arc<Verifier>) -> Self {
+        Self::over(store, verifier)
+    }
+
+    /// State over any [`Repository`]: a [`Store`], or fleet mode's bucket with its local
+    /// replica.
+    pub fn over(repository: Arc<dyn Repository>, verifier: Arc<Verifier>) -> Self {
         Self {
-            store,
+            repository,
             verifier,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             content_check: Arc::new(crate::InspectCheck::default()),
@@ -89,9 +96,14 @@ impl AppState {
         self
     }
 
-    /// The store.
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
+    /// The local store (in fleet mode, the node's replica).
+    pub fn store(&self) -> &Store {
+        self.repository.store()
+    }
+
+    /// Where the files live: every mutation and listing goes through it.
+    pub fn repository(&self) -> &Arc<dyn Repository> {
+        &self.repository
     }
 
     /// The token verifier.

@@ -71,7 +71,7 @@ async fn the_full_app_answers_unknown_paths_with_json() {
 async fn a_mounting_service_starts_bin_retention_itself() {
     let dir = tempfile::tempdir().unwrap();
     let state = state(&dir).with_bin_retention(Some(std::time::Duration::ZERO));
-    let store = Arc::clone(state.store());
+    let store = state.store();
     // A binned file, older than a zero retention as soon as it is there.
     let mut staged = store.stage().unwrap();
     staged.write(b"old").unwrap();

@@ -62,6 +62,15 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    /// The shared object store (fleet mode) did not answer in time or refused the
+    /// request: the operation did not take effect and may be retried.
+    #[error("the shared storage cannot be reached while trying to {op}: {reason}")]
+    Remote {
+        /// What was being done.
+        op: &'static str,
+        /// What went wrong, for the log (it names no secret).
+        reason: String,
+    },
     /// Any other I/O failure. Its text names a server path: log it, never send it.
     #[error("could not {op} {path}")]
     Io {

@@ -62,6 +62,7 @@ mod listing;
 mod place;
 mod publish;
 mod recycle_bin;
+mod repository;
 mod resolve;
 mod staging;
 mod store;
@@ -74,6 +75,7 @@ pub use layout::Layout;
 pub use listing::Page;
 pub use place::OnClash;
 pub use recycle_bin::{BinEntry, BinListing, Purged};
+pub use repository::{RemoteHealth, Repository};
 pub use staging::{StagedFile, StagedUpload};
 pub use store::{
     Examined, Listing, LiveFile, OpenOptions, Published, Recovery, StorageHealth, Store,

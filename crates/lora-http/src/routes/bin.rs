@@ -150,7 +150,7 @@ pub(crate) async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let query = ListQuery::parse(req.query_string())?;
-    let store = Arc::clone(&state.store);
+    let store = Arc::clone(&state.repository);
     let (entity, offset, limit) = (query.entity, query.offset, query.limit);
     let listing = blocking(move || Ok(store.list_bin(entity, offset, limit)?)).await?;
     let items = listing
@@ -211,7 +211,7 @@ pub(crate) async fn restore(
         None | Some(true) => OnClash::Version,
         Some(false) => OnClash::Refuse,
     };
-    let store = Arc::clone(&state.store);
+    let store = Arc::clone(&state.repository);
     let restored = blocking(move || Ok(store.restore(&bin_path, on_clash)?)).await?;
     tracing::info!(bin = %restored.bin_path, path = %restored.partial_path, "restored from the bin");
     Ok(HttpResponse::Ok().json(BinRestoreResponse {
@@ -252,7 +252,7 @@ pub(crate) async fn purge(
     ApiJson(BinPurgeRequest { bin_path }): ApiJson<BinPurgeRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let store = Arc::clone(&state.store);
+    let store = Arc::clone(&state.repository);
     let purged = blocking(move || Ok(store.purge(&bin_path)?)).await?;
     Ok(HttpResponse::Ok().json(purged_response(purged)))
 }
@@ -283,7 +283,7 @@ pub(crate) async fn purge_before(
     ApiJson(BinPurgeBeforeRequest { before }): ApiJson<BinPurgeBeforeRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let store = Arc::clone(&state.store);
+    let store = Arc::clone(&state.repository);
     let purged = blocking(move || Ok(store.purge_before(before.into())?)).await?;
     tracing::info!(files = purged.files, bytes = purged.bytes, "purged the bin");
     Ok(HttpResponse::Ok().json(purged_response(purged)))

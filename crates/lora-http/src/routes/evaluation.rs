@@ -113,11 +113,11 @@ pub(crate) async fn evaluate(
         Asked::One(one) => (vec![one], false),
         Asked::Batch(list) => (list, true),
     };
-    let store = Arc::clone(&state.store);
+    let store = Arc::clone(&state.repository);
     let mut reports = blocking(move || {
         paths
             .iter()
-            .map(|path| evaluate_stored(&store, path, tensor_hash))
+            .map(|path| evaluate_stored(store.store(), path, tensor_hash))
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await?;

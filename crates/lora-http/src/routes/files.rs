@@ -103,7 +103,7 @@ pub(crate) async fn list(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let query = ListQuery::parse(req.query_string())?;
-    let store = Arc::clone(&state.store);
+    let store = Arc::clone(&state.repository);
     let listing =
         blocking(move || Ok(store.list(query.entity, query.offset, query.limit)?)).await?;
     let items = listing
@@ -160,7 +160,7 @@ pub(crate) async fn delete(
     ApiJson(LoRADeleteRequest { partial_path: path }): ApiJson<LoRADeleteRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let store = Arc::clone(&state.store);
+    let store = Arc::clone(&state.repository);
     let binned = blocking(move || Ok(store.delete(&path)?)).await?;
     tracing::info!(path = %binned.partial_path, bin = %binned.bin_partial_path, "moved to the bin");
     Ok(HttpResponse::Ok().json(LoRADeleteResponse {

@@ -20,6 +20,28 @@ pub struct StorageStatus {
     /// taken effect, since the server started. Anything but 0 makes the status
     /// `degraded`: those changes may not survive a power cut (see the operator's guide).
     pub durability_errors: u64,
+    /// `local` (the data directory is the truth) or `s3` (fleet mode: a bucket is the
+    /// truth and the data directory this node's replica).
+    pub backend: String,
+    /// Fleet mode: the bucket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    /// Fleet mode: the key prefix in the bucket (empty: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Fleet mode: when this node last finished a sync pass with the bucket (RFC 3339),
+    /// `null` before the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_sync: Option<Option<String>>,
+    /// Fleet mode: seconds since that pass: the age of the index listings answer from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<u64>,
+    /// Fleet mode: bucket operations that failed since start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<u64>,
+    /// Fleet mode: bucket objects the content rules kept off this node's disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_objects: Option<u64>,
 }
 
 /// Upload load, since the server started.
@@ -49,7 +71,8 @@ pub enum HealthStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct HealthResponse {
     /// `ok`, or `degraded` when the data directory is not writable, nearly full, or
-    /// failed an fsync after a change (`storage.durability_errors`).
+    /// failed an fsync after a change (`storage.durability_errors`), or (fleet mode) the
+    /// bucket cannot be reached.
     pub status: HealthStatus,
     /// The service version.
     pub version: String,
@@ -78,12 +101,13 @@ pub struct HealthResponse {
     )
 )]
 pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let store = Arc::clone(&state.store);
-    let storage = blocking(move || Ok(store.health())).await?;
+    let store = Arc::clone(&state.repository);
+    let (storage, remote) = blocking(move || Ok((store.health(), store.remote_health()))).await?;
     // "Nearly full": not room for one more upload of the largest size.
     let degraded = !storage.writable
         || storage.free_bytes < state.max_upload_bytes
-        || storage.durability_errors > 0;
+        || storage.durability_errors > 0
+        || remote.as_ref().is_some_and(|r| !r.reachable);
     Ok(HttpResponse::Ok().json(HealthResponse {
         status: if degraded {
             HealthStatus::Degraded
@@ -95,6 +119,18 @@ pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, A
             writable: storage.writable,
             free_bytes: storage.free_bytes,
             durability_errors: storage.durability_errors,
+            backend: remote.as_ref().map_or("local", |r| r.backend).to_owned(),
+            bucket: remote.as_ref().map(|r| r.bucket.clone()),
+            prefix: remote.as_ref().map(|r| r.prefix.clone()),
+            last_sync: remote.as_ref().map(|r| {
+                r.last_sync.and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+            }),
+            lag_seconds: remote.as_ref().map(|r| r.lag_seconds),
+            errors: remote.as_ref().map(|r| r.errors),
+            rejected_objects: remote.as_ref().map(|r| r.rejected_objects),
         },
         uploads: {
             let load = state.uploads.snapshot();

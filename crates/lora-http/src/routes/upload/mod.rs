@@ -261,7 +261,7 @@ async fn receive_form(
 
     let check = std::sync::Arc::clone(&state.content_check);
     let extension = name.extension();
-    let store = std::sync::Arc::clone(&state.store);
+    let store = std::sync::Arc::clone(&state.repository);
     let published: Published = blocking(move || {
         check.check(staged.path().as_std_path(), extension)?;
         Ok(store.publish(staged, entity, &name, on_clash)?)
@@ -289,7 +289,7 @@ async fn stream_file(
     limit: u64,
     body_limit: u64,
 ) -> Result<StagedFile, ApiError> {
-    let mut sink = Sink::start(std::sync::Arc::clone(&state.store));
+    let mut sink = Sink::start(std::sync::Arc::clone(&state.repository));
     let mut size: u64 = 0;
     while let Some(chunk) = idle::next(field, state.body_idle_timeout).await? {
         let chunk = chunk.map_err(multipart_error)?;

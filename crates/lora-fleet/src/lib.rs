@@ -1,0 +1,1 @@
+//! Fleet mode (work in progress).

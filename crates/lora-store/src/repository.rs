@@ -1,0 +1,183 @@
+//! The storage seam: what the HTTP layer asks of wherever the LoRA files live.
+//!
+//! [`Store`] is the local filesystem repository; fleet mode (`lora-fleet`) implements the
+//! same operations over an S3-compatible bucket with a local replica, so naming,
+//! versioning, the bin and the content rules stay one contract for both.
+
+use std::time::{Duration, SystemTime};
+
+use lora_core::{EntityType, PartialPath, SafeFileName};
+use time::OffsetDateTime;
+
+use crate::{
+    BinListing, Binned, Listing, OnClash, Published, Purged, Restored, StagedFile, StorageHealth,
+    Store, StoreError,
+};
+
+/// The shared storage's state, for the health route (fleet mode only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteHealth {
+    /// The backend's name (`s3`).
+    pub backend: &'static str,
+    /// The bucket.
+    pub bucket: String,
+    /// The key prefix inside it (empty: none).
+    pub prefix: String,
+    /// When this node last finished a sync pass with the bucket.
+    pub last_sync: Option<OffsetDateTime>,
+    /// Seconds since then (or since start, before the first pass).
+    pub lag_seconds: u64,
+    /// Bucket operations that failed since start.
+    pub errors: u64,
+    /// Objects the content rules kept from being materialised locally.
+    pub rejected_objects: u64,
+    /// Whether the last attempt to reach the bucket succeeded.
+    pub reachable: bool,
+}
+
+/// Where the LoRA files live: every operation the routes perform on them.
+///
+/// All methods block; call them from a blocking thread.
+pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
+    /// The local filesystem store: staging, path resolution and evaluation read it (in
+    /// fleet mode it is the node's replica).
+    fn store(&self) -> &Store;
+
+    /// Publishes a staged upload as `{entity}/{name}` or its first free version.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::publish`]; [`StoreError::Remote`] when the shared storage fails.
+    fn publish(
+        &self,
+        staged: StagedFile,
+        entity: EntityType,
+        name: &SafeFileName,
+        on_clash: OnClash,
+    ) -> Result<Published, StoreError>;
+
+    /// Moves a live file to the bin.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::delete`].
+    fn delete(&self, path: &PartialPath) -> Result<Binned, StoreError>;
+
+    /// A page of the live files.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::list`].
+    fn list(
+        &self,
+        entity: Option<EntityType>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Listing, StoreError>;
+
+    /// A page of the bin.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::list_bin`].
+    fn list_bin(
+        &self,
+        entity: Option<EntityType>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<BinListing, StoreError>;
+
+    /// Moves a binned file back.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::restore`].
+    fn restore(&self, bin_path: &PartialPath, on_clash: OnClash) -> Result<Restored, StoreError>;
+
+    /// Removes one bin entry for good.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::purge`].
+    fn purge(&self, bin_path: &PartialPath) -> Result<Purged, StoreError>;
+
+    /// Removes every bin entry deleted before `cutoff`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::purge_before`].
+    fn purge_before(&self, cutoff: SystemTime) -> Result<Purged, StoreError>;
+
+    /// Removes every bin entry older than `retention`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::purge_before`].
+    fn apply_retention(&self, retention: Duration) -> Result<Purged, StoreError> {
+        self.purge_before(
+            SystemTime::now()
+                .checked_sub(retention)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        )
+    }
+
+    /// The local storage's health.
+    fn health(&self) -> StorageHealth {
+        self.store().health()
+    }
+
+    /// The shared storage's health; `None` for a local store.
+    fn remote_health(&self) -> Option<RemoteHealth> {
+        None
+    }
+}
+
+impl Repository for Store {
+    fn store(&self) -> &Store {
+        self
+    }
+
+    fn publish(
+        &self,
+        staged: StagedFile,
+        entity: EntityType,
+        name: &SafeFileName,
+        on_clash: OnClash,
+    ) -> Result<Published, StoreError> {
+        Store::publish(self, staged, entity, name, on_clash)
+    }
+
+    fn delete(&self, path: &PartialPath) -> Result<Binned, StoreError> {
+        Store::delete(self, path)
+    }
+
+    fn list(
+        &self,
+        entity: Option<EntityType>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Listing, StoreError> {
+        Store::list(self, entity, offset, limit)
+    }
+
+    fn list_bin(
+        &self,
+        entity: Option<EntityType>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<BinListing, StoreError> {
+        Store::list_bin(self, entity, offset, limit)
+    }
+
+    fn restore(&self, bin_path: &PartialPath, on_clash: OnClash) -> Result<Restored, StoreError> {
+        Store::restore(self, bin_path, on_clash)
+    }
+
+    fn purge(&self, bin_path: &PartialPath) -> Result<Purged, StoreError> {
+        Store::purge(self, bin_path)
+    }
+
+    fn purge_before(&self, cutoff: SystemTime) -> Result<Purged, StoreError> {
+        Store::purge_before(self, cutoff)
+    }
+}
