@@ -1,1 +1,58 @@
-//! Fleet mode (work in progress).
+//! Fleet mode: an S3-compatible bucket (SeaweedFS, MinIO, Ceph RGW, R2, AWS) is the
+//! shared truth, and every GPU node keeps a complete local replica of it for its
+//! diffusion pipeline.
+//!
+//! [`Fleet`] implements [`lora_store::Repository`], so the HTTP layer's routes, names,
+//! versions, bin and content rules are the same as on one machine:
+//!
+//! * an upload streams to a staging key (multipart), then a conditional copy
+//!   (`If-None-Match: *`) gives it its name: two nodes racing one name never overwrite
+//!   each other (a versioned name each, or exactly one winner and 409s);
+//! * deletes, restores and purges act on the bucket first, then on this node's replica,
+//!   before the answer;
+//! * [`Fleet::spawn_sync`] lists the bucket every interval and brings the replica in line
+//!   (downloads checked against their SHA-256 and the content rules; removals into the
+//!   local bin);
+//! * a bucket that cannot be reached makes changes answer 503 with `Retry-After`
+//!   (bounded timeouts), listings answer from the last index, and the replica keeps
+//!   serving.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use lora_fleet::{Fleet, FleetConfig};
+//! use lora_store::{Repository, Store};
+//!
+//! let store = Arc::new(Store::open("/srv/lora-data")?);
+//! let mut config = FleetConfig::from_url("s3://loras/prod")?;
+//! config.endpoint = Some("http://127.0.0.1:8333".into());
+//! config.allow_http = true;
+//! let fleet = Fleet::open(store, config, Arc::new(|_, _| Ok(())))?;
+//! fleet.spawn_sync()?;
+//! println!("{} files", fleet.list(None, 0, 10)?.total);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod bucket;
+mod config;
+mod fleet;
+mod keys;
+mod replica;
+mod sync;
+#[cfg(test)]
+mod tests;
+
+pub use config::FleetConfig;
+pub use fleet::{ContentRule, Fleet};
+pub use sync::SyncReport;
+
+/// Why fleet mode cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// The configuration is unusable.
+    #[error("fleet configuration: {0}")]
+    Config(String),
+    /// The I/O runtime cannot start.
+    #[error("the fleet I/O threads cannot start")]
+    Runtime(#[source] std::io::Error),
+}

@@ -107,3 +107,29 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Places a staged file at exactly `path`, for a replica of a shared truth (fleet
+    /// mode): a file already there is moved to the bin first, so nothing is lost, and the
+    /// name is never versioned.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::publish`] with [`OnClash::Refuse`] (another writer took the name
+    /// between the move and the publish), or as [`Store::delete`].
+    pub fn install(&self, staged: StagedFile, path: &PartialPath) -> Result<Published, StoreError> {
+        let target = self.layout.live_path(path);
+        if std::fs::symlink_metadata(&target).is_ok() {
+            match self.delete(path) {
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let name =
+            SafeFileName::from_client(path.file_name()).map_err(|_| StoreError::InvalidPath {
+                path: path.clone(),
+                reason: "it is not a name the store would publish",
+            })?;
+        self.publish(staged, path.entity(), &name, OnClash::Refuse)
+    }
+}

@@ -1,0 +1,260 @@
+//! The bucket's operations, as fleet mode uses them, over `object_store`.
+//!
+//! Only three kinds of writes ever touch a final key, and none can overwrite: a
+//! conditional copy (`If-None-Match: *`, [`Bucket::create_copy`]) from a staging key or
+//! from the bin, and deletes. Uploads stream to a staging key with a multipart upload (a
+//! multipart upload cannot be conditional), which is then copied to its name.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lora_core::Sha256;
+use object_store::aws::{AmazonS3Builder, S3CopyIfNotExists};
+use object_store::path::Path;
+use object_store::{
+    Attribute, AttributeValue, Attributes, ClientOptions, GetOptions, ObjectMeta, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, RetryConfig, WriteMultipart,
+};
+use time::OffsetDateTime;
+use tokio::io::AsyncReadExt;
+
+use crate::{FleetConfig, FleetError};
+
+/// The metadata key carrying an object's SHA-256 (`x-amz-meta-sha256`).
+const SHA256: &str = "sha256";
+/// Multipart part size: S3's minimum is 5 MiB.
+const PART: usize = 8 << 20;
+/// Parts in flight at once: memory is about (this + 1) × [`PART`].
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// An object as listed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Listed {
+    pub key: Path,
+    pub size: u64,
+    pub modified: OffsetDateTime,
+    pub etag: Option<String>,
+}
+
+impl From<ObjectMeta> for Listed {
+    fn from(meta: ObjectMeta) -> Self {
+        let nanos = meta.last_modified.timestamp_nanos_opt().unwrap_or(0);
+        Self {
+            key: meta.location,
+            size: meta.size,
+            modified: OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            etag: meta.e_tag,
+        }
+    }
+}
+
+/// The bucket.
+#[derive(Debug, Clone)]
+pub(crate) struct Bucket {
+    store: Arc<dyn ObjectStore>,
+}
+
+impl Bucket {
+    /// An S3 client for `config`: bounded timeouts (a request never hangs past ~25 s) and a
+    /// short retry budget, so an unreachable bucket is answered quickly.
+    pub(crate) fn s3(config: &FleetConfig) -> Result<Self, FleetError> {
+        // rustls needs its provider chosen once per process; `ring` keeps C crypto out.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&config.bucket)
+            .with_region(&config.region)
+            .with_allow_http(config.allow_http)
+            .with_copy_if_not_exists(S3CopyIfNotExists::Multipart)
+            .with_client_options(
+                ClientOptions::new()
+                    .with_allow_http(config.allow_http)
+                    .with_connect_timeout(Duration::from_secs(3))
+                    .with_timeout(Duration::from_secs(20)),
+            )
+            .with_retry(RetryConfig {
+                max_retries: 2,
+                retry_timeout: Duration::from_secs(5),
+                ..RetryConfig::default()
+            });
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(key) = &config.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &config.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| FleetError::Config(format!("the S3 client cannot be built: {e}")))?;
+        Ok(Self {
+            store: Arc::new(store),
+        })
+    }
+
+    /// Any `object_store` backend (tests use the in-memory one).
+    #[cfg(test)]
+    pub(crate) fn over(store: Arc<dyn ObjectStore>) -> Self {
+        Self { store }
+    }
+
+    /// Streams the file at `from` to `key` with a multipart upload, its SHA-256 as
+    /// metadata. On failure the upload is aborted, leaving nothing.
+    pub(crate) async fn upload_file(
+        &self,
+        from: &std::path::Path,
+        key: &Path,
+        sha256: Sha256,
+    ) -> Result<(), object_store::Error> {
+        let mut attributes = Attributes::new();
+        attributes.insert(
+            Attribute::Metadata(SHA256.into()),
+            AttributeValue::from(sha256.to_hex()),
+        );
+        let options = PutMultipartOptions {
+            attributes,
+            ..PutMultipartOptions::default()
+        };
+        let upload = self.store.put_multipart_opts(key, options).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
+        let result = async {
+            let mut file = tokio::fs::File::open(from).await.map_err(generic)?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = file.read(&mut buf).await.map_err(generic)?;
+                if n == 0 {
+                    break;
+                }
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                writer.write(&buf[..n]);
+            }
+            Ok::<(), object_store::Error>(())
+        }
+        .await;
+        match result {
+            Ok(()) => writer.finish().await.map(|_| ()),
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies `from` to `to` only if `to` does not exist: `Ok(false)` when it does.
+    pub(crate) async fn create_copy(
+        &self,
+        from: &Path,
+        to: &Path,
+    ) -> Result<bool, object_store::Error> {
+        match self.store.copy_if_not_exists(from, to).await {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes a small object only if `key` does not exist.
+    pub(crate) async fn create_small(
+        &self,
+        key: &Path,
+        bytes: Vec<u8>,
+    ) -> Result<(), object_store::Error> {
+        let options = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..object_store::PutOptions::default()
+        };
+        self.store
+            .put_opts(key, bytes.into(), options)
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes `key`; a missing key is not an error.
+    pub(crate) async fn delete(&self, key: &Path) -> Result<(), object_store::Error> {
+        match self.store.delete(key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The object's size, time and SHA-256 metadata; `None` when it does not exist.
+    pub(crate) async fn head(
+        &self,
+        key: &Path,
+    ) -> Result<Option<(Listed, Option<Sha256>)>, object_store::Error> {
+        let options = GetOptions {
+            head: true,
+            ..GetOptions::default()
+        };
+        match self.store.get_opts(key, options).await {
+            Ok(got) => {
+                let sha = got
+                    .attributes
+                    .get(&Attribute::Metadata(SHA256.into()))
+                    .and_then(|v| Sha256::parse_hex(v.as_ref()).ok());
+                Ok(Some((Listed::from(got.meta), sha)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The whole of a small object; `None` when it does not exist.
+    pub(crate) async fn get_small(
+        &self,
+        key: &Path,
+    ) -> Result<Option<Vec<u8>>, object_store::Error> {
+        match self.store.get(key).await {
+            Ok(got) => Ok(Some(got.bytes().await?.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Streams `key` into `sink` chunk by chunk; `Ok(false)` when it does not exist.
+    pub(crate) async fn download(
+        &self,
+        key: &Path,
+        mut sink: impl FnMut(bytes::Bytes) -> Result<(), lora_store::StoreError>,
+    ) -> Result<bool, DownloadError> {
+        let got = match self.store.get(key).await {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(DownloadError::Bucket(e)),
+        };
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            sink(chunk.map_err(DownloadError::Bucket)?).map_err(DownloadError::Local)?;
+        }
+        Ok(true)
+    }
+
+    /// Every object under `prefix`.
+    pub(crate) async fn list(&self, prefix: &Path) -> Result<Vec<Listed>, object_store::Error> {
+        let mut out = Vec::new();
+        let mut stream = self.store.list(Some(prefix));
+        while let Some(meta) = stream.next().await {
+            out.push(Listed::from(meta?));
+        }
+        Ok(out)
+    }
+}
+
+/// Why a download failed: the bucket or the local disk.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DownloadError {
+    #[error(transparent)]
+    Bucket(object_store::Error),
+    #[error(transparent)]
+    Local(lora_store::StoreError),
+}
+
+fn generic(e: std::io::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "local file",
+        source: Box::new(e),
+    }
+}

@@ -1,0 +1,112 @@
+//! What this node's replica holds because the bucket had it: the manifest.
+//!
+//! Only files the manifest lists are ever removed by a sync (when their object is gone
+//! from the bucket), so a file someone placed in the folder by hand is never touched.
+//! It lives at `.lora-server/replica.json` and is replaced atomically.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use lora_core::Sha256;
+use serde::{Deserialize, Serialize};
+
+/// One replicated file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Replicated {
+    /// The object's SHA-256.
+    pub sha256: String,
+    /// When it was put here (Unix milliseconds): a sync only removes what was here before
+    /// it listed the bucket.
+    pub since: u64,
+}
+
+/// The manifest.
+#[derive(Debug)]
+pub(crate) struct Manifest {
+    path: Utf8PathBuf,
+    entries: BTreeMap<String, Replicated>,
+}
+
+impl Manifest {
+    /// Reads the manifest in `state_dir`; a missing or damaged one starts empty (a damaged
+    /// one is logged: nothing will be removed until the files are seen again).
+    pub(crate) fn load(state_dir: &Utf8Path) -> Self {
+        let path = state_dir.join("replica.json");
+        let entries = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the replica manifest is damaged; starting empty");
+                BTreeMap::new()
+            }),
+            Err(_) => BTreeMap::new(),
+        };
+        Self { path, entries }
+    }
+
+    pub(crate) fn get(&self, partial_path: &str) -> Option<&Replicated> {
+        self.entries.get(partial_path)
+    }
+
+    pub(crate) fn insert(&mut self, partial_path: &str, sha256: Sha256) {
+        self.entries.insert(
+            partial_path.to_owned(),
+            Replicated {
+                sha256: sha256.to_hex(),
+                since: now(),
+            },
+        );
+    }
+
+    pub(crate) fn remove(&mut self, partial_path: &str) {
+        self.entries.remove(partial_path);
+    }
+
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&String, &Replicated)> {
+        self.entries.iter()
+    }
+
+    /// Writes it (temp file, fsync, rename). A failure is logged: the manifest is a guard
+    /// against removing foreign files, and an old one errs on the side of keeping.
+    pub(crate) fn save(&self) {
+        let result = (|| -> std::io::Result<()> {
+            let dir = self.path.parent().unwrap_or(Utf8Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            serde_json::to_writer(&mut tmp, &self.entries)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(&self.path).map_err(|e| e.error)?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot write the replica manifest");
+        }
+    }
+}
+
+/// Unix milliseconds.
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_and_loaded_and_damage_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = Utf8Path::from_path(dir.path()).unwrap();
+        let mut m = Manifest::load(state);
+        let sha = Sha256::parse_hex(&"ab".repeat(32)).unwrap();
+        m.insert("styles/a.safetensors", sha);
+        m.save();
+        let again = Manifest::load(state);
+        assert_eq!(
+            again.get("styles/a.safetensors").unwrap().sha256,
+            sha.to_hex()
+        );
+        std::fs::write(state.join("replica.json"), b"{not json").unwrap();
+        assert_eq!(Manifest::load(state).entries().count(), 0);
+    }
+}

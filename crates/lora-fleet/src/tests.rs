@@ -1,0 +1,177 @@
+//! Two nodes on one in-memory bucket: the seam's rules without a network.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use lora_core::{EntityType, PartialPath, SafeFileName};
+use lora_store::{OnClash, Repository, Store, StoreError};
+use object_store::memory::InMemory;
+
+use crate::bucket::Bucket;
+use crate::{Fleet, FleetConfig};
+
+struct Node {
+    _dir: tempfile::TempDir,
+    fleet: Arc<Fleet>,
+}
+
+fn node(bucket: &Arc<InMemory>) -> Node {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path().to_str().unwrap()).unwrap());
+    let config = FleetConfig::from_url("s3://test/fleet").unwrap();
+    let fleet = Fleet::with_bucket(
+        store,
+        config,
+        Bucket::over(Arc::clone(bucket) as Arc<dyn object_store::ObjectStore>),
+        Arc::new(|path, _| {
+            let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+            if bytes.starts_with(b"bad") {
+                Err("refused".into())
+            } else {
+                Ok(())
+            }
+        }),
+    )
+    .unwrap();
+    Node { _dir: dir, fleet }
+}
+
+fn upload(
+    node: &Node,
+    name: &str,
+    bytes: &[u8],
+    on_clash: OnClash,
+) -> Result<PartialPath, StoreError> {
+    let mut staged = node.fleet.store().stage().unwrap();
+    staged.write(bytes).unwrap();
+    let name = SafeFileName::from_client(name).unwrap();
+    node.fleet
+        .publish(
+            staged.finish().unwrap(),
+            EntityType::Styles,
+            &name,
+            on_clash,
+        )
+        .map(|p| p.partial_path)
+}
+
+fn local(node: &Node, path: &str) -> Option<Vec<u8>> {
+    let path = PartialPath::parse(path).unwrap();
+    std::fs::read(node.fleet.store().layout().live_path(&path)).ok()
+}
+
+#[test]
+fn changes_reach_every_node_and_names_never_collide() {
+    let bucket = Arc::new(InMemory::new());
+    let (a, b) = (node(&bucket), node(&bucket));
+    // On A's disk when it answers; on B's after a sync.
+    let p = upload(&a, "x.safetensors", b"one", OnClash::Version).unwrap();
+    assert_eq!(p.to_string(), "styles/x.safetensors");
+    assert_eq!(
+        local(&a, "styles/x.safetensors").as_deref(),
+        Some(&b"one"[..])
+    );
+    assert_eq!(local(&b, "styles/x.safetensors"), None);
+    assert_eq!(b.fleet.sync_once().unwrap().downloaded, 1);
+    assert_eq!(
+        local(&b, "styles/x.safetensors").as_deref(),
+        Some(&b"one"[..])
+    );
+
+    // The same name from B: versioned, or refused.
+    let v2 = upload(&b, "x.safetensors", b"two", OnClash::Version).unwrap();
+    assert_eq!(v2.to_string(), "styles/x_v2.safetensors");
+    let refused = upload(&a, "x.safetensors", b"three", OnClash::Refuse).unwrap_err();
+    assert!(
+        matches!(refused, StoreError::AlreadyExists { .. }),
+        "{refused}"
+    );
+    assert_eq!(b.fleet.list(None, 0, 10).unwrap().total, 2);
+
+    // Deleted on B: gone from A's disk after its sync, into its local bin.
+    b.fleet.delete(&p).unwrap();
+    assert_eq!(local(&b, "styles/x.safetensors"), None);
+    let report = a.fleet.sync_once().unwrap();
+    assert_eq!((report.removed, report.downloaded), (1, 1));
+    assert_eq!(local(&a, "styles/x.safetensors"), None);
+    assert_eq!(
+        local(&a, "styles/x_v2.safetensors").as_deref(),
+        Some(&b"two"[..])
+    );
+
+    // The bucket's bin, restored on A, is everywhere again.
+    let bin = a.fleet.list_bin(None, 0, 10).unwrap();
+    assert_eq!(bin.total, 1);
+    let restored = a
+        .fleet
+        .restore(&bin.items[0].bin_path, OnClash::Version)
+        .unwrap();
+    assert_eq!(restored.partial_path, p);
+    assert_eq!(
+        local(&a, "styles/x.safetensors").as_deref(),
+        Some(&b"one"[..])
+    );
+    b.fleet.sync_once().unwrap();
+    assert_eq!(
+        local(&b, "styles/x.safetensors").as_deref(),
+        Some(&b"one"[..])
+    );
+    assert_eq!(b.fleet.list_bin(None, 0, 10).unwrap().total, 0);
+}
+
+#[test]
+fn a_second_delete_of_one_name_gets_its_own_bin_entry_and_purge_empties_it() {
+    let bucket = Arc::new(InMemory::new());
+    let a = node(&bucket);
+    for round in 0..2u8 {
+        let p = upload(&a, "y.pt", &[round], OnClash::Version).unwrap();
+        a.fleet.delete(&p).unwrap();
+    }
+    let bin = a.fleet.list_bin(None, 0, 10).unwrap();
+    let paths: Vec<String> = bin.items.iter().map(|e| e.bin_path.to_string()).collect();
+    assert_eq!(paths, ["styles/y.pt", "styles/y_v2.pt"]);
+    // The versioned entry still goes back where it came from.
+    assert_eq!(bin.items[1].original.to_string(), "styles/y.pt");
+    let purged = a
+        .fleet
+        .purge_before(std::time::SystemTime::now() + std::time::Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(purged.files, 2);
+    assert_eq!(a.fleet.list_bin(None, 0, 10).unwrap().total, 0);
+}
+
+#[test]
+fn objects_failing_the_content_rules_or_their_hash_stay_off_disk() {
+    let bucket = Arc::new(InMemory::new());
+    let (a, b) = (node(&bucket), node(&bucket));
+    // A foreign writer put it straight into the bucket (no check on the way in).
+    let key = object_store::path::Path::from("fleet/models/loras/styles/bad.safetensors");
+    a.fleet
+        .block_on(object_store::ObjectStoreExt::put(
+            bucket.as_ref(),
+            &key,
+            b"bad bytes".to_vec().into(),
+        ))
+        .unwrap();
+    upload(&a, "good.safetensors", b"good", OnClash::Version).unwrap();
+    let report = b.fleet.sync_once().unwrap();
+    assert_eq!((report.downloaded, report.failed), (1, 1));
+    assert_eq!(local(&b, "styles/bad.safetensors"), None);
+    assert_eq!(b.fleet.remote_health().unwrap().rejected_objects, 1);
+    // Not retried every pass.
+    assert_eq!(b.fleet.sync_once().unwrap().failed, 0);
+}
+
+#[test]
+fn files_placed_by_hand_are_never_removed_by_a_sync() {
+    let bucket = Arc::new(InMemory::new());
+    let a = node(&bucket);
+    let dir = a.fleet.store().layout().entity_dir(EntityType::Styles);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mine.safetensors"), b"hand").unwrap();
+    a.fleet.sync_once().unwrap();
+    assert_eq!(
+        local(&a, "styles/mine.safetensors").as_deref(),
+        Some(&b"hand"[..])
+    );
+}
