@@ -73,6 +73,17 @@ LORA_: LORA_DATA_DIR -> data_dir; an empty value is refused):
                             dropped with 408 [default: 60]
   LORA_MAX_CONCURRENT_UPLOADS  uploads in flight at once; past it 503 with Retry-After
                             [default: 64]
+  LORA_STORAGE_URL          s3://BUCKET[/PREFIX]: fleet mode, the bucket is the truth and
+                            the data directory this node's replica [default: unset, the
+                            data directory alone]
+  LORA_S3_ENDPOINT          S3-compatible endpoint (SeaweedFS, MinIO, R2, …) [default: AWS]
+  LORA_S3_ALLOW_HTTP        allow a plain-HTTP endpoint [default: false]
+  LORA_S3_COPY_IF_NOT_EXISTS  how the store copies only onto a free name
+                            [default: 'header: If-None-Match: *'; R2: 'header:
+                            cf-copy-destination-if-none-match: *'; AWS: multipart]
+  LORA_SYNC_INTERVAL_SECS   seconds between a node's syncs with the bucket [default: 10]
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION [default: us-east-1]
+                            the bucket's credentials and region (environment only)
   RUST_LOG                  log filter [default: info]";
 
 /// The file form: every key optional.
@@ -96,6 +107,11 @@ struct FileConfig {
     file_mode: Option<String>,
     upload_idle_timeout_secs: Option<u64>,
     max_concurrent_uploads: Option<usize>,
+    storage_url: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_allow_http: Option<bool>,
+    s3_copy_if_not_exists: Option<String>,
+    sync_interval_secs: Option<u64>,
 }
 
 /// The resolved configuration.
@@ -124,6 +140,8 @@ pub struct Config {
     pub upload_idle_timeout: std::time::Duration,
     /// The cap on uploads in flight.
     pub max_concurrent_uploads: usize,
+    /// Fleet mode's bucket, endpoint and credentials; `None`: the data directory alone.
+    pub fleet: Option<lora_fleet::FleetConfig>,
 }
 
 impl fmt::Debug for Config {
@@ -149,6 +167,7 @@ impl fmt::Debug for Config {
             .field("file_mode", &self.file_mode.map(|m| format!("{m:04o}")))
             .field("upload_idle_timeout", &self.upload_idle_timeout)
             .field("max_concurrent_uploads", &self.max_concurrent_uploads)
+            .field("fleet", &self.fleet)
             .finish()
     }
 }
@@ -294,7 +313,52 @@ impl Config {
             from_file.max_concurrent_uploads,
             lora_http::DEFAULT_MAX_CONCURRENT_UPLOADS,
         )?;
+        let fleet = match var("LORA_STORAGE_URL").or(from_file.storage_url) {
+            None => None,
+            Some(url) => {
+                let mut fleet = lora_fleet::FleetConfig::from_url(url.trim()).map_err(|e| {
+                    ConfigError::Invalid {
+                        key: "LORA_STORAGE_URL",
+                        reason: e.to_string(),
+                    }
+                })?;
+                fleet.endpoint = var("LORA_S3_ENDPOINT").or(from_file.s3_endpoint);
+                if let Some(mode) =
+                    var("LORA_S3_COPY_IF_NOT_EXISTS").or(from_file.s3_copy_if_not_exists)
+                {
+                    fleet.copy_if_not_exists = mode;
+                }
+                fleet.allow_http = match var("LORA_S3_ALLOW_HTTP") {
+                    Some(v) => parse_bool("LORA_S3_ALLOW_HTTP", &v)?,
+                    None => from_file.s3_allow_http.unwrap_or(false),
+                };
+                fleet.sync_interval = std::time::Duration::from_secs(at_least_one(
+                    "LORA_SYNC_INTERVAL_SECS",
+                    var("LORA_SYNC_INTERVAL_SECS"),
+                    from_file.sync_interval_secs,
+                    10,
+                )?);
+                fleet.access_key_id = env("AWS_ACCESS_KEY_ID").filter(|v| !v.is_empty());
+                fleet.secret_access_key = env("AWS_SECRET_ACCESS_KEY").filter(|v| !v.is_empty());
+                if let Some(region) = env("AWS_REGION").filter(|v| !v.trim().is_empty()) {
+                    fleet.region = region;
+                }
+                if fleet
+                    .endpoint
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("http://"))
+                    && !fleet.allow_http
+                {
+                    return Err(ConfigError::Invalid {
+                        key: "LORA_S3_ENDPOINT",
+                        reason: "is plain HTTP: set LORA_S3_ALLOW_HTTP=true to allow it".into(),
+                    });
+                }
+                Some(fleet)
+            }
+        };
         let config = Self {
+            fleet,
             max_concurrent_uploads,
             upload_idle_timeout: std::time::Duration::from_secs(idle_secs),
             create_data_dir,

@@ -189,10 +189,34 @@ fn serve(config: Config) -> anyhow::Result<()> {
         println!("Try:  curl -H 'Authorization: Bearer {admin}' http://{addr}/api/v1/admin/lora");
     }
 
-    let check = InspectCheck::admitting(config.admission());
-    let state = AppState::new(Arc::new(store), Arc::new(verifier))
+    let check = Arc::new(InspectCheck::admitting(config.admission()));
+    let store = Arc::new(store);
+    let repository: Arc<dyn lora_store::Repository> = match &config.fleet {
+        None => store,
+        Some(fleet_config) => {
+            // Objects other nodes put in the bucket pass this node's content rules before
+            // they reach its disk.
+            let rule_check = Arc::clone(&check);
+            let rule: lora_fleet::ContentRule = Arc::new(move |path, extension| {
+                lora_http::ContentCheck::check(rule_check.as_ref(), path, extension)
+                    .map_err(|e| e.to_string())
+            });
+            let fleet = lora_fleet::Fleet::open(store, fleet_config.clone(), rule)
+                .context("cannot start fleet mode")?;
+            fleet.spawn_sync().context("cannot start the sync thread")?;
+            tracing::info!(
+                bucket = %fleet_config.bucket,
+                prefix = %fleet_config.prefix,
+                endpoint = fleet_config.endpoint.as_deref().unwrap_or("AWS"),
+                sync_interval_secs = fleet_config.sync_interval.as_secs(),
+                "fleet mode: the bucket is the truth, the data directory this node's replica"
+            );
+            fleet
+        }
+    };
+    let state = AppState::over(repository, Arc::new(verifier))
         .with_max_upload_bytes(config.max_upload_bytes)
-        .with_content_check(Arc::new(check))
+        .with_content_check(check)
         .with_bin_retention(config.bin_retention)
         .with_body_idle_timeout(config.upload_idle_timeout)
         .with_max_concurrent_uploads(config.max_concurrent_uploads);

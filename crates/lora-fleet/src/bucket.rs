@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use lora_core::Sha256;
-use object_store::aws::{AmazonS3Builder, S3CopyIfNotExists};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path;
 use object_store::{
     Attribute, AttributeValue, Attributes, ClientOptions, GetOptions, ObjectMeta, ObjectStore,
@@ -66,7 +66,13 @@ impl Bucket {
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
             .with_allow_http(config.allow_http)
-            .with_copy_if_not_exists(S3CopyIfNotExists::Multipart)
+            // How "copy unless the name is taken" is asked for: by default CopyObject with
+            // `If-None-Match: *` (SeaweedFS, MinIO), which also copies the sha256
+            // metadata; object_store's `multipart` mode (AWS) would drop it.
+            .with_config(
+                AmazonS3ConfigKey::CopyIfNotExists,
+                &config.copy_if_not_exists,
+            )
             .with_client_options(
                 ClientOptions::new()
                     .with_allow_http(config.allow_http)

