@@ -589,6 +589,62 @@ mod tests {
     }
 
     #[test]
+    fn fleet_mode_from_the_environment() {
+        assert!(Config::load(None, &env(&[])).unwrap().fleet.is_none());
+        let c = Config::load(
+            None,
+            &env(&[
+                ("LORA_STORAGE_URL", "s3://loras/prod/"),
+                ("LORA_S3_ENDPOINT", "http://127.0.0.1:8333"),
+                ("LORA_S3_ALLOW_HTTP", "true"),
+                ("LORA_SYNC_INTERVAL_SECS", "3"),
+                ("AWS_ACCESS_KEY_ID", "id"),
+                ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ]),
+        )
+        .unwrap();
+        let fleet = c.fleet.unwrap();
+        assert_eq!(
+            (fleet.bucket.as_str(), fleet.prefix.as_str()),
+            ("loras", "prod")
+        );
+        assert_eq!(fleet.region, "us-east-1");
+        assert_eq!(fleet.sync_interval, std::time::Duration::from_secs(3));
+        assert_eq!(
+            fleet.copy_if_not_exists,
+            lora_fleet::DEFAULT_COPY_IF_NOT_EXISTS
+        );
+        assert!(
+            !format!("{fleet:?}").contains("secret\""),
+            "the secret is redacted"
+        );
+        // Plain HTTP only when allowed; a bad URL or interval is named.
+        for (vars, key) in [
+            (
+                vec![
+                    ("LORA_STORAGE_URL", "s3://loras"),
+                    ("LORA_S3_ENDPOINT", "http://127.0.0.1:8333"),
+                ],
+                "LORA_S3_ENDPOINT",
+            ),
+            (
+                vec![("LORA_STORAGE_URL", "https://loras")],
+                "LORA_STORAGE_URL",
+            ),
+            (
+                vec![
+                    ("LORA_STORAGE_URL", "s3://loras"),
+                    ("LORA_SYNC_INTERVAL_SECS", "0"),
+                ],
+                "LORA_SYNC_INTERVAL_SECS",
+            ),
+        ] {
+            let err = Config::load(None, &env(&vars)).err().unwrap();
+            assert!(err.to_string().contains(key), "{err}");
+        }
+    }
+
+    #[test]
     fn other_kinds_are_refused_unless_accepted() {
         let default = Config::load(None, &env(&[])).unwrap();
         assert_eq!(default.admission(), lora_inspect::Admission::default());

