@@ -73,6 +73,8 @@ LORA_: LORA_DATA_DIR -> data_dir; an empty value is refused):
                             dropped with 408 [default: 60]
   LORA_MAX_CONCURRENT_UPLOADS  uploads in flight at once; past it 503 with Retry-After
                             [default: 64]
+  LORA_UPLOAD_EXPIRY_SECS   seconds a resumable (tus) upload may take before it is
+                            removed [default: 86400]
   LORA_STORAGE_URL          s3://BUCKET[/PREFIX]: fleet mode, the bucket is the truth and
                             the data directory this node's replica [default: unset, the
                             data directory alone]
@@ -107,6 +109,7 @@ struct FileConfig {
     file_mode: Option<String>,
     upload_idle_timeout_secs: Option<u64>,
     max_concurrent_uploads: Option<usize>,
+    upload_expiry_secs: Option<u64>,
     storage_url: Option<String>,
     s3_endpoint: Option<String>,
     s3_allow_http: Option<bool>,
@@ -142,6 +145,8 @@ pub struct Config {
     pub max_concurrent_uploads: usize,
     /// Fleet mode's bucket, endpoint and credentials; `None`: the data directory alone.
     pub fleet: Option<lora_fleet::FleetConfig>,
+    /// How long a resumable upload lives.
+    pub upload_expiry: std::time::Duration,
 }
 
 impl fmt::Debug for Config {
@@ -168,6 +173,7 @@ impl fmt::Debug for Config {
             .field("upload_idle_timeout", &self.upload_idle_timeout)
             .field("max_concurrent_uploads", &self.max_concurrent_uploads)
             .field("fleet", &self.fleet)
+            .field("upload_expiry", &self.upload_expiry)
             .finish()
     }
 }
@@ -357,7 +363,14 @@ impl Config {
                 Some(fleet)
             }
         };
+        let upload_expiry = std::time::Duration::from_secs(at_least_one(
+            "LORA_UPLOAD_EXPIRY_SECS",
+            var("LORA_UPLOAD_EXPIRY_SECS"),
+            from_file.upload_expiry_secs,
+            86_400,
+        )?);
         let config = Self {
+            upload_expiry,
             fleet,
             max_concurrent_uploads,
             upload_idle_timeout: std::time::Duration::from_secs(idle_secs),

@@ -31,8 +31,32 @@ const PURGE: Route = ("delete", "/api/v1/admin/bin");
 const PURGE_BEFORE: Route = ("post", "/api/v1/admin/bin/purge");
 const EVALUATE: Route = ("post", "/api/v1/evaluation/");
 const HEALTH: Route = ("get", "/api/v1/evaluation/health");
+const TUS_OPTIONS: Route = ("options", "/api/v1/lora/uploads");
+const TUS_CREATE: Route = ("post", "/api/v1/lora/uploads");
+const TUS_HEAD: Route = ("head", "/api/v1/lora/uploads/{id}");
+const TUS_PATCH: Route = ("patch", "/api/v1/lora/uploads/{id}");
+const TUS_DELETE: Route = ("delete", "/api/v1/lora/uploads/{id}");
+const TUS_GET: Route = ("get", "/api/v1/lora/uploads/{id}");
+const TUS_ADMIN_OPTIONS: Route = ("options", "/api/v1/admin/lora/uploads");
+const TUS_ADMIN_CREATE: Route = ("post", "/api/v1/admin/lora/uploads");
+const TUS_ADMIN_HEAD: Route = ("head", "/api/v1/admin/lora/uploads/{id}");
+const TUS_ADMIN_PATCH: Route = ("patch", "/api/v1/admin/lora/uploads/{id}");
+const TUS_ADMIN_DELETE: Route = ("delete", "/api/v1/admin/lora/uploads/{id}");
+const TUS_ADMIN_GET: Route = ("get", "/api/v1/admin/lora/uploads/{id}");
 
-const ROUTES: [Route; 10] = [
+const ROUTES: [Route; 22] = [
+    TUS_OPTIONS,
+    TUS_CREATE,
+    TUS_HEAD,
+    TUS_PATCH,
+    TUS_DELETE,
+    TUS_GET,
+    TUS_ADMIN_OPTIONS,
+    TUS_ADMIN_CREATE,
+    TUS_ADMIN_HEAD,
+    TUS_ADMIN_PATCH,
+    TUS_ADMIN_DELETE,
+    TUS_ADMIN_GET,
     USER_UPLOAD,
     ADMIN_UPLOAD,
     LIST,
@@ -44,7 +68,12 @@ const ROUTES: [Route; 10] = [
     EVALUATE,
     HEALTH,
 ];
-const ADMIN_ONLY: [Route; 7] = [
+const ADMIN_ONLY: [Route; 12] = [
+    TUS_ADMIN_CREATE,
+    TUS_ADMIN_HEAD,
+    TUS_ADMIN_PATCH,
+    TUS_ADMIN_DELETE,
+    TUS_ADMIN_GET,
     ADMIN_UPLOAD,
     LIST,
     DELETE,
@@ -74,7 +103,21 @@ const NOT_PROVOKED: &[(Route, u16, &str)] = &[
     (RESTORE, 507, FAILING_FS),
     (PURGE, 507, UNLINK_ENOSPC),
     (PURGE_BEFORE, 507, UNLINK_ENOSPC),
+    (TUS_CREATE, 507, TUS_ROOM),
+    (TUS_ADMIN_CREATE, 507, TUS_ROOM),
+    (TUS_PATCH, 503, TUS_BUSY),
+    (TUS_ADMIN_PATCH, 503, TUS_BUSY),
+    (TUS_PATCH, 507, TUS_FULL),
+    (TUS_ADMIN_PATCH, 507, TUS_FULL),
 ];
+
+const TUS_ROOM: &str = "an Upload-Length larger than the disk's free room (the test app's limit is \
+     64 KiB): provoked by `tus::a_creation_larger_than_the_free_room_is_507` on a small tmpfs (root only)";
+const TUS_BUSY: &str = "every upload slot taken (LORA_MAX_CONCURRENT_UPLOADS), as for the \
+     multipart routes (`upload::the_upload_cap_answers_503_with_retry_after`), or the shared storage \
+     away in fleet mode";
+const TUS_FULL: &str = "a disk that fills during a PATCH; the multipart routes' 507 is provoked \
+     with fault injection on staging writes, which the part files do not go through";
 
 /// The statuses the document lists for `route`.
 fn documented(doc: &Value, (method, path): Route) -> BTreeSet<u16> {
@@ -120,7 +163,7 @@ impl<'a> Seen<'a> {
             "{method} {path} answered {} ({how}), which the document does not list",
             r.status
         );
-        if r.status >= 400 {
+        if r.status >= 400 && method != "head" {
             let schema = response["content"]["application/json"]["schema"]["$ref"]
                 .as_str()
                 .unwrap_or_default();
@@ -198,10 +241,12 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
 
     // Who may call: no token is 401 everywhere but health; a user's token is 403 on the
     // admin routes.
-    for route in ROUTES.into_iter().filter(|r| *r != HEALTH) {
+    // (The tus routes have their own section: their URLs hold an id.)
+    let plain = |r: &Route| !r.1.contains("/uploads");
+    for route in ROUTES.into_iter().filter(|r| *r != HEALTH && plain(r)) {
         seen.expect(route, "no token", 401, &send(&app, route, None, "", b""));
     }
-    for route in ADMIN_ONLY {
+    for route in ADMIN_ONLY.into_iter().filter(plain) {
         seen.expect(
             route,
             "a user's token",
@@ -326,6 +371,8 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
     );
     seen.expect(HEALTH, "no token", 200, &send(&app, HEALTH, None, "", b""));
 
+    tus_statuses(&app, &mut seen);
+
     // The data directory removed under the server: uploads are 503; every other route
     // answers what the store makes of it, which must be documented too.
     std::fs::remove_dir_all(&app.data).unwrap();
@@ -404,6 +451,370 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
         unexplained.is_empty(),
         "documented, but never answered here and not in NOT_PROVOKED: {unexplained:#?}"
     );
+}
+
+/// A tus request to `path`, answered without reading a body for HEAD.
+fn tus(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &str,
+    body: &[u8],
+) -> Resp {
+    let auth = token.map(bearer).unwrap_or_default();
+    if method != "HEAD" {
+        return app.request(method, path, &format!("{auth}{headers}"), body);
+    }
+    let mut stream = app.connect();
+    let head = format!(
+        "HEAD {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{auth}{headers}\r\n",
+        app.addr
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut status_line).unwrap();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (k, v) = line.split_once(':').unwrap();
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    Resp {
+        status,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+/// `Upload-Metadata` for `filename` (and `styles`).
+fn tus_meta(filename: &str, extra: &str) -> String {
+    use base64::Engine;
+    let b = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    format!(
+        "Upload-Metadata: filename {},entity_type {}{extra}\r\n",
+        b(filename),
+        b("styles")
+    )
+}
+
+const V: &str = "Tus-Resumable: 1.0.0\r\n";
+const OCTETS: &str = "Content-Type: application/offset+octet-stream\r\n";
+
+/// Every status of the tus routes, both collections.
+fn tus_statuses(app: &TestApp, seen: &mut Seen<'_>) {
+    let (admin, user) = (Some(app.admin.as_str()), Some(app.user.as_str()));
+    let lora = st(7);
+    let len = lora.len();
+    for (collection, routes, token) in [
+        (
+            "/api/v1/lora/uploads",
+            [
+                TUS_OPTIONS,
+                TUS_CREATE,
+                TUS_HEAD,
+                TUS_PATCH,
+                TUS_DELETE,
+                TUS_GET,
+            ],
+            user,
+        ),
+        (
+            "/api/v1/admin/lora/uploads",
+            [
+                TUS_ADMIN_OPTIONS,
+                TUS_ADMIN_CREATE,
+                TUS_ADMIN_HEAD,
+                TUS_ADMIN_PATCH,
+                TUS_ADMIN_DELETE,
+                TUS_ADMIN_GET,
+            ],
+            admin,
+        ),
+    ] {
+        let [options, create, head, patch, delete, get] = routes;
+        seen.expect(
+            options,
+            "discovery",
+            204,
+            &tus(app, "OPTIONS", collection, None, "", b""),
+        );
+        let meta = tus_meta("t.safetensors", "");
+        let length = format!("Upload-Length: {len}\r\n");
+        let new = |extra: &str| {
+            tus(
+                app,
+                "POST",
+                collection,
+                token,
+                &format!("{V}{length}{meta}{extra}"),
+                b"",
+            )
+        };
+        seen.expect(
+            create,
+            "no Tus-Resumable",
+            412,
+            &tus(
+                app,
+                "POST",
+                collection,
+                token,
+                &format!("{length}{meta}"),
+                b"",
+            ),
+        );
+        seen.expect(
+            create,
+            "no Upload-Length",
+            400,
+            &tus(app, "POST", collection, token, &format!("{V}{meta}"), b""),
+        );
+        let over = format!("{V}Upload-Length: {}\r\n{meta}", LIMIT + 1);
+        seen.expect(
+            create,
+            "a length over the limit",
+            413,
+            &tus(app, "POST", collection, token, &over, b""),
+        );
+        let bad_bool = tus_meta("t.safetensors", ",use_safe_filename bWF5YmU=");
+        seen.expect(
+            create,
+            "use_safe_filename maybe",
+            422,
+            &tus(
+                app,
+                "POST",
+                collection,
+                token,
+                &format!("{V}{length}{bad_bool}"),
+                b"",
+            ),
+        );
+        let created = new("");
+        seen.expect(create, "an upload", 201, &created);
+        let url = created.header("location").unwrap().to_owned();
+        seen.expect(
+            head,
+            "no Tus-Resumable",
+            412,
+            &tus(app, "HEAD", &url, token, "", b""),
+        );
+        seen.expect(
+            head,
+            "an upload",
+            200,
+            &tus(app, "HEAD", &url, token, V, b""),
+        );
+        let missing = format!("{collection}/{}", "0".repeat(32));
+        seen.expect(
+            head,
+            "no such upload",
+            404,
+            &tus(app, "HEAD", &missing, token, V, b""),
+        );
+        seen.expect(
+            patch,
+            "not offset+octet-stream",
+            415,
+            &tus(
+                app,
+                "PATCH",
+                &url,
+                token,
+                &format!("{V}Upload-Offset: 0\r\nContent-Type: text/plain\r\n"),
+                b"x",
+            ),
+        );
+        seen.expect(
+            patch,
+            "no Upload-Offset",
+            400,
+            &tus(app, "PATCH", &url, token, &format!("{V}{OCTETS}"), b"x"),
+        );
+        seen.expect(
+            patch,
+            "a wrong offset",
+            409,
+            &tus(
+                app,
+                "PATCH",
+                &url,
+                token,
+                &format!("{V}{OCTETS}Upload-Offset: 5\r\n"),
+                b"x",
+            ),
+        );
+        seen.expect(
+            patch,
+            "past Upload-Length",
+            413,
+            &tus(
+                app,
+                "PATCH",
+                &url,
+                token,
+                &format!("{V}{OCTETS}Upload-Offset: 0\r\n"),
+                &vec![0u8; len + 1],
+            ),
+        );
+        seen.expect(
+            patch,
+            "no Tus-Resumable",
+            412,
+            &tus(
+                app,
+                "PATCH",
+                &url,
+                token,
+                &format!("{OCTETS}Upload-Offset: 0\r\n"),
+                b"x",
+            ),
+        );
+        seen.expect(
+            patch,
+            "no such upload",
+            404,
+            &tus(
+                app,
+                "PATCH",
+                &missing,
+                token,
+                &format!("{V}{OCTETS}Upload-Offset: 0\r\n"),
+                b"x",
+            ),
+        );
+        // A PATCH holding the upload (its body still coming) makes a second one wait.
+        let mut holder = app.connect();
+        let auth = token.map(bearer).unwrap_or_default();
+        write!(
+            holder,
+            "PATCH {url} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{auth}{V}{OCTETS}Upload-Offset: 0\r\nContent-Length: {len}\r\n\r\n",
+            app.addr
+        )
+        .unwrap();
+        holder.write_all(&lora[..10]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        seen.expect(
+            patch,
+            "while another PATCH writes",
+            423,
+            &tus(
+                app,
+                "PATCH",
+                &url,
+                token,
+                &format!("{V}{OCTETS}Upload-Offset: 0\r\n"),
+                b"x",
+            ),
+        );
+        holder.write_all(&lora[10..]).unwrap();
+        let done = read_response(&mut BufReader::new(holder));
+        seen.expect(patch, "the last byte", 204, &done);
+        assert!(
+            done.header("lora-partial-path")
+                .unwrap()
+                .starts_with("styles/t"),
+            "{:?}",
+            done.headers
+        );
+        seen.expect(
+            get,
+            "a completed upload",
+            200,
+            &tus(app, "GET", &url, token, "", b""),
+        );
+        seen.expect(
+            get,
+            "no such upload",
+            404,
+            &tus(app, "GET", &missing, token, "", b""),
+        );
+        // Termination.
+        let doomed = new("").header("location").unwrap().to_owned();
+        seen.expect(
+            delete,
+            "no Tus-Resumable",
+            412,
+            &tus(app, "DELETE", &doomed, token, "", b""),
+        );
+        seen.expect(
+            delete,
+            "an upload",
+            204,
+            &tus(app, "DELETE", &doomed, token, V, b""),
+        );
+        seen.expect(
+            delete,
+            "a terminated upload",
+            404,
+            &tus(app, "DELETE", &doomed, token, V, b""),
+        );
+        // Another subject's uploads are not there.
+        let other = if token == admin {
+            mint(lora_auth::Role::Admin, "another-admin")
+        } else {
+            mint(lora_auth::Role::User, "another-user")
+        };
+        let theirs = new("").header("location").unwrap().to_owned();
+        seen.expect(
+            head,
+            "another subject's upload",
+            404,
+            &tus(app, "HEAD", &theirs, Some(&other), V, b""),
+        );
+        // At most 32 unfinished uploads per subject.
+        let mut last = new("");
+        for _ in 0..40 {
+            if last.status != 201 {
+                break;
+            }
+            last = new("");
+        }
+        seen.expect(create, "a 33rd unfinished upload", 429, &last);
+        // No token; a user's token on the admin collection.
+        for (route, path) in [
+            (create, collection),
+            (head, url.as_str()),
+            (patch, url.as_str()),
+            (delete, url.as_str()),
+            (get, url.as_str()),
+        ] {
+            let method = match route.0 {
+                "post" => "POST",
+                "head" => "HEAD",
+                "patch" => "PATCH",
+                "delete" => "DELETE",
+                _ => "GET",
+            };
+            seen.expect(
+                route,
+                "no token",
+                401,
+                &tus(app, method, path, None, V, b""),
+            );
+            if token == admin {
+                seen.expect(
+                    route,
+                    "a user's token",
+                    403,
+                    &tus(app, method, path, user, V, b""),
+                );
+            }
+        }
+    }
 }
 
 /// A tmpfs mounted for one test (root only); unmounted lazily, as a server that is

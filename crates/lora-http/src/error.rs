@@ -196,6 +196,9 @@ pub enum ApiError {
     /// No route has this path (404).
     #[error("Not Found")]
     RouteNotFound,
+    /// A resumable-upload (tus) request the protocol refuses.
+    #[error("{0}")]
+    Tus(#[from] TusError),
     /// The route exists but not with this method (405, with an `Allow` header).
     #[error("Method Not Allowed")]
     MethodNotAllowed {
@@ -253,6 +256,15 @@ impl ResponseError for ApiError {
             ApiError::BodyIdle { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RouteNotFound => StatusCode::NOT_FOUND,
+            ApiError::Tus(e) => match e {
+                TusError::Version => StatusCode::PRECONDITION_FAILED,
+                TusError::MediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                TusError::Header(_) => StatusCode::BAD_REQUEST,
+                TusError::UnknownUpload => StatusCode::NOT_FOUND,
+                TusError::Offset { .. } => StatusCode::CONFLICT,
+                TusError::Busy => StatusCode::LOCKED,
+                TusError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+            },
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Task(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -263,6 +275,12 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(status);
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let ApiError::Tus(e) = self {
+            response.insert_header(("Tus-Resumable", crate::routes::tus::TUS_VERSION));
+            if matches!(e, TusError::Version) {
+                response.insert_header(("Tus-Version", crate::routes::tus::TUS_VERSION));
+            }
         }
         if let ApiError::MethodNotAllowed { allow } = self {
             response.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
@@ -308,6 +326,38 @@ impl ResponseError for ApiError {
             }),
         }
     }
+}
+
+/// What the resumable-upload (tus 1.0.0) routes refuse.
+#[derive(Debug, Error)]
+pub enum TusError {
+    /// `Tus-Resumable` is missing or not `1.0.0` (412, with `Tus-Version`).
+    #[error("Precondition Failed: this server speaks tus 1.0.0 (send Tus-Resumable: 1.0.0)")]
+    Version,
+    /// A PATCH body that is not `application/offset+octet-stream` (415).
+    #[error("Unsupported Media Type: PATCH bodies must be application/offset+octet-stream")]
+    MediaType,
+    /// A header is missing or malformed (400).
+    #[error("{0}")]
+    Header(String),
+    /// No such upload for this subject (or it expired) (404).
+    #[error("Upload not found")]
+    UnknownUpload,
+    /// `Upload-Offset` is not the upload's offset (409).
+    #[error("Conflict: Upload-Offset must be {current}")]
+    Offset {
+        /// The upload's offset.
+        current: u64,
+    },
+    /// Another PATCH is writing to this upload (423).
+    #[error("Locked: another PATCH is writing to this upload")]
+    Busy,
+    /// The subject has too many unfinished uploads (429).
+    #[error("Too many unfinished uploads (the limit is {limit}); finish or delete one")]
+    TooMany {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// Seconds a client is asked to wait when the shared storage (fleet mode) is away.

@@ -63,5 +63,6 @@ pub use routes::upload::{
 };
 pub use server::{
     ADMIN_UPLOAD_PATH, ServerOptions, USER_UPLOAD_PATH, app, configure, run, spawn_retention,
+    spawn_upload_sweep,
 };
 pub use state::{AppState, DEFAULT_MAX_UPLOAD_BYTES, MULTIPART_ALLOWANCE};

@@ -15,7 +15,7 @@ use crate::routes::health::{HealthResponse, HealthStatus, StorageStatus, Uploads
 use crate::routes::upload::{
     AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
 };
-use crate::routes::{bin, evaluation, files, health, upload};
+use crate::routes::{bin, evaluation, files, health, tus, upload};
 
 struct BearerScheme;
 
@@ -59,6 +59,18 @@ impl Modify for BearerScheme {
         upload::user_upload,
         evaluation::evaluate,
         health::health,
+        tus::options,
+        tus::create,
+        tus::head,
+        tus::patch,
+        tus::delete,
+        tus::get,
+        tus::admin_options,
+        tus::admin_create,
+        tus::admin_head,
+        tus::admin_patch,
+        tus::admin_delete,
+        tus::admin_get,
     ),
     components(schemas(
         BodyUploadLora,
@@ -92,6 +104,7 @@ impl Modify for BearerScheme {
         (name = "admin", description = "LoRA management (admin token)"),
         (name = "lora", description = "LoRA upload (user or admin token)"),
         (name = "evaluation", description = "Model evaluation"),
+        (name = "uploads", description = "Resumable uploads, tus 1.0.0 (docs/CLIENTS.md)"),
     )
 )]
 pub struct ApiDoc;

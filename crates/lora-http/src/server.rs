@@ -15,7 +15,7 @@ use lora_auth::Role;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{bin, evaluation, fallback, files, health, upload};
+use crate::routes::{bin, evaluation, fallback, files, health, tus, upload};
 use crate::{ApiDoc, ApiError, AppState};
 
 /// The path of the user upload route.
@@ -86,6 +86,34 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             web::resource("/api/v1/evaluation/health")
                 .route(web::get().to(health::health))
                 .default_service(fallback::method_not_allowed("GET")),
+        )
+        .service(
+            web::resource("/api/v1/lora/uploads")
+                .route(web::method(actix_web::http::Method::OPTIONS).to(tus::options))
+                .route(web::post().to(tus::create))
+                .default_service(fallback::method_not_allowed("OPTIONS, POST")),
+        )
+        .service(
+            web::resource("/api/v1/lora/uploads/{id}")
+                .route(web::head().to(tus::head))
+                .route(web::patch().to(tus::patch))
+                .route(web::delete().to(tus::delete))
+                .route(web::get().to(tus::get))
+                .default_service(fallback::method_not_allowed("HEAD, PATCH, DELETE, GET")),
+        )
+        .service(
+            web::resource("/api/v1/admin/lora/uploads")
+                .route(web::method(actix_web::http::Method::OPTIONS).to(tus::admin_options))
+                .route(web::post().to(tus::admin_create))
+                .default_service(fallback::method_not_allowed("OPTIONS, POST")),
+        )
+        .service(
+            web::resource("/api/v1/admin/lora/uploads/{id}")
+                .route(web::head().to(tus::admin_head))
+                .route(web::patch().to(tus::admin_patch))
+                .route(web::delete().to(tus::admin_delete))
+                .route(web::get().to(tus::admin_get))
+                .default_service(fallback::method_not_allowed("HEAD, PATCH, DELETE, GET")),
         );
 }
 
@@ -177,8 +205,9 @@ pub fn run(
     options: ServerOptions,
 ) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
-    // Runs until the server's runtime stops.
+    // Run until the server's runtime stops.
     drop(spawn_retention(&state));
+    drop(spawn_upload_sweep(&state));
     let server = Server::build()
         .workers(options.workers)
         .shutdown_timeout(options.shutdown_grace.as_secs())
@@ -266,6 +295,28 @@ pub fn spawn_retention(state: &AppState) -> Option<actix_web::rt::task::JoinHand
         std::sync::Arc::clone(&state.repository),
         retention,
     )))
+}
+
+/// Removes expired resumable (tus) uploads now, then every minute (or every tenth of the
+/// expiry, if shorter), on the blocking pool. [`run`] starts it; a service that mounts
+/// [`configure`] calls it once.
+pub fn spawn_upload_sweep(state: &AppState) -> actix_web::rt::task::JoinHandle<()> {
+    let repository = std::sync::Arc::clone(&state.repository);
+    let every = (state.upload_expiry / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    actix_web::rt::spawn(async move {
+        loop {
+            let repository = std::sync::Arc::clone(&repository);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            if let Ok(swept) = web::block(move || repository.store().resumable().sweep(now)).await
+                && swept > 0
+            {
+                tracing::info!(swept, "removed expired resumable uploads");
+            }
+            actix_web::rt::time::sleep(every).await;
+        }
+    })
 }
 
 /// Purges bin entries older than `retention` now, then every `retention / 10` (between a

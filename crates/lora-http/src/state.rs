@@ -21,6 +21,7 @@ pub struct AppState {
     pub(crate) bin_retention: Option<std::time::Duration>,
     pub(crate) body_idle_timeout: std::time::Duration,
     pub(crate) uploads: Arc<crate::load::UploadLoad>,
+    pub(crate) upload_expiry: std::time::Duration,
 }
 
 impl std::fmt::Debug for AppState {
@@ -52,6 +53,7 @@ impl AppState {
             bin_retention: None,
             body_idle_timeout: crate::DEFAULT_BODY_IDLE_TIMEOUT,
             uploads: crate::load::UploadLoad::new(crate::DEFAULT_MAX_CONCURRENT_UPLOADS),
+            upload_expiry: crate::routes::tus::DEFAULT_UPLOAD_EXPIRY,
         }
     }
 
@@ -93,6 +95,14 @@ impl AppState {
     #[must_use]
     pub fn with_max_concurrent_uploads(mut self, cap: usize) -> Self {
         self.uploads = crate::load::UploadLoad::new(cap);
+        self
+    }
+
+    /// How long a resumable (tus) upload lives (`LORA_UPLOAD_EXPIRY_SECS`); expired
+    /// partial uploads are removed. Default one day.
+    #[must_use]
+    pub fn with_upload_expiry(mut self, expiry: std::time::Duration) -> Self {
+        self.upload_expiry = expiry;
         self
     }
 

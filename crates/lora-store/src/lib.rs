@@ -64,6 +64,7 @@ mod publish;
 mod recycle_bin;
 mod repository;
 mod resolve;
+mod resumable;
 mod staging;
 mod store;
 mod versions;
@@ -76,6 +77,7 @@ pub use listing::Page;
 pub use place::OnClash;
 pub use recycle_bin::{BinEntry, BinListing, Purged};
 pub use repository::{RemoteHealth, Repository};
+pub use resumable::{Appender, PatchGuard, Resumable, ResumableInfo};
 pub use staging::{StagedFile, StagedUpload};
 pub use store::{
     Examined, Listing, LiveFile, OpenOptions, Published, Recovery, StorageHealth, Store,

@@ -15,6 +15,7 @@ use crate::hashes::{HashLog, Stamp, stamp_of};
 use crate::listing::{DirCache, Links, Page, entities, page};
 use crate::recycle_bin::RecycleBin;
 use crate::resolve::{Area, Resolver};
+use crate::resumable::Resumable;
 use crate::versions::VersionHints;
 use crate::{Layout, StagedUpload, StoreError};
 
@@ -127,6 +128,7 @@ pub struct Store {
     pub(crate) versions: VersionHints,
     pub(crate) bin: RecycleBin,
     pub(crate) durability: Durability,
+    resumable: Resumable,
     /// The permission bits published and restored files get.
     pub(crate) file_mode: u32,
     recovery: Recovery,
@@ -225,7 +227,9 @@ impl Store {
         let (bin, stale_bin_records) = RecycleBin::open(layout.bin_root(), layout.bin_journal())?;
         let (hashes, stale_hashes) =
             HashLog::open(layout.hash_log(), |p| stamp_of(&layout.live_path(p)))?;
+        let resumable = Resumable::open(layout.state_dir().join("uploads"))?;
         Ok(Self {
+            resumable,
             layout,
             live,
             hashes,
@@ -256,6 +260,21 @@ impl Store {
     /// What [`Store::open`] repaired.
     pub fn recovery(&self) -> Recovery {
         self.recovery
+    }
+
+    /// The resumable (tus) uploads in progress.
+    pub fn resumable(&self) -> &Resumable {
+        &self.resumable
+    }
+
+    /// Moves a complete resumable upload into staging, ready for
+    /// [`crate::Repository::publish`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Io`] when it cannot be moved or hashed.
+    pub fn stage_resumable(&self, id: &str) -> Result<crate::StagedFile, StoreError> {
+        self.resumable.stage(id, &self.layout.staging_dir())
     }
 
     /// Starts receiving an upload into the staging folder.

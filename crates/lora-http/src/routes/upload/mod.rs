@@ -350,7 +350,7 @@ async fn drain(
 }
 
 /// FastAPI's (pydantic's) boolean spellings, any case; an empty form value means the default.
-fn parse_form_bool(raw: &str) -> Option<bool> {
+pub(crate) fn parse_form_bool(raw: &str) -> Option<bool> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "" | "1" | "true" | "t" | "yes" | "y" | "on" => Some(true),
         "0" | "false" | "f" | "no" | "n" | "off" => Some(false),
