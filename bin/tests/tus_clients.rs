@@ -1,0 +1,255 @@
+//! Resumable uploads with tus clients nobody on this project wrote: `tuspy` (PyPI) and
+//! `tus-js-client` (npm, under Node), against the real binary. Each upload is
+//! interrupted by killing the server (`kill -9`) while a PATCH is in flight, the server
+//! is restarted on the same port and data directory, and the client resumes from the
+//! offset the server reports to the exact file. The clients are installed into the
+//! target folder on first use.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const EXE: &str = env!("CARGO_BIN_EXE_lora-server");
+const SECRET: &str = "tus-client-test-secret-0123456789";
+
+fn tools() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("tus-clients")
+}
+
+/// `PYTHONPATH` holding tuspy (installed from PyPI once).
+fn tuspy() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tools().join("python");
+        if !dir.join("tusclient").exists() {
+            let ok = Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--target",
+                ])
+                .arg(&dir)
+                .arg("tuspy==1.1.0")
+                .status()
+                .expect("python3 runs");
+            assert!(ok.success(), "pip install tuspy failed");
+        }
+        dir
+    })
+}
+
+/// The folder whose `node_modules` holds tus-js-client (installed from npm once).
+fn tus_js() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tools().join("node");
+        if !dir.join("node_modules/tus-js-client").exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            let ok = Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&dir)
+                .arg("tus-js-client@4.3.1")
+                .status()
+                .expect("npm runs");
+            assert!(ok.success(), "npm install tus-js-client failed");
+        }
+        dir
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data: &Path, port: u16) -> Server {
+    let child = Command::new(EXE)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LORA_DATA_DIR", data)
+        .env("LORA_BIND", format!("127.0.0.1:{port}"))
+        .env("LORA_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child }
+}
+
+fn admin_token(data: &Path) -> String {
+    let out = Command::new(EXE)
+        .env_clear()
+        .env("LORA_DATA_DIR", data)
+        .env("LORA_JWT_SECRET", SECRET)
+        .args(["token", "--role", "admin", "--sub", "laptop"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A valid 6 MiB LoRA.
+fn lora_file(dir: &Path) -> (PathBuf, Vec<u8>) {
+    let bytes = lora_inspect::fixtures::sdxl_lora(6, 8);
+    let path = dir.join("resumed.safetensors");
+    std::fs::write(&path, &bytes).unwrap();
+    (path, bytes)
+}
+
+/// Kills the server while `client` is uploading (once it has sent something), then
+/// restarts it on the same port and data directory.
+fn kill_mid_upload(server: Server, data: &Path, port: u16, mut client: Child) -> Server {
+    std::thread::sleep(Duration::from_millis(400));
+    let mut server = server;
+    // SIGKILL: no graceful stop, no chance to tidy up.
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let _ = client.wait();
+    drop(server);
+    serve(data, port)
+}
+
+fn stored(data: &Path) -> Vec<u8> {
+    std::fs::read(data.join("models/loras/styles/resumed.safetensors")).unwrap()
+}
+
+fn run_ok(mut cmd: Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const TUSPY: &str = r#"
+import sys
+from tusclient import client
+endpoint, token, path, mode = sys.argv[1:5]
+c = client.TusClient(endpoint, headers={"Authorization": "Bearer " + token})
+meta = {"filename": "resumed.safetensors", "entity_type": "styles"}
+if mode == "start":
+    u = c.uploader(path, chunk_size=1 << 20, metadata=meta)
+    u.upload(stop_at=2 << 20)
+    print(u.url)
+elif mode == "big":
+    u = c.uploader(path, chunk_size=16 << 20, url=sys.argv[5], metadata=meta)
+    u.upload()
+else:
+    u = c.uploader(path, chunk_size=1 << 20, url=sys.argv[5], metadata=meta)
+    u.upload()
+    print(u.offset)
+"#;
+
+#[test]
+fn tuspy_resumes_after_the_server_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let server = serve(&data, port);
+    let token = admin_token(&data);
+    let (path, bytes) = lora_file(dir.path());
+    let endpoint = format!("http://127.0.0.1:{port}/api/v1/admin/lora/uploads");
+    let python = |args: &[&str]| {
+        let mut cmd = Command::new("python3");
+        cmd.env("PYTHONPATH", tuspy())
+            .arg("-c")
+            .arg(TUSPY)
+            .args([endpoint.as_str(), token.as_str(), path.to_str().unwrap()])
+            .args(args);
+        cmd
+    };
+    // 2 MiB in 1 MiB PATCHes, then the rest in one big PATCH that the kill cuts.
+    let url = run_ok(python(&["start"])).trim().to_owned();
+    let big = python(&["big", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = kill_mid_upload(server, &data, port, big);
+    let offset = run_ok(python(&["resume", &url]));
+    assert_eq!(offset.trim(), bytes.len().to_string());
+    assert_eq!(stored(&data), bytes, "the resumed upload is the exact file");
+}
+
+const TUS_JS: &str = r#"
+const tus = require("tus-js-client");
+const fs = require("fs");
+// `node -e`: no script path in argv.
+const [endpoint, token, path, mode, url] = process.argv.slice(1);
+const file = fs.readFileSync(path);
+const upload = new tus.Upload(file, {
+  endpoint,
+  uploadUrl: url || null,
+  headers: { Authorization: "Bearer " + token },
+  chunkSize: mode === "start" ? 256 * 1024 : 1024 * 1024,
+  retryDelays: null,
+  removeFingerprintOnSuccess: true,
+  metadata: { filename: "resumed.safetensors", entity_type: "styles" },
+  onError: (e) => { console.error("error: " + e); process.exit(2); },
+  onProgress: (sent) => { if (mode === "start" && sent >= 2 * 1024 * 1024) { console.log(upload.url); upload.abort(); process.exit(0); } },
+  onSuccess: () => { console.log("done " + upload.url); process.exit(0); },
+});
+upload.start();
+"#;
+
+#[test]
+fn tus_js_client_resumes_after_the_server_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let server = serve(&data, port);
+    let token = admin_token(&data);
+    let (path, bytes) = lora_file(dir.path());
+    let endpoint = format!("http://127.0.0.1:{port}/api/v1/admin/lora/uploads");
+    let node = |args: &[&str]| {
+        let mut cmd = Command::new("node");
+        cmd.env("NODE_PATH", tus_js().join("node_modules"))
+            .arg("-e")
+            .arg(TUS_JS)
+            .args([endpoint.as_str(), token.as_str(), path.to_str().unwrap()])
+            .args(args);
+        cmd
+    };
+    let url = run_ok(node(&["start"])).trim().to_owned();
+    assert!(url.contains("/api/v1/admin/lora/uploads/"), "{url}");
+    // Resumed in 1 MiB PATCHes; the kill cuts one of them.
+    let cut = node(&["resume", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = kill_mid_upload(server, &data, port, cut);
+    let done = run_ok(node(&["resume", &url]));
+    assert!(done.starts_with("done"), "{done}");
+    assert_eq!(stored(&data), bytes, "the resumed upload is the exact file");
+}
