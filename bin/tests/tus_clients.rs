@@ -63,6 +63,26 @@ fn tus_js() -> &'static Path {
     })
 }
 
+/// The folder whose `node_modules` holds the reference server `@tus/server` with its
+/// file store (installed from npm once).
+fn tus_reference_server() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tools().join("reference");
+        if !dir.join("node_modules/@tus/file-store").exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            let ok = Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&dir)
+                .args(["@tus/server@2.4.5", "@tus/file-store@2.1.1"])
+                .status()
+                .expect("npm runs");
+            assert!(ok.success(), "npm install @tus/server failed");
+        }
+        dir
+    })
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -252,4 +272,72 @@ fn tus_js_client_resumes_after_the_server_is_killed() {
     let done = run_ok(node(&["resume", &url]));
     assert!(done.starts_with("done"), "{done}");
     assert_eq!(stored(&data), bytes, "the resumed upload is the exact file");
+}
+
+const REFERENCE: &str = r#"
+const { Server } = require("@tus/server");
+const { FileStore } = require("@tus/file-store");
+const http = require("http");
+const [port, dir] = process.argv.slice(1);
+const server = new Server({ path: "/files", datastore: new FileStore({ directory: dir }) });
+http.createServer((req, res) => server.handle(req, res)).listen(Number(port), "127.0.0.1");
+"#;
+
+/// The same tuspy script, kill and resume against the reference server: where ours is
+/// meant to match the protocol, so does the client's experience (the differences are
+/// in docs/COMPATIBILITY.md).
+#[test]
+fn the_same_tuspy_script_resumes_against_the_reference_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("reference-store");
+    std::fs::create_dir_all(&store).unwrap();
+    let port = free_port();
+    let start = || {
+        let child = Command::new("node")
+            .env("NODE_PATH", tus_reference_server().join("node_modules"))
+            .arg("-e")
+            .arg(REFERENCE)
+            .arg(port.to_string())
+            .arg(&store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "@tus/server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child }
+    };
+    let server = start();
+    let (path, bytes) = lora_file(dir.path());
+    let endpoint = format!("http://127.0.0.1:{port}/files");
+    let python = |args: &[&str]| {
+        let mut cmd = Command::new("python3");
+        cmd.env("PYTHONPATH", tuspy())
+            .arg("-c")
+            .arg(TUSPY)
+            .args([endpoint.as_str(), "no-token", path.to_str().unwrap()])
+            .args(args);
+        cmd
+    };
+    let url = run_ok(python(&["start"])).trim().to_owned();
+    let big = python(&["big", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let mut server = server;
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let mut big = big;
+    let _ = big.wait();
+    drop(server);
+    let _server = start();
+    let offset = run_ok(python(&["resume", &url]));
+    assert_eq!(offset.trim(), bytes.len().to_string());
+    let id = url.rsplit('/').next().unwrap();
+    assert_eq!(std::fs::read(store.join(id)).unwrap(), bytes);
 }
