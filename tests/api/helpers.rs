@@ -239,6 +239,42 @@ impl TestApp {
         read_response(&mut BufReader::new(stream))
     }
 
+    /// Sends a HEAD request and reads the answer's status and headers (no body follows,
+    /// whatever its `Content-Length` says).
+    pub fn head(&self, path: &str, headers: &str) -> Resp {
+        let mut stream = self.connect();
+        let head = format!(
+            "HEAD {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{headers}\r\n",
+            self.addr
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        let mut reader = BufReader::new(stream);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line).unwrap();
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (k, v) = line.split_once(':').unwrap();
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+        Resp {
+            status,
+            headers,
+            body: Vec::new(),
+        }
+    }
+
     pub fn upload_as(&self, path: &str, token: &str, parts: &[Part<'_>]) -> Resp {
         let headers = format!(
             "{}Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n",

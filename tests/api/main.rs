@@ -12,4 +12,5 @@ mod evaluation;
 mod files;
 mod health;
 mod statuses;
+mod tus;
 mod upload;

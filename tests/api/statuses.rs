@@ -463,40 +463,10 @@ fn tus(
     body: &[u8],
 ) -> Resp {
     let auth = token.map(bearer).unwrap_or_default();
-    if method != "HEAD" {
-        return app.request(method, path, &format!("{auth}{headers}"), body);
+    if method == "HEAD" {
+        return app.head(path, &format!("{auth}{headers}"));
     }
-    let mut stream = app.connect();
-    let head = format!(
-        "HEAD {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{auth}{headers}\r\n",
-        app.addr
-    );
-    stream.write_all(head.as_bytes()).unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut status_line = String::new();
-    std::io::BufRead::read_line(&mut reader, &mut status_line).unwrap();
-    let status = status_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let mut headers = Vec::new();
-    loop {
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        let (k, v) = line.split_once(':').unwrap();
-        headers.push((k.trim().to_owned(), v.trim().to_owned()));
-    }
-    Resp {
-        status,
-        headers,
-        body: Vec::new(),
-    }
+    app.request(method, path, &format!("{auth}{headers}"), body)
 }
 
 /// `Upload-Metadata` for `filename` (and `styles`).

@@ -9,7 +9,11 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use lora_core::Sha256;
@@ -20,6 +24,11 @@ use tempfile::{NamedTempFile, TempPath};
 use crate::StagedFile;
 use crate::StoreError;
 use crate::error::io_err;
+use crate::writeback::Writeback;
+
+/// A PATCH's bytes are flushed to disk every this many bytes while they arrive, so the
+/// fsync that acknowledges them only waits for the last piece.
+const WRITEBACK_EVERY: u64 = 2 << 20;
 
 /// What an upload is, as its creation told it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,13 +77,44 @@ impl Drop for PatchGuard {
     }
 }
 
-/// Appends a PATCH's bytes to a part file.
+/// Appends a PATCH's bytes to a part file: written back to disk while they arrive (so
+/// the PATCH's closing fsync waits only for the tail) and hashed on a thread of their own.
 #[derive(Debug)]
 pub struct Appender {
     file: File,
     path: Utf8PathBuf,
     offset: u64,
-    hasher: Option<sha2::Sha256>,
+    written: u64,
+    writeback: Writeback,
+    hasher: Option<HashThread>,
+}
+
+/// SHA-256 on its own thread: the state goes in, chunks follow, the state comes back.
+#[derive(Debug)]
+struct HashThread {
+    chunks: SyncSender<Bytes>,
+    state: JoinHandle<sha2::Sha256>,
+}
+
+impl HashThread {
+    fn start(mut state: sha2::Sha256) -> Option<Self> {
+        let (chunks, queue) = sync_channel::<Bytes>(16);
+        let state = std::thread::Builder::new()
+            .name("upload-hasher".into())
+            .spawn(move || {
+                for chunk in queue {
+                    state.update(&chunk);
+                }
+                state
+            })
+            .ok()?;
+        Some(Self { chunks, state })
+    }
+
+    fn finish(self) -> Option<sha2::Sha256> {
+        drop(self.chunks);
+        self.state.join().ok()
+    }
 }
 
 impl Appender {
@@ -83,14 +123,19 @@ impl Appender {
     /// # Errors
     ///
     /// [`StoreError::StorageFull`] or [`StoreError::Io`] when the write fails.
-    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+    pub fn write(&mut self, bytes: Bytes) -> Result<(), StoreError> {
         self.file
-            .write_all(bytes)
+            .write_all(&bytes)
             .map_err(io_err("write to an upload", &self.path))?;
-        if let Some(h) = &mut self.hasher {
-            h.update(bytes);
-        }
         self.offset += bytes.len() as u64;
+        self.written += bytes.len() as u64;
+        self.writeback.wrote(&self.file, self.written);
+        if let Some(h) = &self.hasher
+            && h.chunks.send(bytes).is_err()
+        {
+            // The thread is gone: the hash will be recomputed at the end.
+            self.hasher = None;
+        }
         Ok(())
     }
 
@@ -218,11 +263,13 @@ impl Resumable {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(id)
             .filter(|(at, _)| *at == offset)
-            .map(|(_, h)| h);
+            .and_then(|(_, h)| HashThread::start(h));
         Ok(Appender {
             file,
             path,
             offset,
+            written: 0,
+            writeback: Writeback::every(WRITEBACK_EVERY),
             hasher,
         })
     }
@@ -233,12 +280,16 @@ impl Resumable {
     /// # Errors
     ///
     /// [`StoreError::Io`] when the fsync fails (the offset is then not acknowledged).
-    pub fn commit(&self, id: &str, appender: Appender) -> Result<u64, StoreError> {
+    pub fn commit(&self, id: &str, mut appender: Appender) -> Result<u64, StoreError> {
+        appender
+            .writeback
+            .finish()
+            .map_err(io_err("write back", &appender.path))?;
         appender
             .file
             .sync_data()
             .map_err(io_err("fsync", &appender.path))?;
-        if let Some(h) = appender.hasher {
+        if let Some(h) = appender.hasher.and_then(HashThread::finish) {
             self.hashers
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -20,6 +20,8 @@ const EVERY: u64 = 8 << 20;
 
 #[derive(Debug)]
 pub(crate) struct Writeback {
+    /// Bytes between two flushes.
+    every: u64,
     /// The write size at which the next flush may start.
     next_at: u64,
     running: Option<JoinHandle<io::Result<()>>>,
@@ -28,21 +30,28 @@ pub(crate) struct Writeback {
 
 impl Default for Writeback {
     fn default() -> Self {
-        Self {
-            next_at: EVERY,
-            running: None,
-            error: None,
-        }
+        Self::every(EVERY)
     }
 }
 
 impl Writeback {
+    /// Flushes every `every` bytes (a resumable upload's PATCH, which must be durable
+    /// when it is answered, flushes more often so its closing fsync waits for less).
+    pub(crate) fn every(every: u64) -> Self {
+        Self {
+            every,
+            next_at: every,
+            running: None,
+            error: None,
+        }
+    }
+
     /// Called after each write, with the bytes handed to `file` so far.
     pub(crate) fn wrote(&mut self, file: &File, written: u64) {
         if written < self.next_at || self.running.as_ref().is_some_and(|h| !h.is_finished()) {
             return;
         }
-        self.next_at = written + EVERY;
+        self.next_at = written + self.every;
         self.collect();
         // A clone that cannot be made, or a thread that cannot start, only costs speed:
         // the closing fsync still writes everything.

@@ -414,9 +414,12 @@ async fn append(
         }
         batch.extend_from_slice(&chunk);
         if batch.len() >= BATCH {
-            let data = std::mem::take(&mut batch);
+            let data = actix_web::web::Bytes::from(std::mem::replace(
+                &mut batch,
+                Vec::with_capacity(BATCH),
+            ));
             appender = blocking(move || {
-                appender.write(&data)?;
+                appender.write(data)?;
                 Ok(appender)
             })
             .await?;
@@ -433,7 +436,7 @@ async fn append(
                 repo.store().resumable().truncate(&id, offset)?;
                 return Ok(offset);
             }
-            appender.write(&batch)?;
+            appender.write(actix_web::web::Bytes::from(batch))?;
             Ok(repo.store().resumable().commit(&id, appender)?)
         })
         .await?
