@@ -106,14 +106,17 @@ def tus(addr, token, path, name):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--data-parent", default=None,
+                    help="where the data directory goes (e.g. /dev/shm, to take the disk's noise out)")
     args = ap.parse_args()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--locked", "-p", "lora-server"], cwd=ROOT, check=True)
         subprocess.run(["cargo", "build", "--release", "--locked", "-p", "lora-inspect", "--features",
                         "fixtures", "--example", "make_fixture"], cwd=ROOT, check=True)
     server_bin = os.path.join(ROOT, "target/release/lora-server")
-    with tempfile.TemporaryDirectory(prefix="lora-tus-bench-") as work:
-        data = os.path.join(work, "data")
+    with tempfile.TemporaryDirectory(prefix="lora-tus-bench-") as work, \
+            tempfile.TemporaryDirectory(prefix="lora-tus-data-", dir=args.data_parent) as data_parent:
+        data = os.path.join(data_parent, "data")
         f500 = os.path.join(work, "f500.safetensors")
         subprocess.run([os.path.join(ROOT, "target/release/examples/make_fixture"), "blob",
                         str(500 * MIB), f500], check=True)
@@ -136,9 +139,13 @@ def main():
                     time.sleep(0.05)
             addr = f"127.0.0.1:{port}"
             m, t = [], []
+            styles = os.path.join(data, "models/loras/styles")
             for i in range(5):
                 m.append(multipart(addr, token, f500, f"m{i}.safetensors"))
                 t.append(tus(addr, token, f500, f"t{i}.safetensors"))
+                # Each run starts from the same state: the stored copies go.
+                for name in os.listdir(styles):
+                    os.remove(os.path.join(styles, name))
         finally:
             server.kill()
     result = {"patch_mib": CHUNK // MIB, "multipart_500mib_s": statistics.median(m),

@@ -56,7 +56,9 @@ pub struct ResumableInfo {
 pub struct Resumable {
     dir: Utf8PathBuf,
     /// In-memory SHA-256 state per upload, with the offset it covers.
-    hashers: Mutex<HashMap<String, (u64, sha2::Sha256)>>,
+    /// Each upload's hashing thread, still running (it hashes the last PATCH's bytes while
+    /// the client sends the next), with the offset it will have covered.
+    hashers: Mutex<HashMap<String, (u64, HashThread)>>,
     /// Uploads a PATCH is writing to now.
     busy: Arc<Mutex<HashSet<String>>>,
 }
@@ -185,10 +187,12 @@ impl Resumable {
         let id = hex::encode(raw);
         File::create(self.part(&id)).map_err(io_err("create", &self.part(&id)))?;
         self.write_info(&id, info)?;
-        self.hashers
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id.clone(), (0, sha2::Sha256::new()));
+        if let Some(thread) = HashThread::start(sha2::Sha256::new()) {
+            self.hashers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(id.clone(), (0, thread));
+        }
         Ok(id)
     }
 
@@ -263,7 +267,7 @@ impl Resumable {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(id)
             .filter(|(at, _)| *at == offset)
-            .and_then(|(_, h)| HashThread::start(h));
+            .map(|(_, h)| h);
         Ok(Appender {
             file,
             path,
@@ -274,8 +278,8 @@ impl Resumable {
         })
     }
 
-    /// Makes the appended bytes durable and keeps the hash state for the next PATCH;
-    /// the new offset.
+    /// Makes the appended bytes durable and keeps the hashing thread for the next PATCH
+    /// (not waited for: it catches up while the client sends more); the new offset.
     ///
     /// # Errors
     ///
@@ -289,7 +293,7 @@ impl Resumable {
             .file
             .sync_data()
             .map_err(io_err("fsync", &appender.path))?;
-        if let Some(h) = appender.hasher.and_then(HashThread::finish) {
+        if let Some(h) = appender.hasher {
             self.hashers
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -335,9 +339,10 @@ impl Resumable {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(id)
-            .filter(|(at, _)| *at == len);
+            .filter(|(at, _)| *at == len)
+            .and_then(|(_, h)| h.finish());
         let sha256 = match kept {
-            Some((_, h)) => Sha256::from_bytes(h.finalize().into()),
+            Some(h) => Sha256::from_bytes(h.finalize().into()),
             None => {
                 let mut h = sha2::Sha256::new();
                 std::io::copy(
