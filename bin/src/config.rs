@@ -86,6 +86,8 @@ LORA_: LORA_DATA_DIR -> data_dir; an empty value is refused):
   LORA_SYNC_INTERVAL_SECS   seconds between a node's syncs with the bucket [default: 10]
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION [default: us-east-1]
                             the bucket's credentials and region (environment only)
+  LORA_LOG_FORMAT           text or json (one object per line) [default: text; colour
+                            only on a terminal and without NO_COLOR]
   RUST_LOG                  log filter [default: info]";
 
 /// The file form: every key optional.

@@ -237,11 +237,23 @@ fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // A second initialisation (never in this binary) would only be refused: ignore that.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    // A second initialisation (never in this binary) would only be refused: ignore that.
+    if std::env::var("LORA_LOG_FORMAT").is_ok_and(|f| f.trim().eq_ignore_ascii_case("json")) {
+        // One JSON object per line, the request's span (with its request id) included.
+        let _ = builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init();
+    } else {
+        // Colours only for a person at a terminal: not in files, pipes or journald.
+        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let _ = builder.with_ansi(colour).try_init();
+    }
 }

@@ -826,6 +826,16 @@ fn an_empty_secret_is_refused_by_name() {
 /// Sends the headers of an admin upload of `bytes` as `name`; the connection, the
 /// multipart body to send and where the file's bytes start in it.
 fn open_upload(server: &Running, name: &str, bytes: &[u8]) -> (TcpStream, Vec<u8>, usize) {
+    open_upload_with(server, name, bytes, "")
+}
+
+/// [`open_upload`] with more request headers (each ending in CRLF).
+fn open_upload_with(
+    server: &Running,
+    name: &str,
+    bytes: &[u8],
+    headers: &str,
+) -> (TcpStream, Vec<u8>, usize) {
     let boundary = "upload";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
@@ -837,7 +847,7 @@ fn open_upload(server: &Running, name: &str, bytes: &[u8]) -> (TcpStream, Vec<u8
     let mut s = TcpStream::connect(&server.addr).unwrap();
     write!(
         s,
-        "POST /api/v1/admin/lora/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST /api/v1/admin/lora/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
         server.admin,
         body.len()
     )
@@ -886,4 +896,73 @@ fn lora_accept_non_lora_admits_other_kinds() {
     assert_eq!(status, 200, "{body}");
     let (_, health) = get(&server.addr, "/api/v1/evaluation/health", "");
     assert!(health.contains(r#""accept_non_lora":true"#), "{health}");
+}
+
+/// `LORA_LOG_FORMAT=json`: one JSON object per line, the audit line of an upload with who,
+/// what, the path, the sha256 and the request id; the text format has no colour codes in
+/// a file.
+#[test]
+fn json_logs_carry_the_request_id_and_an_audit_line_per_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut cmd = command(dir.path());
+    cmd.env("LORA_BIND", "127.0.0.1:0")
+        .env("LORA_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .arg("serve")
+        .stderr(std::fs::File::create(&log).unwrap());
+    let server = serve_from(cmd);
+    let lora = sdxl_lora(dir.path(), "audited.safetensors");
+    let bytes = std::fs::read(&lora).unwrap();
+    let (mut s, body, _) = open_upload_with(
+        &server,
+        "audited.safetensors",
+        &bytes,
+        "X-Request-Id: audit-1\r\n",
+    );
+    s.write_all(&body).unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let audit = lines
+        .iter()
+        .find(|l| l["target"] == "lora_http::audit")
+        .expect("an audit line");
+    assert_eq!(audit["fields"]["action"], "upload");
+    assert_eq!(audit["fields"]["role"], "admin");
+    assert_eq!(audit["fields"]["sub"], "dev-admin");
+    assert_eq!(
+        audit["fields"]["partial_path"],
+        "no_type_provided/audited.safetensors"
+    );
+    assert_eq!(audit["fields"]["result"], "ok");
+    assert_eq!(audit["fields"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(audit["span"]["request_id"], "audit-1");
+    let access = lines
+        .iter()
+        .find(|l| l["target"] == "lora_http::access")
+        .expect("an access line");
+    assert_eq!(access["span"]["request_id"], "audit-1");
+    assert_eq!(access["fields"]["route"], "/api/v1/admin/lora/upload");
+
+    // Text, into a file: no escape codes.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut cmd = command(dir.path());
+    cmd.env("LORA_BIND", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .arg("serve")
+        .stderr(std::fs::File::create(&log).unwrap());
+    let server = serve_from(cmd);
+    let _ = get(&server.addr, "/api/v1/evaluation/health", "");
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("lora_http::access"), "{text}");
+    assert!(!text.contains('\u{1b}'), "colour codes in a file: {text:?}");
 }

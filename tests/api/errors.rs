@@ -209,3 +209,26 @@ fn slow_headers_are_cut_off() {
         String::from_utf8_lossy(&r.body)
     );
 }
+
+#[test]
+fn every_answer_carries_a_request_id_the_clients_when_sane() {
+    let app = spawn_app();
+    let given = app.request(
+        "GET",
+        "/api/v1/evaluation/health",
+        "X-Request-Id: trace-7\r\n",
+        b"",
+    );
+    assert_eq!(given.header("x-request-id"), Some("trace-7"));
+    let made = app.request("GET", "/nowhere", "", b"");
+    let id = made.header("x-request-id").unwrap();
+    assert_eq!(id.len(), 16, "{id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    let odd = app.request(
+        "GET",
+        "/api/v1/evaluation/health",
+        "X-Request-Id: a b\r\n",
+        b"",
+    );
+    assert_ne!(odd.header("x-request-id"), Some("a b"));
+}

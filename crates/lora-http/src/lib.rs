@@ -31,6 +31,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod audit;
 mod auth;
 mod check;
 mod disposition;
@@ -39,6 +40,7 @@ mod idle;
 mod json;
 mod load;
 mod openapi;
+mod request_log;
 mod routes;
 mod server;
 mod sink;
@@ -51,6 +53,7 @@ pub use idle::DEFAULT_BODY_IDLE_TIMEOUT;
 pub use json::{ApiJson, MAX_JSON_BODY};
 pub use load::DEFAULT_MAX_CONCURRENT_UPLOADS;
 pub use openapi::ApiDoc;
+pub use request_log::{REQUEST_ID, RequestId};
 pub use routes::bin::{
     BinItem, BinListResponse, BinPurgeBeforeRequest, BinPurgeRequest, BinPurgeResponse,
     BinRestoreRequest, BinRestoreResponse,

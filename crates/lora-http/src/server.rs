@@ -148,10 +148,9 @@ pub fn app(
         )
         .default_service(web::to(fallback::not_found))
         .wrap(ErrorHandlers::new().default_handler(fallback::json_errors))
-        .wrap(
-            actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms")
-                .log_target("lora_http::access"),
-        )
+        .wrap(actix_web::middleware::from_fn(
+            crate::request_log::middleware,
+        ))
 }
 
 /// Server settings beyond the routes: chosen here, not left at actix's defaults.
@@ -327,6 +326,13 @@ async fn retention_task(store: std::sync::Arc<dyn lora_store::Repository>, reten
         let store = std::sync::Arc::clone(&store);
         match web::block(move || store.apply_retention(retention)).await {
             Ok(Ok(p)) if p.files > 0 => {
+                crate::audit::purged(
+                    crate::audit::Actor::SERVER,
+                    "retention",
+                    p.files,
+                    p.bytes,
+                    None,
+                );
                 tracing::info!(
                     files = p.files,
                     bytes = p.bytes,

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::blocking;
 use super::files::ListQuery;
+use crate::audit;
 use crate::error::{HttpError, HttpValidationError};
 use crate::json::ApiJson;
 use crate::{AdminClaims, ApiError, AppState};
@@ -202,7 +203,7 @@ pub(crate) async fn list(
     security(("HTTPBearer" = []))
 )]
 pub(crate) async fn restore(
-    _claims: AdminClaims,
+    claims: AdminClaims,
     ApiJson(request): ApiJson<BinRestoreRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -212,7 +213,16 @@ pub(crate) async fn restore(
         Some(false) => OnClash::Refuse,
     };
     let store = Arc::clone(&state.repository);
-    let restored = blocking(move || Ok(store.restore(&bin_path, on_clash)?)).await?;
+    let shown = bin_path.to_string();
+    let result = blocking(move || Ok(store.restore(&bin_path, on_clash)?)).await;
+    audit::outcome(
+        audit::Actor::of(claims.claims()),
+        "restore",
+        &shown,
+        &result,
+        |_| None,
+    );
+    let restored = result?;
     tracing::info!(bin = %restored.bin_path, path = %restored.partial_path, "restored from the bin");
     Ok(HttpResponse::Ok().json(BinRestoreResponse {
         restored: true,
@@ -248,12 +258,21 @@ pub(crate) async fn restore(
     security(("HTTPBearer" = []))
 )]
 pub(crate) async fn purge(
-    _claims: AdminClaims,
+    claims: AdminClaims,
     ApiJson(BinPurgeRequest { bin_path }): ApiJson<BinPurgeRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let store = Arc::clone(&state.repository);
-    let purged = blocking(move || Ok(store.purge(&bin_path)?)).await?;
+    let shown = bin_path.to_string();
+    let result = blocking(move || Ok(store.purge(&bin_path)?)).await;
+    audit::outcome(
+        audit::Actor::of(claims.claims()),
+        "purge",
+        &shown,
+        &result,
+        |_| None,
+    );
+    let purged = result?;
     Ok(HttpResponse::Ok().json(purged_response(purged)))
 }
 
@@ -279,13 +298,18 @@ pub(crate) async fn purge(
     security(("HTTPBearer" = []))
 )]
 pub(crate) async fn purge_before(
-    _claims: AdminClaims,
+    claims: AdminClaims,
     ApiJson(BinPurgeBeforeRequest { before }): ApiJson<BinPurgeBeforeRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let store = Arc::clone(&state.repository);
-    let purged = blocking(move || Ok(store.purge_before(before.into())?)).await?;
-    tracing::info!(files = purged.files, bytes = purged.bytes, "purged the bin");
+    let result = blocking(move || Ok(store.purge_before(before.into())?)).await;
+    let actor = audit::Actor::of(claims.claims());
+    match &result {
+        Ok(p) => audit::purged(actor, "purge_before", p.files, p.bytes, None),
+        Err(e) => audit::refused(actor, "purge_before", "", e),
+    }
+    let purged = result?;
     Ok(HttpResponse::Ok().json(purged_response(purged)))
 }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::blocking;
+use crate::audit;
 use crate::error::{HttpError, HttpValidationError, IssueKind, ValidationIssue};
 use crate::json::ApiJson;
 use crate::{AdminClaims, ApiError, AppState};
@@ -156,12 +157,21 @@ pub(crate) async fn list(
     security(("HTTPBearer" = []))
 )]
 pub(crate) async fn delete(
-    _claims: AdminClaims,
+    claims: AdminClaims,
     ApiJson(LoRADeleteRequest { partial_path: path }): ApiJson<LoRADeleteRequest>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let store = Arc::clone(&state.repository);
-    let binned = blocking(move || Ok(store.delete(&path)?)).await?;
+    let shown = path.to_string();
+    let result = blocking(move || Ok(store.delete(&path)?)).await;
+    audit::outcome(
+        audit::Actor::of(claims.claims()),
+        "delete",
+        &shown,
+        &result,
+        |_| None,
+    );
+    let binned = result?;
     tracing::info!(path = %binned.partial_path, bin = %binned.bin_partial_path, "moved to the bin");
     Ok(HttpResponse::Ok().json(LoRADeleteResponse {
         deleted: true,

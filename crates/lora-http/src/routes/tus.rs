@@ -477,14 +477,25 @@ async fn finish(
             let published = repo.publish(staged, entity, &name, on_clash)?;
             Ok::<_, ApiError>((entity, published))
         })();
+        let actor = crate::audit::Actor {
+            sub: &info.owner,
+            role: collection.name(),
+        };
         let (entity, published) = match outcome {
             Ok(done) => done,
             Err(e) => {
+                crate::audit::refused(actor, "upload (tus)", &info.filename, &e);
                 // Refused or failed: nothing half-written stays behind.
                 repo.store().resumable().remove(&id);
                 return Err(e);
             }
         };
+        crate::audit::done(
+            actor,
+            "upload (tus)",
+            &published.partial_path.to_string(),
+            Some(&published.sha256),
+        );
         tracing::info!(path = %published.partial_path, size = published.len, "stored resumable upload");
         let base = LoRAUploadResponse {
             file_path: published.path.to_string(),

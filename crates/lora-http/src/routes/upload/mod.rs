@@ -80,12 +80,14 @@ pub struct AdminLoRAUploadResponse {
     security(("HTTPBearer" = []))
 )]
 pub(crate) async fn user_upload(
-    _claims: UserClaims,
+    claims: UserClaims,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (stored, _) = receive(UploadRoute::User, &req, payload, &state).await?;
+    let result = receive(UploadRoute::User, &req, payload, &state).await;
+    audit_upload(claims.claims(), &result);
+    let (stored, _) = result?;
     Ok(HttpResponse::Ok().json(stored))
 }
 
@@ -117,13 +119,32 @@ pub(crate) async fn user_upload(
     security(("HTTPBearer" = []))
 )]
 pub(crate) async fn admin_upload(
-    _claims: AdminClaims,
+    claims: AdminClaims,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (base, entity_type) = receive(UploadRoute::Admin, &req, payload, &state).await?;
+    let result = receive(UploadRoute::Admin, &req, payload, &state).await;
+    audit_upload(claims.claims(), &result);
+    let (base, entity_type) = result?;
     Ok(HttpResponse::Ok().json(AdminLoRAUploadResponse { base, entity_type }))
+}
+
+fn audit_upload(
+    claims: &lora_auth::Claims,
+    result: &Result<(LoRAUploadResponse, EntityType), ApiError>,
+) {
+    let path = result
+        .as_ref()
+        .map(|(r, _)| r.partial_path.clone())
+        .unwrap_or_default();
+    crate::audit::outcome(
+        crate::audit::Actor::of(claims),
+        "upload",
+        &path,
+        result,
+        |(r, _)| Some(r.sha256),
+    );
 }
 
 /// Refuses, from the headers alone, a body announced larger than any acceptable upload.
