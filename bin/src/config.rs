@@ -86,6 +86,7 @@ LORA_: LORA_DATA_DIR -> data_dir; an empty value is refused):
   LORA_SYNC_INTERVAL_SECS   seconds between a node's syncs with the bucket [default: 10]
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION [default: us-east-1]
                             the bucket's credentials and region (environment only)
+  LORA_METRICS_TOKEN        bearer token /metrics requires [default: none, open]
   LORA_LOG_FORMAT           text or json (one object per line) [default: text; colour
                             only on a terminal and without NO_COLOR]
   RUST_LOG                  log filter [default: info]";
@@ -112,6 +113,7 @@ struct FileConfig {
     upload_idle_timeout_secs: Option<u64>,
     max_concurrent_uploads: Option<usize>,
     upload_expiry_secs: Option<u64>,
+    metrics_token: Option<String>,
     storage_url: Option<String>,
     s3_endpoint: Option<String>,
     s3_allow_http: Option<bool>,
@@ -149,6 +151,8 @@ pub struct Config {
     pub fleet: Option<lora_fleet::FleetConfig>,
     /// How long a resumable upload lives.
     pub upload_expiry: std::time::Duration,
+    /// The bearer token `/metrics` requires; `None`: open.
+    pub metrics_token: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -176,6 +180,10 @@ impl fmt::Debug for Config {
             .field("max_concurrent_uploads", &self.max_concurrent_uploads)
             .field("fleet", &self.fleet)
             .field("upload_expiry", &self.upload_expiry)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -372,6 +380,7 @@ impl Config {
             86_400,
         )?);
         let config = Self {
+            metrics_token: var("LORA_METRICS_TOKEN").or(from_file.metrics_token),
             upload_expiry,
             fleet,
             max_concurrent_uploads,

@@ -113,21 +113,34 @@ impl Weed {
             .env("AWS_ACCESS_KEY_ID", KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET)
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(self.dir.path().join("weed.log")).unwrap());
         for (name, port) in &self.ports {
             cmd.arg(format!("-{name}={port}"));
         }
-        self.child = Some(cmd.spawn().expect("weed starts"));
-        // Up when the S3 port answers and the bucket lists.
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut child = cmd.spawn().expect("weed starts");
+        // Up when the S3 port answers. A loaded machine (the whole suite on two cores)
+        // can take a while; an early exit is reported with weed's own words.
+        let deadline = Instant::now() + Duration::from_secs(90);
         while Instant::now() < deadline {
             if TcpStream::connect(("127.0.0.1", self.s3_port())).is_ok() {
                 std::thread::sleep(Duration::from_millis(500));
+                // Waited for by `stop` (and so by Drop).
+                self.child = Some(child);
                 return;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("weed.log")).unwrap_or_default();
+                panic!(
+                    "weed exited ({status}):\n{}",
+                    log.lines().rev().take(20).collect::<Vec<_>>().join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("weed did not start");
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("weed did not start within 90 s");
     }
 
     fn stop(&mut self) {

@@ -11,6 +11,7 @@ mod errors;
 mod evaluation;
 mod files;
 mod health;
+mod metrics;
 mod statuses;
 mod tus;
 mod upload;

@@ -220,6 +220,35 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// A stable, label-safe name for why a request was refused (metrics).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::Auth(_) => "auth",
+            ApiError::Validation(_) => "validation",
+            ApiError::Core(_) => "name_or_entity",
+            ApiError::Store(StoreError::AlreadyExists { .. }) => "name_taken",
+            ApiError::Store(StoreError::NotFound { .. }) => "not_found",
+            ApiError::Store(StoreError::InvalidPath { .. }) => "invalid_path",
+            ApiError::Store(StoreError::StorageFull { .. }) => "storage_full",
+            ApiError::Store(StoreError::Remote { .. }) => "shared_storage",
+            ApiError::Store(_) => "storage",
+            ApiError::Content(ContentRejection::NotAdmitted(lora_inspect::Refusal::NotALora {
+                ..
+            })) => "not_a_lora",
+            ApiError::Content(ContentRejection::NotAdmitted(_)) => "base_model",
+            ApiError::Content(_) | ApiError::Inspect(_) => "content",
+            ApiError::BadRequest(_) | ApiError::Multipart(_) | ApiError::Body(_) => "bad_request",
+            ApiError::EmptyFile => "empty_file",
+            ApiError::BodyIdle { .. } => "idle",
+            ApiError::TooLarge { .. } => "too_large",
+            ApiError::RouteNotFound => "route_not_found",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::Busy { .. } => "busy",
+            ApiError::Tus(_) => "tus",
+            ApiError::Task(_) | ApiError::Internal(_) => "internal",
+        }
+    }
+
     /// A single 422 issue.
     pub fn invalid(issue: ValidationIssue) -> Self {
         ApiError::Validation(vec![issue])

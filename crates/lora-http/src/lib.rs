@@ -39,6 +39,7 @@ mod error;
 mod idle;
 mod json;
 mod load;
+mod metrics;
 mod openapi;
 mod request_log;
 mod routes;
@@ -52,6 +53,7 @@ pub use error::{ApiError, HttpError, HttpValidationError, IssueKind, LocItem, Va
 pub use idle::DEFAULT_BODY_IDLE_TIMEOUT;
 pub use json::{ApiJson, MAX_JSON_BODY};
 pub use load::DEFAULT_MAX_CONCURRENT_UPLOADS;
+pub use metrics::Metrics;
 pub use openapi::ApiDoc;
 pub use request_log::{REQUEST_ID, RequestId};
 pub use routes::bin::{

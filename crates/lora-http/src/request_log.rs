@@ -56,8 +56,26 @@ pub(crate) async fn middleware(
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
+    let metrics = req
+        .app_data::<actix_web::web::Data<crate::AppState>>()
+        .map(|state| std::sync::Arc::clone(&state.metrics));
+    if let Some(m) = &metrics {
+        m.in_flight.inc();
+        let announced = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(n) = announced {
+            m.bytes_received.inc_by(n);
+        }
+    }
     let span = tracing::info_span!("request", request_id = %id);
-    let mut response = next.call(req).instrument(span.clone()).await?;
+    let result = next.call(req).instrument(span.clone()).await;
+    if let Some(m) = &metrics {
+        m.in_flight.dec();
+    }
+    let mut response = result?;
     if let (Ok(name), Ok(value)) = (HeaderName::try_from(REQUEST_ID), HeaderValue::from_str(&id)) {
         response.headers_mut().insert(name, value);
     }
@@ -66,6 +84,32 @@ pub(crate) async fn middleware(
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    if let Some(m) = &metrics {
+        let seconds = started.elapsed().as_secs_f64();
+        m.requests
+            .get_or_create(&crate::metrics::HttpLabels {
+                route: route.clone(),
+                method: method.clone(),
+                status,
+            })
+            .observe(seconds);
+        if status == 401 || status == 403 {
+            m.auth_failures
+                .get_or_create(&crate::metrics::Status { status })
+                .inc();
+        }
+        let refused = response
+            .response()
+            .error()
+            .and_then(|e| e.as_error::<crate::ApiError>())
+            .map(crate::ApiError::reason);
+        if let Some(reason) = refused
+            && method != "GET"
+            && method != "HEAD"
+        {
+            m.refused(reason);
+        }
+    }
     let _entered = span.enter();
     tracing::info!(
         target: "lora_http::access",

@@ -88,6 +88,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .default_service(fallback::method_not_allowed("GET")),
         )
         .service(
+            web::resource("/metrics")
+                .route(web::get().to(crate::routes::metrics::metrics))
+                .default_service(fallback::method_not_allowed("GET")),
+        )
+        .service(
             web::resource("/api/v1/lora/uploads")
                 .route(web::method(actix_web::http::Method::OPTIONS).to(tus::options))
                 .route(web::post().to(tus::create))

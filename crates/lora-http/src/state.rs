@@ -22,6 +22,8 @@ pub struct AppState {
     pub(crate) body_idle_timeout: std::time::Duration,
     pub(crate) uploads: Arc<crate::load::UploadLoad>,
     pub(crate) upload_expiry: std::time::Duration,
+    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) metrics_token: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -54,6 +56,8 @@ impl AppState {
             body_idle_timeout: crate::DEFAULT_BODY_IDLE_TIMEOUT,
             uploads: crate::load::UploadLoad::new(crate::DEFAULT_MAX_CONCURRENT_UPLOADS),
             upload_expiry: crate::routes::tus::DEFAULT_UPLOAD_EXPIRY,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics_token: None,
         }
     }
 
@@ -103,6 +107,14 @@ impl AppState {
     #[must_use]
     pub fn with_upload_expiry(mut self, expiry: std::time::Duration) -> Self {
         self.upload_expiry = expiry;
+        self
+    }
+
+    /// Requires `Authorization: Bearer {token}` on `/metrics` (`LORA_METRICS_TOKEN`);
+    /// `None` leaves it open (for a scraper on a private network).
+    #[must_use]
+    pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
+        self.metrics_token = token.map(Into::into);
         self
     }
 

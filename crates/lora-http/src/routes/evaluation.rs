@@ -114,10 +114,32 @@ pub(crate) async fn evaluate(
         Asked::Batch(list) => (list, true),
     };
     let store = Arc::clone(&state.repository);
+    let metrics = Arc::clone(&state.metrics);
     let mut reports = blocking(move || {
         paths
             .iter()
-            .map(|path| evaluate_stored(store.store(), path, tensor_hash))
+            .map(|path| {
+                let started = std::time::Instant::now();
+                let report = evaluate_stored(store.store(), path, tensor_hash)?;
+                metrics
+                    .evaluation_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                metrics
+                    .verdicts
+                    .get_or_create(&crate::metrics::VerdictLabel {
+                        verdict: format!("{:?}", report.verdict).to_ascii_lowercase(),
+                    })
+                    .inc();
+                for finding in &report.findings {
+                    metrics
+                        .findings
+                        .get_or_create(&crate::metrics::Code {
+                            code: finding.code.as_str().to_owned(),
+                        })
+                        .inc();
+                }
+                Ok(report)
+            })
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await?;

@@ -5,6 +5,7 @@ pub(crate) mod evaluation;
 pub(crate) mod fallback;
 pub(crate) mod files;
 pub(crate) mod health;
+pub(crate) mod metrics;
 pub(crate) mod tus;
 pub(crate) mod upload;
 

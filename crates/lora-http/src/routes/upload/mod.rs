@@ -196,6 +196,7 @@ async fn receive_form(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<(LoRAUploadResponse, EntityType), ApiError> {
+    let received_at = std::time::Instant::now();
     let limit = state.max_upload_bytes;
     let body_limit = limit.saturating_add(MULTIPART_ALLOWANCE);
     let mut form = Multipart::new(req.headers(), payload);
@@ -280,12 +281,21 @@ async fn receive_form(
         return Err(ApiError::EmptyFile);
     }
 
+    state
+        .metrics
+        .phase("receive", received_at.elapsed().as_secs_f64());
     let check = std::sync::Arc::clone(&state.content_check);
     let extension = name.extension();
     let store = std::sync::Arc::clone(&state.repository);
+    let metrics = std::sync::Arc::clone(&state.metrics);
     let published: Published = blocking(move || {
+        let started = std::time::Instant::now();
         check.check(staged.path().as_std_path(), extension)?;
-        Ok(store.publish(staged, entity, &name, on_clash)?)
+        metrics.phase("check", started.elapsed().as_secs_f64());
+        let started = std::time::Instant::now();
+        let published = store.publish(staged, entity, &name, on_clash)?;
+        metrics.phase("publish", started.elapsed().as_secs_f64());
+        Ok(published)
     })
     .await?;
     tracing::info!(path = %published.partial_path, size = published.len, "stored upload");
