@@ -67,3 +67,50 @@ fn a_metrics_token_guards_the_route() {
         200
     );
 }
+
+/// Every metric the example Grafana dashboard (docs/grafana-dashboard.json) queries is
+/// one the service exports.
+#[test]
+fn the_dashboards_metrics_exist() {
+    let app = spawn_app();
+    // Something for every family (an empty one prints nothing).
+    app.upload(&[file("a.safetensors", &st(1))]);
+    app.upload(&[
+        file("a.safetensors", &st(1)),
+        Part::Text("use_safe_filename", "false"),
+    ]);
+    app.request("GET", "/api/v1/admin/lora", "", b"");
+    app.json_as(
+        "POST",
+        "/api/v1/evaluation/",
+        &app.user,
+        r#"{"partial_path": "no_type_provided/a.safetensors"}"#,
+    );
+    let text = String::from_utf8(scrape(&app, "").body).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/grafana-dashboard.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if let Some(name) = word.strip_prefix("lora_") {
+                    let family = format!(
+                        "# TYPE lora_{}",
+                        name.trim_end_matches("_bucket").trim_end_matches("_count")
+                    );
+                    let base = family.trim_end_matches("_total");
+                    assert!(text.contains(base), "{word} (in {expr}) is not exported");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 14, "{checked}");
+}
