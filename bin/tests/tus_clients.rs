@@ -19,47 +19,56 @@ fn tools() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("tus-clients")
 }
 
+/// `tools()/{dir}`, made once by `install` (given the folder) unless `marker` is there.
+fn installed(
+    cell: &'static OnceLock<PathBuf>,
+    dir: &str,
+    marker: &str,
+    install: fn(&Path) -> Command,
+) -> &'static Path {
+    cell.get_or_init(|| {
+        let dir = tools().join(dir);
+        if !dir.join(marker).exists() {
+            std::fs::create_dir_all(&dir).unwrap();
+            let ok = install(&dir).status().expect("the installer runs");
+            assert!(ok.success(), "installing into {} failed", dir.display());
+        }
+        dir
+    })
+}
+
+fn npm(dir: &Path, packages: &[&str]) -> Command {
+    let mut cmd = Command::new("npm");
+    cmd.args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+        .arg(dir)
+        .args(packages);
+    cmd
+}
+
 /// `PYTHONPATH` holding tuspy (installed from PyPI once).
 fn tuspy() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tools().join("python");
-        if !dir.join("tusclient").exists() {
-            let ok = Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--target",
-                ])
-                .arg(&dir)
-                .arg("tuspy==1.1.0")
-                .status()
-                .expect("python3 runs");
-            assert!(ok.success(), "pip install tuspy failed");
-        }
-        dir
+    installed(&DIR, "python", "tusclient", |dir| {
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(dir)
+        .arg("tuspy==1.1.0");
+        cmd
     })
 }
 
 /// The folder whose `node_modules` holds tus-js-client (installed from npm once).
 fn tus_js() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tools().join("node");
-        if !dir.join("node_modules/tus-js-client").exists() {
-            std::fs::create_dir_all(&dir).unwrap();
-            let ok = Command::new("npm")
-                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-                .arg(&dir)
-                .arg("tus-js-client@4.3.1")
-                .status()
-                .expect("npm runs");
-            assert!(ok.success(), "npm install tus-js-client failed");
-        }
-        dir
+    installed(&DIR, "node", "node_modules/tus-js-client", |dir| {
+        npm(dir, &["tus-js-client@4.3.1"])
     })
 }
 
@@ -67,19 +76,8 @@ fn tus_js() -> &'static Path {
 /// file store (installed from npm once).
 fn tus_reference_server() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tools().join("reference");
-        if !dir.join("node_modules/@tus/file-store").exists() {
-            std::fs::create_dir_all(&dir).unwrap();
-            let ok = Command::new("npm")
-                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-                .arg(&dir)
-                .args(["@tus/server@2.4.5", "@tus/file-store@2.1.1"])
-                .status()
-                .expect("npm runs");
-            assert!(ok.success(), "npm install @tus/server failed");
-        }
-        dir
+    installed(&DIR, "reference", "node_modules/@tus/file-store", |dir| {
+        npm(dir, &["@tus/server@2.4.5", "@tus/file-store@2.1.1"])
     })
 }
 

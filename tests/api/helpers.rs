@@ -248,26 +248,7 @@ impl TestApp {
             self.addr
         );
         stream.write_all(head.as_bytes()).unwrap();
-        let mut reader = BufReader::new(stream);
-        let mut status_line = String::new();
-        reader.read_line(&mut status_line).unwrap();
-        let status = status_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse()
-            .unwrap();
-        let mut headers = Vec::new();
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            let (k, v) = line.split_once(':').unwrap();
-            headers.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
+        let (status, headers) = read_head(&mut BufReader::new(stream));
         Resp {
             status,
             headers,
@@ -365,7 +346,8 @@ pub fn files_under(root: &Utf8Path) -> Vec<String> {
     out
 }
 
-pub fn read_response(reader: &mut impl BufRead) -> Resp {
+/// The status line and headers of an answer.
+pub fn read_head(reader: &mut impl BufRead) -> (u16, Vec<(String, String)>) {
     let mut status_line = String::new();
     reader.read_line(&mut status_line).unwrap();
     let status: u16 = status_line
@@ -385,6 +367,11 @@ pub fn read_response(reader: &mut impl BufRead) -> Resp {
         let (k, v) = line.split_once(':').unwrap();
         headers.push((k.trim().to_owned(), v.trim().to_owned()));
     }
+    (status, headers)
+}
+
+pub fn read_response(reader: &mut impl BufRead) -> Resp {
+    let (status, headers) = read_head(reader);
     let length = headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
