@@ -34,6 +34,7 @@
 mod audit;
 mod auth;
 mod check;
+mod console;
 mod disposition;
 mod error;
 mod idle;
@@ -49,6 +50,7 @@ mod state;
 
 pub use auth::{AdminClaims, UserClaims};
 pub use check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
+pub use console::CONSOLE_CSP;
 pub use error::{ApiError, HttpError, HttpValidationError, IssueKind, LocItem, ValidationIssue};
 pub use idle::DEFAULT_BODY_IDLE_TIMEOUT;
 pub use json::{ApiJson, MAX_JSON_BODY};

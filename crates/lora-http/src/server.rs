@@ -123,7 +123,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
 }
 
 /// The whole application: [`configure`]d routes, `GET /openapi.json` and the interactive
-/// docs at `/docs/`, a JSON 404 for unknown paths, JSON bodies for every framework error,
+/// docs at `/docs/`, the web console at `/console/`, a JSON 404 for unknown paths, JSON bodies for every framework error,
 /// and request logging. (A service that mounts [`configure`] under its own scope serves
 /// [`crate::ApiDoc`] itself, if it wants to.)
 pub fn app(
@@ -139,6 +139,8 @@ pub fn app(
 > {
     App::new()
         .configure(|cfg| configure(cfg, state))
+        // The web console (static files, compiled in); not part of the OpenAPI document.
+        .configure(crate::console::configure)
         .service(
             // Swagger UI's assets are compiled in (vendored): /docs works offline.
             SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()),
