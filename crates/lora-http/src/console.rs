@@ -80,13 +80,13 @@ fn serve(name: &str) -> HttpResponse {
 
 #[cfg(test)]
 mod tests {
-    use actix_web::test;
+    use actix_web::test as web_test;
 
     use super::*;
 
     #[actix_web::test]
     async fn serves_its_files_with_the_policy() {
-        let app = test::init_service(actix_web::App::new().configure(configure)).await;
+        let app = web_test::init_service(actix_web::App::new().configure(configure)).await;
         for (path, status, kind) in [
             ("/console/", 200, Some("text/html; charset=utf-8")),
             (
@@ -105,7 +105,8 @@ mod tests {
             ("/console/../Cargo.toml", 404, Some("application/json")),
         ] {
             let res =
-                test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+                web_test::call_service(&app, web_test::TestRequest::get().uri(path).to_request())
+                    .await;
             assert_eq!(res.status().as_u16(), status, "{path}");
             let h = res.headers();
             assert_eq!(h.get(header::CONTENT_SECURITY_POLICY).unwrap(), CONSOLE_CSP);
