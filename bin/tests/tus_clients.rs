@@ -142,16 +142,47 @@ fn lora_file(dir: &Path) -> (PathBuf, Vec<u8>) {
 }
 
 /// Kills the server while `client` is uploading (once it has sent something), then
-/// restarts it on the same port and data directory.
-fn kill_mid_upload(server: Server, data: &Path, port: u16, mut client: Child) -> Server {
+/// starts it again with `restart`.
+fn kill_mid_upload(server: Server, client: Child, restart: impl FnOnce() -> Server) -> Server {
     std::thread::sleep(Duration::from_millis(400));
     let mut server = server;
+    let mut client = client;
     // SIGKILL: no graceful stop, no chance to tidy up.
     let _ = server.child.kill();
     let _ = server.child.wait();
     let _ = client.wait();
     drop(server);
-    serve(data, port)
+    restart()
+}
+
+/// The tuspy scenario against `endpoint`: 2 MiB in 1 MiB PATCHes, the rest in one big
+/// PATCH that a kill of `server` cuts, `restart`, then a resume from the offset the server
+/// reports. The upload's URL and the offset the resumed upload ended at.
+fn tuspy_kill_and_resume(
+    endpoint: &str,
+    token: &str,
+    path: &Path,
+    server: Server,
+    restart: impl FnOnce() -> Server,
+) -> (String, String, Server) {
+    let python = |args: &[&str]| {
+        let mut cmd = Command::new("python3");
+        cmd.env("PYTHONPATH", tuspy())
+            .arg("-c")
+            .arg(TUSPY)
+            .args([endpoint, token, path.to_str().unwrap()])
+            .args(args);
+        cmd
+    };
+    let url = run_ok(python(&["start"])).trim().to_owned();
+    let big = python(&["big", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = kill_mid_upload(server, big, restart);
+    let offset = run_ok(python(&["resume", &url])).trim().to_owned();
+    (url, offset, server)
 }
 
 fn stored(data: &Path) -> Vec<u8> {
@@ -197,25 +228,9 @@ fn tuspy_resumes_after_the_server_is_killed() {
     let token = admin_token(&data);
     let (path, bytes) = lora_file(dir.path());
     let endpoint = format!("http://127.0.0.1:{port}/api/v1/admin/lora/uploads");
-    let python = |args: &[&str]| {
-        let mut cmd = Command::new("python3");
-        cmd.env("PYTHONPATH", tuspy())
-            .arg("-c")
-            .arg(TUSPY)
-            .args([endpoint.as_str(), token.as_str(), path.to_str().unwrap()])
-            .args(args);
-        cmd
-    };
-    // 2 MiB in 1 MiB PATCHes, then the rest in one big PATCH that the kill cuts.
-    let url = run_ok(python(&["start"])).trim().to_owned();
-    let big = python(&["big", &url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _server = kill_mid_upload(server, &data, port, big);
-    let offset = run_ok(python(&["resume", &url]));
-    assert_eq!(offset.trim(), bytes.len().to_string());
+    let (_, offset, _server) =
+        tuspy_kill_and_resume(&endpoint, &token, &path, server, || serve(&data, port));
+    assert_eq!(offset, bytes.len().to_string());
     assert_eq!(stored(&data), bytes, "the resumed upload is the exact file");
 }
 
@@ -266,7 +281,7 @@ fn tus_js_client_resumes_after_the_server_is_killed() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _server = kill_mid_upload(server, &data, port, cut);
+    let _server = kill_mid_upload(server, cut, || serve(&data, port));
     let done = run_ok(node(&["resume", &url]));
     assert!(done.starts_with("done"), "{done}");
     assert_eq!(stored(&data), bytes, "the resumed upload is the exact file");
@@ -311,31 +326,8 @@ fn the_same_tuspy_script_resumes_against_the_reference_server() {
     let server = start();
     let (path, bytes) = lora_file(dir.path());
     let endpoint = format!("http://127.0.0.1:{port}/files");
-    let python = |args: &[&str]| {
-        let mut cmd = Command::new("python3");
-        cmd.env("PYTHONPATH", tuspy())
-            .arg("-c")
-            .arg(TUSPY)
-            .args([endpoint.as_str(), "no-token", path.to_str().unwrap()])
-            .args(args);
-        cmd
-    };
-    let url = run_ok(python(&["start"])).trim().to_owned();
-    let big = python(&["big", &url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
-    let mut server = server;
-    let _ = server.child.kill();
-    let _ = server.child.wait();
-    let mut big = big;
-    let _ = big.wait();
-    drop(server);
-    let _server = start();
-    let offset = run_ok(python(&["resume", &url]));
-    assert_eq!(offset.trim(), bytes.len().to_string());
+    let (url, offset, _server) = tuspy_kill_and_resume(&endpoint, "no-token", &path, server, start);
+    assert_eq!(offset, bytes.len().to_string());
     let id = url.rsplit('/').next().unwrap();
     assert_eq!(std::fs::read(store.join(id)).unwrap(), bytes);
 }
