@@ -356,6 +356,9 @@ async fn append(
     state: &AppState,
 ) -> Result<Written, ApiError> {
     let repo = std::sync::Arc::clone(&state.repository);
+    // Claimed before the offset is read: two PATCHes one after the other must not both
+    // see the old offset and append at it.
+    let _guard = repo.store().resumable().lock(id).ok_or(TusError::Busy)?;
     let (info, current) = {
         let repo = std::sync::Arc::clone(&repo);
         let id = id.to_owned();
@@ -381,7 +384,6 @@ async fn append(
     {
         return Err(ApiError::TooLarge { limit: info.length });
     }
-    let _guard = repo.store().resumable().lock(id).ok_or(TusError::Busy)?;
     let _slot = state.uploads.try_take().ok_or(ApiError::Busy {
         cap: state.uploads.cap(),
     })?;
