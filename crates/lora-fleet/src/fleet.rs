@@ -368,7 +368,18 @@ impl Repository for Fleet {
             .keys
             .staging(&format!("{}-{}", replica_id(), staged.sha256().to_hex()));
         // Names the index knows to be taken are skipped; the conditional copy decides.
-        let taken: Vec<PartialPath> = self.lock_index().live.keys().cloned().collect();
+        // Only this name's versions can clash: the index range of the entity, this stem.
+        let stem = name
+            .as_str()
+            .rsplit_once('.')
+            .map_or(name.as_str(), |(s, _)| s);
+        let taken: Vec<PartialPath> = self
+            .lock_index()
+            .live
+            .keys()
+            .filter(|p| p.entity() == entity && p.file_name().starts_with(stem))
+            .cloned()
+            .collect();
         let candidates = versions(&wanted).filter(|c| {
             on_clash == OnClash::Refuse || c == &wanted || taken.binary_search(c).is_err()
         });
