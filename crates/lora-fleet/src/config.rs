@@ -7,6 +7,9 @@ use crate::FleetError;
 /// The default conditional copy: CopyObject with `If-None-Match: *`.
 pub const DEFAULT_COPY_IF_NOT_EXISTS: &str = "header: If-None-Match: *";
 
+/// How often a node lists the bucket by default (`LORA_SYNC_INTERVAL_SECS`).
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(10);
+
 /// Where the shared truth lives and how often a node catches up with it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FleetConfig {
@@ -83,7 +86,7 @@ impl FleetConfig {
             access_key_id: None,
             secret_access_key: None,
             allow_http: false,
-            sync_interval: Duration::from_secs(10),
+            sync_interval: DEFAULT_SYNC_INTERVAL,
             copy_if_not_exists: DEFAULT_COPY_IF_NOT_EXISTS.to_owned(),
         })
     }

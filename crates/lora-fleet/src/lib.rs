@@ -42,7 +42,7 @@ mod sync;
 #[cfg(test)]
 mod tests;
 
-pub use config::{DEFAULT_COPY_IF_NOT_EXISTS, FleetConfig};
+pub use config::{DEFAULT_COPY_IF_NOT_EXISTS, DEFAULT_SYNC_INTERVAL, FleetConfig};
 pub use fleet::{ContentRule, Fleet};
 pub use sync::SyncReport;
 

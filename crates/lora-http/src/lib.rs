@@ -65,6 +65,7 @@ pub use routes::bin::{
 pub use routes::evaluation::{EvaluationBatch, EvaluationRequest};
 pub use routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
 pub use routes::health::{HealthResponse, HealthStatus, StorageStatus, UploadsStatus};
+pub use routes::tus::DEFAULT_UPLOAD_EXPIRY;
 pub use routes::upload::{
     AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
 };
