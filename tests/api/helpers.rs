@@ -296,6 +296,22 @@ impl TestApp {
         self.admin_json("DELETE", "/api/v1/admin/lora", body)
     }
 
+    /// The health route's JSON.
+    pub fn health(&self) -> Value {
+        self.request("GET", "/api/v1/evaluation/health", "", b"")
+            .json()
+    }
+
+    /// Waits (bounded) until health counts `n` uploads in flight: the event that says a
+    /// request holds its upload slot (and, for a tus PATCH, its upload's claim).
+    pub fn wait_for_uploads_in_flight(&self, n: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.health()["uploads"]["in_flight"] != n {
+            assert!(std::time::Instant::now() < deadline, "{}", self.health());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn live(&self) -> Utf8PathBuf {
         self.data.join("models/loras")
     }

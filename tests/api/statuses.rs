@@ -2,7 +2,8 @@
 //! answers. Each route's error paths are provoked through the black box and every status
 //! seen must be among `paths[path][method].responses`, with the body its schema names;
 //! the other way round, every documented status but 200 and 500 must have been seen, or
-//! be in [`NOT_PROVOKED`] with the reason the route still answers it.
+//! be in [`not_provoked`] with the test that provokes it (a path the compiler checks) or the
+//! reason no test here can.
 //!
 //! Not per operation, so not in the document: 405, which each path's fallback answers for
 //! a method it has no operation for (utoipa documents operations; the `Allow` header names
@@ -83,41 +84,65 @@ const ADMIN_ONLY: [Route; 12] = [
     PURGE_BEFORE,
 ];
 
-const IDLE: &str = "a body that sends nothing for the idle timeout (60 s by default): provoked \
-     with a short timeout by `upload::a_stalled_upload_is_dropped_after_the_idle_timeout`";
-const FAILING_FS: &str = "provoked on a real read-only or full tmpfs by \
-     `a_read_only_or_full_filesystem_is_503_or_507` (root only)";
+/// Why a documented status is not provoked by the fast test.
+enum Why {
+    /// Another test provokes it: named by a path the compiler checks.
+    Test(fn(), &'static str, &'static str),
+    /// No test here can, and why the route still answers it.
+    Because(&'static str),
+}
+
+/// `Why::Test` for a test function, with what it does.
+macro_rules! provoked_by {
+    ($($path:ident)::+, $how:expr) => {
+        Why::Test($($path)::+ as fn(), stringify!($($path)::+), $how)
+    };
+}
+
+const IDLE: &str = "a body that sends nothing for the idle timeout (60 s by default), provoked \
+     with a short timeout";
+const FAILING_FS: &str = "a real read-only or full tmpfs (root only)";
 const UNLINK_ENOSPC: &str = "a removal needs no room on ext4, xfs or tmpfs, but btrfs (copy-on-write \
      metadata) can refuse one with ENOSPC, which the store answers as StorageFull";
-
-/// Documented statuses the fast test does not provoke, and why the route answers them.
-const NOT_PROVOKED: &[(Route, u16, &str)] = &[
-    (USER_UPLOAD, 408, IDLE),
-    (ADMIN_UPLOAD, 408, IDLE),
-    (DELETE, 408, IDLE),
-    (RESTORE, 408, IDLE),
-    (PURGE, 408, IDLE),
-    (PURGE_BEFORE, 408, IDLE),
-    (EVALUATE, 408, IDLE),
-    (DELETE, 507, FAILING_FS),
-    (RESTORE, 507, FAILING_FS),
-    (PURGE, 507, UNLINK_ENOSPC),
-    (PURGE_BEFORE, 507, UNLINK_ENOSPC),
-    (TUS_CREATE, 507, TUS_ROOM),
-    (TUS_ADMIN_CREATE, 507, TUS_ROOM),
-    (TUS_PATCH, 503, TUS_BUSY),
-    (TUS_ADMIN_PATCH, 503, TUS_BUSY),
-    (TUS_PATCH, 507, TUS_FULL),
-    (TUS_ADMIN_PATCH, 507, TUS_FULL),
-];
-
-const TUS_ROOM: &str = "an Upload-Length larger than the disk's free room (the test app's limit is \
-     64 KiB): provoked by `tus::a_creation_larger_than_the_free_room_is_507` on a small tmpfs (root only)";
 const TUS_BUSY: &str = "every upload slot taken (LORA_MAX_CONCURRENT_UPLOADS), as for the \
-     multipart routes (`upload::the_upload_cap_answers_503_with_retry_after`), or the shared storage \
-     away in fleet mode";
+     multipart routes, or the shared storage away in fleet mode";
 const TUS_FULL: &str = "a disk that fills during a PATCH; the multipart routes' 507 is provoked \
      with fault injection on staging writes, which the part files do not go through";
+
+/// Documented statuses the fast test does not provoke, and why the route answers them.
+fn not_provoked() -> Vec<(Route, u16, Why)> {
+    use crate::upload::{
+        a_stalled_upload_is_dropped_after_the_idle_timeout as stalled,
+        the_upload_cap_answers_503_from_the_headers_and_frees_slots as capped,
+    };
+    let idle = || provoked_by!(stalled, IDLE);
+    let failing = || provoked_by!(a_read_only_or_full_filesystem_is_503_or_507, FAILING_FS);
+    let room = || {
+        provoked_by!(
+            a_creation_larger_than_the_free_room_is_507,
+            "an Upload-Length larger than the disk's free room, on a small tmpfs (root only)"
+        )
+    };
+    vec![
+        (USER_UPLOAD, 408, idle()),
+        (ADMIN_UPLOAD, 408, idle()),
+        (DELETE, 408, idle()),
+        (RESTORE, 408, idle()),
+        (PURGE, 408, idle()),
+        (PURGE_BEFORE, 408, idle()),
+        (EVALUATE, 408, idle()),
+        (DELETE, 507, failing()),
+        (RESTORE, 507, failing()),
+        (PURGE, 507, Why::Because(UNLINK_ENOSPC)),
+        (PURGE_BEFORE, 507, Why::Because(UNLINK_ENOSPC)),
+        (TUS_CREATE, 507, room()),
+        (TUS_ADMIN_CREATE, 507, room()),
+        (TUS_PATCH, 503, provoked_by!(capped, TUS_BUSY)),
+        (TUS_ADMIN_PATCH, 503, provoked_by!(capped, TUS_BUSY)),
+        (TUS_PATCH, 507, Why::Because(TUS_FULL)),
+        (TUS_ADMIN_PATCH, 507, Why::Because(TUS_FULL)),
+    ]
+}
 
 /// The statuses the document lists for `route`.
 fn documented(doc: &Value, (method, path): Route) -> BTreeSet<u16> {
@@ -385,6 +410,18 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
             &form(&app, route, token, &styled("c.safetensors")),
         );
     }
+    for (route, collection, token) in [
+        (TUS_CREATE, "/api/v1/lora/uploads", user),
+        (TUS_ADMIN_CREATE, "/api/v1/admin/lora/uploads", admin),
+    ] {
+        let headers = format!("{V}Upload-Length: 10\r\n{}", tus_meta("c.safetensors", ""));
+        seen.expect(
+            route,
+            how,
+            503,
+            &tus(&app, "POST", collection, token, &headers, b""),
+        );
+    }
     for route in [LIST, BIN_LIST] {
         seen.record(route, how, &query(&app, route, admin, ""));
     }
@@ -420,9 +457,20 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
 
     // Every documented status is answered, or its row says why it is not provoked here.
     let mut unexplained = Vec::new();
+    let not_provoked = not_provoked();
+    for (_, _, why) in &not_provoked {
+        match why {
+            Why::Test(test, name, how) => {
+                // The compiler has checked the test exists; it must also be a real one.
+                assert!(!name.is_empty() && !how.is_empty());
+                let _: fn() = *test;
+            }
+            Why::Because(reason) => assert!(!reason.is_empty()),
+        }
+    }
     for route in ROUTES {
         let answered = seen.answers.get(&route).cloned().unwrap_or_default();
-        let reasoned: BTreeSet<u16> = NOT_PROVOKED
+        let reasoned: BTreeSet<u16> = not_provoked
             .iter()
             .filter(|(r, ..)| *r == route)
             .map(|(_, status, _)| *status)
@@ -431,10 +479,10 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
         for status in &reasoned {
             assert!(
                 listed.contains(status),
-                "{route:?} {status}: NOT_PROVOKED names a status the document does not list"
+                "{route:?} {status}: not_provoked names a status the document does not list"
             );
             if let Some(how) = answered.get(status) {
-                panic!("{route:?} {status} is provoked now ({how}): remove its NOT_PROVOKED row");
+                panic!("{route:?} {status} is provoked now ({how}): remove its not_provoked row");
             }
         }
         for status in listed {
@@ -449,7 +497,7 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
     }
     assert!(
         unexplained.is_empty(),
-        "documented, but never answered here and not in NOT_PROVOKED: {unexplained:#?}"
+        "documented, but never answered here and not in not_provoked: {unexplained:#?}"
     );
 }
 
@@ -676,7 +724,14 @@ fn tus_statuses(app: &TestApp, seen: &mut Seen<'_>) {
         )
         .unwrap();
         holder.write_all(&lora[..10]).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        // Its slot is taken after its claim: once health counts it, the claim is held.
+        app.wait_for_uploads_in_flight(1);
+        seen.expect(
+            delete,
+            "while a PATCH writes",
+            423,
+            &tus(app, "DELETE", &url, token, V, b""),
+        );
         seen.expect(
             patch,
             "while another PATCH writes",
@@ -838,7 +893,7 @@ impl Drop for Tmpfs {
 /// inodes), then read-only. Each must be documented.
 #[test]
 #[ignore = "mounts a tmpfs, which needs root: .ci/run runs it (CI runs as root)"]
-fn a_read_only_or_full_filesystem_is_503_or_507() {
+pub(crate) fn a_read_only_or_full_filesystem_is_503_or_507() {
     let fs = Tmpfs::mount("size=4m,nr_inodes=256");
     let data = fs.path().join("data");
     let app = spawn_app_at(data.clone());
@@ -901,5 +956,39 @@ fn a_read_only_or_full_filesystem_is_503_or_507() {
     seen.expect(LIST, how, 200, &query(&app, LIST, admin, ""));
     seen.expect(BIN_LIST, how, 200, &query(&app, BIN_LIST, admin, ""));
     seen.expect(EVALUATE, how, 200, &json(&app, EVALUATE, user, a));
+    drop(app);
+}
+
+/// A resumable upload announcing more than the disk's free room is refused at creation
+/// (507), before any byte is sent.
+#[test]
+#[ignore = "mounts a tmpfs, which needs root: .ci/run runs it (CI runs as root)"]
+pub(crate) fn a_creation_larger_than_the_free_room_is_507() {
+    let fs = Tmpfs::mount("size=1m");
+    let data = fs.path().join("data");
+    let app = spawn_app_at(data);
+    let doc = app.request("GET", "/openapi.json", "", b"").json();
+    let mut seen = Seen::new(&doc);
+    // Fill the disk to within 16 KiB of full: the test app's limit is 64 KiB.
+    let filler = fs.path().join("filler");
+    let free = app.health()["storage"]["free_bytes"].as_u64().unwrap();
+    std::fs::write(
+        &filler,
+        vec![0u8; usize::try_from(free).unwrap() - (16 << 10)],
+    )
+    .unwrap();
+    let (admin, user) = (Some(app.admin.as_str()), Some(app.user.as_str()));
+    for (route, collection, token) in [
+        (TUS_CREATE, "/api/v1/lora/uploads", user),
+        (TUS_ADMIN_CREATE, "/api/v1/admin/lora/uploads", admin),
+    ] {
+        let headers = format!(
+            "{V}Upload-Length: {}\r\n{}",
+            32 << 10,
+            tus_meta("big.safetensors", "")
+        );
+        let r = tus(&app, "POST", collection, token, &headers, b"");
+        seen.expect(route, "more than the free room", 507, &r);
+    }
     drop(app);
 }

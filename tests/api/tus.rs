@@ -1,5 +1,7 @@
 //! Resumable uploads (tus 1.0.0): what the status table in `statuses.rs` does not show.
 
+use std::io::{BufReader, Write};
+
 use base64::Engine;
 
 use crate::helpers::*;
@@ -91,19 +93,170 @@ fn refusals_at_the_end_are_the_multipart_routes_and_leave_nothing() {
     assert_eq!(bad.status, 400);
 }
 
+/// An upload past its expiry is gone for every request; its bytes go with it.
 #[test]
 fn expired_uploads_are_gone() {
-    let app = spawn_app_with(|s| s.with_upload_expiry(std::time::Duration::from_secs(1)));
+    let clock = std::sync::Arc::new(lora_core::ManualClock::now_utc());
+    let set = std::sync::Arc::clone(&clock);
+    let app = spawn_app_with(move |s| {
+        s.with_upload_expiry(std::time::Duration::from_secs(60))
+            .with_clock(set)
+    });
     let created = create(&app, "slow.safetensors", 1000, b"");
     let url = created.header("location").unwrap().to_owned();
-    std::thread::sleep(std::time::Duration::from_millis(2100));
-    let late = patch(&app, &url, 0, b"x");
+    assert_eq!(patch(&app, &url, 0, b"x").status, 204);
+    clock.advance(std::time::Duration::from_secs(61));
+    let late = patch(&app, &url, 1, b"y");
     assert_eq!(late.status, 404);
-    // The sweep removes the bytes too.
-    let uploads = app.data.join(".lora-server/uploads");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while std::fs::read_dir(&uploads).unwrap().count() > 0 {
-        assert!(std::time::Instant::now() < deadline, "expired files stay");
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    let head = app.head(
+        &url,
+        &format!("{}Tus-Resumable: 1.0.0\r\n", bearer(&app.admin)),
+    );
+    assert_eq!(head.status, 404);
+    assert!(
+        uploads_dir_files(&app).is_empty(),
+        "{:?}",
+        uploads_dir_files(&app)
+    );
+}
+
+fn uploads_dir_files(app: &TestApp) -> Vec<String> {
+    files_under(&app.data.join(".lora-server/uploads"))
+}
+
+/// An upload that expires while a PATCH writes it is answered 404 when the PATCH ends (as
+/// it would have been a moment later), and nothing of it stays.
+#[test]
+fn an_upload_that_expires_during_its_patch_is_404_and_gone() {
+    let clock = std::sync::Arc::new(lora_core::ManualClock::now_utc());
+    let set = std::sync::Arc::clone(&clock);
+    let app = spawn_app_with(move |s| s.with_clock(set));
+    let lora = st(5);
+    let url = create(&app, "late.safetensors", lora.len(), b"")
+        .header("location")
+        .unwrap()
+        .to_owned();
+    let mut holder = app.connect();
+    write!(
+        holder,
+        "PATCH {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+        bearer(&app.admin),
+        lora.len()
+    )
+    .unwrap();
+    holder.write_all(&lora[..10]).unwrap();
+    app.wait_for_uploads_in_flight(1);
+    clock.advance(std::time::Duration::from_secs(2 * 86_400));
+    holder.write_all(&lora[10..]).unwrap();
+    let r = read_response(&mut BufReader::new(holder));
+    assert_eq!(r.status, 404, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["detail"], "Upload not found");
+    assert!(app.live_files().is_empty());
+    assert!(
+        uploads_dir_files(&app).is_empty(),
+        "{:?}",
+        uploads_dir_files(&app)
+    );
+}
+
+/// The completing PATCH published the file: if recording that fails, the client is still
+/// told it is done (the file is live), and a retry is not a 500.
+#[test]
+fn a_published_upload_whose_record_cannot_be_written_is_answered_as_done() {
+    let app = spawn_app();
+    app.store.fail_upload_records(true);
+    let lora = st(6);
+    let url = create(&app, "kept.safetensors", lora.len(), b"")
+        .header("location")
+        .unwrap()
+        .to_owned();
+    let done = patch(&app, &url, 0, &lora);
+    assert_eq!(
+        done.status,
+        204,
+        "{:?}",
+        String::from_utf8_lossy(&done.body)
+    );
+    assert_eq!(
+        done.header("lora-partial-path"),
+        Some("styles/kept.safetensors")
+    );
+    assert_eq!(
+        std::fs::read(app.live().join("styles/kept.safetensors")).unwrap(),
+        lora
+    );
+    // Without its record the upload is gone: a retry is told so, not failed.
+    assert_eq!(patch(&app, &url, 0, &lora).status, 404);
+    assert_eq!(
+        app.request("GET", &url, &bearer(&app.admin), b"").status,
+        404
+    );
+    assert_eq!(app.live_files(), ["styles/kept.safetensors"]);
+}
+
+/// tus uploads are in the operator's figures like multipart ones: the phase timings, and
+/// a PATCH dropped for sending nothing counts as an idle drop.
+#[test]
+fn tus_uploads_are_timed_and_their_idle_drops_counted() {
+    let app = spawn_app_with(|s| s.with_body_idle_timeout(std::time::Duration::from_millis(300)));
+    let lora = st(8);
+    let url = create(&app, "timed.safetensors", lora.len(), b"")
+        .header("location")
+        .unwrap()
+        .to_owned();
+    let mut stalled = app.connect();
+    write!(
+        stalled,
+        "PATCH {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+        bearer(&app.admin),
+        lora.len()
+    )
+    .unwrap();
+    stalled.write_all(&lora[..10]).unwrap();
+    let dropped = read_response(&mut BufReader::new(stalled));
+    assert_eq!(dropped.status, 408);
+    assert_eq!(app.health()["uploads"]["idle_drops"], 1);
+    // The ten bytes that arrived are kept: the upload resumes from them.
+    assert_eq!(patch(&app, &url, 10, &lora[10..20]).status, 204);
+    assert_eq!(patch(&app, &url, 20, &lora[20..]).status, 204);
+    let metrics = String::from_utf8(app.request("GET", "/metrics", "", b"").body).unwrap();
+    for phase in ["check", "publish"] {
+        let line = format!("lora_upload_phase_duration_seconds_count{{phase=\"{phase}\"}} 1");
+        assert!(metrics.contains(&line), "missing {line} in:\n{metrics}");
     }
+    assert!(
+        metrics.contains(r#"lora_upload_phase_duration_seconds_count{phase="receive"} 2"#),
+        "each PATCH's body that arrived whole is timed:\n{metrics}"
+    );
+}
+
+/// Termination waits for a PATCH that is writing: 423, and the upload is whole after.
+#[test]
+fn a_delete_while_a_patch_writes_is_423() {
+    let app = spawn_app();
+    let lora = st(9);
+    let url = create(&app, "held.safetensors", lora.len(), b"")
+        .header("location")
+        .unwrap()
+        .to_owned();
+    let mut holder = app.connect();
+    write!(
+        holder,
+        "PATCH {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+        bearer(&app.admin),
+        lora.len()
+    )
+    .unwrap();
+    holder.write_all(&lora[..10]).unwrap();
+    app.wait_for_uploads_in_flight(1);
+    let refused = app.request(
+        "DELETE",
+        &url,
+        &format!("{}Tus-Resumable: 1.0.0\r\n", bearer(&app.admin)),
+        b"",
+    );
+    assert_eq!(refused.status, 423);
+    holder.write_all(&lora[10..]).unwrap();
+    assert_eq!(read_response(&mut BufReader::new(holder)).status, 204);
+    assert_eq!(app.live_files(), ["styles/held.safetensors"]);
 }

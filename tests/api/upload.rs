@@ -573,7 +573,7 @@ fn stalled_uploads_do_not_starve_other_requests() {
 /// An upload whose body sends nothing for the idle timeout is dropped with 408 and its
 /// staging file removed; a JSON body that stalls gets the same.
 #[test]
-fn a_stalled_upload_is_dropped_after_the_idle_timeout() {
+pub(crate) fn a_stalled_upload_is_dropped_after_the_idle_timeout() {
     let app = spawn_app_with(|s| s.with_body_idle_timeout(std::time::Duration::from_millis(300)));
     let mut s = app.connect();
     write!(
@@ -631,7 +631,7 @@ fn a_slow_but_steady_upload_completes() {
 /// its headers (with `Expect: 100-continue`, before any body is sent); a slot comes back the
 /// moment an upload's client goes away, and health counts it all.
 #[test]
-fn the_upload_cap_answers_503_from_the_headers_and_frees_slots() {
+pub(crate) fn the_upload_cap_answers_503_from_the_headers_and_frees_slots() {
     let app = spawn_app_with(|s| s.with_max_concurrent_uploads(2));
     let head = |expect: &str| {
         format!(
@@ -647,15 +647,8 @@ fn the_upload_cap_answers_503_from_the_headers_and_frees_slots() {
             s
         })
         .collect();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let health = || {
-        app.request("GET", "/api/v1/evaluation/health", "", b"")
-            .json()
-    };
-    while health()["uploads"]["in_flight"] != 2 {
-        assert!(std::time::Instant::now() < deadline, "{}", health());
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    let health = || app.health();
+    app.wait_for_uploads_in_flight(2);
     let r = app.upload(&[file("third.pt", &pt())]);
     assert_eq!(r.status, 503, "{:?}", r.json());
     assert_eq!(r.header("retry-after"), Some("5"));
@@ -674,11 +667,7 @@ fn the_upload_cap_answers_503_from_the_headers_and_frees_slots() {
     assert_eq!(health()["uploads"]["refused"], 2);
 
     drop(stalled);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while health()["uploads"]["in_flight"] != 0 {
-        assert!(std::time::Instant::now() < deadline, "{}", health());
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    app.wait_for_uploads_in_flight(0);
     assert_eq!(app.upload(&[file("later.pt", &pt())]).status, 200);
     assert_eq!(health()["uploads"]["max_concurrent"], 2);
 }

@@ -13,6 +13,7 @@ const CRATES: &[&str] = &[
     "crates/lora-auth",
     "crates/lora-inspect",
     "crates/lora-http",
+    "crates/lora-fleet",
     "bin",
 ];
 
@@ -104,9 +105,44 @@ fn graph(
                 }
             }
         }
+        // Paths written out in the code (`crate::routes::tus::TUS_VERSION`) depend as much
+        // as `use` items do.
+        for path in inline_paths(code) {
+            for target in targets(name, &path, modules, reexported) {
+                if target != *name {
+                    uses.insert(target);
+                }
+            }
+        }
         edges.insert(name.clone(), uses);
     }
     edges
+}
+
+/// Every `crate::a::b` path in `code` outside `use` items and comments, as far as it is
+/// made of path segments.
+fn inline_paths(code: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for line in code.lines() {
+        let line = line.trim_start();
+        if line.starts_with("//") || line.starts_with("use ") || line.starts_with("pub use ") {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("crate::") {
+            // Not part of a longer name (`lora_crate::`).
+            let before = rest[..at].chars().next_back();
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(tail.len());
+            if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                paths.push(tail[..end].trim_end_matches(':').to_owned());
+            }
+            rest = &tail[end..];
+        }
+    }
+    paths
 }
 
 /// The modules a `use` path (whitespace removed) depends on.
@@ -230,7 +266,11 @@ fn the_graphs_are_read() {
     let http = crate_graph("crates/lora-http");
     assert!(http["openapi"].contains("routes::upload"), "{http:#?}");
     assert!(http["routes::bin"].contains("routes"), "{http:#?}");
-    assert!(http["routes::files"].contains("auth"), "{http:#?}");
+    assert!(http["routes::files"].contains("extract::auth"), "{http:#?}");
+    // A path written out in the code, not in a `use` item.
+    assert!(http["server"].contains("observe::audit"), "{http:#?}");
+    let fleet = crate_graph("crates/lora-fleet");
+    assert!(fleet["fleet"].contains("keys"), "{fleet:#?}");
     let inspect = crate_graph("crates/lora-inspect");
     assert!(inspect["gram"].contains("dtype"), "{inspect:#?}");
     assert!(

@@ -29,7 +29,11 @@ pub enum EntityType {
 }
 
 /// Which upload route a request came through; it decides the allowed entity types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Serialized as `user` or `admin` (a resumable upload remembers the rules it was created
+/// under).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum UploadRoute {
     /// `POST /api/v1/lora/upload`: users and admins.
     User,

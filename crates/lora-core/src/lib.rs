@@ -13,6 +13,8 @@
 //! * [`PartialPath`]: `{entity_type}/{filename}`, the path clients use to name a stored
 //!   file, which can never point outside the LoRA folder.
 //! * [`Sha256`]: a file's SHA-256, 32 bytes that read and write as 64 hex digits.
+//! * [`Clock`]: where "now" comes from, so rules about time (an upload's expiry) can be
+//!   tested without sleeping ([`SystemClock`], [`ManualClock`]).
 //! * [`timestamp`]: the RFC 3339 UTC form (`2024-01-01T12:00:00Z`) used in every response.
 //!
 //! ```
@@ -30,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod clock;
 mod entity;
 mod error;
 mod hash;
@@ -37,6 +40,7 @@ mod name;
 mod path;
 pub mod timestamp;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use entity::{EntityType, UploadRoute};
 pub use error::CoreError;
 pub use hash::Sha256;

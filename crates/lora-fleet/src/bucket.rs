@@ -94,9 +94,18 @@ impl Bucket {
         if let Some(secret) = &config.secret_access_key {
             builder = builder.with_secret_access_key(secret);
         }
-        let store = builder
-            .build()
-            .map_err(|e| FleetError::Config(format!("the S3 client cannot be built: {e}")))?;
+        let store = builder.build().map_err(|e| {
+            // The cause ("No CA certificates were loaded from the system") sits deep in
+            // the chain; an operator needs it, not "builder error".
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                reason.push_str(": ");
+                reason.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            FleetError::Config(format!("the S3 client cannot be built: {reason}"))
+        })?;
         Ok(Self {
             store: Arc::new(store),
         })

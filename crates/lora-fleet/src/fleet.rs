@@ -356,6 +356,18 @@ impl Repository for Fleet {
         &self.store
     }
 
+    fn ready_for_uploads(&self) -> Result<(), StoreError> {
+        self.store.ensure_present()?;
+        // One HEAD of a key that need not exist: it answers whether the bucket does.
+        match self.block_on(self.bucket.head(&self.keys.staging_root())) {
+            Ok(_) => {
+                self.reached();
+                Ok(())
+            }
+            Err(e) => Err(self.remote("reach the bucket before an upload", e)),
+        }
+    }
+
     fn publish(
         &self,
         staged: StagedFile,

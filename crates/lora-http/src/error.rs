@@ -10,6 +10,7 @@ use lora_inspect::InspectError;
 use lora_store::StoreError;
 
 use crate::ContentRejection;
+use crate::tus::TusError;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use utoipa::ToSchema;
@@ -306,9 +307,9 @@ impl ResponseError for ApiError {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
         if let ApiError::Tus(e) = self {
-            response.insert_header(("Tus-Resumable", crate::routes::tus::TUS_VERSION));
+            response.insert_header(("Tus-Resumable", crate::tus::TUS_VERSION));
             if matches!(e, TusError::Version) {
-                response.insert_header(("Tus-Version", crate::routes::tus::TUS_VERSION));
+                response.insert_header(("Tus-Version", crate::tus::TUS_VERSION));
             }
         }
         if let ApiError::MethodNotAllowed { allow } = self {
@@ -320,7 +321,7 @@ impl ResponseError for ApiError {
             }),
             // A refusal for load is the one 5xx whose reason (no server path) the client reads.
             ApiError::Busy { .. } => response
-                .insert_header((header::RETRY_AFTER, crate::load::RETRY_AFTER_SECS))
+                .insert_header((header::RETRY_AFTER, crate::ingest::load::RETRY_AFTER_SECS))
                 .json(HttpError {
                     detail: self.to_string(),
                 }),
@@ -355,38 +356,6 @@ impl ResponseError for ApiError {
             }),
         }
     }
-}
-
-/// What the resumable-upload (tus 1.0.0) routes refuse.
-#[derive(Debug, Error)]
-pub enum TusError {
-    /// `Tus-Resumable` is missing or not `1.0.0` (412, with `Tus-Version`).
-    #[error("Precondition Failed: this server speaks tus 1.0.0 (send Tus-Resumable: 1.0.0)")]
-    Version,
-    /// A PATCH body that is not `application/offset+octet-stream` (415).
-    #[error("Unsupported Media Type: PATCH bodies must be application/offset+octet-stream")]
-    MediaType,
-    /// A header is missing or malformed (400).
-    #[error("{0}")]
-    Header(String),
-    /// No such upload for this subject (or it expired) (404).
-    #[error("Upload not found")]
-    UnknownUpload,
-    /// `Upload-Offset` is not the upload's offset (409).
-    #[error("Conflict: Upload-Offset must be {current}")]
-    Offset {
-        /// The upload's offset.
-        current: u64,
-    },
-    /// Another PATCH is writing to this upload (423).
-    #[error("Locked: another PATCH is writing to this upload")]
-    Busy,
-    /// The subject has too many unfinished uploads (429).
-    #[error("Too many unfinished uploads (the limit is {limit}); finish or delete one")]
-    TooMany {
-        /// The limit.
-        limit: usize,
-    },
 }
 
 /// Seconds a client is asked to wait when the shared storage (fleet mode) is away.

@@ -6,8 +6,8 @@
 //!   errors), used by [`run`] and by tests;
 //! * [`run`] serves it on a listener, with an `Expect: 100-continue` gate that refuses
 //!   unauthenticated or oversized uploads before the client sends the body, and starts
-//!   the bin retention task; a service that mounts [`configure`] itself calls
-//!   [`spawn_retention`] once.
+//!   its background tasks (bin retention, the sweep of abandoned resumable uploads); a
+//!   service that mounts [`configure`] itself calls [`spawn_background`] once.
 //!
 //! Permissions are extractors ([`AdminClaims`], [`UserClaims`]) decided from the headers
 //! before any body is read. JSON bodies are typed request structs read by one extractor,
@@ -31,33 +31,28 @@
 //! ```
 #![deny(missing_docs)]
 
-mod audit;
-mod auth;
-mod check;
 mod console;
-mod disposition;
 mod error;
-mod idle;
-mod json;
-mod load;
-mod metrics;
+mod extract;
+mod ingest;
+mod observe;
 mod openapi;
-mod request_log;
 mod routes;
 mod server;
-mod sink;
 mod state;
+mod task;
+mod tus;
 
-pub use auth::{AdminClaims, UserClaims};
-pub use check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
 pub use console::CONSOLE_CSP;
 pub use error::{ApiError, HttpError, HttpValidationError, IssueKind, LocItem, ValidationIssue};
-pub use idle::DEFAULT_BODY_IDLE_TIMEOUT;
-pub use json::{ApiJson, MAX_JSON_BODY};
-pub use load::DEFAULT_MAX_CONCURRENT_UPLOADS;
-pub use metrics::Metrics;
+pub use extract::auth::{AdminClaims, UserClaims};
+pub use extract::json::{ApiJson, MAX_JSON_BODY};
+pub use ingest::check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
+pub use ingest::idle::DEFAULT_BODY_IDLE_TIMEOUT;
+pub use ingest::load::DEFAULT_MAX_CONCURRENT_UPLOADS;
+pub use observe::metrics::Metrics;
+pub use observe::request_log::{REQUEST_ID, RequestId};
 pub use openapi::ApiDoc;
-pub use request_log::{REQUEST_ID, RequestId};
 pub use routes::bin::{
     BinItem, BinListResponse, BinPurgeBeforeRequest, BinPurgeRequest, BinPurgeResponse,
     BinRestoreRequest, BinRestoreResponse,
@@ -65,12 +60,12 @@ pub use routes::bin::{
 pub use routes::evaluation::{EvaluationBatch, EvaluationRequest};
 pub use routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
 pub use routes::health::{HealthResponse, HealthStatus, StorageStatus, UploadsStatus};
-pub use routes::tus::DEFAULT_UPLOAD_EXPIRY;
 pub use routes::upload::{
     AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
 };
 pub use server::{
-    ADMIN_UPLOAD_PATH, ServerOptions, USER_UPLOAD_PATH, app, configure, run, spawn_retention,
-    spawn_upload_sweep,
+    ADMIN_UPLOAD_PATH, Background, ServerOptions, USER_UPLOAD_PATH, app, configure, run,
+    spawn_background, spawn_retention, spawn_upload_sweep,
 };
 pub use state::{AppState, DEFAULT_MAX_UPLOAD_BYTES, MULTIPART_ALLOWANCE};
+pub use tus::{DEFAULT_UPLOAD_EXPIRY, MAX_UNFINISHED_PER_SUBJECT, TUS_VERSION, TusError};

@@ -25,15 +25,16 @@ pub const ADMIN_UPLOAD_PATH: &str = "/api/v1/admin/lora/upload";
 
 /// Registers every route of the service on `cfg`, with `state` as shared data.
 ///
-/// Mount it into another actix-web application, under any scope. `configure` runs once
-/// per worker, so it starts nothing in the background: a service that mounts it and set
-/// [`AppState::with_bin_retention`] starts the retention task once, with
-/// [`spawn_retention`] ([`run`] does this itself).
+/// Mount it into another actix-web application, under any scope (URLs the service hands
+/// out, such as a tus upload's `Location`, follow the scope). `configure` runs once per
+/// worker, so it starts nothing in the background: a service that mounts it starts the
+/// background tasks once, with [`spawn_background`] (the bin retention, when set, and the
+/// sweep of abandoned resumable uploads; [`run`] does this itself).
 ///
 /// ```no_run
 /// # async fn demo(state: lora_http::AppState) -> std::io::Result<()> {
 /// use actix_web::{App, HttpServer, web};
-/// let _retention = lora_http::spawn_retention(&state);
+/// let _background = lora_http::spawn_background(&state);
 /// HttpServer::new(move || {
 ///     let state = state.clone();
 ///     App::new().service(web::scope("/lora").configure(|cfg| lora_http::configure(cfg, state)))
@@ -156,7 +157,7 @@ pub fn app(
         .default_service(web::to(fallback::not_found))
         .wrap(ErrorHandlers::new().default_handler(fallback::json_errors))
         .wrap(actix_web::middleware::from_fn(
-            crate::request_log::middleware,
+            crate::observe::request_log::middleware,
         ))
 }
 
@@ -212,8 +213,7 @@ pub fn run(
 ) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
     // Run until the server's runtime stops.
-    drop(spawn_retention(&state));
-    drop(spawn_upload_sweep(&state));
+    drop(spawn_background(&state));
     let server = Server::build()
         .workers(options.workers)
         .shutdown_timeout(options.shutdown_grace.as_secs())
@@ -308,13 +308,13 @@ pub fn spawn_retention(state: &AppState) -> Option<actix_web::rt::task::JoinHand
 /// [`configure`] calls it once.
 pub fn spawn_upload_sweep(state: &AppState) -> actix_web::rt::task::JoinHandle<()> {
     let repository = std::sync::Arc::clone(&state.repository);
-    let every = (state.upload_expiry / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    let clock = std::sync::Arc::clone(&state.ingest.clock);
+    let every =
+        (state.limits.upload_expiry / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
     actix_web::rt::spawn(async move {
         loop {
             let repository = std::sync::Arc::clone(&repository);
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            let now = clock.now();
             if let Ok(swept) = web::block(move || repository.store().resumable().sweep(now)).await
                 && swept > 0
             {
@@ -325,6 +325,37 @@ pub fn spawn_upload_sweep(state: &AppState) -> actix_web::rt::task::JoinHandle<(
     })
 }
 
+/// The background tasks a served [`AppState`] needs: the bin retention (when set) and the
+/// sweep of expired resumable uploads. [`run`] starts them; a service that mounts
+/// [`configure`] calls [`spawn_background`] once, on its runtime.
+#[derive(Debug)]
+pub struct Background {
+    /// The retention task, when the state has a retention period.
+    pub retention: Option<actix_web::rt::task::JoinHandle<()>>,
+    /// The sweep of expired resumable uploads.
+    pub upload_sweep: actix_web::rt::task::JoinHandle<()>,
+}
+
+impl Background {
+    /// Stops both tasks.
+    pub fn abort(&self) {
+        if let Some(retention) = &self.retention {
+            retention.abort();
+        }
+        self.upload_sweep.abort();
+    }
+}
+
+/// Starts every background task `state` needs ([`spawn_retention`] and
+/// [`spawn_upload_sweep`]) on the current actix/tokio runtime. Call it once per process;
+/// dropping the handles does not stop the tasks, [`Background::abort`] does.
+pub fn spawn_background(state: &AppState) -> Background {
+    Background {
+        retention: spawn_retention(state),
+        upload_sweep: spawn_upload_sweep(state),
+    }
+}
+
 /// Purges bin entries older than `retention` now, then every `retention / 10` (between a
 /// second and an hour), on the blocking pool.
 async fn retention_task(store: std::sync::Arc<dyn lora_store::Repository>, retention: Duration) {
@@ -333,9 +364,9 @@ async fn retention_task(store: std::sync::Arc<dyn lora_store::Repository>, reten
         let store = std::sync::Arc::clone(&store);
         match web::block(move || store.apply_retention(retention)).await {
             Ok(Ok(p)) if p.files > 0 => {
-                crate::audit::purged(
-                    crate::audit::Actor::SERVER,
-                    "retention",
+                crate::observe::audit::purged(
+                    &crate::observe::audit::Actor::server(),
+                    crate::observe::audit::Action::Retention,
                     p.files,
                     p.bytes,
                     None,
@@ -362,13 +393,13 @@ fn expect_gate(state: &AppState, req: &Request) -> Result<(), Response<BoxBody>>
         (true, ADMIN_UPLOAD_PATH) => Role::Admin,
         _ => return Ok(()),
     };
-    let refusal = crate::auth::authorize(state, &head.headers, role)
+    let refusal = crate::extract::auth::authorize(state, &head.headers, role)
         .and_then(|_| upload::check_declared_length(state, &head.headers))
         .and_then(|()| {
-            if state.uploads.is_full() {
-                state.uploads.refused_one();
+            if state.ingest.load().is_full() {
+                state.ingest.load().refused_one();
                 Err(ApiError::Busy {
-                    cap: state.uploads.cap(),
+                    cap: state.ingest.load().cap(),
                 })
             } else {
                 Ok(())

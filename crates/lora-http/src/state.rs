@@ -3,7 +3,12 @@ use std::sync::Arc;
 use lora_auth::Verifier;
 use lora_store::{Repository, Store};
 
+use lora_core::{Clock, SystemClock};
+
 use crate::ContentCheck;
+use crate::ingest::Ingest;
+use crate::ingest::load::UploadLoad;
+use crate::observe::metrics::Metrics;
 
 /// Default upload limit: 500 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 524_288_000;
@@ -12,18 +17,30 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 524_288_000;
 pub const MULTIPART_ALLOWANCE: u64 = 1 << 20;
 
 /// Everything the routes share. Cheap to clone.
+///
+/// It holds its parts, each owned by the code that uses it: the repository, the token
+/// verifier, the ingest path every upload takes, the request limits, and what operators
+/// read (metrics).
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) repository: Arc<dyn Repository>,
     pub(crate) verifier: Arc<Verifier>,
-    pub(crate) max_upload_bytes: u64,
-    pub(crate) content_check: Arc<dyn ContentCheck>,
+    pub(crate) ingest: Ingest,
+    pub(crate) limits: Limits,
     pub(crate) bin_retention: Option<std::time::Duration>,
-    pub(crate) body_idle_timeout: std::time::Duration,
-    pub(crate) uploads: Arc<crate::load::UploadLoad>,
-    pub(crate) upload_expiry: std::time::Duration,
-    pub(crate) metrics: Arc<crate::metrics::Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) metrics_token: Option<Arc<str>>,
+}
+
+/// What a request may send, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// The largest accepted file, in bytes.
+    pub(crate) max_upload_bytes: u64,
+    /// How long a body may send nothing.
+    pub(crate) body_idle_timeout: std::time::Duration,
+    /// How long a resumable upload lives.
+    pub(crate) upload_expiry: std::time::Duration,
 }
 
 impl std::fmt::Debug for AppState {
@@ -32,7 +49,7 @@ impl std::fmt::Debug for AppState {
             .field("data_dir", &self.store().layout().data_dir())
             .field("repository", &self.repository)
             .field("verifier", &self.verifier)
-            .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -47,16 +64,24 @@ impl AppState {
     /// State over any [`Repository`]: a [`Store`], or fleet mode's bucket with its local
     /// replica.
     pub fn over(repository: Arc<dyn Repository>, verifier: Arc<Verifier>) -> Self {
+        let metrics = Arc::new(Metrics::new());
         Self {
+            ingest: Ingest {
+                repository: Arc::clone(&repository),
+                check: Arc::new(crate::InspectCheck::default()),
+                metrics: Arc::clone(&metrics),
+                load: UploadLoad::new(crate::DEFAULT_MAX_CONCURRENT_UPLOADS),
+                clock: Arc::new(SystemClock),
+            },
             repository,
             verifier,
-            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
-            content_check: Arc::new(crate::InspectCheck::default()),
+            limits: Limits {
+                max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+                body_idle_timeout: crate::DEFAULT_BODY_IDLE_TIMEOUT,
+                upload_expiry: crate::DEFAULT_UPLOAD_EXPIRY,
+            },
             bin_retention: None,
-            body_idle_timeout: crate::DEFAULT_BODY_IDLE_TIMEOUT,
-            uploads: crate::load::UploadLoad::new(crate::DEFAULT_MAX_CONCURRENT_UPLOADS),
-            upload_expiry: crate::routes::tus::DEFAULT_UPLOAD_EXPIRY,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics,
             metrics_token: None,
         }
     }
@@ -64,14 +89,14 @@ impl AppState {
     /// Sets the largest accepted file, in bytes.
     #[must_use]
     pub fn with_max_upload_bytes(mut self, limit: u64) -> Self {
-        self.max_upload_bytes = limit;
+        self.limits.max_upload_bytes = limit;
         self
     }
 
     /// Sets the check run on every staged upload before it is published.
     #[must_use]
     pub fn with_content_check(mut self, check: Arc<dyn ContentCheck>) -> Self {
-        self.content_check = check;
+        self.ingest.check = check;
         self
     }
 
@@ -89,7 +114,7 @@ impl AppState {
     /// are never cut. Default [`crate::DEFAULT_BODY_IDLE_TIMEOUT`].
     #[must_use]
     pub fn with_body_idle_timeout(mut self, idle: std::time::Duration) -> Self {
-        self.body_idle_timeout = idle;
+        self.limits.body_idle_timeout = idle;
         self
     }
 
@@ -98,7 +123,7 @@ impl AppState {
     /// [`crate::DEFAULT_MAX_CONCURRENT_UPLOADS`].
     #[must_use]
     pub fn with_max_concurrent_uploads(mut self, cap: usize) -> Self {
-        self.uploads = crate::load::UploadLoad::new(cap);
+        self.ingest.load = UploadLoad::new(cap);
         self
     }
 
@@ -106,7 +131,15 @@ impl AppState {
     /// partial uploads are removed. Default one day.
     #[must_use]
     pub fn with_upload_expiry(mut self, expiry: std::time::Duration) -> Self {
-        self.upload_expiry = expiry;
+        self.limits.upload_expiry = expiry;
+        self
+    }
+
+    /// Takes "now" from `clock` (expiry of resumable uploads, upload timestamps): tests
+    /// move a [`lora_core::ManualClock`] instead of sleeping. Default: the system's.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.ingest.clock = clock;
         self
     }
 
@@ -135,6 +168,6 @@ impl AppState {
 
     /// The largest accepted file, in bytes.
     pub fn max_upload_bytes(&self) -> u64 {
-        self.max_upload_bytes
+        self.limits.max_upload_bytes
     }
 }

@@ -96,3 +96,92 @@ async fn a_mounting_service_starts_bin_retention_itself() {
     task.abort();
     assert!(lora_http::spawn_retention(&self::state(&tempfile::tempdir().unwrap())).is_none());
 }
+
+/// A tus upload's `Location` follows the scope the routes are mounted under, and the
+/// upload answers there.
+#[actix_web::test]
+async fn tus_locations_follow_the_mount() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(&dir);
+    let admin = state.verifier().mint(Role::Admin, "host", 60).unwrap();
+    let app = test::init_service(
+        App::new()
+            .service(web::scope("/lora").configure(|cfg| lora_http::configure(cfg, state.clone()))),
+    )
+    .await;
+    let created = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/lora/api/v1/admin/lora/uploads")
+            .insert_header(("Authorization", format!("Bearer {admin}")))
+            .insert_header(("Tus-Resumable", "1.0.0"))
+            .insert_header(("Upload-Length", "10"))
+            // filename a.safetensors
+            .insert_header(("Upload-Metadata", "filename YS5zYWZldGVuc29ycw=="))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let location = created
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        location.starts_with("/lora/api/v1/admin/lora/uploads/"),
+        "{location}"
+    );
+    let head = test::call_service(
+        &app,
+        test::TestRequest::default()
+            .method(actix_web::http::Method::HEAD)
+            .uri(&location)
+            .insert_header(("Authorization", format!("Bearer {admin}")))
+            .insert_header(("Tus-Resumable", "1.0.0"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers().get("upload-offset").unwrap(), "0");
+}
+
+/// A mounting service that calls `spawn_background` gets abandoned resumable uploads
+/// swept, as `run` does.
+#[actix_web::test]
+async fn a_mounting_service_sweeps_abandoned_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(lora_core::ManualClock::now_utc());
+    let state = state(&dir)
+        .with_upload_expiry(std::time::Duration::from_secs(5))
+        .with_clock(Arc::clone(&clock) as Arc<dyn lora_core::Clock>);
+    let admin = state.verifier().mint(Role::Admin, "host", 60).unwrap();
+    let app = test::init_service(
+        App::new()
+            .service(web::scope("/lora").configure(|cfg| lora_http::configure(cfg, state.clone()))),
+    )
+    .await;
+    let created = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/lora/api/v1/lora/uploads")
+            .insert_header(("Authorization", format!("Bearer {admin}")))
+            .insert_header(("Tus-Resumable", "1.0.0"))
+            .insert_header(("Upload-Length", "10"))
+            .insert_header(("Upload-Metadata", "filename YS5zYWZldGVuc29ycw=="))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let uploads = dir.path().join(".lora-server/uploads");
+    assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 2);
+    clock.advance(std::time::Duration::from_secs(6));
+    let background = lora_http::spawn_background(&state);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_dir(&uploads).unwrap().count() > 0 {
+        assert!(std::time::Instant::now() < deadline, "never swept");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    background.abort();
+}

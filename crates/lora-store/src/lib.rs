@@ -77,7 +77,7 @@ pub use listing::Page;
 pub use place::OnClash;
 pub use recycle_bin::{BinEntry, BinListing, Purged};
 pub use repository::{RemoteHealth, Repository};
-pub use resumable::{Appender, PatchGuard, Resumable, ResumableInfo};
+pub use resumable::{Appender, Completed, PatchGuard, Resumable, ResumableInfo, UploadId};
 pub use staging::{StagedFile, StagedUpload};
 pub use store::{
     Examined, Listing, LiveFile, OpenOptions, Published, Recovery, StorageHealth, Store,

@@ -121,6 +121,17 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
         )
     }
 
+    /// Whether a new upload can be taken at all: refuses, before any byte arrives, what
+    /// would fail at the end (a resumable upload is created long before it is published).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the data directory is gone;
+    /// [`StoreError::Remote`] when the shared storage cannot be reached.
+    fn ready_for_uploads(&self) -> Result<(), StoreError> {
+        self.store().ensure_present()
+    }
+
     /// The local storage's health.
     fn health(&self) -> StorageHealth {
         self.store().health()

@@ -273,8 +273,11 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::Io`] when it cannot be moved or hashed.
-    pub fn stage_resumable(&self, id: &str) -> Result<crate::StagedFile, StoreError> {
-        self.resumable.stage(id, &self.layout.staging_dir())
+    pub fn stage_resumable(
+        &self,
+        claim: &crate::PatchGuard,
+    ) -> Result<crate::StagedFile, StoreError> {
+        self.resumable.stage(claim, &self.layout.staging_dir())
     }
 
     /// Starts receiving an upload into the staging folder.
@@ -321,6 +324,15 @@ impl Store {
     pub fn fail_dir_syncs(&self, fail: bool) {
         self.durability
             .fail_syncs
+            .store(fail, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Test hook (feature `fault-injection`): the record of a published resumable upload
+    /// fails to be written (EIO), as on a failing disk, or works again.
+    #[cfg(feature = "fault-injection")]
+    pub fn fail_upload_records(&self, fail: bool) {
+        self.resumable
+            .fail_records
             .store(fail, std::sync::atomic::Ordering::Relaxed);
     }
 

@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 
 use super::blocking;
 use super::files::ListQuery;
-use crate::audit;
 use crate::error::{HttpError, HttpValidationError};
-use crate::json::ApiJson;
+use crate::extract::json::ApiJson;
+use crate::observe::audit;
 use crate::{AdminClaims, ApiError, AppState};
 
 /// One file in the bin.
@@ -216,8 +216,8 @@ pub(crate) async fn restore(
     let shown = bin_path.to_string();
     let result = blocking(move || Ok(store.restore(&bin_path, on_clash)?)).await;
     audit::outcome(
-        audit::Actor::of(claims.claims()),
-        "restore",
+        &audit::Actor::of(claims.claims()),
+        audit::Action::Restore,
         &shown,
         &result,
         |_| None,
@@ -266,8 +266,8 @@ pub(crate) async fn purge(
     let shown = bin_path.to_string();
     let result = blocking(move || Ok(store.purge(&bin_path)?)).await;
     audit::outcome(
-        audit::Actor::of(claims.claims()),
-        "purge",
+        &audit::Actor::of(claims.claims()),
+        audit::Action::Purge,
         &shown,
         &result,
         |_| None,
@@ -306,8 +306,8 @@ pub(crate) async fn purge_before(
     let result = blocking(move || Ok(store.purge_before(before.into())?)).await;
     let actor = audit::Actor::of(claims.claims());
     match &result {
-        Ok(p) => audit::purged(actor, "purge_before", p.files, p.bytes, None),
-        Err(e) => audit::refused(actor, "purge_before", "", e),
+        Ok(p) => audit::purged(&actor, audit::Action::PurgeBefore, p.files, p.bytes, None),
+        Err(e) => audit::refused(&actor, audit::Action::PurgeBefore, "", e),
     }
     let purged = result?;
     Ok(HttpResponse::Ok().json(purged_response(purged)))

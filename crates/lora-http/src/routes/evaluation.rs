@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::blocking;
 use crate::error::{HttpError, HttpValidationError, IssueKind, ValidationIssue};
-use crate::json::ApiJson;
+use crate::extract::json::ApiJson;
 use crate::{ApiError, AppState, UserClaims};
 
 /// Largest batch evaluated in one request.
@@ -126,14 +126,14 @@ pub(crate) async fn evaluate(
                     .observe(started.elapsed().as_secs_f64());
                 metrics
                     .verdicts
-                    .get_or_create(&crate::metrics::VerdictLabel {
+                    .get_or_create(&crate::observe::metrics::VerdictLabel {
                         verdict: format!("{:?}", report.verdict).to_ascii_lowercase(),
                     })
                     .inc();
                 for finding in &report.findings {
                     metrics
                         .findings
-                        .get_or_create(&crate::metrics::Code {
+                        .get_or_create(&crate::observe::metrics::Code {
                             code: finding.code.as_str().to_owned(),
                         })
                         .inc();

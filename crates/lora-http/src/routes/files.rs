@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::blocking;
-use crate::audit;
 use crate::error::{HttpError, HttpValidationError, IssueKind, ValidationIssue};
-use crate::json::ApiJson;
+use crate::extract::json::ApiJson;
+use crate::observe::audit;
 use crate::{AdminClaims, ApiError, AppState};
 
 /// Default and largest page size of the listing.
@@ -165,8 +165,8 @@ pub(crate) async fn delete(
     let shown = path.to_string();
     let result = blocking(move || Ok(store.delete(&path)?)).await;
     audit::outcome(
-        audit::Actor::of(claims.claims()),
-        "delete",
+        &audit::Actor::of(claims.claims()),
+        audit::Action::Delete,
         &shown,
         &result,
         |_| None,

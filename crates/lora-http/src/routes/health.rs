@@ -105,7 +105,7 @@ pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, A
     let (storage, remote) = blocking(move || Ok((store.health(), store.remote_health()))).await?;
     // "Nearly full": not room for one more upload of the largest size.
     let degraded = !storage.writable
-        || storage.free_bytes < state.max_upload_bytes
+        || storage.free_bytes < state.limits.max_upload_bytes
         || storage.durability_errors > 0
         || remote.as_ref().is_some_and(|r| !r.reachable);
     Ok(HttpResponse::Ok().json(HealthResponse {
@@ -133,7 +133,7 @@ pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, A
             rejected_objects: remote.as_ref().map(|r| r.rejected_objects),
         },
         uploads: {
-            let load = state.uploads.snapshot();
+            let load = state.ingest.load().snapshot();
             UploadsStatus {
                 in_flight: load.in_flight,
                 max_concurrent: load.cap,
@@ -141,6 +141,6 @@ pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, A
                 idle_drops: load.idle_drops,
             }
         },
-        evaluator: state.content_check.describe(),
+        evaluator: state.ingest.check.describe(),
     }))
 }

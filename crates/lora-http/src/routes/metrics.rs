@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use lora_core::EntityType;
 
 use super::blocking;
-use crate::metrics::Entity;
+use crate::observe::metrics::Entity;
 use crate::{ApiError, AppState};
 
 /// The storage figures read at scrape time, then the whole registry.

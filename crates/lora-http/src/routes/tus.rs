@@ -2,125 +2,28 @@
 //! expiration), beside the multipart routes: `POST /api/v1/lora/uploads` (user rules) and
 //! `POST /api/v1/admin/lora/uploads` (admin rules), uploads at `{collection}/{id}`.
 //!
-//! Everything that can be refused is refused at creation, from the headers, with the
-//! multipart routes' statuses and bodies. The PATCH that completes an upload runs the
-//! same content check, gate, versioning and publish as the multipart route.
+//! The protocol (versions, headers, metadata, its refusals) is `crate::tus`; these
+//! handlers apply the multipart routes' rules to it and hand the bytes to the one ingest
+//! path (`crate::ingest`). Everything that can be refused is refused at creation, from
+//! the headers, with the multipart routes' statuses and bodies; the PATCH that completes
+//! an upload publishes it as the multipart route does.
 
-use std::time::{Duration, SystemTime};
-
-use actix_web::http::header::{self, HttpDate};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
-use base64::Engine;
+use lora_auth::Claims;
 use lora_core::{EntityType, SafeFileName, UploadRoute};
-use lora_store::{OnClash, ResumableInfo};
+use lora_store::{OnClash, PatchGuard, ResumableInfo, StoreError, UploadId};
 
 use super::blocking;
 use super::upload::{AdminLoRAUploadResponse, LoRAUploadResponse, parse_form_bool};
-use crate::error::{HttpError, TusError};
-use crate::{AdminClaims, ApiError, AppState, UserClaims, idle};
-
-/// The protocol version spoken.
-pub const TUS_VERSION: &str = "1.0.0";
-/// The extensions supported.
-const EXTENSIONS: &str = "creation,creation-with-upload,termination,expiration";
-/// Unfinished uploads one subject may have.
-pub const MAX_UNFINISHED_PER_SUBJECT: usize = 32;
-/// Default lifetime of an upload (`LORA_UPLOAD_EXPIRY_SECS`).
-pub const DEFAULT_UPLOAD_EXPIRY: Duration = Duration::from_secs(86_400);
-/// Body bytes gathered before a write on the blocking pool.
-const BATCH: usize = 1 << 20;
-
-/// Which collection: the multipart route whose rules it follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Collection {
-    User,
-    Admin,
-}
-
-impl Collection {
-    fn path(self) -> &'static str {
-        match self {
-            Collection::User => "/api/v1/lora/uploads",
-            Collection::Admin => "/api/v1/admin/lora/uploads",
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Collection::User => "user",
-            Collection::Admin => "admin",
-        }
-    }
-
-    fn route(self) -> UploadRoute {
-        match self {
-            Collection::User => UploadRoute::User,
-            Collection::Admin => UploadRoute::Admin,
-        }
-    }
-}
+use crate::error::{HttpError, IssueKind, ValidationIssue};
+use crate::ingest::{Arrival, Session, Sink, Stored, Via, idle};
+use crate::observe::audit::Actor;
+use crate::tus::{self, EXTENSIONS, MAX_UNFINISHED_PER_SUBJECT, Metadata, TUS_VERSION, TusError};
+use crate::{AdminClaims, ApiError, AppState, UserClaims};
 
 fn tus(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
     builder.insert_header(("Tus-Resumable", TUS_VERSION))
-}
-
-fn require_version(req: &HttpRequest) -> Result<(), ApiError> {
-    match req
-        .headers()
-        .get("Tus-Resumable")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(v) if v.trim() == TUS_VERSION => Ok(()),
-        _ => Err(TusError::Version.into()),
-    }
-}
-
-fn header_u64(req: &HttpRequest, name: &str) -> Result<Option<u64>, ApiError> {
-    match req.headers().get(name) {
-        None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .map(Some)
-            .ok_or_else(|| {
-                TusError::Header(format!("{name} must be a non-negative integer")).into()
-            }),
-    }
-}
-
-/// `Upload-Metadata`: `key base64,key2 base64`, values decoded as UTF-8.
-fn metadata(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
-    let Some(raw) = req.headers().get("Upload-Metadata") else {
-        return Ok(Vec::new());
-    };
-    let raw = raw
-        .to_str()
-        .map_err(|_| TusError::Header("Upload-Metadata is not ASCII".into()))?;
-    raw.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(value.trim())
-                .map_err(|_| TusError::Header(format!("Upload-Metadata: {key} is not base64")))?;
-            let value = String::from_utf8(bytes)
-                .map_err(|_| TusError::Header(format!("Upload-Metadata: {key} is not UTF-8")))?;
-            Ok((key.to_owned(), value))
-        })
-        .collect()
-}
-
-fn expires_header(expires: i64) -> String {
-    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(expires).unwrap_or(0));
-    HttpDate::from(at).to_string()
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Discover the server's tus support.
@@ -137,7 +40,7 @@ pub(crate) async fn options(state: web::Data<AppState>) -> HttpResponse {
     tus(&mut HttpResponse::NoContent())
         .insert_header(("Tus-Version", TUS_VERSION))
         .insert_header(("Tus-Extension", EXTENSIONS))
-        .insert_header(("Tus-Max-Size", state.max_upload_bytes.to_string()))
+        .insert_header(("Tus-Max-Size", state.limits.max_upload_bytes.to_string()))
         .finish()
 }
 
@@ -174,6 +77,7 @@ pub(crate) async fn admin_options(state: web::Data<AppState>) -> HttpResponse {
         (status = 422, description = "use_safe_filename is not a boolean", body = crate::error::HttpValidationError),
         (status = 429, description = "32 unfinished uploads already", body = HttpError),
         (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 503, description = "The data directory is unavailable, or (fleet mode) the shared storage cannot be reached", body = HttpError),
         (status = 507, description = "Not room for the announced length", body = HttpError),
     ),
     security(("HTTPBearer" = []))
@@ -184,8 +88,7 @@ pub(crate) async fn create(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = claims.claims().sub().to_owned();
-    create_in(Collection::User, owner, req, payload, state).await
+    create_in(UploadRoute::User, claims.claims(), req, payload, state).await
 }
 
 /// Create a resumable upload (admin rules: `faces` allowed).
@@ -204,6 +107,7 @@ pub(crate) async fn create(
         (status = 422, description = "use_safe_filename is not a boolean", body = crate::error::HttpValidationError),
         (status = 429, description = "32 unfinished uploads already", body = HttpError),
         (status = 500, description = "Unexpected failure", body = HttpError),
+        (status = 503, description = "The data directory is unavailable, or (fleet mode) the shared storage cannot be reached", body = HttpError),
         (status = 507, description = "Not room for the announced length", body = HttpError),
     ),
     security(("HTTPBearer" = []))
@@ -214,73 +118,71 @@ pub(crate) async fn admin_create(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = claims.claims().sub().to_owned();
-    create_in(Collection::Admin, owner, req, payload, state).await
+    create_in(UploadRoute::Admin, claims.claims(), req, payload, state).await
 }
 
 async fn create_in(
-    collection: Collection,
-    owner: String,
+    route: UploadRoute,
+    claims: &Claims,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_version(&req)?;
-    let length = header_u64(&req, "Upload-Length")?.ok_or_else(|| {
+    let headers = req.headers();
+    tus::require_version(headers)?;
+    let length = tus::header_u64(headers, "Upload-Length")?.ok_or_else(|| {
         TusError::Header("Upload-Length is required (deferred length is not supported)".into())
     })?;
-    if length > state.max_upload_bytes {
-        return Err(ApiError::TooLarge {
-            limit: state.max_upload_bytes,
-        });
+    let limit = state.limits.max_upload_bytes;
+    if length > limit {
+        return Err(ApiError::TooLarge { limit });
     }
-    let meta = metadata(&req)?;
-    let get = |k: &str| {
-        meta.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-    };
-    let entity_raw = get("entity_type");
+    let meta = Metadata::from_headers(headers)?;
     // The multipart route's order: the entity type, then the name, then the rest.
-    EntityType::parse_form(entity_raw.as_deref(), collection.route())?;
-    let filename = get("filename")
-        .ok_or_else(|| TusError::Header("Upload-Metadata must carry a filename".into()))?;
+    let entity_type = EntityType::parse_form(meta.get("entity_type"), route)?;
+    let filename = meta
+        .get("filename")
+        .ok_or_else(|| TusError::Header("Upload-Metadata must carry a filename".into()))?
+        .to_owned();
     SafeFileName::from_client(&filename)?;
-    let use_safe_filename = match get("use_safe_filename") {
+    let use_safe_filename = match meta.get("use_safe_filename") {
         None => true,
-        Some(v) => parse_form_bool(&v).ok_or_else(|| {
-            ApiError::invalid(crate::error::ValidationIssue::new(
+        Some(v) => parse_form_bool(v).ok_or_else(|| {
+            ApiError::invalid(ValidationIssue::new(
                 &["header", "Upload-Metadata", "use_safe_filename"],
-                crate::error::IssueKind::BoolParsing,
+                IssueKind::BoolParsing,
             ))
         })?,
     };
     if length == 0 {
         return Err(ApiError::EmptyFile);
     }
-    let expires =
-        now().saturating_add(i64::try_from(state.upload_expiry.as_secs()).unwrap_or(i64::MAX));
+    let expiry = time::Duration::try_from(state.limits.upload_expiry)
+        .map_err(|_| ApiError::Internal("upload expiry out of range"))?;
     let info = ResumableInfo {
-        owner: owner.clone(),
-        collection: collection.name().to_owned(),
+        owner: claims.sub().to_owned(),
+        route,
         filename,
-        entity_type: entity_raw,
+        entity_type,
         use_safe_filename,
         length,
-        expires,
-        result: None,
+        expires: state.ingest.clock.now().saturating_add(expiry),
+        completed: None,
     };
+    let expires = info.expires;
     let repo = std::sync::Arc::clone(&state.repository);
     let id = blocking(move || {
+        // What would fail at the end is refused now: no storage, no bucket, no room.
+        repo.ready_for_uploads()?;
         let store = repo.store();
-        if store.resumable().unfinished_of(&owner) >= MAX_UNFINISHED_PER_SUBJECT {
+        if store.resumable().unfinished_of(&info.owner) >= MAX_UNFINISHED_PER_SUBJECT {
             return Err(TusError::TooMany {
                 limit: MAX_UNFINISHED_PER_SUBJECT,
             }
             .into());
         }
         if store.health().free_bytes < length {
-            return Err(ApiError::Store(lora_store::StoreError::StorageFull {
+            return Err(ApiError::Store(StoreError::StorageFull {
                 op: "reserve room for a resumable upload",
                 source: std::io::ErrorKind::StorageFull.into(),
             }));
@@ -288,18 +190,12 @@ async fn create_in(
         Ok(store.resumable().create(&info)?)
     })
     .await?;
-    let location = format!("{}/{id}", collection.path());
-    let has_body = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes() == b"application/offset+octet-stream")
-        && header_u64(&req, "Content-Length")?.is_some_and(|n| n > 0);
     let mut response = HttpResponse::Created();
     tus(&mut response)
-        .insert_header((header::LOCATION, location))
-        .insert_header(("Upload-Expires", expires_header(expires)));
-    if has_body {
-        let written = append(collection, &id, 0, &req, payload, &state).await?;
+        .insert_header((header::LOCATION, tus::location(req.path(), &id)))
+        .insert_header(("Upload-Expires", tus::expires_header(expires)));
+    if tus::has_body(req.headers())? {
+        let written = append(claims, &id, 0, &req, payload, &state).await?;
         written.headers(&mut response);
     }
     Ok(response.finish())
@@ -308,36 +204,41 @@ async fn create_in(
 /// What a PATCH achieved.
 struct Written {
     offset: u64,
-    published: Option<(String, String)>,
+    published: Option<Stored>,
 }
 
 impl Written {
     fn headers(&self, response: &mut HttpResponseBuilder) {
         response.insert_header(("Upload-Offset", self.offset.to_string()));
-        if let Some((path, sha)) = &self.published {
-            response.insert_header(("Lora-Partial-Path", path.clone()));
-            response.insert_header(("Lora-Sha256", sha.clone()));
+        if let Some(stored) = &self.published {
+            let done = &stored.completed;
+            response.insert_header(("Lora-Partial-Path", done.partial_path.to_string()));
+            response.insert_header(("Lora-Sha256", done.sha256.to_hex()));
         }
     }
 }
 
-/// The upload, if `owner` may see it (expired ones are removed on sight).
+/// The upload, if `claims` may see it: its id, description and offset. An expired one is
+/// removed on sight, unless a PATCH is writing it (that PATCH finds the expiry itself).
 async fn find(
     state: &AppState,
-    id: String,
-    owner: String,
-    collection: Collection,
-) -> Result<(ResumableInfo, u64), ApiError> {
+    raw_id: &str,
+    claims: &Claims,
+    route: UploadRoute,
+) -> Result<(UploadId, ResumableInfo, u64), ApiError> {
+    let id = UploadId::parse(raw_id).ok_or(TusError::UnknownUpload)?;
     let repo = std::sync::Arc::clone(&state.repository);
+    let now = state.ingest.clock.now();
+    let owner = claims.sub().to_owned();
     blocking(move || {
         let resumable = repo.store().resumable();
         match resumable.get(&id)? {
-            Some((info, _)) if info.expires < now() => {
-                resumable.remove(&id);
+            Some((info, _)) if info.expired(now) => {
+                resumable.remove_if_idle(&id);
                 Err(TusError::UnknownUpload.into())
             }
-            Some((info, offset)) if info.owner == owner && info.collection == collection.name() => {
-                Ok((info, offset))
+            Some((info, offset)) if info.owner == owner && info.route == route => {
+                Ok((id, info, offset))
             }
             _ => Err(TusError::UnknownUpload.into()),
         }
@@ -348,8 +249,8 @@ async fn find(
 /// Streams a PATCH body into the upload from `offset`, commits it, and publishes the
 /// upload when it is complete.
 async fn append(
-    collection: Collection,
-    id: &str,
+    claims: &Claims,
+    id: &UploadId,
     offset: u64,
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -358,10 +259,10 @@ async fn append(
     let repo = std::sync::Arc::clone(&state.repository);
     // Claimed before the offset is read: two PATCHes one after the other must not both
     // see the old offset and append at it.
-    let _guard = repo.store().resumable().lock(id).ok_or(TusError::Busy)?;
+    let claim = std::sync::Arc::new(repo.store().resumable().lock(id).ok_or(TusError::Busy)?);
     let (info, current) = {
         let repo = std::sync::Arc::clone(&repo);
-        let id = id.to_owned();
+        let id = id.clone();
         blocking(move || {
             repo.store()
                 .resumable()
@@ -370,7 +271,7 @@ async fn append(
         })
         .await?
     };
-    if info.result.is_some() {
+    if info.completed.is_some() {
         return Ok(Written {
             offset: current,
             published: None,
@@ -379,191 +280,180 @@ async fn append(
     if current != offset {
         return Err(TusError::Offset { current }.into());
     }
-    if let Some(len) = header_u64(req, "Content-Length")?
+    if let Some(len) = tus::header_u64(req.headers(), "Content-Length")?
         && offset.saturating_add(len) > info.length
     {
         return Err(ApiError::TooLarge { limit: info.length });
     }
-    let _slot = state.uploads.try_take().ok_or(ApiError::Busy {
-        cap: state.uploads.cap(),
-    })?;
-    let mut appender = {
+    let session = state.ingest.begin(Actor::of(claims), Via::Tus)?;
+    let appender = {
         let repo = std::sync::Arc::clone(&repo);
-        let id = id.to_owned();
-        blocking(move || Ok(repo.store().resumable().appender(&id, offset)?)).await?
+        let claim = std::sync::Arc::clone(&claim);
+        blocking(move || Ok(repo.store().resumable().appender(&claim, offset)?)).await?
     };
-    let mut batch: Vec<u8> = Vec::with_capacity(BATCH);
+    let mut sink = Sink::into_target(appender);
     let mut received = offset;
-    let mut failure = None;
-    loop {
-        let next = idle::next(&mut payload, state.body_idle_timeout).await;
-        let chunk = match next {
+    let failure = loop {
+        let chunk = match idle::next(&mut payload, state.limits.body_idle_timeout).await {
             Ok(Some(Ok(chunk))) => chunk,
-            Ok(None) => break,
-            Ok(Some(Err(e))) => {
-                failure = Some(ApiError::Body(e));
-                break;
-            }
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
+            Ok(None) => break None,
+            Ok(Some(Err(e))) => break Some(ApiError::Body(e)),
+            Err(e) => break Some(e),
         };
         received += chunk.len() as u64;
         if received > info.length {
-            failure = Some(ApiError::TooLarge { limit: info.length });
-            break;
+            break Some(ApiError::TooLarge { limit: info.length });
         }
-        batch.extend_from_slice(&chunk);
-        if batch.len() >= BATCH {
-            let data = actix_web::web::Bytes::from(std::mem::replace(
-                &mut batch,
-                Vec::with_capacity(BATCH),
-            ));
-            appender = blocking(move || {
-                appender.write(data)?;
-                Ok(appender)
-            })
-            .await?;
+        if let Err(e) = sink.write(chunk).await {
+            // The write failed (the disk): the part file keeps what reached it.
+            return Err(session.interrupted(e));
         }
-    }
+    };
     // What arrived is kept (tus resumes from it) unless it overran the length.
-    let overran = matches!(failure, Some(ApiError::TooLarge { .. }));
-    let committed = {
+    let committed = if matches!(failure, Some(ApiError::TooLarge { .. })) {
+        drop(sink.abandon().await?);
+        let (repo, claim) = (std::sync::Arc::clone(&repo), std::sync::Arc::clone(&claim));
+        blocking(move || Ok(repo.store().resumable().truncate(&claim, offset)?)).await?;
+        offset
+    } else {
         let repo = std::sync::Arc::clone(&repo);
-        let id = id.to_owned();
-        blocking(move || {
-            if overran {
-                drop(appender);
-                repo.store().resumable().truncate(&id, offset)?;
-                return Ok(offset);
-            }
-            appender.write(actix_web::web::Bytes::from(batch))?;
-            Ok(repo.store().resumable().commit(&id, appender)?)
-        })
-        .await?
+        sink.finish(move |appender| repo.store().resumable().commit(appender))
+            .await?
     };
     if let Some(e) = failure {
-        return Err(e);
+        return Err(session.interrupted(e));
+    }
+    // It may have expired while the body arrived: then it is gone, as the sweep would
+    // have made it had no PATCH held it.
+    if info.expired(state.ingest.clock.now()) {
+        let (repo, claim) = (std::sync::Arc::clone(&repo), std::sync::Arc::clone(&claim));
+        blocking(move || {
+            repo.store().resumable().remove(&claim);
+            Ok(())
+        })
+        .await?;
+        session.received();
+        return Err(TusError::UnknownUpload.into());
     }
     if committed < info.length {
+        session.received();
         return Ok(Written {
             offset: committed,
             published: None,
         });
     }
-    finish(collection, id.to_owned(), info, state).await
+    let stored = finish(session, &claim, info, state).await?;
+    Ok(Written {
+        offset: committed,
+        published: Some(stored),
+    })
 }
 
-/// The last byte is in: the multipart route's check, gate and publish.
+/// The last byte is in: the one ingest path publishes it; the upload then remembers where
+/// it went, for `GET` on its URL.
 async fn finish(
-    collection: Collection,
-    id: String,
+    session: Session,
+    claim: &std::sync::Arc<PatchGuard>,
     info: ResumableInfo,
     state: &AppState,
-) -> Result<Written, ApiError> {
-    let repo = std::sync::Arc::clone(&state.repository);
-    let check = std::sync::Arc::clone(&state.content_check);
-    let length = info.length;
-    blocking(move || {
-        let outcome = (|| {
-            let entity = EntityType::parse_form(info.entity_type.as_deref(), collection.route())?;
-            let name = SafeFileName::from_client(&info.filename)?;
-            let staged = repo.store().stage_resumable(&id)?;
-            check.check(staged.path().as_std_path(), name.extension())?;
-            let on_clash = if info.use_safe_filename {
-                OnClash::Version
-            } else {
-                OnClash::Refuse
-            };
-            let published = repo.publish(staged, entity, &name, on_clash)?;
-            Ok::<_, ApiError>((entity, published))
-        })();
-        let actor = crate::audit::Actor {
-            sub: &info.owner,
-            role: collection.name(),
-        };
-        let (entity, published) = match outcome {
-            Ok(done) => done,
-            Err(e) => {
-                crate::audit::refused(actor, "upload (tus)", &info.filename, &e);
-                // Refused or failed: nothing half-written stays behind.
-                repo.store().resumable().remove(&id);
-                return Err(e);
-            }
-        };
-        crate::audit::done(
-            actor,
-            "upload (tus)",
-            &published.partial_path.to_string(),
-            Some(&published.sha256),
+) -> Result<Stored, ApiError> {
+    let arrival = Arrival {
+        name: SafeFileName::from_client(&info.filename)?,
+        client_name: info.filename.clone(),
+        entity: info.entity_type,
+        on_clash: if info.use_safe_filename {
+            OnClash::Version
+        } else {
+            OnClash::Refuse
+        },
+    };
+    let staged = {
+        let (repo, claim) = (
+            std::sync::Arc::clone(&state.repository),
+            std::sync::Arc::clone(claim),
         );
-        tracing::info!(path = %published.partial_path, size = published.len, "stored resumable upload");
-        let base = LoRAUploadResponse {
-            file_path: published.path.to_string(),
-            partial_path: published.partial_path.to_string(),
-            filename: info.filename.clone(),
-            file_size: published.len,
-            upload_timestamp: lora_core::timestamp::now(),
-            sha256: published.sha256,
-        };
-        let answer = match collection {
-            Collection::User => serde_json::to_value(&base),
-            Collection::Admin => serde_json::to_value(AdminLoRAUploadResponse {
-                base,
-                entity_type: entity,
-            }),
+        blocking(move || Ok(repo.store().stage_resumable(&claim)?)).await
+    };
+    let published = match staged {
+        Ok(staged) => session.publish(arrival, staged).await,
+        Err(e) => Err(session.refused(&info.filename, e)),
+    };
+    let (repo, claim) = (
+        std::sync::Arc::clone(&state.repository),
+        std::sync::Arc::clone(claim),
+    );
+    let stored = match published {
+        Ok(stored) => stored,
+        Err(e) => {
+            // Refused or failed: nothing half-written stays behind.
+            blocking(move || {
+                repo.store().resumable().remove(&claim);
+                Ok(())
+            })
+            .await?;
+            return Err(e);
         }
-        .unwrap_or_default();
-        repo.store().resumable().finished(&id, info, answer)?;
-        Ok(Written {
-            offset: length,
-            published: Some((
-                published.partial_path.to_string(),
-                published.sha256.to_hex(),
-            )),
-        })
-    })
-    .await
+    };
+    let completed = stored.completed.clone();
+    // The file is live whatever happens next: a record that cannot be written costs the
+    // GET on the upload's URL, never the answer to a change that took effect.
+    let recorded =
+        blocking(move || Ok(repo.store().resumable().finished(&claim, info, completed)?)).await;
+    if let Err(e) = recorded {
+        tracing::error!(
+            error = %e,
+            path = %stored.completed.partial_path,
+            "a resumable upload was published, but its record could not be written: GET on its URL will answer 404"
+        );
+    }
+    Ok(stored)
+}
+
+/// The multipart route's answer for a stored upload.
+fn answer(route: UploadRoute, stored: Stored) -> HttpResponse {
+    let base = LoRAUploadResponse::from_stored(&stored.completed, stored.client_name);
+    let mut response = HttpResponse::Ok();
+    tus(&mut response);
+    match route {
+        UploadRoute::User => response.json(base),
+        UploadRoute::Admin => response.json(AdminLoRAUploadResponse {
+            base,
+            entity_type: stored.entity,
+        }),
+    }
 }
 
 async fn head_in(
-    collection: Collection,
-    owner: String,
+    route: UploadRoute,
+    claims: &Claims,
     id: String,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_version(&req)?;
-    let (info, offset) = find(&state, id, owner, collection).await?;
+    tus::require_version(req.headers())?;
+    let (_, info, offset) = find(&state, &id, claims, route).await?;
     Ok(tus(&mut HttpResponse::Ok())
         .insert_header(("Upload-Offset", offset.to_string()))
         .insert_header(("Upload-Length", info.length.to_string()))
-        .insert_header(("Upload-Expires", expires_header(info.expires)))
+        .insert_header(("Upload-Expires", tus::expires_header(info.expires)))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
 }
 
 async fn patch_in(
-    collection: Collection,
-    owner: String,
+    route: UploadRoute,
+    claims: &Claims,
     id: String,
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_version(&req)?;
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.as_bytes());
-    if content_type != Some(b"application/offset+octet-stream".as_slice()) {
-        return Err(TusError::MediaType.into());
-    }
-    find(&state, id.clone(), owner, collection).await?;
-    let offset = header_u64(&req, "Upload-Offset")?
+    tus::require_version(req.headers())?;
+    tus::offset_stream(req.headers())?;
+    let (id, _, _) = find(&state, &id, claims, route).await?;
+    let offset = tus::header_u64(req.headers(), "Upload-Offset")?
         .ok_or_else(|| TusError::Header("Upload-Offset is required".into()))?;
-    let written = append(collection, &id, offset, &req, payload, &state).await?;
+    let written = append(claims, &id, offset, &req, payload, &state).await?;
     let mut response = HttpResponse::NoContent();
     tus(&mut response);
     written.headers(&mut response);
@@ -571,17 +461,19 @@ async fn patch_in(
 }
 
 async fn delete_in(
-    collection: Collection,
-    owner: String,
+    route: UploadRoute,
+    claims: &Claims,
     id: String,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    require_version(&req)?;
-    find(&state, id.clone(), owner, collection).await?;
+    tus::require_version(req.headers())?;
+    let (id, _, _) = find(&state, &id, claims, route).await?;
     let repo = std::sync::Arc::clone(&state.repository);
     blocking(move || {
-        repo.store().resumable().remove(&id);
+        let resumable = repo.store().resumable();
+        let claim = resumable.lock(&id).ok_or(TusError::Busy)?;
+        resumable.remove(&claim);
         Ok(())
     })
     .await?;
@@ -589,16 +481,21 @@ async fn delete_in(
 }
 
 async fn get_in(
-    collection: Collection,
-    owner: String,
+    route: UploadRoute,
+    claims: &Claims,
     id: String,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let (info, _) = find(&state, id, owner, collection).await?;
-    match info.result {
-        Some(result) => Ok(tus(&mut HttpResponse::Ok()).json(result)),
-        None => Err(TusError::UnknownUpload.into()),
-    }
+    let (_, info, _) = find(&state, &id, claims, route).await?;
+    let completed = info.completed.ok_or(TusError::UnknownUpload)?;
+    Ok(answer(
+        route,
+        Stored {
+            completed,
+            entity: info.entity_type,
+            client_name: info.filename,
+        },
+    ))
 }
 
 macro_rules! upload_routes {
@@ -621,7 +518,7 @@ macro_rules! upload_routes {
             security(("HTTPBearer" = []))
         )]
         pub(crate) async fn $head(claims: $claims, id: web::Path<String>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-            head_in($collection, claims.claims().sub().to_owned(), id.into_inner(), req, state).await
+            head_in($collection, claims.claims(), id.into_inner(), req, state).await
         }
 
         /// Append bytes at `Upload-Offset` (tus `PATCH`); the PATCH that completes the
@@ -653,7 +550,7 @@ macro_rules! upload_routes {
             security(("HTTPBearer" = []))
         )]
         pub(crate) async fn $patch(claims: $claims, id: web::Path<String>, req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-            patch_in($collection, claims.claims().sub().to_owned(), id.into_inner(), req, payload, state).await
+            patch_in($collection, claims.claims(), id.into_inner(), req, payload, state).await
         }
 
         /// Remove an unfinished upload (tus `termination`): 204, then 404.
@@ -669,12 +566,13 @@ macro_rules! upload_routes {
                 $($forbidden)*
                 (status = 404, description = "No such upload for this subject, or it expired", body = HttpError),
                 (status = 412, description = "Tus-Resumable is not 1.0.0", body = HttpError),
+                (status = 423, description = "A PATCH is writing to this upload", body = HttpError),
                 (status = 500, description = "Unexpected failure", body = HttpError),
             ),
             security(("HTTPBearer" = []))
         )]
         pub(crate) async fn $delete(claims: $claims, id: web::Path<String>, req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-            delete_in($collection, claims.claims().sub().to_owned(), id.into_inner(), req, state).await
+            delete_in($collection, claims.claims(), id.into_inner(), req, state).await
         }
 
         /// The multipart route's answer for a completed upload, until it expires.
@@ -694,14 +592,14 @@ macro_rules! upload_routes {
             security(("HTTPBearer" = []))
         )]
         pub(crate) async fn $get(claims: $claims, id: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-            get_in($collection, claims.claims().sub().to_owned(), id.into_inner(), state).await
+            get_in($collection, claims.claims(), id.into_inner(), state).await
         }
     };
 }
 
 upload_routes!(
     UserClaims,
-    Collection::User,
+    UploadRoute::User,
     "/api/v1/lora/uploads/{id}",
     "",
     head,
@@ -712,7 +610,7 @@ upload_routes!(
 );
 upload_routes!(
     AdminClaims,
-    Collection::Admin,
+    UploadRoute::Admin,
     "/api/v1/admin/lora/uploads/{id}",
     "admin_",
     admin_head,

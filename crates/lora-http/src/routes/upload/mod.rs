@@ -7,17 +7,19 @@ pub use form::{BodyAdminUploadLora, BodyUploadLora};
 use actix_multipart::{Field, Multipart, MultipartError};
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
+use lora_auth::Claims;
 use lora_core::{EntityType, SafeFileName, Sha256, UploadRoute};
-use lora_store::{OnClash, Published, StagedFile};
+use lora_store::{Completed, OnClash, StagedFile, StagedUpload};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::blocking;
 use crate::error::{HttpError, HttpValidationError};
 use crate::error::{IssueKind, ValidationIssue};
-use crate::sink::Sink;
+use crate::extract::disposition;
+use crate::ingest::{Arrival, Session, Stored, Via, idle};
+use crate::observe::audit::{self, Action, Actor};
 use crate::state::MULTIPART_ALLOWANCE;
-use crate::{AdminClaims, ApiError, AppState, UserClaims, disposition, idle};
+use crate::{AdminClaims, ApiError, AppState, UserClaims};
 
 /// Longest value accepted in a text field of the form.
 const MAX_TEXT_FIELD: usize = 8 * 1024;
@@ -47,6 +49,20 @@ pub struct AdminLoRAUploadResponse {
     pub base: LoRAUploadResponse,
     /// The entity type folder.
     pub entity_type: EntityType,
+}
+
+impl LoRAUploadResponse {
+    /// The answer for a stored upload, whichever way it arrived.
+    pub(crate) fn from_stored(completed: &Completed, filename: String) -> Self {
+        Self {
+            file_path: completed.file_path.to_string(),
+            partial_path: completed.partial_path.to_string(),
+            filename,
+            file_size: completed.file_size,
+            upload_timestamp: lora_core::timestamp::format(completed.stored_at),
+            sha256: completed.sha256,
+        }
+    }
 }
 
 /// Upload a LoRA model file.
@@ -85,10 +101,11 @@ pub(crate) async fn user_upload(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = receive(UploadRoute::User, &req, payload, &state).await;
-    audit_upload(claims.claims(), &result);
-    let (stored, _) = result?;
-    Ok(HttpResponse::Ok().json(stored))
+    let stored = receive(UploadRoute::User, claims.claims(), &req, payload, &state).await?;
+    Ok(HttpResponse::Ok().json(LoRAUploadResponse::from_stored(
+        &stored.completed,
+        stored.client_name,
+    )))
 }
 
 /// Upload a LoRA model file (Admin).
@@ -124,27 +141,11 @@ pub(crate) async fn admin_upload(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = receive(UploadRoute::Admin, &req, payload, &state).await;
-    audit_upload(claims.claims(), &result);
-    let (base, entity_type) = result?;
-    Ok(HttpResponse::Ok().json(AdminLoRAUploadResponse { base, entity_type }))
-}
-
-fn audit_upload(
-    claims: &lora_auth::Claims,
-    result: &Result<(LoRAUploadResponse, EntityType), ApiError>,
-) {
-    let path = result
-        .as_ref()
-        .map(|(r, _)| r.partial_path.clone())
-        .unwrap_or_default();
-    crate::audit::outcome(
-        crate::audit::Actor::of(claims),
-        "upload",
-        &path,
-        result,
-        |(r, _)| Some(r.sha256),
-    );
+    let stored = receive(UploadRoute::Admin, claims.claims(), &req, payload, &state).await?;
+    Ok(HttpResponse::Ok().json(AdminLoRAUploadResponse {
+        base: LoRAUploadResponse::from_stored(&stored.completed, stored.client_name),
+        entity_type: stored.entity,
+    }))
 }
 
 /// Refuses, from the headers alone, a body announced larger than any acceptable upload.
@@ -155,9 +156,15 @@ pub(crate) fn check_declared_length(state: &AppState, headers: &HeaderMap) -> Re
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     match declared {
-        Some(len) if len > state.max_upload_bytes.saturating_add(MULTIPART_ALLOWANCE) => {
+        Some(len)
+            if len
+                > state
+                    .limits
+                    .max_upload_bytes
+                    .saturating_add(MULTIPART_ALLOWANCE) =>
+        {
             Err(ApiError::TooLarge {
-                limit: state.max_upload_bytes,
+                limit: state.limits.max_upload_bytes,
             })
         }
         _ => Ok(()),
@@ -170,34 +177,40 @@ struct FilePart {
     name: Result<(SafeFileName, StagedFile), lora_core::CoreError>,
 }
 
-/// Reads the form, applying the contract's rules in order, and publishes the file.
+/// Reads the form, applying the contract's rules in order, and publishes the file through
+/// the one ingest path.
 async fn receive(
     route: UploadRoute,
+    claims: &Claims,
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-) -> Result<(LoRAUploadResponse, EntityType), ApiError> {
-    check_declared_length(state, req.headers())?;
-    // Held until this function returns, fails, or is dropped with its client.
-    let _slot = state.uploads.try_take().ok_or(ApiError::Busy {
-        cap: state.uploads.cap(),
-    })?;
-    let received = receive_form(route, req, payload, state).await;
-    if let Err(ApiError::BodyIdle { .. }) = &received {
-        state.uploads.idle_drop();
+) -> Result<Stored, ApiError> {
+    let actor = Actor::of(claims);
+    if let Err(e) = check_declared_length(state, req.headers()) {
+        audit::refused(&actor, Action::Upload, "", &e);
+        return Err(e);
     }
-    received
+    // Held until the upload ends, fails, or is dropped with its client.
+    let session = state.ingest.begin(actor, Via::Multipart)?;
+    let mut client_name = String::new();
+    match read_form(route, req, payload, state, &session, &mut client_name).await {
+        Ok((arrival, staged)) => session.publish(arrival, staged).await,
+        Err(e) => Err(session.refused(&client_name, e)),
+    }
 }
 
-/// The form and the publish, under a slot.
-async fn receive_form(
+/// The form, read to its end: what the client asked for and the staged file.
+/// `client_name` learns the file's name as soon as it is read (for the audit line).
+async fn read_form(
     route: UploadRoute,
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-) -> Result<(LoRAUploadResponse, EntityType), ApiError> {
-    let received_at = std::time::Instant::now();
-    let limit = state.max_upload_bytes;
+    session: &Session,
+    client_name: &mut String,
+) -> Result<(Arrival, StagedFile), ApiError> {
+    let limit = state.limits.max_upload_bytes;
     let body_limit = limit.saturating_add(MULTIPART_ALLOWANCE);
     let mut form = Multipart::new(req.headers(), payload);
     let mut entity_raw: Option<String> = None;
@@ -206,7 +219,7 @@ async fn receive_form(
     let mut file: Option<FilePart> = None;
     let mut seen: u64 = 0;
 
-    let idle = state.body_idle_timeout;
+    let idle = state.limits.body_idle_timeout;
     while let Some(field) = idle::next(&mut form, idle).await? {
         let mut field = field.map_err(multipart_error)?;
         let disposition = field
@@ -216,14 +229,15 @@ async fn receive_form(
             .unwrap_or_default();
         match disposition.name.as_deref() {
             Some("file") if file.is_none() => {
-                let Some(client_name) = disposition.filename else {
+                let Some(sent_name) = disposition.filename else {
                     return Err(ApiError::invalid(ValidationIssue::with_message(
                         &["body", "file"],
                         IssueKind::ValueError,
                         "Expected UploadFile, received: <class 'str'>",
                     )));
                 };
-                let name = match SafeFileName::from_client(&client_name) {
+                client_name.clone_from(&sent_name);
+                let name = match SafeFileName::from_client(&sent_name) {
                     Ok(name) => name,
                     Err(e) => {
                         // Rule 2 (entity type) comes first; when it is already known to
@@ -233,15 +247,16 @@ async fn receive_form(
                         }
                         drain(&mut field, &mut seen, body_limit, idle).await?;
                         file = Some(FilePart {
-                            client_name,
+                            client_name: sent_name,
                             name: Err(e),
                         });
                         continue;
                     }
                 };
-                let staged = stream_file(&mut field, state, &mut seen, limit, body_limit).await?;
+                let staged =
+                    stream_file(&mut field, state, session, &mut seen, limit, body_limit).await?;
                 file = Some(FilePart {
-                    client_name,
+                    client_name: sent_name,
                     name: Ok((name, staged)),
                 });
             }
@@ -280,35 +295,14 @@ async fn receive_form(
     if staged.is_empty() {
         return Err(ApiError::EmptyFile);
     }
-
-    state
-        .metrics
-        .phase("receive", received_at.elapsed().as_secs_f64());
-    let check = std::sync::Arc::clone(&state.content_check);
-    let extension = name.extension();
-    let store = std::sync::Arc::clone(&state.repository);
-    let metrics = std::sync::Arc::clone(&state.metrics);
-    let published: Published = blocking(move || {
-        let started = std::time::Instant::now();
-        check.check(staged.path().as_std_path(), extension)?;
-        metrics.phase("check", started.elapsed().as_secs_f64());
-        let started = std::time::Instant::now();
-        let published = store.publish(staged, entity, &name, on_clash)?;
-        metrics.phase("publish", started.elapsed().as_secs_f64());
-        Ok(published)
-    })
-    .await?;
-    tracing::info!(path = %published.partial_path, size = published.len, "stored upload");
     Ok((
-        LoRAUploadResponse {
-            file_path: published.path.to_string(),
-            partial_path: published.partial_path.to_string(),
-            filename: file.client_name,
-            file_size: published.len,
-            upload_timestamp: lora_core::timestamp::now(),
-            sha256: published.sha256,
+        Arrival {
+            client_name: file.client_name,
+            name,
+            entity,
+            on_clash,
         },
-        entity,
+        staged,
     ))
 }
 
@@ -316,13 +310,14 @@ async fn receive_form(
 async fn stream_file(
     field: &mut Field,
     state: &AppState,
+    session: &Session,
     seen: &mut u64,
     limit: u64,
     body_limit: u64,
 ) -> Result<StagedFile, ApiError> {
-    let mut sink = Sink::start(std::sync::Arc::clone(&state.repository));
+    let mut sink = session.stage();
     let mut size: u64 = 0;
-    while let Some(chunk) = idle::next(field, state.body_idle_timeout).await? {
+    while let Some(chunk) = idle::next(field, state.limits.body_idle_timeout).await? {
         let chunk = chunk.map_err(multipart_error)?;
         size += chunk.len() as u64;
         *seen += chunk.len() as u64;
@@ -331,7 +326,7 @@ async fn stream_file(
         }
         sink.write(chunk).await?;
     }
-    sink.finish().await
+    sink.finish(StagedUpload::finish).await
 }
 
 async fn read_text(

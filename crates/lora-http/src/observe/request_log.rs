@@ -87,7 +87,7 @@ pub(crate) async fn middleware(
     if let Some(m) = &metrics {
         let seconds = started.elapsed().as_secs_f64();
         m.requests
-            .get_or_create(&crate::metrics::HttpLabels {
+            .get_or_create(&crate::observe::metrics::HttpLabels {
                 route: route.clone(),
                 method: method.clone(),
                 status,
@@ -95,7 +95,7 @@ pub(crate) async fn middleware(
             .observe(seconds);
         if status == 401 || status == 403 {
             m.auth_failures
-                .get_or_create(&crate::metrics::Status { status })
+                .get_or_create(&crate::observe::metrics::Status { status })
                 .inc();
         }
         let refused = response

@@ -37,6 +37,27 @@ pub(crate) struct VerdictLabel {
     pub verdict: String,
 }
 
+/// The phases of an upload, timed by `lora_upload_phase_duration_seconds`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UploadPhase {
+    /// The body (a multipart form's, or one tus PATCH's) arriving on disk.
+    Receive,
+    /// The content rules and the gate.
+    Check,
+    /// Naming and publishing through the repository.
+    Publish,
+}
+
+impl UploadPhase {
+    const fn as_str(self) -> &'static str {
+        match self {
+            UploadPhase::Receive => "receive",
+            UploadPhase::Check => "check",
+            UploadPhase::Publish => "publish",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct Phase {
     pub phase: String,
@@ -220,10 +241,10 @@ impl Metrics {
     }
 
     /// Times one upload phase.
-    pub(crate) fn phase(&self, phase: &str, seconds: f64) {
+    pub(crate) fn phase(&self, phase: UploadPhase, seconds: f64) {
         self.upload_phase
             .get_or_create(&Phase {
-                phase: phase.to_owned(),
+                phase: phase.as_str().to_owned(),
             })
             .observe(seconds);
     }

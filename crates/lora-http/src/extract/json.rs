@@ -40,7 +40,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         let payload = payload.take();
         let idle = req
             .app_data::<actix_web::web::Data<crate::AppState>>()
-            .map_or(crate::DEFAULT_BODY_IDLE_TIMEOUT, |s| s.body_idle_timeout);
+            .map_or(crate::DEFAULT_BODY_IDLE_TIMEOUT, |s| {
+                s.limits.body_idle_timeout
+            });
         Box::pin(async move {
             let body = read_body(payload, MAX_JSON_BODY, idle).await?;
             parse(&body).map(ApiJson)
@@ -55,7 +57,7 @@ async fn read_body(
     idle: std::time::Duration,
 ) -> Result<Bytes, ApiError> {
     let mut body = BytesMut::new();
-    while let Some(chunk) = crate::idle::next(&mut payload, idle).await? {
+    while let Some(chunk) = crate::ingest::idle::next(&mut payload, idle).await? {
         let chunk = chunk.map_err(ApiError::Body)?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::TooLarge {
