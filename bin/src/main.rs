@@ -29,7 +29,7 @@ use crate::config::Config;
     name = "lora-server",
     version,
     about = "The LoRA file service",
-    after_help = config::ENV_HELP
+    after_help = config::env_help()
 )]
 struct Cli {
     /// A TOML config file; LORA_* environment variables override its values.
@@ -42,7 +42,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the API.
-    #[command(after_help = config::ENV_HELP)]
+    #[command(after_help = config::env_help())]
     Serve,
     /// Make the data directory an initialised store (layout and marker), then exit. Needed
     /// once before `serve` with LORA_CREATE_DATA_DIR=false; existing files are kept.

@@ -1,9 +1,11 @@
 //! The configuration's unit tests.
 
 use super::*;
+use camino::Utf8PathBuf;
+use lora_inspect::BaseModel;
 use std::collections::HashMap;
 
-fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+pub(super) fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let map: HashMap<String, String> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -258,21 +260,145 @@ fn the_help_lists_every_variable_read() {
     };
     let c = Config::load(None, &recording).unwrap();
     let asked = asked.into_inner();
+    let help = env_help();
     assert!(asked.len() >= 12, "{asked:?}");
     for key in &asked {
         assert!(
-            ENV_HELP.contains(key.as_str()),
-            "{key} is missing from ENV_HELP"
+            help.contains(key.as_str()),
+            "{key} is missing from the help"
         );
     }
-    assert!(ENV_HELP.contains(&format!("[default: {}]", c.bind)));
-    assert!(ENV_HELP.contains(&format!("[default: {}]", c.data_dir)));
-    assert!(ENV_HELP.contains(&format!("[default: {}]", c.max_upload_bytes)));
-    assert!(ENV_HELP.contains(&format!("[default: {}]", c.shutdown_grace_secs)));
+    assert!(help.contains(&format!("[default: {}]", c.bind)));
+    assert!(help.contains(&format!("[default: {}]", c.data_dir)));
+    assert!(help.contains(&format!("[default: {}]", c.max_upload_bytes)));
+    assert!(help.contains(&format!("[default: {}]", c.shutdown_grace_secs)));
 }
 
 #[test]
 fn debug_hides_the_secret() {
     let c = Config::load(None, &env(&[("LORA_JWT_SECRET", "hunter2-very-secret")])).unwrap();
     assert!(!format!("{c:?}").contains("hunter2"));
+}
+
+/// `LORA_LOG_FORMAT` is a key like the others: parsed once, refused when empty or unknown,
+/// and the file may set it.
+#[test]
+fn the_log_format_is_text_or_json() {
+    assert_eq!(
+        Config::load(None, &env(&[])).unwrap().log_format,
+        LogFormat::Text
+    );
+    let c = Config::load(None, &env(&[("LORA_LOG_FORMAT", " JSON ")])).unwrap();
+    assert_eq!(c.log_format, LogFormat::Json);
+    for blank in ["", " "] {
+        let err = Config::load(None, &env(&[("LORA_LOG_FORMAT", blank)]))
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Empty {
+                    key: "LORA_LOG_FORMAT"
+                }
+            ),
+            "{err}"
+        );
+    }
+    let err = Config::load(None, &env(&[("LORA_LOG_FORMAT", "yaml")]))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Invalid {
+                key: "LORA_LOG_FORMAT",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("'yaml' is not text or json"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = Utf8PathBuf::from_path_buf(dir.path().join("lora.toml")).unwrap();
+    std::fs::write(&path, "log_format = \"json\"\n").unwrap();
+    let c = Config::load(Some(&path), &env(&[])).unwrap();
+    assert_eq!(c.log_format, LogFormat::Json);
+    let c = Config::load(Some(&path), &env(&[("LORA_LOG_FORMAT", "text")])).unwrap();
+    assert_eq!(c.log_format, LogFormat::Text, "the environment wins");
+}
+
+/// The fleet keys are read whether or not fleet mode is on, so an empty one is refused
+/// in every mode; AWS_* variables keep their own convention (empty means unset).
+#[test]
+fn fleet_keys_are_checked_outside_fleet_mode_too() {
+    let err = Config::load(None, &env(&[("LORA_S3_ENDPOINT", "")]))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Empty {
+                key: "LORA_S3_ENDPOINT"
+            }
+        ),
+        "{err}"
+    );
+    let err = Config::load(None, &env(&[("LORA_SYNC_INTERVAL_SECS", "0")]))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("LORA_SYNC_INTERVAL_SECS"), "{err}");
+    let c = Config::load(
+        None,
+        &env(&[("AWS_REGION", " "), ("AWS_ACCESS_KEY_ID", "")]),
+    )
+    .unwrap();
+    assert!(c.aws_region.is_none() && c.aws_access_key_id.is_none());
+    assert!(c.fleet.is_none());
+}
+
+/// Fleet mode from the file, with the region and credentials from the environment.
+#[test]
+fn fleet_mode_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = Utf8PathBuf::from_path_buf(dir.path().join("lora.toml")).unwrap();
+    std::fs::write(
+        &path,
+        "storage_url = \"s3://loras/a\"\ns3_endpoint = \"https://r2.example\"\n\
+         s3_copy_if_not_exists = \"multipart\"\nsync_interval_secs = 7\n",
+    )
+    .unwrap();
+    let c = Config::load(
+        Some(&path),
+        &env(&[("AWS_REGION", "auto"), ("AWS_ACCESS_KEY_ID", "id")]),
+    )
+    .unwrap();
+    let fleet = c.fleet.unwrap();
+    assert_eq!(fleet.endpoint.as_deref(), Some("https://r2.example"));
+    assert_eq!(fleet.copy_if_not_exists, "multipart");
+    assert_eq!(fleet.sync_interval, std::time::Duration::from_secs(7));
+    assert_eq!(fleet.region, "auto");
+    assert_eq!(fleet.access_key_id.as_deref(), Some("id"));
+}
+
+/// The defaults are the other crates' own constants.
+#[test]
+fn defaults_come_from_the_crates_that_own_them() {
+    let c = Config::load(None, &env(&[("LORA_STORAGE_URL", "s3://b")])).unwrap();
+    assert_eq!(c.max_upload_bytes, lora_http::DEFAULT_MAX_UPLOAD_BYTES);
+    assert_eq!(c.upload_idle_timeout, lora_http::DEFAULT_BODY_IDLE_TIMEOUT);
+    assert_eq!(
+        c.max_concurrent_uploads,
+        lora_http::DEFAULT_MAX_CONCURRENT_UPLOADS
+    );
+    assert_eq!(c.upload_expiry, lora_http::DEFAULT_UPLOAD_EXPIRY);
+    assert_eq!(
+        std::time::Duration::from_secs(c.shutdown_grace_secs),
+        lora_http::ServerOptions::default().shutdown_grace
+    );
+    let fleet = c.fleet.unwrap();
+    assert_eq!(fleet, lora_fleet::FleetConfig::from_url("s3://b").unwrap());
 }
