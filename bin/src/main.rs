@@ -22,14 +22,14 @@ use lora_auth::{AuthConfig, HmacSecret, Role, Verifier};
 use lora_http::{AppState, InspectCheck, ServerOptions};
 use lora_store::{OpenOptions, Store};
 
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "lora-server",
     version,
     about = "The LoRA file service",
-    after_help = config::ENV_HELP
+    after_help = config::env_help()
 )]
 struct Cli {
     /// A TOML config file; LORA_* environment variables override its values.
@@ -42,7 +42,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the API.
-    #[command(after_help = config::ENV_HELP)]
+    #[command(after_help = config::env_help())]
     Serve,
     /// Make the data directory an initialised store (layout and marker), then exit. Needed
     /// once before `serve` with LORA_CREATE_DATA_DIR=false; existing files are kept.
@@ -141,7 +141,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    init_tracing();
+    init_tracing(config.log_format);
     let (verifier, dev_mode) = match config.auth()? {
         Some(auth) => (Verifier::new(auth)?, false),
         None if config.bind.ip().is_loopback() => {
@@ -237,7 +237,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -245,7 +245,7 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     // A second initialisation (never in this binary) would only be refused: ignore that.
-    if std::env::var("LORA_LOG_FORMAT").is_ok_and(|f| f.trim().eq_ignore_ascii_case("json")) {
+    if format == LogFormat::Json {
         // One JSON object per line, the request's span (with its request id) included.
         let _ = builder
             .json()

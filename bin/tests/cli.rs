@@ -823,6 +823,30 @@ fn an_empty_secret_is_refused_by_name() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("LORA_JWT_SECRET is set but empty"));
 }
 
+/// `LORA_LOG_FORMAT` is read with the rest of the configuration, by every command: an
+/// unknown or empty value is refused by name.
+#[test]
+fn a_bad_log_format_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for (value, expected) in [
+        (
+            "yaml",
+            "invalid LORA_LOG_FORMAT: 'yaml' is not text or json",
+        ),
+        ("", "LORA_LOG_FORMAT is set but empty"),
+    ] {
+        let out = command(dir.path())
+            .env("LORA_JWT_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret")
+            .env("LORA_LOG_FORMAT", value)
+            .args(["token", "--sub", "ops"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "LORA_LOG_FORMAT={value:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{err}");
+    }
+}
+
 /// Sends the headers of an admin upload of `bytes` as `name`; the connection, the
 /// multipart body to send and where the file's bytes start in it.
 fn open_upload(server: &Running, name: &str, bytes: &[u8]) -> (TcpStream, Vec<u8>, usize) {
