@@ -226,20 +226,27 @@ impl Fleet {
         Ok(true)
     }
 
-    /// Removes a replicated file from the local folder (into the local bin).
-    pub(crate) fn dematerialise(&self, path: &PartialPath) -> Option<Binned> {
+    /// Removes a replicated file from the local folder for good. The bucket's bin is the
+    /// fleet's only bin: a local copy kept aside would never be listed, restored or
+    /// purged, and would stay on this node's disk forever. Whether a file was removed.
+    pub(crate) fn dematerialise(&self, path: &PartialPath) -> bool {
         let mut replica = self.lock_replica();
-        let binned = match self.store.delete(path) {
-            Ok(binned) => Some(binned),
-            Err(StoreError::NotFound { .. }) => None,
+        // Through the local bin, so the removal is the store's careful sequence.
+        let removed = match self
+            .store
+            .delete(path)
+            .and_then(|binned| self.store.purge(&binned.bin_partial_path))
+        {
+            Ok(_) => true,
+            Err(StoreError::NotFound { .. }) => false,
             Err(e) => {
                 tracing::warn!(%path, error = %e, "cannot remove a replicated file");
-                return None;
+                return false;
             }
         };
         replica.remove(&path.to_string());
         replica.save();
-        binned
+        removed
     }
 
     /// The live index, loaded now if it never was.
@@ -488,14 +495,12 @@ impl Repository for Fleet {
         };
         self.lock_index().live.remove(path);
         let layout = self.store.layout();
-        let local = self.dematerialise(path);
+        self.dematerialise(path);
         Ok(Binned {
             partial_path: path.clone(),
-            live_path: local
-                .as_ref()
-                .map_or_else(|| layout.live_path(path), |b| b.live_path.clone()),
+            live_path: layout.live_path(path),
             bin_partial_path: bin_path.clone(),
-            bin_path: local.map_or_else(|| layout.bin_path(&bin_path), |b| b.bin_path),
+            bin_path: layout.bin_path(&bin_path),
         })
     }
 
@@ -533,8 +538,20 @@ impl Repository for Fleet {
         offset: usize,
         limit: usize,
     ) -> Result<BinListing, StoreError> {
-        let entries: Vec<BinEntry> = self
-            .bin_entries()?
+        let mut entries = self.bin_entries()?;
+        // Files placed on this node by hand and deleted through it are binned here, in the
+        // local bin: listed too (after the bucket's, under a name the bucket's bin lacks).
+        let local = self.store.list_bin(None, 0, usize::MAX)?;
+        let in_bucket: std::collections::BTreeSet<PartialPath> =
+            entries.iter().map(|e| e.bin_path.clone()).collect();
+        entries.extend(
+            local
+                .items
+                .into_iter()
+                .filter(|e| !in_bucket.contains(&e.bin_path)),
+        );
+        entries.sort_by(|a, b| a.bin_path.cmp(&b.bin_path));
+        let entries: Vec<BinEntry> = entries
             .into_iter()
             .filter(|e| entity.is_none_or(|x| e.bin_path.entity() == x))
             .collect();
@@ -546,13 +563,14 @@ impl Repository for Fleet {
     }
 
     fn restore(&self, bin_path: &PartialPath, on_clash: OnClash) -> Result<Restored, StoreError> {
-        let entry = self
+        let Some(entry) = self
             .bin_entries()?
             .into_iter()
             .find(|e| &e.bin_path == bin_path)
-            .ok_or_else(|| StoreError::NotFound {
-                path: bin_path.clone(),
-            })?;
+        else {
+            // Not the bucket's: a hand-placed file binned on this node goes back here.
+            return self.store.restore(bin_path, on_clash);
+        };
         let from = self.keys.bin(bin_path);
         let head = self
             .block_on(self.bucket.head(&from))
@@ -592,13 +610,11 @@ impl Repository for Fleet {
 
     fn purge(&self, bin_path: &PartialPath) -> Result<Purged, StoreError> {
         let entries = self.bin_entries()?;
-        let entry = entries
-            .iter()
-            .find(|e| &e.bin_path == bin_path)
-            .ok_or_else(|| StoreError::NotFound {
-                path: bin_path.clone(),
-            })?;
-        self.purge_entries(std::slice::from_ref(entry))
+        match entries.iter().find(|e| &e.bin_path == bin_path) {
+            Some(entry) => self.purge_entries(std::slice::from_ref(entry)),
+            // Not the bucket's: this node's own bin entry.
+            None => self.store.purge(bin_path),
+        }
     }
 
     fn purge_before(&self, cutoff: SystemTime) -> Result<Purged, StoreError> {
@@ -609,8 +625,13 @@ impl Repository for Fleet {
             .filter(|e| e.deleted_at < cutoff)
             .collect();
         let purged = self.purge_entries(&old)?;
-        // The local bin holds only what syncs moved aside: it follows the same period.
-        let _ = self.store.purge_before(cutoff.into());
+        // The local bin (hand-placed files binned here, and copies earlier versions moved
+        // aside) follows the same period.
+        let local = self.store.purge_before(cutoff.into())?;
+        let purged = Purged {
+            files: purged.files + local.files,
+            bytes: purged.bytes + local.bytes,
+        };
         Ok(purged)
     }
 

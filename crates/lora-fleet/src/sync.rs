@@ -90,7 +90,7 @@ impl Fleet {
             .filter(|p| !present.contains(p))
             .collect();
         for path in gone {
-            if self.dematerialise(&path).is_some() {
+            if self.dematerialise(&path) {
                 report.removed += 1;
             }
         }

@@ -88,12 +88,21 @@ fn changes_reach_every_node_and_names_never_collide() {
     );
     assert_eq!(b.fleet.list(None, 0, 10).unwrap().total, 2);
 
-    // Deleted on B: gone from A's disk after its sync, into its local bin.
+    // Deleted on B: gone from A's disk after its sync, for good (the bucket's bin is the
+    // fleet's only copy).
     b.fleet.delete(&p).unwrap();
     assert_eq!(local(&b, "styles/x.safetensors"), None);
     let report = a.fleet.sync_once().unwrap();
     assert_eq!((report.removed, report.downloaded), (1, 1));
     assert_eq!(local(&a, "styles/x.safetensors"), None);
+    for node in [&a, &b] {
+        let bin_dir = node.fleet.store().layout().bin_root();
+        assert!(
+            walk(&bin_dir).is_empty(),
+            "a local bin copy: {:?}",
+            walk(&bin_dir)
+        );
+    }
     assert_eq!(
         local(&a, "styles/x_v2.safetensors").as_deref(),
         Some(&b"two"[..])
@@ -174,4 +183,48 @@ fn files_placed_by_hand_are_never_removed_by_a_sync() {
         local(&a, "styles/mine.safetensors").as_deref(),
         Some(&b"hand"[..])
     );
+}
+
+fn walk(dir: &camino::Utf8Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = camino::Utf8PathBuf::from_path_buf(entry.path()).unwrap();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.to_string());
+        }
+    }
+    out
+}
+
+/// A file placed on a node by hand and deleted through it is binned on that node: listed
+/// in the bin with the bucket's entries, restorable and purgeable there.
+#[test]
+fn a_hand_placed_file_deleted_through_its_node_is_in_the_bin_listing() {
+    let bucket = Arc::new(InMemory::new());
+    let a = node(&bucket);
+    let dir = a.fleet.store().layout().entity_dir(EntityType::Styles);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("mine.safetensors"), b"hand").unwrap();
+    let mine = PartialPath::parse("styles/mine.safetensors").unwrap();
+    upload(&a, "shared.safetensors", b"bucket", OnClash::Version).unwrap();
+    a.fleet.delete(&mine).unwrap();
+    a.fleet
+        .delete(&PartialPath::parse("styles/shared.safetensors").unwrap())
+        .unwrap();
+    let bin = a.fleet.list_bin(None, 0, 10).unwrap();
+    let paths: Vec<String> = bin.items.iter().map(|e| e.bin_path.to_string()).collect();
+    assert_eq!(
+        paths,
+        ["styles/mine.safetensors", "styles/shared.safetensors"]
+    );
+    a.fleet.restore(&mine, OnClash::Version).unwrap();
+    assert_eq!(
+        local(&a, "styles/mine.safetensors").as_deref(),
+        Some(&b"hand"[..])
+    );
+    a.fleet.delete(&mine).unwrap();
+    assert_eq!(a.fleet.purge(&mine).unwrap().files, 1);
+    assert_eq!(a.fleet.list_bin(None, 0, 10).unwrap().total, 1);
 }
