@@ -98,9 +98,9 @@ fn changes_reach_every_node_and_names_never_collide() {
     for node in [&a, &b] {
         let bin_dir = node.fleet.store().layout().bin_root();
         assert!(
-            walk(&bin_dir).is_empty(),
+            walk(bin_dir).is_empty(),
             "a local bin copy: {:?}",
-            walk(&bin_dir)
+            walk(bin_dir)
         );
     }
     assert_eq!(
