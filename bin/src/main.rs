@@ -10,6 +10,7 @@
 mod config;
 mod inspect;
 
+use std::io::Write;
 use std::net::TcpListener;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -182,11 +183,19 @@ fn serve(config: Config) -> anyhow::Result<()> {
     if dev_mode {
         let admin = verifier.mint(Role::Admin, "dev-admin", DEV_TOKEN_TTL)?;
         let user = verifier.mint(Role::User, "dev-user", DEV_TOKEN_TTL)?;
-        println!("No JWT key configured: development mode with a random secret (loopback only).");
-        println!("Tokens valid for {} hours:", DEV_TOKEN_TTL / 3600);
-        println!("  admin: {admin}");
-        println!("  user:  {user}");
-        println!("Try:  curl -H 'Authorization: Bearer {admin}' http://{addr}/api/v1/admin/lora");
+        let text = format!(
+            "No JWT key configured: development mode with a random secret (loopback only).\n\
+             Tokens valid for {hours} hours:\n  admin: {admin}\n  user:  {user}\n\
+             Try:  curl -H 'Authorization: Bearer {admin}' http://{addr}/api/v1/admin/lora\n\
+             Console: http://{addr}/console/ (paste the admin token to sign in)\n",
+            hours = DEV_TOKEN_TTL / 3600
+        );
+        // Not println!: a reader that closes stdout once it has what it needs (a script
+        // that stops at the first URL) must not make the server panic.
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush());
     }
 
     let check = Arc::new(InspectCheck::admitting(config.admission()));

@@ -410,6 +410,34 @@ fn sigterm_aborts_an_upload_past_the_grace_period_without_leftovers() {
     assert!(files_under(&staging).is_empty());
 }
 
+/// SIGQUIT (and a second Ctrl-C) stops at once: the process ends with 131 while an upload
+/// is in flight, nothing half-written is visible, and the next start clears staging.
+#[test]
+fn sigquit_stops_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve_dev_with(dir.path(), &[("LORA_SHUTDOWN_GRACE_SECS", "60")]);
+    let (_stalled, _) = start_upload(&server, 4_000_000, 2_000_000);
+    let staging = dir.path().join(".lora-server/staging");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while files_under(&staging).is_empty() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = server.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-QUIT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = wait_exit(&mut server.child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(131), "{status:?}");
+    assert!(files_under(&dir.path().join("models/loras")).is_empty());
+    let _restarted = serve_dev(dir.path());
+    assert!(files_under(&staging).is_empty());
+}
+
 /// The service's own files are input like any other: a hash log damaged while the server
 /// was down (a bad `sha256`, garbage) is repaired at start, and evaluating the file gives
 /// its real hash, never a 500.

@@ -58,6 +58,17 @@ fn malformed_http_never_gets_an_html_page() {
     let _ = std::io::Read::read_to_string(&mut stream, &mut text);
     assert!(text.starts_with("HTTP/1.1 400 "), "{text:?}");
     assert!(!text.to_lowercase().contains("<html"), "{text}");
+    // JSON, as every other error: the HTTP layer's own refusal included.
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.contains("content-type: application/json"), "{head}");
+    let detail: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(
+        detail["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Bad Request"),
+        "{body}"
+    );
     // And the server still serves.
     assert_eq!(
         app.request("GET", "/api/v1/evaluation/health", "", b"")
@@ -199,6 +210,15 @@ fn slow_headers_are_cut_off() {
     let mut text = String::new();
     let _ = std::io::Read::read_to_string(&mut stream, &mut text);
     assert!(text.starts_with("HTTP/1.1 408"), "{text:?}");
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    let detail: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(
+        detail["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Request Timeout"),
+        "{body}"
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     let r = app.request("GET", "/api/v1/evaluation/health", "", b"");
     assert_eq!(

@@ -114,3 +114,29 @@ fn the_dashboards_metrics_exist() {
     }
     assert!(checked >= 14, "{checked}");
 }
+
+/// A data directory that is gone is reported as unavailable, never as an empty store:
+/// no per-entity file series, NaN for the bin and free room, and a gauge to alert on.
+#[test]
+fn a_missing_data_directory_is_unavailable_not_zero() {
+    let app = spawn_app();
+    app.upload(&[
+        file("a.safetensors", &st(1)),
+        Part::Text("entity_type", "styles"),
+    ]);
+    let before = String::from_utf8(scrape(&app, "").body).unwrap();
+    assert!(before.contains("lora_storage_available 1"), "{before}");
+    assert!(
+        before.contains(r#"lora_files{entity_type="styles"} 1"#),
+        "{before}"
+    );
+    std::fs::remove_dir_all(&app.data).unwrap();
+    let r = scrape(&app, "");
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8(r.body).unwrap();
+    assert!(text.contains("lora_storage_available 0"), "{text}");
+    assert!(!text.contains("lora_files{"), "{text}");
+    for line in ["lora_bin_files NaN", "lora_data_free_bytes NaN"] {
+        assert!(text.contains(line), "missing {line} in:\n{text}");
+    }
+}

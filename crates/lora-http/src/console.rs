@@ -29,6 +29,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../console/console.css"),
     ),
     (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../console/favicon.svg"),
+    ),
+    (
         "vendor/tus.min.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../console/vendor/tus.min.js"),

@@ -102,9 +102,10 @@ pub struct Metrics {
     pub(crate) findings: Family<Code, Counter>,
     pub(crate) files: Family<Entity, Gauge>,
     pub(crate) file_bytes: Family<Entity, Gauge>,
-    pub(crate) bin_files: Gauge,
-    pub(crate) bin_bytes: Gauge,
-    pub(crate) free_bytes: Gauge,
+    pub(crate) storage_available: Gauge,
+    pub(crate) bin_files: FloatGauge,
+    pub(crate) bin_bytes: FloatGauge,
+    pub(crate) free_bytes: FloatGauge,
     pub(crate) replica_lag: FloatGauge,
     pub(crate) remote_errors: Gauge,
 }
@@ -181,11 +182,17 @@ impl Metrics {
             "Bytes of live LoRA files per entity type",
             file_bytes.clone(),
         );
-        let bin_files = Gauge::default();
+        let storage_available = Gauge::default();
+        registry.register(
+            "storage_available",
+            "1 when the data directory answered this scrape, 0 when it is gone (the storage figures are then absent or NaN, never zeros)",
+            storage_available.clone(),
+        );
+        let bin_files = FloatGauge::default();
         registry.register("bin_files", "Files in the recycle bin", bin_files.clone());
-        let bin_bytes = Gauge::default();
+        let bin_bytes = FloatGauge::default();
         registry.register("bin_bytes", "Bytes in the recycle bin", bin_bytes.clone());
-        let free_bytes = Gauge::default();
+        let free_bytes = FloatGauge::default();
         registry.register(
             "data_free_bytes",
             "Bytes free on the data volume",
@@ -223,6 +230,7 @@ impl Metrics {
             findings,
             files,
             file_bytes,
+            storage_available,
             bin_files,
             bin_bytes,
             free_bytes,

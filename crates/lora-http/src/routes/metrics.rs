@@ -29,6 +29,19 @@ pub(crate) async fn metrics(
     let repo = Arc::clone(&state.repository);
     let metrics = Arc::clone(&state.metrics);
     blocking(move || {
+        // A data directory that is gone is an outage, not an empty store: its figures are
+        // reported as unknown (series absent, NaN), never as zeros a dashboard would read
+        // as "everything deleted".
+        if repo.store().ensure_present().is_err() {
+            metrics.storage_available.set(0);
+            metrics.files.clear();
+            metrics.file_bytes.clear();
+            for gauge in [&metrics.bin_files, &metrics.bin_bytes, &metrics.free_bytes] {
+                gauge.set(f64::NAN);
+            }
+            return Ok(());
+        }
+        metrics.storage_available.set(1);
         // Best effort: a figure that cannot be read now keeps its last value.
         if let Ok(listing) = repo.list(None, 0, usize::MAX) {
             let mut per_entity: BTreeMap<EntityType, (i64, i64)> =
@@ -47,18 +60,12 @@ pub(crate) async fn metrics(
             }
         }
         if let Ok(bin) = repo.list_bin(None, 0, usize::MAX) {
-            metrics
-                .bin_files
-                .set(i64::try_from(bin.total).unwrap_or(i64::MAX));
+            metrics.bin_files.set(bin.total as f64);
             let bytes: u64 = bin.items.iter().map(|e| e.len).sum();
-            metrics
-                .bin_bytes
-                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            metrics.bin_bytes.set(bytes as f64);
         }
         let health = repo.health();
-        metrics
-            .free_bytes
-            .set(i64::try_from(health.free_bytes).unwrap_or(i64::MAX));
+        metrics.free_bytes.set(health.free_bytes as f64);
         if let Some(remote) = repo.remote_health() {
             metrics.replica_lag.set(remote.lag_seconds as f64);
             metrics
