@@ -268,7 +268,10 @@ fn the_graphs_are_read() {
     assert!(http["routes::bin"].contains("routes"), "{http:#?}");
     assert!(http["routes::files"].contains("extract::auth"), "{http:#?}");
     // A path written out in the code, not in a `use` item.
-    assert!(http["server"].contains("observe::audit"), "{http:#?}");
+    assert!(
+        http["server::background"].contains("observe::audit"),
+        "{http:#?}"
+    );
     let fleet = crate_graph("crates/lora-fleet");
     assert!(fleet["fleet"].contains("keys"), "{fleet:#?}");
     let inspect = crate_graph("crates/lora-inspect");

@@ -24,7 +24,7 @@ pub fn format(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
-/// The current time, formatted by [`format`].
+/// The current time, formatted by [`format()`].
 pub fn now() -> String {
     format(OffsetDateTime::now_utc())
 }

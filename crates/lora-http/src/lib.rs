@@ -44,7 +44,9 @@ mod task;
 mod tus;
 
 pub use console::CONSOLE_CSP;
-pub use error::{ApiError, HttpError, HttpValidationError, IssueKind, LocItem, ValidationIssue};
+pub use error::{
+    ApiError, Code, Detail, HttpError, HttpValidationError, IssueKind, LocItem, ValidationIssue,
+};
 pub use extract::auth::{AdminClaims, UserClaims};
 pub use extract::json::{ApiJson, MAX_JSON_BODY};
 pub use ingest::check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};

@@ -10,9 +10,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 /// 200 MiB. See the operator's guide to size it.
 pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 64;
 
-/// Seconds a client refused for load is told to wait (`Retry-After`).
-pub(crate) const RETRY_AFTER_SECS: u64 = 5;
-
 /// The upload counters shared by every worker.
 #[derive(Debug)]
 pub(crate) struct UploadLoad {

@@ -20,8 +20,8 @@ pub fn spawn_retention(state: &AppState) -> Option<actix_web::rt::task::JoinHand
 }
 
 /// Removes expired resumable (tus) uploads now, then every minute (or every tenth of the
-/// expiry, if shorter), on the blocking pool. [`run`] starts it; a service that mounts
-/// [`configure`] calls it once.
+/// expiry, if shorter), on the blocking pool. [`crate::run`] starts it; a service that mounts
+/// [`crate::configure`] calls it once.
 pub fn spawn_upload_sweep(state: &AppState) -> actix_web::rt::task::JoinHandle<()> {
     let repository = std::sync::Arc::clone(&state.repository);
     let clock = std::sync::Arc::clone(&state.ingest.clock);
@@ -42,8 +42,8 @@ pub fn spawn_upload_sweep(state: &AppState) -> actix_web::rt::task::JoinHandle<(
 }
 
 /// The background tasks a served [`AppState`] needs: the bin retention (when set) and the
-/// sweep of expired resumable uploads. [`run`] starts them; a service that mounts
-/// [`configure`] calls [`spawn_background`] once, on its runtime.
+/// sweep of expired resumable uploads. [`crate::run`] starts them; a service that mounts
+/// [`crate::configure`] calls [`spawn_background`] once, on its runtime.
 #[derive(Debug)]
 pub struct Background {
     /// The retention task, when the state has a retention period.

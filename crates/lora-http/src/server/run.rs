@@ -13,7 +13,8 @@ use actix_web::dev::AppConfig;
 use actix_web::http::{Method, StatusCode};
 use lora_auth::Role;
 
-use super::{ADMIN_UPLOAD_PATH, USER_UPLOAD_PATH, app, background, signals, wire};
+use super::routes::{ADMIN_UPLOAD_PATH, USER_UPLOAD_PATH, app};
+use super::{background, signals, wire};
 use crate::routes::upload;
 use crate::{ApiError, AppState};
 
@@ -47,7 +48,7 @@ impl Default for ServerOptions {
     }
 }
 
-/// Serves [`app`] on `listener` until SIGTERM or SIGINT (Ctrl-C) stops it gracefully, or
+/// Serves [`crate::app`] on `listener` until SIGTERM or SIGINT (Ctrl-C) stops it gracefully, or
 /// the returned [`Server`]'s handle stops it.
 ///
 /// Both signals let requests in flight (an upload, say) finish for
