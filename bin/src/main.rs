@@ -201,7 +201,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let check = Arc::new(InspectCheck::admitting(config.admission()));
     let store = Arc::new(store);
     let repository: Arc<dyn lora_store::Repository> = match &config.fleet {
-        None => store,
+        None => Arc::clone(&store) as Arc<dyn lora_store::Repository>,
         Some(fleet_config) => {
             // Objects other nodes put in the bucket pass this node's content rules before
             // they reach its disk.
@@ -210,7 +210,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
                 lora_http::ContentCheck::check(rule_check.as_ref(), path, extension)
                     .map_err(|e| e.to_string())
             });
-            let fleet = lora_fleet::Fleet::open(store, fleet_config.clone(), rule)
+            let fleet = lora_fleet::Fleet::open(Arc::clone(&store), fleet_config.clone(), rule)
                 .context("cannot start fleet mode")?;
             fleet.spawn_sync().context("cannot start the sync thread")?;
             tracing::info!(
@@ -223,7 +223,8 @@ fn serve(config: Config) -> anyhow::Result<()> {
             fleet
         }
     };
-    let state = AppState::over(repository, Arc::new(verifier))
+    let state = AppState::new(store, Arc::new(verifier))
+        .with_repository(repository)
         .with_max_upload_bytes(config.max_upload_bytes)
         .with_content_check(check)
         .with_bin_retention(config.bin_retention)

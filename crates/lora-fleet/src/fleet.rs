@@ -359,8 +359,8 @@ fn versions(path: &PartialPath) -> impl Iterator<Item = PartialPath> + '_ {
 }
 
 impl Repository for Fleet {
-    fn store(&self) -> &Store {
-        &self.store
+    fn health(&self) -> lora_store::StorageHealth {
+        self.store.health()
     }
 
     fn ready_for_uploads(&self) -> Result<(), StoreError> {

@@ -42,7 +42,7 @@ fn upload(
     bytes: &[u8],
     on_clash: OnClash,
 ) -> Result<PartialPath, StoreError> {
-    let mut staged = node.fleet.store().stage().unwrap();
+    let mut staged = node.fleet.store.stage().unwrap();
     staged.write(bytes).unwrap();
     let name = SafeFileName::from_client(name).unwrap();
     node.fleet
@@ -57,7 +57,7 @@ fn upload(
 
 fn local(node: &Node, path: &str) -> Option<Vec<u8>> {
     let path = PartialPath::parse(path).unwrap();
-    std::fs::read(node.fleet.store().layout().live_path(&path)).ok()
+    std::fs::read(node.fleet.store.layout().live_path(&path)).ok()
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn changes_reach_every_node_and_names_never_collide() {
     assert_eq!((report.removed, report.downloaded), (1, 1));
     assert_eq!(local(&a, "styles/x.safetensors"), None);
     for node in [&a, &b] {
-        let bin_dir = node.fleet.store().layout().bin_root();
+        let bin_dir = node.fleet.store.layout().bin_root();
         assert!(
             walk(bin_dir).is_empty(),
             "a local bin copy: {:?}",
@@ -175,7 +175,7 @@ fn objects_failing_the_content_rules_or_their_hash_stay_off_disk() {
 fn files_placed_by_hand_are_never_removed_by_a_sync() {
     let bucket = Arc::new(InMemory::new());
     let a = node(&bucket);
-    let dir = a.fleet.store().layout().entity_dir(EntityType::Styles);
+    let dir = a.fleet.store.layout().entity_dir(EntityType::Styles);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("mine.safetensors"), b"hand").unwrap();
     a.fleet.sync_once().unwrap();
@@ -204,7 +204,7 @@ fn walk(dir: &camino::Utf8Path) -> Vec<String> {
 fn a_hand_placed_file_deleted_through_its_node_is_in_the_bin_listing() {
     let bucket = Arc::new(InMemory::new());
     let a = node(&bucket);
-    let dir = a.fleet.store().layout().entity_dir(EntityType::Styles);
+    let dir = a.fleet.store.layout().entity_dir(EntityType::Styles);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("mine.safetensors"), b"hand").unwrap();
     let mine = PartialPath::parse("styles/mine.safetensors").unwrap();

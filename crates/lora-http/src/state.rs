@@ -23,6 +23,7 @@ pub const MULTIPART_ALLOWANCE: u64 = 1 << 20;
 /// read (metrics).
 #[derive(Clone)]
 pub struct AppState {
+    pub(crate) local: Arc<Store>,
     pub(crate) repository: Arc<dyn Repository>,
     pub(crate) verifier: Arc<Verifier>,
     pub(crate) ingest: Ingest,
@@ -56,23 +57,21 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     /// State over an open store and a verifier, with the default upload limit and
-    /// [`crate::InspectCheck`] (the contract's content validation, any base model).
+    /// [`crate::InspectCheck`] (the contract's content validation, any base model). The
+    /// store is also the repository, until [`AppState::with_repository`] says otherwise.
     pub fn new(store: Arc<Store>, verifier: Arc<Verifier>) -> Self {
-        Self::over(store, verifier)
-    }
-
-    /// State over any [`Repository`]: a [`Store`], or fleet mode's bucket with its local
-    /// replica.
-    pub fn over(repository: Arc<dyn Repository>, verifier: Arc<Verifier>) -> Self {
         let metrics = Arc::new(Metrics::new());
+        let repository: Arc<dyn Repository> = Arc::clone(&store) as Arc<dyn Repository>;
         Self {
             ingest: Ingest {
+                local: Arc::clone(&store),
                 repository: Arc::clone(&repository),
                 check: Arc::new(crate::InspectCheck::default()),
                 metrics: Arc::clone(&metrics),
                 load: UploadLoad::new(crate::DEFAULT_MAX_CONCURRENT_UPLOADS),
                 clock: Arc::new(SystemClock),
             },
+            local: store,
             repository,
             verifier,
             limits: Limits {
@@ -84,6 +83,16 @@ impl AppState {
             metrics,
             metrics_token: None,
         }
+    }
+
+    /// Publishes, lists and bins through `repository` (fleet mode's bucket with this
+    /// node's store as its replica) instead of the store alone. What needs the local disk
+    /// (staging, resumable uploads, evaluation) keeps using the store.
+    #[must_use]
+    pub fn with_repository(mut self, repository: Arc<dyn Repository>) -> Self {
+        self.ingest.repository = Arc::clone(&repository);
+        self.repository = repository;
+        self
     }
 
     /// Sets the largest accepted file, in bytes.
@@ -152,8 +161,8 @@ impl AppState {
     }
 
     /// The local store (in fleet mode, the node's replica).
-    pub fn store(&self) -> &Store {
-        self.repository.store()
+    pub fn store(&self) -> &Arc<Store> {
+        &self.local
     }
 
     /// Where the files live: every mutation and listing goes through it.

@@ -3,6 +3,10 @@
 //! [`Store`] is the local filesystem repository; fleet mode (`lora-fleet`) implements the
 //! same operations over an S3-compatible bucket with a local replica, so naming,
 //! versioning, the bin and the content rules stay one contract for both.
+//!
+//! The trait never hands out a concrete store: what needs the local disk (staging,
+//! resumable uploads, evaluation) holds the node's [`Store`] itself, and everything a
+//! repository may keep elsewhere goes through these methods.
 
 use std::time::{Duration, SystemTime};
 
@@ -39,10 +43,6 @@ pub struct RemoteHealth {
 ///
 /// All methods block; call them from a blocking thread.
 pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
-    /// The local filesystem store: staging, path resolution and evaluation read it (in
-    /// fleet mode it is the node's replica).
-    fn store(&self) -> &Store;
-
     /// Publishes a staged upload as `{entity}/{name}` or its first free version.
     ///
     /// # Errors
@@ -128,14 +128,10 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// [`StoreError::Unavailable`] when the data directory is gone;
     /// [`StoreError::Remote`] when the shared storage cannot be reached.
-    fn ready_for_uploads(&self) -> Result<(), StoreError> {
-        self.store().ensure_present()
-    }
+    fn ready_for_uploads(&self) -> Result<(), StoreError>;
 
-    /// The local storage's health.
-    fn health(&self) -> StorageHealth {
-        self.store().health()
-    }
+    /// The local storage's health (in fleet mode, the node's replica's).
+    fn health(&self) -> StorageHealth;
 
     /// The shared storage's health; `None` for a local store.
     fn remote_health(&self) -> Option<RemoteHealth> {
@@ -144,8 +140,12 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
 }
 
 impl Repository for Store {
-    fn store(&self) -> &Store {
-        self
+    fn ready_for_uploads(&self) -> Result<(), StoreError> {
+        self.ensure_present()
+    }
+
+    fn health(&self) -> StorageHealth {
+        Store::health(self)
     }
 
     fn publish(

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lora_core::{Clock, EntityType, SafeFileName};
-use lora_store::{Completed, OnClash, Repository, StagedFile, StagedUpload};
+use lora_store::{Completed, OnClash, Repository, StagedFile, StagedUpload, Store};
 
 use crate::ApiError;
 use crate::observe::audit::{self, Action, Actor};
@@ -78,6 +78,9 @@ pub(crate) struct Stored {
 /// The steps every upload takes, and what they share. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Ingest {
+    /// Where bytes are staged: this node's disk.
+    pub(crate) local: Arc<Store>,
+    /// Where files are published.
     pub(crate) repository: Arc<dyn Repository>,
     pub(crate) check: Arc<dyn ContentCheck>,
     pub(crate) metrics: Arc<Metrics>,
@@ -138,8 +141,8 @@ pub(crate) struct Session {
 impl Session {
     /// A sink into a new staging file, created with the first bytes.
     pub(crate) fn stage(&self) -> Sink<StagedUpload> {
-        let repository = Arc::clone(&self.ingest.repository);
-        Sink::opening(move || repository.store().stage())
+        let local = Arc::clone(&self.ingest.local);
+        Sink::opening(move || local.stage())
     }
 
     /// The body has arrived (a PATCH that does not complete its upload): times it.

@@ -113,14 +113,14 @@ pub(crate) async fn evaluate(
         Asked::One(one) => (vec![one], false),
         Asked::Batch(list) => (list, true),
     };
-    let store = Arc::clone(&state.repository);
+    let store = Arc::clone(&state.local);
     let metrics = Arc::clone(&state.metrics);
     let mut reports = blocking(move || {
         paths
             .iter()
             .map(|path| {
                 let started = std::time::Instant::now();
-                let report = evaluate_stored(store.store(), path, tensor_hash)?;
+                let report = evaluate_stored(&store, path, tensor_hash)?;
                 metrics
                     .evaluation_seconds
                     .observe(started.elapsed().as_secs_f64());

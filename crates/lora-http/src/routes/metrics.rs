@@ -27,12 +27,13 @@ pub(crate) async fn metrics(
         }
     }
     let repo = Arc::clone(&state.repository);
+    let local = Arc::clone(&state.local);
     let metrics = Arc::clone(&state.metrics);
     blocking(move || {
         // A data directory that is gone is an outage, not an empty store: its figures are
         // reported as unknown (series absent, NaN), never as zeros a dashboard would read
         // as "everything deleted".
-        if repo.store().ensure_present().is_err() {
+        if local.ensure_present().is_err() {
             metrics.storage_available.set(0);
             metrics.files.clear();
             metrics.file_bytes.clear();

@@ -171,10 +171,10 @@ async fn create_in(
     };
     let expires = info.expires;
     let repo = std::sync::Arc::clone(&state.repository);
+    let store = std::sync::Arc::clone(&state.local);
     let id = blocking(move || {
         // What would fail at the end is refused now: no storage, no bucket, no room.
         repo.ready_for_uploads()?;
-        let store = repo.store();
         if store.resumable().unfinished_of(&info.owner) >= MAX_UNFINISHED_PER_SUBJECT {
             return Err(TusError::TooMany {
                 limit: MAX_UNFINISHED_PER_SUBJECT,
@@ -227,11 +227,11 @@ async fn find(
     route: UploadRoute,
 ) -> Result<(UploadId, ResumableInfo, u64), ApiError> {
     let id = UploadId::parse(raw_id).ok_or(TusError::UnknownUpload)?;
-    let repo = std::sync::Arc::clone(&state.repository);
+    let store = std::sync::Arc::clone(&state.local);
     let now = state.ingest.clock.now();
     let owner = claims.sub().to_owned();
     blocking(move || {
-        let resumable = repo.store().resumable();
+        let resumable = store.resumable();
         match resumable.get(&id)? {
             Some((info, _)) if info.expired(now) => {
                 resumable.remove_if_idle(&id);
@@ -256,15 +256,15 @@ async fn append(
     mut payload: web::Payload,
     state: &AppState,
 ) -> Result<Written, ApiError> {
-    let repo = std::sync::Arc::clone(&state.repository);
+    let store = std::sync::Arc::clone(&state.local);
     // Claimed before the offset is read: two PATCHes one after the other must not both
     // see the old offset and append at it.
-    let claim = std::sync::Arc::new(repo.store().resumable().lock(id).ok_or(TusError::Busy)?);
+    let claim = std::sync::Arc::new(store.resumable().lock(id).ok_or(TusError::Busy)?);
     let (info, current) = {
-        let repo = std::sync::Arc::clone(&repo);
+        let store = std::sync::Arc::clone(&store);
         let id = id.clone();
         blocking(move || {
-            repo.store()
+            store
                 .resumable()
                 .get(&id)?
                 .ok_or_else(|| TusError::UnknownUpload.into())
@@ -287,9 +287,9 @@ async fn append(
     }
     let session = state.ingest.begin(Actor::of(claims), Via::Tus)?;
     let appender = {
-        let repo = std::sync::Arc::clone(&repo);
+        let store = std::sync::Arc::clone(&store);
         let claim = std::sync::Arc::clone(&claim);
-        blocking(move || Ok(repo.store().resumable().appender(&claim, offset)?)).await?
+        blocking(move || Ok(store.resumable().appender(&claim, offset)?)).await?
     };
     let mut sink = Sink::into_target(appender);
     let mut received = offset;
@@ -312,12 +312,12 @@ async fn append(
     // What arrived is kept (tus resumes from it) unless it overran the length.
     let committed = if matches!(failure, Some(ApiError::TooLarge { .. })) {
         drop(sink.abandon().await?);
-        let (repo, claim) = (std::sync::Arc::clone(&repo), std::sync::Arc::clone(&claim));
-        blocking(move || Ok(repo.store().resumable().truncate(&claim, offset)?)).await?;
+        let (store, claim) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&claim));
+        blocking(move || Ok(store.resumable().truncate(&claim, offset)?)).await?;
         offset
     } else {
-        let repo = std::sync::Arc::clone(&repo);
-        sink.finish(move |appender| repo.store().resumable().commit(appender))
+        let store = std::sync::Arc::clone(&store);
+        sink.finish(move |appender| store.resumable().commit(appender))
             .await?
     };
     if let Some(e) = failure {
@@ -326,9 +326,9 @@ async fn append(
     // It may have expired while the body arrived: then it is gone, as the sweep would
     // have made it had no PATCH held it.
     if info.expired(state.ingest.clock.now()) {
-        let (repo, claim) = (std::sync::Arc::clone(&repo), std::sync::Arc::clone(&claim));
+        let (store, claim) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&claim));
         blocking(move || {
-            repo.store().resumable().remove(&claim);
+            store.resumable().remove(&claim);
             Ok(())
         })
         .await?;
@@ -368,18 +368,18 @@ async fn finish(
         },
     };
     let staged = {
-        let (repo, claim) = (
-            std::sync::Arc::clone(&state.repository),
+        let (store, claim) = (
+            std::sync::Arc::clone(&state.local),
             std::sync::Arc::clone(claim),
         );
-        blocking(move || Ok(repo.store().stage_resumable(&claim)?)).await
+        blocking(move || Ok(store.stage_resumable(&claim)?)).await
     };
     let published = match staged {
         Ok(staged) => session.publish(arrival, staged).await,
         Err(e) => Err(session.refused(&info.filename, e)),
     };
-    let (repo, claim) = (
-        std::sync::Arc::clone(&state.repository),
+    let (store, claim) = (
+        std::sync::Arc::clone(&state.local),
         std::sync::Arc::clone(claim),
     );
     let stored = match published {
@@ -387,7 +387,7 @@ async fn finish(
         Err(e) => {
             // Refused or failed: nothing half-written stays behind.
             blocking(move || {
-                repo.store().resumable().remove(&claim);
+                store.resumable().remove(&claim);
                 Ok(())
             })
             .await?;
@@ -397,8 +397,7 @@ async fn finish(
     let completed = stored.completed.clone();
     // The file is live whatever happens next: a record that cannot be written costs the
     // GET on the upload's URL, never the answer to a change that took effect.
-    let recorded =
-        blocking(move || Ok(repo.store().resumable().finished(&claim, info, completed)?)).await;
+    let recorded = blocking(move || Ok(store.resumable().finished(&claim, info, completed)?)).await;
     if let Err(e) = recorded {
         tracing::error!(
             error = %e,
@@ -469,9 +468,9 @@ async fn delete_in(
 ) -> Result<HttpResponse, ApiError> {
     tus::require_version(req.headers())?;
     let (id, _, _) = find(&state, &id, claims, route).await?;
-    let repo = std::sync::Arc::clone(&state.repository);
+    let store = std::sync::Arc::clone(&state.local);
     blocking(move || {
-        let resumable = repo.store().resumable();
+        let resumable = store.resumable();
         let claim = resumable.lock(&id).ok_or(TusError::Busy)?;
         resumable.remove(&claim);
         Ok(())
