@@ -2,6 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use actix_web::HttpResponseBuilder;
 use actix_web::http::header::{self, HeaderMap, HttpDate};
 use base64::Engine;
 use time::OffsetDateTime;
@@ -11,6 +12,11 @@ use super::version::TUS_VERSION;
 
 /// The media type of PATCH bodies (and of a creation's body).
 const OFFSET_STREAM: &[u8] = b"application/offset+octet-stream";
+
+/// Adds `Tus-Resumable: 1.0.0`, which every tus answer carries.
+pub(crate) fn resumable(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
+    builder.insert_header(("Tus-Resumable", TUS_VERSION))
+}
 
 /// Refuses a request without `Tus-Resumable: 1.0.0`.
 pub(crate) fn require_version(headers: &HeaderMap) -> Result<(), TusError> {

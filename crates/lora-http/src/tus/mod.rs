@@ -12,6 +12,7 @@ use std::time::Duration;
 pub use error::TusError;
 pub(crate) use headers::{
     Metadata, expires_header, has_body, header_u64, location, offset_stream, require_version,
+    resumable,
 };
 pub(crate) use version::EXTENSIONS;
 pub use version::TUS_VERSION;

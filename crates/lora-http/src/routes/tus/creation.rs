@@ -7,11 +7,11 @@ use lora_auth::Claims;
 use lora_core::{EntityType, SafeFileName, UploadRoute};
 use lora_store::{ResumableInfo, StoreError};
 
-use super::tus;
 use super::writing::append;
 use crate::error::{IssueKind, ValidationIssue};
 use crate::routes::blocking;
 use crate::routes::upload::parse_form_bool;
+use crate::tus::resumable as tus;
 use crate::tus::{MAX_UNFINISHED_PER_SUBJECT, Metadata, TusError};
 use crate::{ApiError, AppState};
 

@@ -12,19 +12,15 @@ mod creation;
 mod reading;
 mod writing;
 
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use lora_core::UploadRoute;
 
 use crate::error::HttpError;
-use crate::tus::{EXTENSIONS, TUS_VERSION};
+use crate::tus::{EXTENSIONS, TUS_VERSION, resumable as tus};
 use crate::{AdminClaims, ApiError, AppState, UserClaims};
 use creation::create_in;
 use reading::{delete_in, get_in, head_in};
 use writing::patch_in;
-
-pub(super) fn tus(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
-    builder.insert_header(("Tus-Resumable", TUS_VERSION))
-}
 
 /// Discover the server's tus support.
 ///

@@ -5,11 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use lora_auth::Claims;
 use lora_core::UploadRoute;
 
-use super::tus;
 use super::writing::{answer, find};
 use crate::ingest::Stored;
 use crate::routes::blocking;
 use crate::tus::TusError;
+use crate::tus::resumable as tus;
 use crate::{ApiError, AppState};
 
 pub(super) async fn head_in(

@@ -6,12 +6,12 @@ use lora_auth::Claims;
 use lora_core::{SafeFileName, UploadRoute};
 use lora_store::{OnClash, PatchGuard, ResumableInfo, UploadId};
 
-use super::tus;
 use crate::ingest::{Arrival, Session, Sink, Stored, Via, idle};
 use crate::observe::audit::Actor;
 use crate::routes::blocking;
 use crate::routes::upload::{AdminLoRAUploadResponse, LoRAUploadResponse};
 use crate::tus::TusError;
+use crate::tus::resumable as tus;
 use crate::{ApiError, AppState};
 
 /// What a PATCH achieved.
