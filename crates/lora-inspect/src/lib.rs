@@ -20,14 +20,15 @@
 //!
 //! Files are streamed, never read whole into memory. No async, no web framework.
 //!
-//! Inside, one idea per module, none using a module that uses it back
-//! (`tests/module_graph.rs`): `gate` and `evaluation` are the two entry points over
-//! `container` (which format a file is); `findings` judges, `report` is what clients read,
-//! `hashing` runs beside the weight pass; `names`, `analyze`, `kind`, `alpha` and
-//! `base_model` (`family`, `metadata`, `names`, `layout`) read tensor names, shapes and
-//! metadata; `admission` decides uploads; `weights` (`stream`, `health`, `strength`,
-//! `product`) with `gram` and `dtype` is the weight pass; `pickle` (`allowlist`, `input`, `machine`, `opcode`, `tensors`)
-//! is the pickle gate.
+//! Inside, one idea per module, none using a module that uses it back (the workspace's
+//! `tests/graph`): `gate` and `evaluation` are the two entry points over `container`
+//! (which format a file is); `findings` (`code` the catalogue, `rules` the judging)
+//! judges, `report` is what clients read, `hashing` runs beside the weight pass; `names`,
+//! `analyze` (`network`, `module`, `structure`), `kind`, `alpha` and `base_model`
+//! (`family`, `metadata`, `names`, `layout`) read tensor names, shapes and metadata;
+//! `admission` decides uploads; `weights` (`stream`, `health`, `strength`, `product`)
+//! with `gram` and `dtype` is the weight pass; `pickle` (`allowlist`, `input`, `machine`,
+//! `opcode`, `tensors`) is the pickle gate.
 //!
 //! ```
 //! use lora_core::Extension;

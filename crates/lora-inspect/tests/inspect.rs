@@ -195,14 +195,15 @@ fn special_dtypes_and_empty_tensors_are_valid() {
 
 #[test]
 fn a_header_length_starting_like_pk_or_a_pickle_is_still_safetensors() {
-    for n in [0x4B50u64, 0x0280] {
-        // Pad the JSON to exactly `n` bytes so the file begins with "PK" or 0x80.
+    // The length is little-endian: 0x4B50 is written "PK", 0x0280 as a pickle's PROTO 2.
+    for (n, prefix) in [(0x4B50u64, &b"PK"[..]), (0x0280, &[0x80, 0x02][..])] {
+        // Pad the JSON to exactly `n` bytes so the file begins with `prefix`.
         let mut header = String::from(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#);
         while (header.len() as u64) < n {
             header.push(' ');
         }
         let bytes = raw_safetensors(&header, &[0; 4]);
-        assert!(bytes.starts_with(b"PK") || bytes[0] == 0x80);
+        assert_eq!(&bytes[..2], prefix, "header length {n:#x}");
         let f = write("x.safetensors", &bytes);
         assert_eq!(
             validate(&f.path, Extension::Safetensors).unwrap().format,

@@ -1,176 +1,15 @@
-//! How an adapter is built, from its tensor names and shapes: modules and their network
-//! types, ranks, alphas and variants; what kind of file it is ([`crate::kind`]) and its
-//! base model ([`crate::base_model`]).
+//! The structural facts of a whole file, gathered from its modules: network type and
+//! variants, ranks, alphas and block sizes, what kind of file it is ([`crate::kind`]) and
+//! its base model ([`crate::base_model`]).
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
-
+use super::module::Module;
+use super::network::{NetworkType, overall_type};
 use crate::alpha::MetadataAlpha;
 use crate::base_model::{self, BaseModel, BaseModelEvidence, EvidenceSource, Identification};
 use crate::kind::{self, FileKind, Kind};
 use crate::names::{Part, is_text_encoder, split};
-
-/// How the weight update is built. A file whose modules are of several of these (other
-/// than full deltas beside another type) is `mixed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-#[allow(missing_docs)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum NetworkType {
-    /// Low-rank `up · down` on linear layers.
-    Lora,
-    /// LoRA that also factors convolutions (3×3 down, or a Tucker `lora_mid`).
-    Locon,
-    /// LyCORIS Hadamard product of two low-rank products.
-    Loha,
-    /// LyCORIS Kronecker product.
-    Lokr,
-    /// Orthogonal fine-tuning (block-diagonal rotations).
-    Oft,
-    /// Butterfly OFT.
-    Boft,
-    /// Generalised LoRA.
-    Glora,
-    /// (IA)³: learned rescaling vectors.
-    Ia3,
-    /// Whole-weight (`diff`) and norm/bias deltas only.
-    Full,
-    /// Modules of more than one of the above.
-    Mixed,
-    Unknown,
-}
-
-impl NetworkType {
-    /// The API spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NetworkType::Lora => "lora",
-            NetworkType::Locon => "locon",
-            NetworkType::Loha => "loha",
-            NetworkType::Lokr => "lokr",
-            NetworkType::Oft => "oft",
-            NetworkType::Boft => "boft",
-            NetworkType::Glora => "glora",
-            NetworkType::Ia3 => "ia3",
-            NetworkType::Full => "full",
-            NetworkType::Mixed => "mixed",
-            NetworkType::Unknown => "unknown",
-        }
-    }
-}
-
-/// One module's tensors, as far as the header tells.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Module {
-    pub down: Option<Vec<u64>>,
-    pub up: Option<Vec<u64>>,
-    pub mid: bool,
-    /// Rows of `hada_w1_b`, when the module is LoHa.
-    pub loha_rank: Option<u64>,
-    pub loha: bool,
-    pub lokr: bool,
-    /// Rows of `lokr_w1_b` / `lokr_w2_b` (absent: that factor is whole).
-    pub lokr_w1_rank: Option<u64>,
-    pub lokr_w2_rank: Option<u64>,
-    /// OFT / BOFT block size.
-    pub oft_block: Option<u64>,
-    pub oft: bool,
-    pub boft: bool,
-    pub glora_rank: Option<u64>,
-    pub glora: bool,
-    pub ia3: bool,
-    pub diff: bool,
-    pub norm: bool,
-    pub dora: bool,
-    pub alpha: Option<f64>,
-}
-
-impl Module {
-    /// The module's type, in LyCORIS' order of detection (`modules/__init__.py`).
-    pub(crate) fn network_type(&self) -> Option<NetworkType> {
-        Some(if self.down.is_some() || self.up.is_some() {
-            if self.is_conv() {
-                NetworkType::Locon
-            } else {
-                NetworkType::Lora
-            }
-        } else if self.loha {
-            NetworkType::Loha
-        } else if self.ia3 {
-            NetworkType::Ia3
-        } else if self.lokr {
-            NetworkType::Lokr
-        } else if self.diff || self.norm {
-            NetworkType::Full
-        } else if self.oft {
-            NetworkType::Oft
-        } else if self.boft {
-            NetworkType::Boft
-        } else if self.glora {
-            NetworkType::Glora
-        } else {
-            return None;
-        })
-    }
-
-    /// The rank: rows of the down factor (LoRA), of `hada_w1_b` (LoHa), of `lokr_w2_b`
-    /// else `lokr_w1_b` (LoKr, as A1111 and ComfyUI read it), of GLoRA's `a2`.
-    pub(crate) fn rank(&self) -> Option<u64> {
-        self.down
-            .as_ref()
-            .and_then(|s| s.first().copied())
-            .or_else(|| self.up.as_ref().and_then(|s| s.get(1).copied()))
-            .or(self.loha_rank)
-            .or(self.lokr_w2_rank)
-            .or(self.lokr_w1_rank)
-            .or(self.glora_rank)
-    }
-
-    /// A LoKr module whose factors are both whole: no rank, and a scale of 1 whatever
-    /// its alpha (LyCORIS saves alpha = the network dim then).
-    pub(crate) fn is_full_rank(&self) -> bool {
-        self.lokr && self.lokr_w1_rank.is_none() && self.lokr_w2_rank.is_none()
-    }
-
-    /// alpha / rank, where the type has one (LoRA, LoCon, LoHa, LoKr, GLoRA); a missing
-    /// alpha means 1 (alpha = rank), as every loader reads it.
-    pub(crate) fn scale(&self) -> Option<f64> {
-        match self.network_type()? {
-            NetworkType::Lokr if self.is_full_rank() => Some(1.0),
-            NetworkType::Lora
-            | NetworkType::Locon
-            | NetworkType::Loha
-            | NetworkType::Lokr
-            | NetworkType::Glora => {
-                let rank = self.rank()? as f64;
-                Some(self.alpha.unwrap_or(rank) / rank)
-            }
-            _ => None,
-        }
-    }
-
-    /// Whether alpha sets this module's scale (LoRA, LoCon, LoHa, LoKr, GLoRA).
-    fn takes_alpha(&self) -> bool {
-        matches!(
-            self.network_type(),
-            Some(
-                NetworkType::Lora
-                    | NetworkType::Locon
-                    | NetworkType::Loha
-                    | NetworkType::Lokr
-                    | NetworkType::Glora
-            )
-        )
-    }
-
-    fn is_conv(&self) -> bool {
-        self.down
-            .as_ref()
-            .is_some_and(|s| s.len() == 4 && (s[2] > 1 || s[3] > 1))
-            || self.mid
-    }
-}
 
 /// The structural facts of a file.
 #[derive(Debug, Clone)]
@@ -212,56 +51,11 @@ impl Structure {
             let Some((module, part)) = split(name) else {
                 continue;
             };
-            let m = modules.entry(module.to_owned()).or_default();
-            let rows = shape.first().copied();
-            let tail = name.rsplit('.').next().unwrap_or_default();
-            match part {
-                Part::Down => m.down = Some(shape.to_vec()),
-                Part::Up => m.up = Some(shape.to_vec()),
-                Part::Mid => m.mid = true,
-                Part::Alpha => alpha_tensors = true,
-                Part::Loha => {
-                    m.loha = true;
-                    if tail == "hada_w1_b" {
-                        m.loha_rank = rows;
-                    }
-                }
-                Part::Lokr => {
-                    m.lokr = true;
-                    match tail {
-                        "lokr_w1_b" => m.lokr_w1_rank = rows,
-                        "lokr_w2_b" => m.lokr_w2_rank = rows,
-                        _ => {}
-                    }
-                }
-                Part::Dora => m.dora = true,
-                Part::Diff => m.diff = true,
-                Part::Norm => m.norm = true,
-                // LyCORIS keeps BOFT in `oft_blocks` too, one dimension more.
-                Part::Oft if tail == "oft_blocks" && shape.len() == 4 => {
-                    m.boft = true;
-                    m.oft_block = shape.get(2).copied();
-                }
-                Part::Oft => {
-                    m.oft = true;
-                    if tail == "oft_blocks" || tail == "oft_diag" {
-                        m.oft_block = shape.get(1).copied();
-                    }
-                }
-                Part::Boft => {
-                    m.boft = true;
-                    if tail == "boft_R" {
-                        m.oft_block = shape.last().copied();
-                    }
-                }
-                Part::Glora => {
-                    m.glora = true;
-                    if name.ends_with(".a2.weight") {
-                        m.glora_rank = rows;
-                    }
-                }
-                Part::Ia3 => m.ia3 = true,
-            }
+            alpha_tensors |= part == Part::Alpha;
+            modules
+                .entry(module.to_owned())
+                .or_default()
+                .record(name, part, shape);
         }
         modules.retain(|_, m| m.network_type().is_some());
         let mut network_types: BTreeMap<NetworkType, usize> = BTreeMap::new();
@@ -370,25 +164,6 @@ impl Structure {
                     .then(f64::from_bits(a.0).total_cmp(&f64::from_bits(b.0)))
             })
             .map(|(bits, _)| f64::from_bits(bits))
-    }
-}
-
-/// One type for the file: LoRA with some LoCon modules is LoCon; full deltas beside
-/// another type are a variant of it; anything else mixed is `mixed`.
-fn overall_type(counts: &BTreeMap<NetworkType, usize>) -> NetworkType {
-    let mut main: Vec<NetworkType> = counts
-        .keys()
-        .copied()
-        .filter(|t| *t != NetworkType::Full)
-        .collect();
-    if main == [NetworkType::Lora, NetworkType::Locon] {
-        main = vec![NetworkType::Locon];
-    }
-    match main.as_slice() {
-        [] if counts.contains_key(&NetworkType::Full) => NetworkType::Full,
-        [] => NetworkType::Unknown,
-        [one] => *one,
-        _ => NetworkType::Mixed,
     }
 }
 
