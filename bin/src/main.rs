@@ -204,14 +204,13 @@ fn serve(config: Config) -> anyhow::Result<()> {
         None => Arc::clone(&store) as Arc<dyn lora_store::Repository>,
         Some(fleet_config) => {
             // Objects other nodes put in the bucket pass this node's content rules before
-            // they reach its disk.
-            let rule_check = Arc::clone(&check);
-            let rule: lora_fleet::ContentRule = Arc::new(move |path, extension| {
-                lora_http::ContentCheck::check(rule_check.as_ref(), path, extension)
-                    .map_err(|e| e.to_string())
-            });
-            let fleet = lora_fleet::Fleet::open(Arc::clone(&store), fleet_config.clone(), rule)
-                .context("cannot start fleet mode")?;
+            // they reach its disk: the same check uploads pass.
+            let fleet = lora_fleet::Fleet::open(
+                Arc::clone(&store),
+                fleet_config.clone(),
+                Arc::clone(&check) as Arc<dyn lora_http::ContentCheck>,
+            )
+            .context("cannot start fleet mode")?;
             fleet.spawn_sync().context("cannot start the sync thread")?;
             tracing::info!(
                 bucket = %fleet_config.bucket,

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use lora_core::{EntityType, PartialPath, SafeFileName, Sha256, versioned_file_name};
+use lora_inspect::ContentCheck;
 use lora_store::{
     BinEntry, BinListing, Binned, Listing, LiveFile, OnClash, Page, Published, Purged,
     RemoteHealth, Repository, Restored, StagedFile, Store, StoreError,
@@ -18,10 +19,6 @@ use crate::bucket::{Bucket, DownloadError, Listed};
 use crate::keys::Keys;
 use crate::replica::Manifest;
 use crate::{FleetConfig, FleetError};
-
-/// Checks a downloaded object before it is materialised: `Err(reason)` keeps it off disk.
-pub type ContentRule =
-    Arc<dyn Fn(&std::path::Path, lora_core::Extension) -> Result<(), String> + Send + Sync>;
 
 /// How many names a publish tries before giving up (`name`, `name_v2`, …).
 const MAX_VERSIONS: u32 = 100_000;
@@ -55,7 +52,7 @@ pub struct Fleet {
     pub(crate) index: Mutex<Index>,
     /// Serialises changes to the replica and its manifest (requests and the sync).
     pub(crate) replica: Mutex<Manifest>,
-    pub(crate) rule: ContentRule,
+    pub(crate) check: Arc<dyn ContentCheck>,
     pub(crate) errors: AtomicU64,
     pub(crate) rejected: AtomicU64,
     pub(crate) reachable: AtomicBool,
@@ -76,7 +73,7 @@ impl std::fmt::Debug for Fleet {
 }
 
 impl Fleet {
-    /// A fleet node over `store` (its replica) and the bucket `config` names; `rule` is
+    /// A fleet node over `store` (its replica) and the bucket `config` names; `check` is
     /// the content check objects from the bucket must pass before they are written here.
     ///
     /// # Errors
@@ -86,17 +83,17 @@ impl Fleet {
     pub fn open(
         store: Arc<Store>,
         config: FleetConfig,
-        rule: ContentRule,
+        check: Arc<dyn ContentCheck>,
     ) -> Result<Arc<Self>, FleetError> {
         let bucket = Bucket::s3(&config)?;
-        Self::with_bucket(store, config, bucket, rule)
+        Self::with_bucket(store, config, bucket, check)
     }
 
     pub(crate) fn with_bucket(
         store: Arc<Store>,
         config: FleetConfig,
         bucket: Bucket,
-        rule: ContentRule,
+        check: Arc<dyn ContentCheck>,
     ) -> Result<Arc<Self>, FleetError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -113,7 +110,7 @@ impl Fleet {
             runtime,
             index: Mutex::new(Index::default()),
             replica: Mutex::new(replica),
-            rule,
+            check,
             errors: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             reachable: AtomicBool::new(true),
@@ -204,18 +201,22 @@ impl Fleet {
                 reason: format!("{path}: the bytes do not match the object's sha256"),
             });
         }
-        let extension = path
-            .file_name()
-            .rsplit_once('.')
-            .and_then(|(_, ext)| lora_core::Extension::parse(ext));
+        let extension = lora_core::Extension::of_file_name(path.file_name());
         if let Some(extension) = extension
-            && let Err(reason) = (self.rule)(staged.path().as_std_path(), extension)
+            && let Err(rejection) = self.check.check(staged.path().as_std_path(), extension)
         {
+            if !rejection.is_refusal() {
+                return Err(StoreError::Io {
+                    op: "check the content of",
+                    path: staged.path().to_owned(),
+                    source: std::io::Error::other(rejection.to_string()),
+                });
+            }
             self.rejected.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(%path, %reason, "an object in the bucket fails the content rules; not materialised");
-            return Err(StoreError::InvalidPath {
+            tracing::error!(%path, reason = %rejection, "an object in the bucket fails the content rules; not materialised");
+            return Err(StoreError::ContentRefused {
                 path: path.clone(),
-                reason: "its content fails this server's rules",
+                reason: rejection.to_string(),
             });
         }
         let sha = staged.sha256();

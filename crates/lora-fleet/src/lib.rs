@@ -11,8 +11,8 @@
 //! * deletes, restores and purges act on the bucket first, then on this node's replica,
 //!   before the answer;
 //! * [`Fleet::spawn_sync`] lists the bucket every interval and brings the replica in line
-//!   (downloads checked against their SHA-256 and the content rules; removals into the
-//!   local bin);
+//!   (downloads checked against their SHA-256 and the content rules: the same
+//!   [`lora_inspect::ContentCheck`] uploads pass; files whose objects are gone removed);
 //! * a bucket that cannot be reached makes changes answer 503 with `Retry-After`
 //!   (bounded timeouts), listings answer from the last index, and the replica keeps
 //!   serving.
@@ -20,13 +20,14 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use lora_fleet::{Fleet, FleetConfig};
+//! use lora_inspect::InspectCheck;
 //! use lora_store::{Repository, Store};
 //!
 //! let store = Arc::new(Store::open("/srv/lora-data")?);
 //! let mut config = FleetConfig::from_url("s3://loras/prod")?;
 //! config.endpoint = Some("http://127.0.0.1:8333".into());
 //! config.allow_http = true;
-//! let fleet = Fleet::open(store, config, Arc::new(|_, _| Ok(())))?;
+//! let fleet = Fleet::open(store, config, Arc::new(InspectCheck::default()))?;
 //! fleet.spawn_sync()?;
 //! println!("{} files", fleet.list(None, 0, 10)?.total);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -43,7 +44,7 @@ mod sync;
 mod tests;
 
 pub use config::{DEFAULT_COPY_IF_NOT_EXISTS, DEFAULT_SYNC_INTERVAL, FleetConfig};
-pub use fleet::{ContentRule, Fleet};
+pub use fleet::Fleet;
 pub use sync::SyncReport;
 
 /// Why fleet mode cannot start.

@@ -10,6 +10,28 @@ use object_store::memory::InMemory;
 use crate::bucket::Bucket;
 use crate::{Fleet, FleetConfig};
 
+/// Refuses files that start with `bad`.
+#[derive(Debug)]
+struct RefuseBad;
+
+impl lora_inspect::ContentCheck for RefuseBad {
+    fn check(
+        &self,
+        path: &std::path::Path,
+        _: lora_core::Extension,
+    ) -> Result<(), lora_inspect::ContentRejection> {
+        let bytes =
+            std::fs::read(path).map_err(|e| lora_inspect::ContentRejection::Failed(Box::new(e)))?;
+        if bytes.starts_with(b"bad") {
+            Err(lora_inspect::ContentRejection::Refused(
+                "starts with bad".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
 struct Node {
     _dir: tempfile::TempDir,
     fleet: Arc<Fleet>,
@@ -23,14 +45,7 @@ fn node(bucket: &Arc<InMemory>) -> Node {
         store,
         config,
         Bucket::over(Arc::clone(bucket) as Arc<dyn object_store::ObjectStore>),
-        Arc::new(|path, _| {
-            let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-            if bytes.starts_with(b"bad") {
-                Err("refused".into())
-            } else {
-                Ok(())
-            }
-        }),
+        Arc::new(RefuseBad),
     )
     .unwrap();
     Node { _dir: dir, fleet }

@@ -49,9 +49,9 @@ pub use error::{
 };
 pub use extract::auth::{AdminClaims, UserClaims};
 pub use extract::json::{ApiJson, MAX_JSON_BODY};
-pub use ingest::check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
 pub use ingest::idle::DEFAULT_BODY_IDLE_TIMEOUT;
 pub use ingest::load::DEFAULT_MAX_CONCURRENT_UPLOADS;
+pub use lora_inspect::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
 pub use observe::metrics::Metrics;
 pub use observe::request_log::{REQUEST_ID, RequestId};
 pub use openapi::ApiDoc;

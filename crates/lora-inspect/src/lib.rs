@@ -78,6 +78,7 @@ pub mod pickle;
 mod report;
 pub mod safetensors;
 pub mod torch;
+mod upload_check;
 mod weights;
 
 pub use admission::{Admission, Identity, Refusal};
@@ -93,4 +94,5 @@ pub use gate::{Validated, validate};
 pub use hashing::Hashing;
 pub use kind::FileKind;
 pub use report::{Hashes, PickleReport, Report, TensorSummary};
+pub use upload_check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
 pub use weights::{ModuleStrength, WeightStats};

@@ -71,6 +71,15 @@ pub enum StoreError {
         /// What went wrong, for the log (it names no secret).
         reason: String,
     },
+    /// The content rules refused a file the store was asked to take in from elsewhere (in
+    /// fleet mode, an object downloaded from the bucket).
+    #[error("Invalid file content: {path}: {reason}")]
+    ContentRefused {
+        /// Where it would have gone.
+        path: PartialPath,
+        /// What the content check said.
+        reason: String,
+    },
     /// Any other I/O failure. Its text names a server path: log it, never send it.
     #[error("could not {op} {path}")]
     Io {

@@ -108,6 +108,7 @@ impl ApiError {
                 StoreError::NotFound { .. } => Code::NotFound,
                 StoreError::AlreadyExists { .. } => Code::NameTaken,
                 StoreError::InvalidPath { .. } => Code::InvalidPath,
+                StoreError::ContentRefused { .. } => Code::Content,
                 StoreError::StorageFull { .. } => Code::StorageFull,
                 StoreError::Remote { .. } => Code::SharedStorage,
                 StoreError::Locked { .. }

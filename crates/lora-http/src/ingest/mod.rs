@@ -6,7 +6,7 @@
 //! 2. The body reaches the disk through a [`Sink`] (a new staging file, or a part file),
 //!    read with the idle timeout of [`idle`].
 //! 3. [`Session::publish`] takes the staged bytes (with their hash) through the content
-//!    check and gate, the naming rule (`use_safe_filename`: versioning or 409) and the
+//!    check and gate (a `lora_inspect::ContentCheck`, the one fleet mode's sync uses too), the naming rule (`use_safe_filename`: versioning or 409) and the
 //!    [`Repository`]'s publish, times each phase, and writes the audit line.
 //! 4. A session that ends early says why ([`Session::refused`], [`Session::interrupted`]),
 //!    so idle drops are counted and refusals audited the same way on every route.
@@ -14,7 +14,6 @@
 //! Nothing here knows actix: a route turns a request into an [`Arrival`] and a [`Stored`]
 //! into its answer.
 
-pub(crate) mod check;
 pub(crate) mod idle;
 pub(crate) mod load;
 pub(crate) mod sink;
@@ -29,8 +28,8 @@ use crate::ApiError;
 use crate::observe::audit::{self, Action, Actor};
 use crate::observe::metrics::{Metrics, UploadPhase};
 use crate::task::blocking;
-use check::ContentCheck;
 use load::{Slot, UploadLoad};
+use lora_inspect::ContentCheck;
 pub(crate) use sink::Sink;
 
 /// The way a file arrived.

@@ -127,7 +127,7 @@ pub(crate) async fn evaluate(
                 metrics
                     .verdicts
                     .get_or_create(&crate::observe::metrics::VerdictLabel {
-                        verdict: format!("{:?}", report.verdict).to_ascii_lowercase(),
+                        verdict: report.verdict.as_str().to_owned(),
                     })
                     .inc();
                 for finding in &report.findings {

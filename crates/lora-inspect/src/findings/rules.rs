@@ -25,6 +25,17 @@ pub enum Verdict {
     Fail,
 }
 
+impl Verdict {
+    /// The verdict as the report spells it (`pass`, `warn`, `fail`): a stable label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
 /// The finding for a file the reading refused.
 pub(crate) fn content_finding(e: &InspectError) -> Finding {
     let code = match e {
@@ -245,6 +256,18 @@ fn observe(evidence: &Evidence<'_>, findings: &mut Vec<Finding>) {
                     strong.join(", ")
                 ),
             ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod verdict_tests {
+    use super::Verdict;
+
+    #[test]
+    fn labels_are_the_reports_spelling() {
+        for v in [Verdict::Pass, Verdict::Warn, Verdict::Fail] {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
         }
     }
 }

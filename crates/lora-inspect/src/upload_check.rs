@@ -1,13 +1,18 @@
-//! The content check in the upload pipeline, between "staged" and "published".
+//! The content check every way in runs between "staged" and "published" (uploads, and in
+//! fleet mode the objects a node downloads), as a trait so a service can bring its own.
 
 use std::path::Path;
 
 use lora_core::Extension;
-use lora_inspect::{Admission, Check, Format, InspectError, Refusal};
 use serde_json::{Value, json};
 
-/// Why a content check did not pass. [`crate::ApiError`] decides the status: 400 for a
-/// refusal, 500 when the check could not run (the cause goes to the log).
+use crate::admission::{Admission, Refusal};
+use crate::check::Check;
+use crate::error::InspectError;
+use crate::format::Format;
+
+/// Why a content check did not pass: a refusal (the content is at fault; an HTTP service
+/// answers 400) or a check that could not run (500, the cause to the log).
 #[derive(Debug, thiserror::Error)]
 pub enum ContentRejection {
     /// The inspector refused the content, or could not read it
@@ -96,8 +101,7 @@ impl InspectCheck {
 
 impl ContentCheck for InspectCheck {
     fn check(&self, path: &Path, extension: Extension) -> Result<(), ContentRejection> {
-        let validated =
-            lora_inspect::validate(path, extension).map_err(ContentRejection::Invalid)?;
+        let validated = crate::validate(path, extension).map_err(ContentRejection::Invalid)?;
         self.admission.admit(&validated.identity)?;
         Ok(())
     }
