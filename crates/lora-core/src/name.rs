@@ -125,6 +125,12 @@ impl SafeFileName {
         &self.full
     }
 
+    /// The name without its version suffix and extension (`my_lora` for
+    /// `my_lora_v3.safetensors`): what every version of it starts with.
+    pub fn stem(&self) -> &str {
+        &self.stem
+    }
+
     /// The accepted extension the name ends in.
     pub fn extension(&self) -> Extension {
         self.extension

@@ -34,14 +34,20 @@
 //! ```
 #![deny(missing_docs)]
 
+mod bin;
 mod bucket;
 mod config;
 mod fleet;
+mod index;
+mod journal;
 mod keys;
 mod replica;
+mod replicate;
+mod repository;
 mod sync;
 #[cfg(test)]
 mod tests;
+mod vitals;
 
 pub use config::{DEFAULT_COPY_IF_NOT_EXISTS, DEFAULT_SYNC_INTERVAL, FleetConfig};
 pub use fleet::Fleet;

@@ -8,14 +8,14 @@ use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use camino::{Utf8Path, Utf8PathBuf};
-use lora_core::Sha256;
+use lora_core::{PartialPath, Sha256};
 use serde::{Deserialize, Serialize};
 
 /// One replicated file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Replicated {
     /// The object's SHA-256.
-    pub sha256: String,
+    pub sha256: Sha256,
     /// When it was put here (Unix milliseconds): a sync only removes what was here before
     /// it listed the bucket.
     pub since: u64,
@@ -25,7 +25,7 @@ pub(crate) struct Replicated {
 #[derive(Debug)]
 pub(crate) struct Manifest {
     path: Utf8PathBuf,
-    entries: BTreeMap<String, Replicated>,
+    entries: BTreeMap<PartialPath, Replicated>,
 }
 
 impl Manifest {
@@ -43,25 +43,25 @@ impl Manifest {
         Self { path, entries }
     }
 
-    pub(crate) fn get(&self, partial_path: &str) -> Option<&Replicated> {
+    pub(crate) fn get(&self, partial_path: &PartialPath) -> Option<&Replicated> {
         self.entries.get(partial_path)
     }
 
-    pub(crate) fn insert(&mut self, partial_path: &str, sha256: Sha256) {
+    pub(crate) fn insert(&mut self, partial_path: &PartialPath, sha256: Sha256) {
         self.entries.insert(
-            partial_path.to_owned(),
+            partial_path.clone(),
             Replicated {
-                sha256: sha256.to_hex(),
+                sha256,
                 since: now(),
             },
         );
     }
 
-    pub(crate) fn remove(&mut self, partial_path: &str) {
+    pub(crate) fn remove(&mut self, partial_path: &PartialPath) {
         self.entries.remove(partial_path);
     }
 
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (&String, &Replicated)> {
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&PartialPath, &Replicated)> {
         self.entries.iter()
     }
 
@@ -99,13 +99,20 @@ mod tests {
         let state = Utf8Path::from_path(dir.path()).unwrap();
         let mut m = Manifest::load(state);
         let sha = Sha256::parse_hex(&"ab".repeat(32)).unwrap();
-        m.insert("styles/a.safetensors", sha);
+        let path = PartialPath::parse("styles/a.safetensors").unwrap();
+        m.insert(&path, sha);
         m.save();
-        let again = Manifest::load(state);
-        assert_eq!(
-            again.get("styles/a.safetensors").unwrap().sha256,
-            sha.to_hex()
+        // The form on disk is the one earlier versions wrote: path keys, hex hashes.
+        let text = std::fs::read_to_string(state.join("replica.json")).unwrap();
+        assert!(
+            text.contains(&format!(
+                r#""styles/a.safetensors":{{"sha256":"{}""#,
+                sha.to_hex()
+            )),
+            "{text}"
         );
+        let again = Manifest::load(state);
+        assert_eq!(again.get(&path).unwrap().sha256, sha);
         std::fs::write(state.join("replica.json"), b"{not json").unwrap();
         assert_eq!(Manifest::load(state).entries().count(), 0);
     }

@@ -2,28 +2,60 @@
 //!
 //! Added or changed objects are downloaded into staging, checked (SHA-256 against the
 //! object's metadata, then the content rules) and renamed into place; files the manifest
-//! says came from the bucket and whose objects are gone move to the local bin. Staging
-//! keys older than a day (uploads killed midway) are swept.
+//! says came from the bucket and whose objects are gone are removed. Staging keys older
+//! than a day (uploads killed midway) are swept. The thread stops when told to
+//! ([`Fleet::stop_sync`]) or when the fleet is dropped.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use lora_core::PartialPath;
 use time::OffsetDateTime;
 
-use crate::Fleet;
+use crate::fleet::Fleet;
 use crate::replica::now;
 
 /// Staging keys older than this are leftovers of uploads that died.
 const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// The sync's own state: what it learnt to leave alone, and its thread.
+#[derive(Debug, Default)]
+pub(crate) struct SyncState {
+    /// Objects the content rules refused, by key and ETag: not downloaded again until
+    /// they change.
+    refused: Mutex<BTreeMap<String, Option<String>>>,
+    /// The running thread and the way to stop it.
+    thread: Mutex<Option<SyncThread>>,
+}
+
+impl SyncState {
+    /// Whether no sync thread runs (never started, or stopped and joined).
+    #[cfg(test)]
+    pub(crate) fn thread_finished(&self) -> bool {
+        self.thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_none_or(|t| t.handle.is_finished())
+    }
+}
+
+/// A running sync thread: dropping `stop` (or sending on it) ends it at its next wait.
+#[derive(Debug)]
+struct SyncThread {
+    stop: Sender<()>,
+    handle: JoinHandle<()>,
+}
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncReport {
     /// Objects downloaded into the replica.
     pub downloaded: usize,
-    /// Replicated files whose objects were gone, moved to the local bin.
+    /// Replicated files whose objects were gone, removed from this disk.
     pub removed: usize,
     /// Objects kept off disk (content rules, SHA-256 mismatch) or that failed to download.
     pub failed: usize,
@@ -45,9 +77,10 @@ impl Fleet {
         for (path, listed) in &objects {
             let key = path.to_string();
             if self
+                .sync
                 .refused
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .unwrap_or_else(PoisonError::into_inner)
                 .get(&key)
                 .is_some_and(|etag| etag == &listed.etag)
             {
@@ -69,9 +102,10 @@ impl Fleet {
                 Err(e) => {
                     report.failed += 1;
                     if !matches!(e, lora_store::StoreError::Remote { .. }) {
-                        self.refused
+                        self.sync
+                            .refused
                             .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .unwrap_or_else(PoisonError::into_inner)
                             .insert(key, listed.etag.clone());
                     }
                     tracing::warn!(%path, error = %e, "cannot bring an object into the replica");
@@ -85,9 +119,8 @@ impl Fleet {
         let gone: Vec<PartialPath> = self
             .lock_replica()
             .entries()
-            .filter(|(_, r)| r.since < started)
-            .filter_map(|(p, _)| PartialPath::parse(p).ok())
-            .filter(|p| !present.contains(p))
+            .filter(|(p, r)| r.since < started && !present.contains(p))
+            .map(|(p, _)| p.clone())
             .collect();
         for path in gone {
             if self.dematerialise(&path) {
@@ -95,11 +128,7 @@ impl Fleet {
             }
         }
         report.swept = self.sweep_staging();
-        *self
-            .last_sync
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((Instant::now(), OffsetDateTime::now_utc()));
+        self.vitals.synced();
         if report != SyncReport::default() {
             tracing::info!(
                 downloaded = report.downloaded,
@@ -113,23 +142,57 @@ impl Fleet {
     }
 
     /// Runs [`sync_once`](Self::sync_once) now and then every interval, on its own
-    /// thread, for the life of the process.
+    /// thread, until [`Fleet::stop_sync`] or until the fleet is dropped (the thread holds
+    /// it only while a pass runs). A second call while one runs starts nothing.
     ///
     /// # Errors
     ///
     /// When the thread cannot be started.
-    pub fn spawn_sync(self: &Arc<Self>) -> std::io::Result<std::thread::JoinHandle<()>> {
-        let fleet = Arc::clone(self);
-        std::thread::Builder::new()
+    pub fn spawn_sync(self: &Arc<Self>) -> std::io::Result<()> {
+        let mut running = self
+            .sync
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if running.as_ref().is_some_and(|t| !t.handle.is_finished()) {
+            return Ok(());
+        }
+        let (stop, stopped) = channel::<()>();
+        let fleet = Arc::downgrade(self);
+        let interval = self.config.sync_interval;
+        let handle = std::thread::Builder::new()
             .name("lora-fleet-sync".into())
             .spawn(move || {
                 loop {
+                    let Some(fleet) = fleet.upgrade() else {
+                        return;
+                    };
                     if let Err(e) = fleet.sync_once() {
                         tracing::warn!(error = %e, "sync with the bucket failed; the replica keeps serving");
                     }
-                    std::thread::sleep(fleet.config.sync_interval);
+                    drop(fleet);
+                    match stopped.recv_timeout(interval) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                    }
                 }
-            })
+            })?;
+        *running = Some(SyncThread { stop, handle });
+        Ok(())
+    }
+
+    /// Stops the sync thread, waiting for a pass under way to end.
+    pub fn stop_sync(&self) {
+        let thread = self
+            .sync
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
+            let _ = thread.stop.send(());
+            let _ = thread.handle.join();
+        }
     }
 
     /// The object's SHA-256, from the index or its metadata (one HEAD, remembered).
@@ -160,8 +223,8 @@ impl Fleet {
             // No hash on one side: the manifest's record of what was downloaded decides.
             (_, Some(remote)) => self
                 .lock_replica()
-                .get(&path.to_string())
-                .is_some_and(|r| r.sha256 == remote.to_hex()),
+                .get(path)
+                .is_some_and(|r| r.sha256 == remote),
             (_, None) => true,
         }
     }
@@ -179,7 +242,7 @@ impl Fleet {
             Ok::<_, object_store::Error>(swept)
         });
         swept.unwrap_or_else(|e| {
-            self.errors.fetch_add(1, Ordering::Relaxed);
+            self.vitals.failure();
             tracing::warn!(error = %e, "cannot sweep the bucket's staging keys");
             0
         })

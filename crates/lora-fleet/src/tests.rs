@@ -243,3 +243,30 @@ fn a_hand_placed_file_deleted_through_its_node_is_in_the_bin_listing() {
     assert_eq!(a.fleet.purge(&mine).unwrap().files, 1);
     assert_eq!(a.fleet.list_bin(None, 0, 10).unwrap().total, 1);
 }
+
+/// The sync thread runs passes until told to stop, and stopping waits for it to end.
+#[test]
+fn the_sync_thread_stops_when_told() {
+    let bucket = Arc::new(InMemory::new());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path().to_str().unwrap()).unwrap());
+    let mut config = FleetConfig::from_url("s3://test/fleet").unwrap();
+    config.sync_interval = std::time::Duration::from_millis(20);
+    let fleet = Fleet::with_bucket(
+        store,
+        config,
+        Bucket::over(Arc::clone(&bucket) as Arc<dyn object_store::ObjectStore>),
+        Arc::new(RefuseBad),
+    )
+    .unwrap();
+    fleet.spawn_sync().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while fleet.remote_health().unwrap().last_sync.is_none() {
+        assert!(std::time::Instant::now() < deadline, "no pass ran");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    fleet.stop_sync();
+    assert!(fleet.sync.thread_finished(), "the thread is still running");
+    // Only the test holds the fleet now: the thread let go of it.
+    assert_eq!(Arc::strong_count(&fleet), 1);
+}

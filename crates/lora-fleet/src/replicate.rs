@@ -1,0 +1,112 @@
+//! Bringing the bucket onto this node's disk and taking it off again: downloads checked
+//! against their SHA-256 and the content rules before they are renamed into place, and
+//! the index of live objects refreshed from a listing.
+
+use lora_core::{PartialPath, Sha256};
+use lora_store::StoreError;
+use object_store::path::Path;
+
+use crate::bucket::{DownloadError, Listed};
+use crate::fleet::Fleet;
+
+impl Fleet {
+    /// Downloads `key` into a staged file, checks its SHA-256 against `expected` and the
+    /// content rule, and installs it at `path` in the replica (recorded in the manifest).
+    /// `Ok(false)`: the object is gone.
+    pub(crate) fn materialise(
+        &self,
+        key: &Path,
+        path: &PartialPath,
+        expected: Option<Sha256>,
+    ) -> Result<bool, StoreError> {
+        let mut upload = self.store.stage()?;
+        let got = self.block_on(self.bucket.download(key, |chunk| upload.write(&chunk)));
+        match got {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(DownloadError::Bucket(e)) => return Err(self.remote("download", e)),
+            Err(DownloadError::Local(e)) => return Err(e),
+        }
+        let staged = upload.finish()?;
+        if let Some(expected) = expected
+            && expected != staged.sha256()
+        {
+            self.vitals.rejected();
+            tracing::error!(%path, "a downloaded object does not match its sha256 metadata; not materialised");
+            return Err(StoreError::Remote {
+                op: "verify a download",
+                reason: format!("{path}: the bytes do not match the object's sha256"),
+            });
+        }
+        let extension = lora_core::Extension::of_file_name(path.file_name());
+        if let Some(extension) = extension
+            && let Err(rejection) = self.check.check(staged.path().as_std_path(), extension)
+        {
+            if !rejection.is_refusal() {
+                return Err(StoreError::Io {
+                    op: "check the content of",
+                    path: staged.path().to_owned(),
+                    source: std::io::Error::other(rejection.to_string()),
+                });
+            }
+            self.vitals.rejected();
+            tracing::error!(%path, reason = %rejection, "an object in the bucket fails the content rules; not materialised");
+            return Err(StoreError::ContentRefused {
+                path: path.clone(),
+                reason: rejection.to_string(),
+            });
+        }
+        let sha = staged.sha256();
+        let mut replica = self.lock_replica();
+        self.store.install(staged, path)?;
+        replica.insert(path, sha);
+        replica.save();
+        Ok(true)
+    }
+
+    /// Removes a replicated file from the local folder for good. The bucket's bin is the
+    /// fleet's only bin: a local copy kept aside would never be listed, restored or
+    /// purged, and would stay on this node's disk forever. Whether a file was removed.
+    pub(crate) fn dematerialise(&self, path: &PartialPath) -> bool {
+        let mut replica = self.lock_replica();
+        // Through the local bin, so the removal is the store's careful sequence.
+        let removed = match self
+            .store
+            .delete(path)
+            .and_then(|binned| self.store.purge(&binned.bin_partial_path))
+        {
+            Ok(_) => true,
+            Err(StoreError::NotFound { .. }) => false,
+            Err(e) => {
+                tracing::warn!(%path, error = %e, "cannot remove a replicated file");
+                return false;
+            }
+        };
+        replica.remove(path);
+        replica.save();
+        removed
+    }
+
+    /// The live index, loaded now if it never was.
+    pub(crate) fn ensure_index(&self) -> Result<(), StoreError> {
+        if self.lock_index().loaded {
+            return Ok(());
+        }
+        self.refresh_index().map(|_| ())
+    }
+
+    /// Lists the bucket's live files into the index (keeping known SHA-256s).
+    pub(crate) fn refresh_index(&self) -> Result<Vec<(PartialPath, Listed)>, StoreError> {
+        let listed = self
+            .block_on(self.bucket.list(&self.keys.live_root()))
+            .map_err(|e| self.remote("list the bucket", e))?;
+        self.reached();
+        let root = self.keys.live_root();
+        let objects: Vec<(PartialPath, Listed)> = listed
+            .into_iter()
+            .filter_map(|l| Some((self.keys.partial(&root, &l.key)?, l)))
+            .collect();
+        self.lock_index().replace(&objects);
+        Ok(objects)
+    }
+}

@@ -1,0 +1,298 @@
+//! The repository operations over the bucket: each change goes to the bucket first
+//! (writes that cannot overwrite), then to this node's replica before the answer.
+
+use std::time::SystemTime;
+
+use lora_core::{EntityType, PartialPath, SafeFileName};
+use lora_store::{
+    BinEntry, BinListing, Binned, Listing, LiveFile, OnClash, Page, Published, Purged,
+    RemoteHealth, Repository, Restored, StagedFile, StoreError,
+};
+use time::OffsetDateTime;
+
+use crate::bucket::Listed;
+use crate::fleet::{Fleet, MAX_VERSIONS, replica_id, versions};
+use crate::index::Known;
+use crate::journal::JournalEntry;
+
+impl Repository for Fleet {
+    fn health(&self) -> lora_store::StorageHealth {
+        self.store.health()
+    }
+
+    fn ready_for_uploads(&self) -> Result<(), StoreError> {
+        self.store.ensure_present()?;
+        // One HEAD of a key that need not exist: it answers whether the bucket does.
+        match self.block_on(self.bucket.head(&self.keys.staging_root())) {
+            Ok(_) => {
+                self.reached();
+                Ok(())
+            }
+            Err(e) => Err(self.remote("reach the bucket before an upload", e)),
+        }
+    }
+
+    fn publish(
+        &self,
+        staged: StagedFile,
+        entity: EntityType,
+        name: &SafeFileName,
+        on_clash: OnClash,
+    ) -> Result<Published, StoreError> {
+        let wanted = PartialPath::new(entity, name.clone());
+        let staging = self
+            .keys
+            .staging(&format!("{}-{}", replica_id(), staged.sha256().to_hex()));
+        // Names the index knows to be taken are skipped; the conditional copy decides.
+        // Only this name's versions can clash: the index range of the entity, this stem.
+        let stem = name.stem();
+        let taken: Vec<PartialPath> = self
+            .lock_index()
+            .live
+            .keys()
+            .filter(|p| p.entity() == entity && p.file_name().starts_with(stem))
+            .cloned()
+            .collect();
+        let candidates = name
+            .versions()
+            .take(MAX_VERSIONS as usize)
+            .map(|n| PartialPath::new(entity, n))
+            .filter(|c| {
+                on_clash == OnClash::Refuse || c == &wanted || taken.binary_search(c).is_err()
+            });
+        let result = self.block_on(async {
+            self.bucket
+                .upload_file(staged.path().as_std_path(), &staging, staged.sha256())
+                .await?;
+            let placed = self
+                .create_first_free(
+                    &staging,
+                    &wanted,
+                    candidates,
+                    |p| self.keys.live(p),
+                    on_clash,
+                )
+                .await;
+            // The staging key goes whatever happened (the sweep catches a failure here).
+            let _ = self.bucket.delete(&staging).await;
+            placed
+        });
+        let placed = match result {
+            Ok(Ok(placed)) => placed,
+            Ok(Err(first)) => return Err(StoreError::AlreadyExists { path: first }),
+            Err(e) => return Err(self.remote("upload to the bucket", e)),
+        };
+        self.reached();
+        let (len, sha256) = (staged.len(), staged.sha256());
+        {
+            let mut index = self.lock_index();
+            index.live.insert(
+                placed.clone(),
+                Known {
+                    listed: Listed {
+                        key: self.keys.live(&placed),
+                        size: len,
+                        modified: OffsetDateTime::now_utc(),
+                        etag: None,
+                    },
+                    sha256: Some(sha256),
+                },
+            );
+        }
+        // The object is live in the bucket: now on this node's disk, before the answer.
+        let mut replica = self.lock_replica();
+        let published = self.store.install(staged, &placed)?;
+        replica.insert(&placed, sha256);
+        replica.save();
+        Ok(published)
+    }
+
+    fn delete(&self, path: &PartialPath) -> Result<Binned, StoreError> {
+        let live = self.keys.live(path);
+        let head = self
+            .block_on(self.bucket.head(&live))
+            .map_err(|e| self.remote("look up a file in the bucket", e))?;
+        self.reached();
+        if head.is_none() {
+            // Not in the bucket: a file placed on this node by hand is still this node's.
+            return self.store.delete(path);
+        }
+        let bin = self.block_on(async {
+            let bin = self
+                .create_first_free(
+                    &live,
+                    path,
+                    versions(path),
+                    |p| self.keys.bin(p),
+                    OnClash::Version,
+                )
+                .await?;
+            if let Ok(bin_path) = &bin {
+                if bin_path != path {
+                    let journal = JournalEntry {
+                        original: path.clone(),
+                    };
+                    self.bucket
+                        .create_small(&self.keys.journal(bin_path), journal.to_bytes())
+                        .await?;
+                }
+                self.bucket.delete(&live).await?;
+            }
+            Ok::<_, object_store::Error>(bin)
+        });
+        let bin_path = match bin {
+            Ok(Ok(bin_path)) => bin_path,
+            Ok(Err(_)) => {
+                return Err(StoreError::Remote {
+                    op: "move to the bin",
+                    reason: "no free name in the bin".into(),
+                });
+            }
+            Err(e) => return Err(self.remote("move to the bin", e)),
+        };
+        self.lock_index().live.remove(path);
+        let layout = self.store.layout();
+        self.dematerialise(path);
+        Ok(Binned {
+            partial_path: path.clone(),
+            live_path: layout.live_path(path),
+            bin_partial_path: bin_path.clone(),
+            bin_path: layout.bin_path(&bin_path),
+        })
+    }
+
+    fn list(
+        &self,
+        entity: Option<EntityType>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Listing, StoreError> {
+        self.ensure_index()?;
+        let index = self.lock_index();
+        let matching: Vec<(&PartialPath, &Known)> = index
+            .live
+            .iter()
+            .filter(|(p, _)| entity.is_none_or(|e| p.entity() == e))
+            .collect();
+        let total = matching.len();
+        let items = matching
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|(path, known)| LiveFile {
+                partial_path: path.clone(),
+                len: known.listed.size,
+                modified: known.listed.modified,
+                sha256: known.sha256,
+            })
+            .collect();
+        Ok(Page { items, total })
+    }
+
+    fn list_bin(
+        &self,
+        entity: Option<EntityType>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<BinListing, StoreError> {
+        let mut entries = self.bin_entries()?;
+        // Files placed on this node by hand and deleted through it are binned here, in the
+        // local bin: listed too (after the bucket's, under a name the bucket's bin lacks).
+        let local = self.store.list_bin(None, 0, usize::MAX)?;
+        let in_bucket: std::collections::BTreeSet<PartialPath> =
+            entries.iter().map(|e| e.bin_path.clone()).collect();
+        entries.extend(
+            local
+                .items
+                .into_iter()
+                .filter(|e| !in_bucket.contains(&e.bin_path)),
+        );
+        entries.sort_by(|a, b| a.bin_path.cmp(&b.bin_path));
+        let entries: Vec<BinEntry> = entries
+            .into_iter()
+            .filter(|e| entity.is_none_or(|x| e.bin_path.entity() == x))
+            .collect();
+        let total = entries.len();
+        Ok(Page {
+            items: entries.into_iter().skip(offset).take(limit).collect(),
+            total,
+        })
+    }
+
+    fn restore(&self, bin_path: &PartialPath, on_clash: OnClash) -> Result<Restored, StoreError> {
+        let Some(entry) = self
+            .bin_entries()?
+            .into_iter()
+            .find(|e| &e.bin_path == bin_path)
+        else {
+            // Not the bucket's: a hand-placed file binned on this node goes back here.
+            return self.store.restore(bin_path, on_clash);
+        };
+        let from = self.keys.bin(bin_path);
+        let head = self
+            .block_on(self.bucket.head(&from))
+            .map_err(|e| self.remote("look up a bin entry", e))?;
+        let sha256 = head.and_then(|(_, sha)| sha);
+        let placed = self.block_on(async {
+            let placed = self
+                .create_first_free(
+                    &from,
+                    &entry.original,
+                    versions(&entry.original),
+                    |p| self.keys.live(p),
+                    on_clash,
+                )
+                .await?;
+            if placed.is_ok() {
+                self.bucket.delete(&from).await?;
+                self.bucket.delete(&self.keys.journal(bin_path)).await?;
+            }
+            Ok::<_, object_store::Error>(placed)
+        });
+        let restored = match placed {
+            Ok(Ok(placed)) => placed,
+            Ok(Err(first)) => return Err(StoreError::AlreadyExists { path: first }),
+            Err(e) => return Err(self.remote("restore from the bin", e)),
+        };
+        self.reached();
+        // Live again in the bucket: on this node's disk before the answer.
+        self.materialise(&self.keys.live(&restored), &restored, sha256)?;
+        let _ = self.refresh_index();
+        Ok(Restored {
+            path: self.store.layout().live_path(&restored),
+            partial_path: restored,
+            bin_path: bin_path.clone(),
+        })
+    }
+
+    fn purge(&self, bin_path: &PartialPath) -> Result<Purged, StoreError> {
+        let entries = self.bin_entries()?;
+        match entries.iter().find(|e| &e.bin_path == bin_path) {
+            Some(entry) => self.purge_entries(std::slice::from_ref(entry)),
+            // Not the bucket's: this node's own bin entry.
+            None => self.store.purge(bin_path),
+        }
+    }
+
+    fn purge_before(&self, cutoff: SystemTime) -> Result<Purged, StoreError> {
+        let cutoff = OffsetDateTime::from(cutoff);
+        let old: Vec<BinEntry> = self
+            .bin_entries()?
+            .into_iter()
+            .filter(|e| e.deleted_at < cutoff)
+            .collect();
+        let purged = self.purge_entries(&old)?;
+        // The local bin (hand-placed files binned here, and copies earlier versions moved
+        // aside) follows the same period.
+        let local = self.store.purge_before(cutoff.into())?;
+        let purged = Purged {
+            files: purged.files + local.files,
+            bytes: purged.bytes + local.bytes,
+        };
+        Ok(purged)
+    }
+
+    fn remote_health(&self) -> Option<RemoteHealth> {
+        Some(self.vitals.health(&self.config))
+    }
+}
