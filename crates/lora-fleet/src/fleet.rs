@@ -20,7 +20,7 @@ use crate::bucket::Bucket;
 use crate::index::Index;
 use crate::keys::Keys;
 use crate::replica::Manifest;
-use crate::sync::SyncState;
+use crate::sync_state::SyncState;
 use crate::vitals::Vitals;
 use crate::{FleetConfig, FleetError};
 

@@ -45,6 +45,7 @@ mod replica;
 mod replicate;
 mod repository;
 mod sync;
+mod sync_state;
 #[cfg(test)]
 mod tests;
 mod vitals;

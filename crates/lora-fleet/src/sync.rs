@@ -6,10 +6,8 @@
 //! than a day (uploads killed midway) are swept. The thread stops when told to
 //! ([`Fleet::stop_sync`]) or when the fleet is dropped.
 
-use std::collections::BTreeMap;
-use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{RecvTimeoutError, channel};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use lora_core::PartialPath;
@@ -17,38 +15,10 @@ use time::OffsetDateTime;
 
 use crate::fleet::Fleet;
 use crate::replica::now;
+use crate::sync_state::SyncThread;
 
 /// Staging keys older than this are leftovers of uploads that died.
 const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
-
-/// The sync's own state: what it learnt to leave alone, and its thread.
-#[derive(Debug, Default)]
-pub(crate) struct SyncState {
-    /// Objects the content rules refused, by key and ETag: not downloaded again until
-    /// they change.
-    refused: Mutex<BTreeMap<String, Option<String>>>,
-    /// The running thread and the way to stop it.
-    thread: Mutex<Option<SyncThread>>,
-}
-
-impl SyncState {
-    /// Whether no sync thread runs (never started, or stopped and joined).
-    #[cfg(test)]
-    pub(crate) fn thread_finished(&self) -> bool {
-        self.thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_none_or(|t| t.handle.is_finished())
-    }
-}
-
-/// A running sync thread: dropping `stop` (or sending on it) ends it at its next wait.
-#[derive(Debug)]
-struct SyncThread {
-    stop: Sender<()>,
-    handle: JoinHandle<()>,
-}
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

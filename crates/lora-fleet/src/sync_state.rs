@@ -1,0 +1,36 @@
+//! What the sync keeps between passes: the objects it learnt to leave alone, and its
+//! running thread with the way to stop it.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::Sender;
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+/// The sync's own state: what it learnt to leave alone, and its thread.
+#[derive(Debug, Default)]
+pub(crate) struct SyncState {
+    /// Objects the content rules refused, by key and ETag: not downloaded again until
+    /// they change.
+    pub(crate) refused: Mutex<BTreeMap<String, Option<String>>>,
+    /// The running thread and the way to stop it.
+    pub(crate) thread: Mutex<Option<SyncThread>>,
+}
+
+impl SyncState {
+    /// Whether no sync thread runs (never started, or stopped and joined).
+    #[cfg(test)]
+    pub(crate) fn thread_finished(&self) -> bool {
+        self.thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            .is_none_or(|t| t.handle.is_finished())
+    }
+}
+
+/// A running sync thread: dropping `stop` (or sending on it) ends it at its next wait.
+#[derive(Debug)]
+pub(crate) struct SyncThread {
+    pub(crate) stop: Sender<()>,
+    pub(crate) handle: JoinHandle<()>,
+}
