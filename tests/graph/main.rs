@@ -281,3 +281,88 @@ fn the_graphs_are_read() {
         "{inspect:#?}"
     );
 }
+
+/// docs/ARCHITECTURE.md's module map names every source file of every crate, and no file
+/// that does not exist (an entry ending in `/` stands for a whole folder).
+#[test]
+fn the_module_map_names_every_module_and_only_those() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md")).unwrap();
+    let map = doc
+        .split("## Module map")
+        .nth(1)
+        .and_then(|rest| rest.split("```text").nth(1))
+        .and_then(|block| block.split("```").next())
+        .expect("a text block under ## Module map");
+    let mut documented: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in map.lines().filter(|l| !l.trim().is_empty()) {
+        if !line.starts_with(' ') {
+            current = Some(line.trim().to_owned());
+            documented.entry(line.trim().to_owned()).or_default();
+        } else if line.starts_with("  ") && !line.starts_with("   ") {
+            let dir = current.clone().expect("an entry before its source folder");
+            let entry = line.split_whitespace().next().unwrap().to_owned();
+            assert!(
+                documented.get_mut(&dir).unwrap().insert(entry.clone()),
+                "{dir}: {entry} twice"
+            );
+        }
+    }
+    let mut dirs: Vec<String> = CRATES.iter().map(|c| format!("{c}/src")).collect();
+    dirs.sort();
+    assert_eq!(
+        documented.keys().cloned().collect::<Vec<_>>(),
+        dirs,
+        "the map has one section per crate"
+    );
+    for (dir, entries) in &documented {
+        let src = root.join(dir);
+        let folders: Vec<&String> = entries.iter().filter(|e| e.ends_with('/')).collect();
+        let mut files = BTreeSet::new();
+        collect(&src, &src, &mut files);
+        let actual: BTreeSet<String> = files
+            .into_iter()
+            .filter(|f| !folders.iter().any(|d| f.starts_with(d.as_str())))
+            .collect();
+        let named: BTreeSet<String> = entries
+            .iter()
+            .filter(|e| !e.ends_with('/'))
+            .cloned()
+            .collect();
+        let missing: Vec<_> = actual.difference(&named).collect();
+        let extra: Vec<_> = named.difference(&actual).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{dir}: not in the map: {missing:?}; in the map but not a file: {extra:?}"
+        );
+        for folder in folders {
+            assert!(src.join(folder).is_dir(), "{dir}: {folder} is not a folder");
+        }
+    }
+}
+
+fn collect(dir: &Path, src: &Path, out: &mut BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(&path, src, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let rel = path.strip_prefix(src).unwrap().to_str().unwrap();
+            out.insert(rel.replace('\\', "/"));
+        }
+    }
+}
+
+/// The README's layout table lists every crate of the workspace.
+#[test]
+fn the_readme_lists_every_crate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for dir in CRATES.iter().filter(|c| c.starts_with("crates/")) {
+        assert!(
+            readme.contains(&format!("| `{dir}` |")),
+            "README.md's layout table does not list {dir}"
+        );
+    }
+}
