@@ -120,6 +120,20 @@ fn expired_uploads_are_gone() {
     );
 }
 
+/// Opens a PATCH from offset 0 announcing `length` bytes and sends `first` of them: the
+/// upload stays claimed while the rest is awaited.
+fn start_patch(app: &TestApp, url: &str, length: usize, first: &[u8]) -> std::net::TcpStream {
+    let mut s = app.connect();
+    write!(
+        s,
+        "PATCH {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {length}\r\n\r\n",
+        bearer(&app.admin)
+    )
+    .unwrap();
+    s.write_all(first).unwrap();
+    s
+}
+
 fn uploads_dir_files(app: &TestApp) -> Vec<String> {
     files_under(&app.data.join(".lora-server/uploads"))
 }
@@ -136,15 +150,7 @@ fn an_upload_that_expires_during_its_patch_is_404_and_gone() {
         .header("location")
         .unwrap()
         .to_owned();
-    let mut holder = app.connect();
-    write!(
-        holder,
-        "PATCH {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
-        bearer(&app.admin),
-        lora.len()
-    )
-    .unwrap();
-    holder.write_all(&lora[..10]).unwrap();
+    let mut holder = start_patch(&app, &url, lora.len(), &lora[..10]);
     app.wait_for_uploads_in_flight(1);
     clock.advance(std::time::Duration::from_secs(2 * 86_400));
     holder.write_all(&lora[10..]).unwrap();
@@ -204,15 +210,7 @@ fn tus_uploads_are_timed_and_their_idle_drops_counted() {
         .header("location")
         .unwrap()
         .to_owned();
-    let mut stalled = app.connect();
-    write!(
-        stalled,
-        "PATCH {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
-        bearer(&app.admin),
-        lora.len()
-    )
-    .unwrap();
-    stalled.write_all(&lora[..10]).unwrap();
+    let stalled = start_patch(&app, &url, lora.len(), &lora[..10]);
     let dropped = read_response(&mut BufReader::new(stalled));
     assert_eq!(dropped.status, 408);
     assert_eq!(app.health()["uploads"]["idle_drops"], 1);
@@ -239,15 +237,7 @@ fn a_delete_while_a_patch_writes_is_423() {
         .header("location")
         .unwrap()
         .to_owned();
-    let mut holder = app.connect();
-    write!(
-        holder,
-        "PATCH {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}Tus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
-        bearer(&app.admin),
-        lora.len()
-    )
-    .unwrap();
-    holder.write_all(&lora[..10]).unwrap();
+    let mut holder = start_patch(&app, &url, lora.len(), &lora[..10]);
     app.wait_for_uploads_in_flight(1);
     let refused = app.request(
         "DELETE",

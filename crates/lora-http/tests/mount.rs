@@ -97,6 +97,18 @@ async fn a_mounting_service_starts_bin_retention_itself() {
     assert!(lora_http::spawn_retention(&self::state(&tempfile::tempdir().unwrap())).is_none());
 }
 
+/// A tus creation of a 10-byte `a.safetensors` at `uri`.
+fn creation(uri: &str, token: &str) -> actix_http::Request {
+    test::TestRequest::post()
+        .uri(uri)
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .insert_header(("Tus-Resumable", "1.0.0"))
+        .insert_header(("Upload-Length", "10"))
+        // filename a.safetensors
+        .insert_header(("Upload-Metadata", "filename YS5zYWZldGVuc29ycw=="))
+        .to_request()
+}
+
 /// A tus upload's `Location` follows the scope the routes are mounted under, and the
 /// upload answers there.
 #[actix_web::test]
@@ -109,18 +121,8 @@ async fn tus_locations_follow_the_mount() {
             .service(web::scope("/lora").configure(|cfg| lora_http::configure(cfg, state.clone()))),
     )
     .await;
-    let created = test::call_service(
-        &app,
-        test::TestRequest::post()
-            .uri("/lora/api/v1/admin/lora/uploads")
-            .insert_header(("Authorization", format!("Bearer {admin}")))
-            .insert_header(("Tus-Resumable", "1.0.0"))
-            .insert_header(("Upload-Length", "10"))
-            // filename a.safetensors
-            .insert_header(("Upload-Metadata", "filename YS5zYWZldGVuc29ycw=="))
-            .to_request(),
-    )
-    .await;
+    let created =
+        test::call_service(&app, creation("/lora/api/v1/admin/lora/uploads", &admin)).await;
     assert_eq!(created.status(), 201);
     let location = created
         .headers()
@@ -162,17 +164,7 @@ async fn a_mounting_service_sweeps_abandoned_uploads() {
             .service(web::scope("/lora").configure(|cfg| lora_http::configure(cfg, state.clone()))),
     )
     .await;
-    let created = test::call_service(
-        &app,
-        test::TestRequest::post()
-            .uri("/lora/api/v1/lora/uploads")
-            .insert_header(("Authorization", format!("Bearer {admin}")))
-            .insert_header(("Tus-Resumable", "1.0.0"))
-            .insert_header(("Upload-Length", "10"))
-            .insert_header(("Upload-Metadata", "filename YS5zYWZldGVuc29ycw=="))
-            .to_request(),
-    )
-    .await;
+    let created = test::call_service(&app, creation("/lora/api/v1/lora/uploads", &admin)).await;
     assert_eq!(created.status(), 201);
     let uploads = dir.path().join(".lora-server/uploads");
     assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 2);
