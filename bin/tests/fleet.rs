@@ -257,6 +257,45 @@ impl Node {
         (status, serde_json::from_str(&text).unwrap_or_default())
     }
 
+    /// `storage.last_sync` from the health route: when this node last finished a sync
+    /// pass (`None` before the first).
+    fn last_sync(&self) -> Option<String> {
+        let (status, health) = self.json("GET", "/api/v1/evaluation/health", "");
+        assert_eq!(status, 200, "{health}");
+        assert!(
+            health["storage"]["last_sync"].is_null() || health["storage"]["last_sync"].is_string(),
+            "{health}"
+        );
+        health["storage"]["last_sync"].as_str().map(str::to_owned)
+    }
+
+    /// Waits until a whole sync pass has run on this node after this call, so whatever
+    /// was done before the call has been seen by one. `last_sync` is when a pass ended and
+    /// passes run one after another: the first pass to end after this call may have begun
+    /// before it, the one after that began after it.
+    fn sync_pass_after_now(&self) {
+        let mut seen = self.last_sync();
+        for _ in 0..2 {
+            let before = seen.clone();
+            eventually("a sync pass ends", || {
+                seen = self.last_sync();
+                seen != before
+            });
+        }
+    }
+
+    /// Bytes of uploads being received into this node's staging folder.
+    fn staged_bytes(&self) -> u64 {
+        std::fs::read_dir(self.data.path().join(".lora-server/staging"))
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.metadata().ok())
+                    .filter(std::fs::Metadata::is_file)
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
     fn on_disk(&self, partial_path: &str) -> Option<Vec<u8>> {
         std::fs::read(self.data.path().join("models/loras").join(partial_path)).ok()
     }
@@ -285,7 +324,7 @@ fn lora(seed: u32) -> Vec<u8> {
 }
 
 /// Waits until `check` holds (the sync interval is a second).
-fn eventually(what: &str, check: impl Fn() -> bool) {
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if check() {
@@ -398,10 +437,16 @@ fn two_nodes_share_uploads_deletes_restores_and_never_overwrite() {
     // A node started late, on an empty disk, catches up.
     let c = Node::start(&weed, "both");
     eventually("a late node catches up", || c.names() == a.names());
-    // Another prefix is another fleet.
+    // Another prefix is another fleet: after a whole sync pass, nothing came over.
     let other = Node::start(&weed, "elsewhere");
-    std::thread::sleep(Duration::from_secs(2));
+    other.sync_pass_after_now();
     assert!(other.names().is_empty());
+    let (status, listed) = other.json("GET", "/api/v1/admin/lora", "");
+    assert_eq!(
+        (status, listed["total"].as_u64()),
+        (200, Some(0)),
+        "{listed}"
+    );
 }
 
 #[test]
@@ -445,6 +490,27 @@ fn the_bucket_going_away_answers_503_fast_and_everything_recovers() {
         r#"{"partial_path": "styles/kept.safetensors"}"#,
     );
     assert_eq!(status, 503);
+    // A resumable upload is refused at its creation too, not at its last byte.
+    let mut s = TcpStream::connect(&a.addr).unwrap();
+    write!(
+        s,
+        "POST /api/v1/admin/lora/uploads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 10\r\nUpload-Metadata: filename bGF0ZS5zYWZldGVuc29ycw==\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        a.admin
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 10"),
+        "{answer}"
+    );
+    let uploads = a.data.path().join(".lora-server/uploads");
+    assert_eq!(
+        std::fs::read_dir(&uploads).map_or(0, |d| d.count()),
+        0,
+        "a refused creation left an upload"
+    );
     // Listings answer from the last index; the replica keeps serving the pipeline.
     let (status, listed) = a.json("GET", "/api/v1/admin/lora", "");
     assert_eq!((status, listed["total"].as_u64()), (200, Some(1)));
@@ -452,7 +518,11 @@ fn the_bucket_going_away_answers_503_fast_and_everything_recovers() {
     eventually("health turns degraded", || {
         a.json("GET", "/api/v1/evaluation/health", "").1["status"] == "degraded"
     });
-    assert!(a.names().iter().all(|n| n == "kept.safetensors"));
+    assert_eq!(
+        a.names(),
+        ["kept.safetensors"],
+        "the refused upload left nothing"
+    );
 
     // Back, and nothing to do by hand.
     weed.run();
@@ -490,22 +560,29 @@ fn a_node_killed_mid_upload_leaves_no_object_and_restarts_whole() {
     )
     .unwrap();
     s.write_all(&file[..4 << 20]).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Killed only once A is really mid-way: receiving this upload, with part of the body
+    // (but not all of it) in its staging folder.
+    eventually("A stages part of the body", || a.staged_bytes() >= 2 << 20);
+    assert!(a.staged_bytes() < file.len() as u64);
+    let (_, health) = a.json("GET", "/api/v1/evaluation/health", "");
+    assert_eq!(health["uploads"]["in_flight"], 1, "{health}");
     let data = {
         let mut a = a;
         let _ = a.child.kill();
         let _ = a.child.wait();
         std::mem::replace(&mut a.data, tempfile::tempdir().unwrap())
     };
-    std::thread::sleep(Duration::from_secs(2));
+    // Whatever the dead node left in the bucket, B has listed it in a whole pass since.
+    b.sync_pass_after_now();
     let (_, listed) = b.json("GET", "/api/v1/admin/lora", "");
     assert_eq!(listed["total"].as_u64(), Some(1), "{listed}");
     assert_eq!(b.names(), ["first.safetensors"]);
 
     // Restarted on its own disk: the same single file, no partial one, no duplicate.
     let a = Node::start_in(&weed, "killed", data);
-    std::thread::sleep(Duration::from_secs(2));
+    a.sync_pass_after_now();
     assert_eq!(a.names(), ["first.safetensors"]);
+    assert_eq!(a.staged_bytes(), 0, "the cut upload's staging file is gone");
     let (_, listed) = a.json("GET", "/api/v1/admin/lora", "");
     assert_eq!(listed["total"].as_u64(), Some(1), "{listed}");
 }

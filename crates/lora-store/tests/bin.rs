@@ -6,7 +6,7 @@ use std::fs;
 use std::time::{Duration, SystemTime};
 
 use camino::Utf8PathBuf;
-use lora_core::{EntityType, PartialPath, SafeFileName};
+use lora_core::{EntityType, PartialPath, SafeFileName, versioned_file_name};
 use lora_store::{OnClash, Store, StoreError};
 use proptest::prelude::*;
 
@@ -31,6 +31,19 @@ fn upload(store: &Store, name: &str, bytes: &[u8]) -> PartialPath {
 
 fn pp(s: &str) -> PartialPath {
     PartialPath::parse(s).unwrap()
+}
+
+/// Every live file, as `entity/name`, as the disk has it.
+fn live_names(dir: &tempfile::TempDir) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for entity in EntityType::ALL {
+        let d = dir.path().join("models/loras").join(entity.as_str());
+        for e in fs::read_dir(&d).unwrap() {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            names.insert(format!("{}/{name}", entity.as_str()));
+        }
+    }
+    names
 }
 
 #[test]
@@ -272,8 +285,18 @@ fn restore_and_upload_racing_for_one_name_never_overwrite() {
         OnClash::Refuse,
     );
     let restored = restorer.join().unwrap();
-    // Exactly one took the name; the other kept its bytes where they were.
+    // Exactly one took the name; the other was refused for it and kept its bytes where
+    // they were.
     assert!(uploaded.is_ok() != restored.is_ok());
+    let refused = match (&uploaded, &restored) {
+        (Err(e), _) => e,
+        (_, Err(e)) => e,
+        _ => unreachable!(),
+    };
+    assert!(
+        matches!(refused, StoreError::AlreadyExists { path } if *path == pp("styles/race.pt")),
+        "{refused:?}"
+    );
     let live = fs::read(dir.path().join("models/loras/styles/race.pt")).unwrap();
     if restored.is_ok() {
         assert_eq!(live, b"binned");
@@ -330,10 +353,39 @@ proptest! {
                 Op::Restore(k, version) => {
                     let bin = store.list_bin(None, 0, 100).unwrap();
                     if let Some(e) = bin.items.get(k) {
+                        let binned = fs::read(
+                            dir.path().join("bin/models/loras").join(e.bin_path.to_string()),
+                        )
+                        .unwrap();
+                        let live = live_names(&dir);
+                        let taken = live.contains(&e.original.to_string());
+                        // Versioning takes the first free of name, name_v2, …; it never
+                        // refuses. Refusing refuses exactly when the name is taken.
+                        let free = (1..)
+                            .map(|n| {
+                                PartialPath::from_parts(
+                                    e.original.entity(),
+                                    &versioned_file_name(e.original.file_name(), n),
+                                )
+                                .unwrap()
+                            })
+                            .find(|p| !live.contains(&p.to_string()))
+                            .unwrap();
                         let on_clash = if version { OnClash::Version } else { OnClash::Refuse };
                         match store.restore(&e.bin_path, on_clash) {
-                            Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
-                            Err(other) => prop_assert!(false, "restore failed: {other}"),
+                            Ok(r) if version || !taken => {
+                                prop_assert_eq!(&r.partial_path, &free);
+                                prop_assert_eq!(fs::read(&r.path).unwrap(), binned);
+                            }
+                            Err(StoreError::AlreadyExists { path }) if !version && taken => {
+                                prop_assert_eq!(&path, &e.original);
+                            }
+                            other => prop_assert!(
+                                false,
+                                "restore of {} to {} (taken: {taken}, versioned: {version}): {other:?}",
+                                e.bin_path,
+                                e.original
+                            ),
                         }
                     }
                 }
