@@ -2,8 +2,8 @@
 //! running thread with the way to stop it.
 
 use std::collections::BTreeMap;
-use std::sync::mpsc::Sender;
 use std::sync::Mutex;
+use std::sync::mpsc::Sender;
 use std::thread::JoinHandle;
 
 /// The sync's own state: what it learnt to leave alone, and its thread.
