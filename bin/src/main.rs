@@ -230,6 +230,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .with_body_idle_timeout(config.upload_idle_timeout)
         .with_max_concurrent_uploads(config.max_concurrent_uploads)
         .with_upload_expiry(config.upload_expiry)
+        .with_default_lease(config.replica_lease)
         .with_metrics_token(config.metrics_token.clone());
     let mut options = ServerOptions {
         shutdown_grace: Duration::from_secs(config.shutdown_grace_secs),

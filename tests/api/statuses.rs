@@ -31,6 +31,7 @@ const RESTORE: Route = ("post", "/api/v1/admin/bin/restore");
 const PURGE: Route = ("delete", "/api/v1/admin/bin");
 const PURGE_BEFORE: Route = ("post", "/api/v1/admin/bin/purge");
 const EVALUATE: Route = ("post", "/api/v1/evaluation/");
+const ENSURE: Route = ("post", "/api/v1/lora/ensure");
 const HEALTH: Route = ("get", "/api/v1/evaluation/health");
 const TUS_OPTIONS: Route = ("options", "/api/v1/lora/uploads");
 const TUS_CREATE: Route = ("post", "/api/v1/lora/uploads");
@@ -45,7 +46,7 @@ const TUS_ADMIN_PATCH: Route = ("patch", "/api/v1/admin/lora/uploads/{id}");
 const TUS_ADMIN_DELETE: Route = ("delete", "/api/v1/admin/lora/uploads/{id}");
 const TUS_ADMIN_GET: Route = ("get", "/api/v1/admin/lora/uploads/{id}");
 
-const ROUTES: [Route; 22] = [
+const ROUTES: [Route; 23] = [
     TUS_OPTIONS,
     TUS_CREATE,
     TUS_HEAD,
@@ -67,6 +68,7 @@ const ROUTES: [Route; 22] = [
     PURGE,
     PURGE_BEFORE,
     EVALUATE,
+    ENSURE,
     HEALTH,
 ];
 const ADMIN_ONLY: [Route; 12] = [
@@ -106,6 +108,8 @@ const UNLINK_ENOSPC: &str = "a removal needs no room on ext4, xfs or tmpfs, but 
      metadata) can refuse one with ENOSPC, which the store answers as StorageFull";
 const TUS_BUSY: &str = "every upload slot taken (LORA_MAX_CONCURRENT_UPLOADS), as for the \
      multipart routes, or the shared storage away in fleet mode";
+const ENSURE_FULL: &str = "fleet mode: a download that fills this node's disk (ENOSPC on \
+     the staging write)";
 const TUS_FULL: &str = "a disk that fills during a PATCH; the multipart routes' 507 is provoked \
      with fault injection on staging writes, which the part files do not go through";
 
@@ -131,6 +135,8 @@ fn not_provoked() -> Vec<(Route, u16, Why)> {
         (PURGE, 408, idle()),
         (PURGE_BEFORE, 408, idle()),
         (EVALUATE, 408, idle()),
+        (ENSURE, 408, idle()),
+        (ENSURE, 507, Why::Because(ENSURE_FULL)),
         (DELETE, 507, failing()),
         (RESTORE, 507, failing()),
         (PURGE, 507, Why::Because(UNLINK_ENOSPC)),
@@ -260,7 +266,7 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
     let mut seen = Seen::new(&doc);
     let (admin, user) = (Some(app.admin.as_str()), Some(app.user.as_str()));
     let uploads = [(USER_UPLOAD, user), (ADMIN_UPLOAD, admin)];
-    let bodies = [DELETE, RESTORE, PURGE, PURGE_BEFORE, EVALUATE];
+    let bodies = [DELETE, RESTORE, PURGE, PURGE_BEFORE, EVALUATE, ENSURE];
     let lora = st(1);
     let styled = |name| [file(name, &lora), Part::Text("entity_type", "styles")];
 
@@ -327,7 +333,11 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
     // JSON bodies: over 64 KiB, off the schema, unreadable, a path outside the folder.
     let long = format!(r#"{{"partial_path": "{}"}}"#, "a".repeat(64 * 1024));
     for route in bodies {
-        let token = if route == EVALUATE { user } else { admin };
+        let token = if route == EVALUATE || route == ENSURE {
+            user
+        } else {
+            admin
+        };
         seen.expect(
             route,
             "a body over 64 KiB",
@@ -345,11 +355,16 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
     }
     for (route, field) in [
         (EVALUATE, "partial_path"),
+        (ENSURE, "partial_path"),
         (DELETE, "partial_path"),
         (RESTORE, "bin_path"),
         (PURGE, "bin_path"),
     ] {
-        let token = if route == EVALUATE { user } else { admin };
+        let token = if route == EVALUATE || route == ENSURE {
+            user
+        } else {
+            admin
+        };
         let escape = format!(r#"{{"{field}": "../../etc/passwd"}}"#);
         seen.expect(
             route,
@@ -372,6 +387,7 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
         200,
         &json(&app, EVALUATE, user, a),
     );
+    seen.expect(ENSURE, "a stored file", 200, &json(&app, ENSURE, user, a));
     seen.expect(DELETE, "a stored file", 200, &json(&app, DELETE, admin, a));
     // The name is live again: restoring without a version clashes.
     form(&app, USER_UPLOAD, user, &styled("a.safetensors"));
@@ -428,6 +444,7 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
     let c = r#"{"partial_path": "styles/c.safetensors"}"#;
     let c_bin = r#"{"bin_path": "styles/c.safetensors"}"#;
     seen.record(EVALUATE, how, &json(&app, EVALUATE, user, c));
+    seen.expect(ENSURE, how, 503, &json(&app, ENSURE, user, c));
     seen.record(DELETE, how, &json(&app, DELETE, admin, c));
     seen.record(RESTORE, how, &json(&app, RESTORE, admin, c_bin));
     seen.record(PURGE, how, &json(&app, PURGE, admin, c_bin));

@@ -17,8 +17,8 @@ use super::macros::{
     config_keys, file_value, key_debug, key_default, key_file, key_type, key_value,
 };
 use super::parse::{
-    address, at_least_one, base_models, days, hmac_secret, octal_mode, s3_url, same, seconds,
-    text_or_json,
+    address, at_least_one, base_models, days, hmac_secret, lease_seconds, octal_mode, s3_url, same,
+    seconds, text_or_json,
 };
 use super::{ConfigError, Env, LogFormat};
 
@@ -132,6 +132,13 @@ config_keys! {
         env: "LORA_UPLOAD_EXPIRY_SECS",
         file: "upload_expiry_secs",
         default: lora_http::DEFAULT_UPLOAD_EXPIRY.as_secs(),
+    }
+    /// seconds `POST /api/v1/lora/ensure` keeps files on disk when the request names
+    /// no lease_secs (0: no lease; at most 86400)
+    replica_lease: Duration = lease_seconds(u64) {
+        env: "LORA_REPLICA_LEASE_SECS",
+        file: "replica_lease_secs",
+        default: lora_http::DEFAULT_LEASE.as_secs(),
     }
     /// s3://BUCKET[/PREFIX]: fleet mode, the bucket is the truth and the data directory
     /// this node's replica; the keys below (S3, sync, AWS) apply to it

@@ -135,6 +135,17 @@ pub(super) fn seconds(key: &'static str, secs: u64) -> Result<Duration, ConfigEr
     at_least_one(key, secs).map(Duration::from_secs)
 }
 
+/// A lease in seconds: 0 (none) to a day.
+pub(super) fn lease_seconds(key: &'static str, secs: u64) -> Result<Duration, ConfigError> {
+    if secs > lora_http::MAX_LEASE_SECS {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: format!("{secs} is more than {} (a day)", lora_http::MAX_LEASE_SECS),
+        });
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 /// `address:port`.
 pub(super) fn address(key: &'static str, text: String) -> Result<SocketAddr, ConfigError> {
     text.parse().map_err(|e| ConfigError::Invalid {

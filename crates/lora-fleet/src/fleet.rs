@@ -17,6 +17,7 @@ use lora_store::{OnClash, Store, StoreError};
 use object_store::path::Path;
 
 use crate::bucket::Bucket;
+use crate::flight::Flights;
 use crate::index::Index;
 use crate::keys::Keys;
 use crate::replica::Manifest;
@@ -49,6 +50,8 @@ pub struct Fleet {
     pub(crate) check: Arc<dyn ContentCheck>,
     pub(crate) vitals: Vitals,
     pub(crate) sync: SyncState,
+    /// One download per file at a time (ensure).
+    pub(crate) flights: Flights,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -102,6 +105,7 @@ impl Fleet {
             check,
             vitals: Vitals::new(),
             sync: SyncState::default(),
+            flights: Flights::default(),
         }))
     }
 

@@ -38,6 +38,7 @@ mod bin;
 mod bucket;
 mod config;
 mod fleet;
+mod flight;
 mod index;
 mod journal;
 mod keys;

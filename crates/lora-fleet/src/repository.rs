@@ -1,11 +1,11 @@
 //! The repository operations over the bucket: each change goes to the bucket first
 //! (writes that cannot overwrite), then to this node's replica before the answer.
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use lora_core::{EntityType, PartialPath, SafeFileName};
 use lora_store::{
-    BinEntry, BinListing, Binned, Listing, LiveFile, OnClash, Page, Published, Purged,
+    BinEntry, BinListing, Binned, Ensured, Listing, LiveFile, OnClash, Page, Published, Purged,
     RemoteHealth, Repository, Restored, StagedFile, StoreError,
 };
 use time::OffsetDateTime;
@@ -16,6 +16,40 @@ use crate::index::Known;
 use crate::journal::JournalEntry;
 
 impl Repository for Fleet {
+    fn ensure(&self, path: &PartialPath) -> Result<Ensured, StoreError> {
+        // Without a first listing the bucket's files are unknown: a file here answers,
+        // anything else waits for the bucket.
+        if let Err(away) = self.ensure_index() {
+            return self.store.ensure(path).map_err(|_| away);
+        }
+        let Some(known) = self.lock_index().live.get(path).cloned() else {
+            // Not the bucket's: a file placed on this node by hand, or none.
+            return self.store.ensure(path);
+        };
+        let sha = match known.sha256 {
+            Some(sha) => Some(sha),
+            None => self.known_sha(path)?,
+        };
+        if self.replica_has(path, sha) {
+            return self.store.ensure(path);
+        }
+        // One download per file: a second caller waits here, then finds it on disk.
+        let _flight = self.flights.take(path);
+        if self.replica_has(path, sha) {
+            return self.store.ensure(path);
+        }
+        let started = Instant::now();
+        if !self.materialise(&self.keys.live(path), path, sha)? {
+            // Gone from the bucket since the last listing.
+            self.lock_index().live.remove(path);
+            return Err(StoreError::NotFound { path: path.clone() });
+        }
+        let mut ensured = self.store.ensure(path)?;
+        ensured.fetched = true;
+        ensured.fetch_seconds = started.elapsed().as_secs_f64();
+        Ok(ensured)
+    }
+
     fn health(&self) -> lora_store::StorageHealth {
         self.store.health()
     }

@@ -166,7 +166,7 @@ impl Fleet {
     }
 
     /// The object's SHA-256, from the index or its metadata (one HEAD, remembered).
-    fn known_sha(
+    pub(crate) fn known_sha(
         &self,
         path: &PartialPath,
     ) -> Result<Option<lora_core::Sha256>, lora_store::StoreError> {
@@ -184,7 +184,7 @@ impl Fleet {
     }
 
     /// Whether the replica already holds this version of the object.
-    fn replica_has(&self, path: &PartialPath, sha: Option<lora_core::Sha256>) -> bool {
+    pub(crate) fn replica_has(&self, path: &PartialPath, sha: Option<lora_core::Sha256>) -> bool {
         let Ok(examined) = self.store.examine(path) else {
             return false;
         };

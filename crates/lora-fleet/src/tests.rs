@@ -270,3 +270,66 @@ fn the_sync_thread_stops_when_told() {
     // Only the test holds the fleet now: the thread let go of it.
     assert_eq!(Arc::strong_count(&fleet), 1);
 }
+
+/// A node asked for a file it does not hold downloads it (once); one it holds, or one
+/// placed on it by hand, is handed out as it is; an unknown one is not found.
+#[test]
+fn ensure_brings_a_file_onto_this_disk_once() {
+    let bucket = Arc::new(InMemory::new());
+    let (a, b) = (node(&bucket), node(&bucket));
+    let p = upload(&a, "wanted.safetensors", b"weights", OnClash::Version).unwrap();
+    assert_eq!(local(&b, "styles/wanted.safetensors"), None);
+    let first = b.fleet.ensure(&p).unwrap();
+    assert!(first.fetched);
+    assert_eq!(std::fs::read(&first.path).unwrap(), b"weights");
+    assert_eq!(
+        first.sha256,
+        a.fleet.store.examine(&p).unwrap().sha256.unwrap()
+    );
+    let again = b.fleet.ensure(&p).unwrap();
+    assert!(!again.fetched);
+    assert_eq!((again.path, again.sha256), (first.path, first.sha256));
+    // A sync after it finds nothing more to do.
+    assert_eq!(b.fleet.sync_once().unwrap().downloaded, 0);
+
+    let dir = b.fleet.store.layout().entity_dir(EntityType::Styles);
+    std::fs::write(dir.join("mine.safetensors"), b"hand").unwrap();
+    let mine = b
+        .fleet
+        .ensure(&PartialPath::parse("styles/mine.safetensors").unwrap())
+        .unwrap();
+    assert!(!mine.fetched);
+    let unknown = b
+        .fleet
+        .ensure(&PartialPath::parse("styles/none.safetensors").unwrap())
+        .unwrap_err();
+    assert!(unknown.is_not_found(), "{unknown}");
+}
+
+/// Eight concurrent ensures of one file download it once; the others find it on disk.
+#[test]
+fn concurrent_ensures_of_one_file_download_it_once() {
+    let bucket = Arc::new(InMemory::new());
+    let (a, b) = (node(&bucket), node(&bucket));
+    let p = upload(
+        &a,
+        "shared.safetensors",
+        &vec![7u8; 1 << 20],
+        OnClash::Version,
+    )
+    .unwrap();
+    let fleet = Arc::clone(&b.fleet);
+    let fetched: usize = (0..8)
+        .map(|_| {
+            let (fleet, p) = (Arc::clone(&fleet), p.clone());
+            std::thread::spawn(move || fleet.ensure(&p).unwrap().fetched)
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| usize::from(t.join().unwrap()))
+        .sum();
+    assert_eq!(fetched, 1);
+    // Nothing went to the local bin on the way (a second install would have moved the
+    // first copy there).
+    assert_eq!(b.fleet.store.list_bin(None, 0, 10).unwrap().total, 0);
+}

@@ -59,6 +59,7 @@ pub use routes::bin::{
     BinItem, BinListResponse, BinPurgeBeforeRequest, BinPurgeRequest, BinPurgeResponse,
     BinRestoreRequest, BinRestoreResponse,
 };
+pub use routes::ensure::{EnsureRequest, EnsureResponse, EnsuredFile};
 pub use routes::evaluation::{EvaluationBatch, EvaluationRequest};
 pub use routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
 pub use routes::health::{HealthResponse, HealthStatus, StorageStatus, UploadsStatus};
@@ -69,5 +70,7 @@ pub use server::{
     ADMIN_UPLOAD_PATH, Background, ServerOptions, USER_UPLOAD_PATH, app, configure, run,
     spawn_background, spawn_retention, spawn_upload_sweep,
 };
-pub use state::{AppState, DEFAULT_MAX_UPLOAD_BYTES, MULTIPART_ALLOWANCE};
+pub use state::{
+    AppState, DEFAULT_LEASE, DEFAULT_MAX_UPLOAD_BYTES, MAX_LEASE_SECS, MULTIPART_ALLOWANCE,
+};
 pub use tus::{DEFAULT_UPLOAD_EXPIRY, MAX_UNFINISHED_PER_SUBJECT, TUS_VERSION, TusError};

@@ -9,13 +9,14 @@ use crate::routes::bin::{
     BinItem, BinListResponse, BinPurgeBeforeRequest, BinPurgeRequest, BinPurgeResponse,
     BinRestoreRequest, BinRestoreResponse,
 };
+use crate::routes::ensure::{EnsureRequest, EnsureResponse, EnsuredFile};
 use crate::routes::evaluation::{EvaluationBatch, EvaluationRequest};
 use crate::routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
 use crate::routes::health::{HealthResponse, HealthStatus, StorageStatus, UploadsStatus};
 use crate::routes::upload::{
     AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
 };
-use crate::routes::{bin, evaluation, files, health, tus, upload};
+use crate::routes::{bin, ensure, evaluation, files, health, tus, upload};
 
 struct BearerScheme;
 
@@ -58,6 +59,7 @@ impl Modify for BearerScheme {
         bin::purge_before,
         upload::user_upload,
         evaluation::evaluate,
+        ensure::ensure,
         health::health,
         tus::options,
         tus::create,
@@ -90,6 +92,9 @@ impl Modify for BearerScheme {
         BinPurgeResponse,
         EvaluationRequest,
         EvaluationBatch,
+        EnsureRequest,
+        EnsureResponse,
+        EnsuredFile,
         HealthResponse,
         HealthStatus,
         StorageStatus,
@@ -102,7 +107,7 @@ impl Modify for BearerScheme {
     modifiers(&BearerScheme),
     tags(
         (name = "admin", description = "LoRA management (admin token)"),
-        (name = "lora", description = "LoRA upload (user or admin token)"),
+        (name = "lora", description = "LoRA upload, and files put on this node's disk for a pipeline (user or admin token)"),
         (name = "evaluation", description = "Model evaluation"),
         (name = "uploads", description = "Resumable uploads, tus 1.0.0 (docs/CLIENTS.md)"),
     )

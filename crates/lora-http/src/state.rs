@@ -13,6 +13,12 @@ use crate::observe::metrics::Metrics;
 /// Default upload limit: 500 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 524_288_000;
 
+/// Longest lease `POST /api/v1/lora/ensure` may take: a day.
+pub const MAX_LEASE_SECS: u64 = 86_400;
+/// The lease an ensure takes when it names none (`LORA_REPLICA_LEASE_SECS`): long enough
+/// for a pipeline to open the file.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Room allowed for multipart boundaries and the small form fields on top of the file.
 pub const MULTIPART_ALLOWANCE: u64 = 1 << 20;
 
@@ -42,6 +48,8 @@ pub(crate) struct Limits {
     pub(crate) body_idle_timeout: std::time::Duration,
     /// How long a resumable upload lives.
     pub(crate) upload_expiry: std::time::Duration,
+    /// The lease an ensure takes when it names none.
+    pub(crate) lease: std::time::Duration,
 }
 
 impl std::fmt::Debug for AppState {
@@ -78,6 +86,7 @@ impl AppState {
                 max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
                 body_idle_timeout: crate::DEFAULT_BODY_IDLE_TIMEOUT,
                 upload_expiry: crate::DEFAULT_UPLOAD_EXPIRY,
+                lease: DEFAULT_LEASE,
             },
             bin_retention: None,
             metrics,
@@ -141,6 +150,14 @@ impl AppState {
     #[must_use]
     pub fn with_upload_expiry(mut self, expiry: std::time::Duration) -> Self {
         self.limits.upload_expiry = expiry;
+        self
+    }
+
+    /// The lease `POST /api/v1/lora/ensure` takes when the request names none
+    /// (`LORA_REPLICA_LEASE_SECS`, at most a day). Default [`DEFAULT_LEASE`].
+    #[must_use]
+    pub fn with_default_lease(mut self, lease: std::time::Duration) -> Self {
+        self.limits.lease = lease.min(std::time::Duration::from_secs(MAX_LEASE_SECS));
         self
     }
 

@@ -80,5 +80,5 @@ pub use repository::{RemoteHealth, Repository};
 pub use resumable::{Appender, Completed, PatchGuard, Resumable, ResumableInfo, UploadId};
 pub use staging::{StagedFile, StagedUpload};
 pub use store::{
-    Examined, Listing, LiveFile, OpenOptions, Published, Recovery, StorageHealth, Store,
+    Ensured, Examined, Listing, LiveFile, OpenOptions, Published, Recovery, StorageHealth, Store,
 };

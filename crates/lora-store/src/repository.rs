@@ -14,8 +14,8 @@ use lora_core::{EntityType, PartialPath, SafeFileName};
 use time::OffsetDateTime;
 
 use crate::{
-    BinListing, Binned, Listing, OnClash, Published, Purged, Restored, StagedFile, StorageHealth,
-    Store, StoreError,
+    BinListing, Binned, Ensured, Listing, OnClash, Published, Purged, Restored, StagedFile,
+    StorageHealth, Store, StoreError,
 };
 
 /// The shared storage's state, for the health route (fleet mode only).
@@ -130,6 +130,15 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
     /// [`StoreError::Remote`] when the shared storage cannot be reached.
     fn ready_for_uploads(&self) -> Result<(), StoreError>;
 
+    /// The live file at `path` on this node's disk, for a pipeline to open: brought here
+    /// first when it is not (fleet mode), with its SHA-256.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] for no such file; [`StoreError::Remote`] when it is not
+    /// here and the shared storage cannot be reached; otherwise as [`Store::ensure`].
+    fn ensure(&self, path: &PartialPath) -> Result<Ensured, StoreError>;
+
     /// The local storage's health (in fleet mode, the node's replica's).
     fn health(&self) -> StorageHealth;
 
@@ -140,6 +149,10 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
 }
 
 impl Repository for Store {
+    fn ensure(&self, path: &PartialPath) -> Result<Ensured, StoreError> {
+        Store::ensure(self, path)
+    }
+
     fn ready_for_uploads(&self) -> Result<(), StoreError> {
         self.ensure_present()
     }

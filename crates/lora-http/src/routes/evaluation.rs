@@ -10,12 +10,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::blocking;
-use crate::error::{HttpError, HttpValidationError, IssueKind, ValidationIssue};
+use super::paths::Asked;
+use crate::error::{HttpError, HttpValidationError};
 use crate::extract::json::ApiJson;
 use crate::{ApiError, AppState, UserClaims};
-
-/// Largest batch evaluated in one request.
-const MAX_BATCH: usize = 100;
 
 /// The evaluation request: one `partial_path`, or a list in `partial_paths`.
 #[derive(Debug, Clone, serde::Deserialize, ToSchema)]
@@ -34,39 +32,9 @@ pub struct EvaluationRequest {
     pub tensor_hash: Option<bool>,
 }
 
-/// What an evaluation request asks for, once its rules are checked.
-enum Asked {
-    One(PartialPath),
-    Batch(Vec<PartialPath>),
-}
-
 impl EvaluationRequest {
-    /// The paths asked for: `partial_paths` (1 to [`MAX_BATCH`]) wins over
-    /// `partial_path`; one of them is required.
     fn asked(self) -> Result<Asked, ApiError> {
-        let issue = |kind, msg: String| {
-            ApiError::invalid(ValidationIssue::with_message(
-                &["body", "partial_paths"],
-                kind,
-                msg,
-            ))
-        };
-        match (self.partial_paths, self.partial_path) {
-            (Some(list), _) if list.is_empty() => Err(issue(
-                IssueKind::TooShort,
-                IssueKind::TooShort.message().into(),
-            )),
-            (Some(list), _) if list.len() > MAX_BATCH => Err(issue(
-                IssueKind::TooLong,
-                format!("List should have at most {MAX_BATCH} items after validation"),
-            )),
-            (Some(list), _) => Ok(Asked::Batch(list)),
-            (None, Some(one)) => Ok(Asked::One(one)),
-            (None, None) => Err(ApiError::invalid(ValidationIssue::missing(&[
-                "body",
-                "partial_path",
-            ]))),
-        }
+        Asked::from_body(self.partial_path, self.partial_paths)
     }
 }
 

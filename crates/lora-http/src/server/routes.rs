@@ -5,7 +5,7 @@ use actix_web::{App, HttpResponse, web};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{bin, evaluation, fallback, files, health, tus, upload};
+use crate::routes::{bin, ensure, evaluation, fallback, files, health, tus, upload};
 use crate::{ApiDoc, AppState};
 
 /// The path of the user upload route.
@@ -71,6 +71,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
         .service(
             web::resource(["/api/v1/evaluation/", "/api/v1/evaluation"])
                 .route(web::post().to(evaluation::evaluate))
+                .default_service(fallback::method_not_allowed("POST")),
+        )
+        .service(
+            web::resource("/api/v1/lora/ensure")
+                .route(web::post().to(ensure::ensure))
                 .default_service(fallback::method_not_allowed("POST")),
         )
         .service(

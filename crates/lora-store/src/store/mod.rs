@@ -1,6 +1,7 @@
 //! The store: one data directory, its live files, and the services around them.
 //! Opening it is `open`; what its operations hand back is `outcomes`.
 
+mod ensure;
 mod open;
 mod outcomes;
 mod parts;
@@ -19,7 +20,7 @@ use crate::listing::{entities, page};
 use crate::resumable::Resumable;
 use crate::{Layout, StagedUpload, StoreError};
 pub use open::OpenOptions;
-pub use outcomes::{Examined, Listing, LiveFile, Published, Recovery, StorageHealth};
+pub use outcomes::{Ensured, Examined, Listing, LiveFile, Published, Recovery, StorageHealth};
 pub use parts::Store;
 
 impl Store {

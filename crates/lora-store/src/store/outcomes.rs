@@ -77,3 +77,21 @@ pub struct Recovery {
     /// because the record was damaged.
     pub stale_bin_records: usize,
 }
+
+/// A live file on this node's disk, handed out for a pipeline to open
+/// ([`crate::Repository::ensure`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ensured {
+    /// `{entity}/{name}`.
+    pub partial_path: PartialPath,
+    /// Its absolute path on this node.
+    pub path: Utf8PathBuf,
+    /// Size in bytes.
+    pub len: u64,
+    /// SHA-256 of its bytes.
+    pub sha256: Sha256,
+    /// Whether this call brought it onto this disk (fleet mode).
+    pub fetched: bool,
+    /// How long that took, in seconds (0 when it was here already).
+    pub fetch_seconds: f64,
+}
