@@ -98,3 +98,30 @@ fn unknown_files_and_bad_leases_are_refused() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Prefetch answers 202 at once, for files it will bring here and for names it will skip.
+#[test]
+fn prefetch_answers_at_once() {
+    let app = spawn_app();
+    app.upload(&[
+        file("warm.safetensors", &st(4)),
+        Part::Text("entity_type", "styles"),
+    ]);
+    let r = app.admin_json(
+        "POST",
+        "/api/v1/admin/lora/prefetch",
+        r#"{"partial_paths": ["styles/warm.safetensors", "styles/none.safetensors"]}"#,
+    );
+    assert_eq!(r.status, 202, "{:?}", r.json());
+    assert_eq!(
+        r.json()["queued"],
+        serde_json::json!(["styles/warm.safetensors", "styles/none.safetensors"])
+    );
+    let user = app.json_as(
+        "POST",
+        "/api/v1/admin/lora/prefetch",
+        &app.user,
+        r#"{"partial_path": "styles/warm.safetensors"}"#,
+    );
+    assert_eq!(user.status, 403);
+}

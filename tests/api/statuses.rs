@@ -32,6 +32,7 @@ const PURGE: Route = ("delete", "/api/v1/admin/bin");
 const PURGE_BEFORE: Route = ("post", "/api/v1/admin/bin/purge");
 const EVALUATE: Route = ("post", "/api/v1/evaluation/");
 const ENSURE: Route = ("post", "/api/v1/lora/ensure");
+const PREFETCH: Route = ("post", "/api/v1/admin/lora/prefetch");
 const HEALTH: Route = ("get", "/api/v1/evaluation/health");
 const TUS_OPTIONS: Route = ("options", "/api/v1/lora/uploads");
 const TUS_CREATE: Route = ("post", "/api/v1/lora/uploads");
@@ -46,7 +47,7 @@ const TUS_ADMIN_PATCH: Route = ("patch", "/api/v1/admin/lora/uploads/{id}");
 const TUS_ADMIN_DELETE: Route = ("delete", "/api/v1/admin/lora/uploads/{id}");
 const TUS_ADMIN_GET: Route = ("get", "/api/v1/admin/lora/uploads/{id}");
 
-const ROUTES: [Route; 23] = [
+const ROUTES: [Route; 24] = [
     TUS_OPTIONS,
     TUS_CREATE,
     TUS_HEAD,
@@ -69,9 +70,10 @@ const ROUTES: [Route; 23] = [
     PURGE_BEFORE,
     EVALUATE,
     ENSURE,
+    PREFETCH,
     HEALTH,
 ];
-const ADMIN_ONLY: [Route; 12] = [
+const ADMIN_ONLY: [Route; 13] = [
     TUS_ADMIN_CREATE,
     TUS_ADMIN_HEAD,
     TUS_ADMIN_PATCH,
@@ -84,6 +86,7 @@ const ADMIN_ONLY: [Route; 12] = [
     RESTORE,
     PURGE,
     PURGE_BEFORE,
+    PREFETCH,
 ];
 
 /// Why a documented status is not provoked by the fast test.
@@ -136,6 +139,7 @@ fn not_provoked() -> Vec<(Route, u16, Why)> {
         (PURGE_BEFORE, 408, idle()),
         (EVALUATE, 408, idle()),
         (ENSURE, 408, idle()),
+        (PREFETCH, 408, idle()),
         (ENSURE, 507, Why::Because(ENSURE_FULL)),
         (DELETE, 507, failing()),
         (RESTORE, 507, failing()),
@@ -266,7 +270,15 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
     let mut seen = Seen::new(&doc);
     let (admin, user) = (Some(app.admin.as_str()), Some(app.user.as_str()));
     let uploads = [(USER_UPLOAD, user), (ADMIN_UPLOAD, admin)];
-    let bodies = [DELETE, RESTORE, PURGE, PURGE_BEFORE, EVALUATE, ENSURE];
+    let bodies = [
+        DELETE,
+        RESTORE,
+        PURGE,
+        PURGE_BEFORE,
+        EVALUATE,
+        ENSURE,
+        PREFETCH,
+    ];
     let lora = st(1);
     let styled = |name| [file(name, &lora), Part::Text("entity_type", "styles")];
 
@@ -388,6 +400,15 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
         &json(&app, EVALUATE, user, a),
     );
     seen.expect(ENSURE, "a stored file", 200, &json(&app, ENSURE, user, a));
+    seen.expect(
+        PREFETCH,
+        "a stored file",
+        202,
+        &json(&app, PREFETCH, admin, a),
+    );
+    let escape = r#"{"partial_path": "../../etc/passwd"}"#;
+    let how = "a path outside the folder";
+    seen.expect(PREFETCH, how, 400, &json(&app, PREFETCH, admin, escape));
     seen.expect(DELETE, "a stored file", 200, &json(&app, DELETE, admin, a));
     // The name is live again: restoring without a version clashes.
     form(&app, USER_UPLOAD, user, &styled("a.safetensors"));

@@ -209,12 +209,19 @@ impl Repository for Fleet {
             .filter(|(p, _)| entity.is_none_or(|e| p.entity() == e))
             .collect();
         let total = matching.len();
-        let items = matching
+        let page: Vec<(PartialPath, Known)> = matching
             .into_iter()
             .skip(offset)
             .take(limit)
+            .map(|(path, known)| (path.clone(), known.clone()))
+            .collect();
+        drop(index);
+        // Whether this node holds each file: one stat per listed item, outside the lock.
+        let items = page
+            .into_iter()
             .map(|(path, known)| LiveFile {
-                partial_path: path.clone(),
+                local: Some(self.store.examine(&path).is_ok()),
+                partial_path: path,
                 len: known.listed.size,
                 modified: known.listed.modified,
                 sha256: known.sha256,

@@ -279,7 +279,10 @@ fn ensure_brings_a_file_onto_this_disk_once() {
     let (a, b) = (node(&bucket), node(&bucket));
     let p = upload(&a, "wanted.safetensors", b"weights", OnClash::Version).unwrap();
     assert_eq!(local(&b, "styles/wanted.safetensors"), None);
+    let listed = |node: &Node| node.fleet.list(None, 0, 10).unwrap().items[0].local;
+    assert_eq!((listed(&a), listed(&b)), (Some(true), Some(false)));
     let first = b.fleet.ensure(&p).unwrap();
+    assert_eq!(listed(&b), Some(true));
     assert!(first.fetched);
     assert_eq!(std::fs::read(&first.path).unwrap(), b"weights");
     assert_eq!(

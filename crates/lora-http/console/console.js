@@ -291,8 +291,17 @@
       tr.dataset.path = f.partial_path;
       const sha = el("code", f.sha256 ? f.sha256.slice(0, 12) + "…" : "", "sha256");
       sha.title = f.sha256 || "";
+      const name = el("td", f.filename, "name");
+      // Fleet mode says whether this node holds the file; one machine leaves it out.
+      if (typeof f.local === "boolean") {
+        const where = el("span", f.local ? "local" : "remote", f.local ? "badge local" : "badge remote");
+        where.title = f.local
+          ? "On this node's disk"
+          : "In the bucket, not on this node's disk: POST /api/v1/lora/ensure brings it";
+        name.append(" ", where);
+      }
       tr.append(
-        el("td", f.filename, "name"),
+        name,
         el("td", f.entity_type),
         el("td", size(f.file_size), "num"),
         el("td", f.modified_at.replace("T", " ").replace(/\.\d+/, "")),

@@ -59,7 +59,7 @@ pub use routes::bin::{
     BinItem, BinListResponse, BinPurgeBeforeRequest, BinPurgeRequest, BinPurgeResponse,
     BinRestoreRequest, BinRestoreResponse,
 };
-pub use routes::ensure::{EnsureRequest, EnsureResponse, EnsuredFile};
+pub use routes::ensure::{EnsureRequest, EnsureResponse, EnsuredFile, PrefetchResponse};
 pub use routes::evaluation::{EvaluationBatch, EvaluationRequest};
 pub use routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
 pub use routes::health::{HealthResponse, HealthStatus, StorageStatus, UploadsStatus};

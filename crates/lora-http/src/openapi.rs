@@ -9,7 +9,7 @@ use crate::routes::bin::{
     BinItem, BinListResponse, BinPurgeBeforeRequest, BinPurgeRequest, BinPurgeResponse,
     BinRestoreRequest, BinRestoreResponse,
 };
-use crate::routes::ensure::{EnsureRequest, EnsureResponse, EnsuredFile};
+use crate::routes::ensure::{EnsureRequest, EnsureResponse, EnsuredFile, PrefetchResponse};
 use crate::routes::evaluation::{EvaluationBatch, EvaluationRequest};
 use crate::routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
 use crate::routes::health::{HealthResponse, HealthStatus, StorageStatus, UploadsStatus};
@@ -60,6 +60,7 @@ impl Modify for BearerScheme {
         upload::user_upload,
         evaluation::evaluate,
         ensure::ensure,
+        ensure::prefetch,
         health::health,
         tus::options,
         tus::create,
@@ -95,6 +96,7 @@ impl Modify for BearerScheme {
         EnsureRequest,
         EnsureResponse,
         EnsuredFile,
+        PrefetchResponse,
         HealthResponse,
         HealthStatus,
         StorageStatus,

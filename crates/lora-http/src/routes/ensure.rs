@@ -18,7 +18,7 @@ use super::paths::Asked;
 use crate::error::{HttpError, HttpValidationError, IssueKind, ValidationIssue};
 use crate::extract::json::ApiJson;
 use crate::state::MAX_LEASE_SECS;
-use crate::{ApiError, AppState, UserClaims};
+use crate::{AdminClaims, ApiError, AppState, UserClaims};
 
 /// The ensure request: one `partial_path`, or a list in `partial_paths`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -99,13 +99,7 @@ pub(crate) async fn ensure(
     let lease = match request.lease_secs {
         None => state.limits.lease,
         Some(secs) if secs <= MAX_LEASE_SECS => Duration::from_secs(secs),
-        Some(_) => {
-            return Err(ApiError::invalid(ValidationIssue::with_message(
-                &["body", "lease_secs"],
-                IssueKind::LessThanEqual,
-                format!("Input should be less than or equal to {MAX_LEASE_SECS}"),
-            )));
-        }
+        Some(_) => return Err(lease_too_long()),
     };
     let paths = Asked::from_body(request.partial_path, request.partial_paths)?.into_paths();
     let repository = Arc::clone(&state.repository);
@@ -137,4 +131,73 @@ pub(crate) async fn ensure(
         })
         .collect();
     Ok(HttpResponse::Ok().json(EnsureResponse { files }))
+}
+
+/// The prefetch answer: what was queued.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PrefetchResponse {
+    /// The files being brought onto this node's disk, in request order.
+    pub queued: Vec<String>,
+}
+
+/// Warm this node before a batch of jobs (Admin).
+///
+/// Takes the ensure request's body and answers 202 at once; the files are then brought
+/// onto this node's disk in the background, one after the other, as `POST
+/// /api/v1/lora/ensure` would (a file not found, or the bucket away, is logged and
+/// skipped). A later ensure of the same files finds them here, or waits for the download
+/// under way.
+///
+/// **Security:** requires an admin token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/lora/prefetch",
+    tag = "admin",
+    operation_id = "prefetch_lora",
+    request_body(content = EnsureRequest, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Queued", body = PrefetchResponse),
+        (status = 400, description = "A path is not inside the LoRA folder, or the body could not be read", body = HttpError),
+        (status = 401, description = "Missing or invalid token", body = HttpError),
+        (status = 403, description = "Not an admin token", body = HttpError),
+        (status = 408, description = "The body sent nothing for the idle timeout (LORA_UPLOAD_IDLE_TIMEOUT_SECS)", body = HttpError),
+        (status = 413, description = "Body larger than 64 KiB", body = HttpError),
+        (status = 422, description = "The body does not match the schema (lease_secs over 86400)", body = HttpValidationError),
+        (status = 500, description = "Unexpected failure", body = HttpError),
+    ),
+    security(("HTTPBearer" = []))
+)]
+pub(crate) async fn prefetch(
+    _claims: AdminClaims,
+    ApiJson(request): ApiJson<EnsureRequest>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if request.lease_secs.is_some_and(|secs| secs > MAX_LEASE_SECS) {
+        return Err(lease_too_long());
+    }
+    let paths = Asked::from_body(request.partial_path, request.partial_paths)?.into_paths();
+    let queued = paths.iter().map(ToString::to_string).collect();
+    let repository = Arc::clone(&state.repository);
+    actix_web::rt::spawn(async move {
+        for path in paths {
+            let repository = Arc::clone(&repository);
+            let shown = path.to_string();
+            match blocking(move || Ok(repository.ensure(&path)?)).await {
+                Ok(e) if e.fetched => {
+                    tracing::info!(path = shown, seconds = e.fetch_seconds, "prefetched");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(path = shown, error = %e, "prefetch skipped a file"),
+            }
+        }
+    });
+    Ok(HttpResponse::Accepted().json(PrefetchResponse { queued }))
+}
+
+fn lease_too_long() -> ApiError {
+    ApiError::invalid(ValidationIssue::with_message(
+        &["body", "lease_secs"],
+        IssueKind::LessThanEqual,
+        format!("Input should be less than or equal to {MAX_LEASE_SECS}"),
+    ))
 }

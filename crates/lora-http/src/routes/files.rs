@@ -40,6 +40,10 @@ pub struct LoRAFileItem {
     pub modified_at: String,
     /// SHA-256 when known without rehashing, else `null`.
     pub sha256: Option<Sha256>,
+    /// Fleet mode only: whether this node holds the file on its disk (`POST
+    /// /api/v1/lora/ensure` brings it). Absent on one machine, where every file is local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<bool>,
 }
 
 /// A page of the live listing.
@@ -117,6 +121,7 @@ pub(crate) async fn list(
             file_size: f.len,
             modified_at: lora_core::timestamp::format(f.modified),
             sha256: f.sha256,
+            local: f.local,
         })
         .collect();
     Ok(HttpResponse::Ok().json(LoRAListResponse {

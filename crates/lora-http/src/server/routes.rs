@@ -79,6 +79,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .default_service(fallback::method_not_allowed("POST")),
         )
         .service(
+            web::resource("/api/v1/admin/lora/prefetch")
+                .route(web::post().to(ensure::prefetch))
+                .default_service(fallback::method_not_allowed("POST")),
+        )
+        .service(
             web::resource("/api/v1/evaluation/health")
                 .route(web::get().to(health::health))
                 .default_service(fallback::method_not_allowed("GET")),

@@ -247,6 +247,7 @@ impl Store {
             len: meta.len(),
             modified: OffsetDateTime::from(modified),
             sha256,
+            local: None,
         })
     }
 

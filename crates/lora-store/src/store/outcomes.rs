@@ -33,6 +33,9 @@ pub struct LiveFile {
     /// SHA-256, when known without rehashing (uploaded or evaluated through the service, and
     /// unchanged since).
     pub sha256: Option<Sha256>,
+    /// Whether its bytes are on this node's disk: `None` where every listed file is (one
+    /// machine); fleet mode says per file.
+    pub local: Option<bool>,
 }
 
 /// A live file as [`Store::examine`] saw it: its place, and the SHA-256 the store
