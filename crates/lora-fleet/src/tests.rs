@@ -336,3 +336,19 @@ fn concurrent_ensures_of_one_file_download_it_once() {
     // first copy there).
     assert_eq!(b.fleet.store.list_bin(None, 0, 10).unwrap().total, 0);
 }
+
+/// A large object comes in ranges, several in flight, and lands whole and in order.
+#[test]
+fn large_objects_come_in_ranges_and_land_whole() {
+    let bucket = Arc::new(InMemory::new());
+    let (a, b) = (node(&bucket), node(&bucket));
+    // Not a multiple of the range size, and no two ranges alike.
+    let bytes: Vec<u8> = (0..(20u32 << 20) + 12_345)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let p = upload(&a, "large.safetensors", &bytes, OnClash::Version).unwrap();
+    let got = b.fleet.ensure(&p).unwrap();
+    assert!(got.fetched);
+    assert_eq!(std::fs::read(&got.path).unwrap(), bytes);
+    assert_eq!(got.len, bytes.len() as u64);
+}
