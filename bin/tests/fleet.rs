@@ -177,6 +177,11 @@ impl Node {
     }
 
     fn start_in(weed: &Weed, prefix: &str, data: tempfile::TempDir) -> Self {
+        Self::start_syncing(weed, prefix, data, 1)
+    }
+
+    /// A node whose sync runs at start and then every `secs`.
+    fn start_syncing(weed: &Weed, prefix: &str, data: tempfile::TempDir, secs: u64) -> Self {
         let mut cmd = Command::new(EXE);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -186,7 +191,7 @@ impl Node {
             .env("LORA_STORAGE_URL", format!("s3://{BUCKET}/{prefix}"))
             .env("LORA_S3_ENDPOINT", weed.endpoint())
             .env("LORA_S3_ALLOW_HTTP", "true")
-            .env("LORA_SYNC_INTERVAL_SECS", "1")
+            .env("LORA_SYNC_INTERVAL_SECS", secs.to_string())
             .env("AWS_ACCESS_KEY_ID", KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET)
             .arg("serve")
@@ -585,4 +590,88 @@ fn a_node_killed_mid_upload_leaves_no_object_and_restarts_whole() {
     assert_eq!(a.staged_bytes(), 0, "the cut upload's staging file is gone");
     let (_, listed) = a.json("GET", "/api/v1/admin/lora", "");
     assert_eq!(listed["total"].as_u64(), Some(1), "{listed}");
+}
+
+/// `POST /api/v1/lora/ensure` on a node that does not hold a file: it is downloaded (in
+/// ranges: the file is over 16 MiB) to the exact bytes, once for eight concurrent callers;
+/// with the bucket gone the file answers from disk and one never brought here is 503.
+#[test]
+fn ensure_brings_a_file_once_and_answers_from_disk_while_the_bucket_is_away() {
+    let mut weed = Weed::start();
+    let a = Node::start(&weed, "ensure");
+    let (status, _) = a.upload("early.safetensors", &lora(1), true);
+    assert_eq!(status, 200);
+    // C syncs at start (bringing `early`) and then not for an hour: only ensure brings the
+    // files uploaded after that.
+    let c = Node::start_syncing(&weed, "ensure", tempfile::tempdir().unwrap(), 3600);
+    eventually("C's first pass", || {
+        !c.json("GET", "/api/v1/evaluation/health", "").1["storage"]["last_sync"].is_null()
+    });
+    let big = lora_inspect::fixtures::kohya_lora(
+        &[("lora_unet_input_blocks_4_1_proj_in", 32768, 32768)],
+        192,
+        8.0,
+        &[],
+    );
+    assert!(big.len() > 24 << 20, "{} bytes", big.len());
+    let (status, answer) = a.upload("big.safetensors", &big, true);
+    assert_eq!(status, 200, "{answer}");
+    let (status, _) = a.upload("later.safetensors", &lora(2), true);
+    assert_eq!(status, 200);
+    // C's listing is its last pass's: `early`, on its disk. The others it learns of when
+    // asked for them.
+    let (_, listed) = c.json("GET", "/api/v1/admin/lora", "");
+    assert_eq!(
+        listed["items"][0]["partial_path"],
+        "styles/early.safetensors"
+    );
+    assert_eq!(listed["items"][0]["local"], true);
+
+    let body = r#"{"partial_path": "styles/big.safetensors"}"#;
+    let answers: Vec<serde_json::Value> = (0..8)
+        .map(|_| {
+            let (addr, admin) = (c.addr.clone(), c.admin.clone());
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(&addr).unwrap();
+                write!(
+                    s,
+                    "POST /api/v1/lora/ensure HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+                let mut text = String::new();
+                s.read_to_string(&mut text).unwrap();
+                assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+                serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let fetched = answers
+        .iter()
+        .filter(|a| a["files"][0]["fetched"] == true)
+        .count();
+    assert_eq!(fetched, 1, "{answers:?}");
+    let file = &answers[0]["files"][0];
+    assert_eq!(file["sha256"], answer["sha256"]);
+    assert_eq!(
+        std::fs::read(file["local_path"].as_str().unwrap()).unwrap(),
+        big
+    );
+
+    weed.stop();
+    let (status, here) = c.json("POST", "/api/v1/lora/ensure", body);
+    assert_eq!(
+        (status, &here["files"][0]["fetched"]),
+        (200, &serde_json::json!(false))
+    );
+    let (status, _) = c.json(
+        "POST",
+        "/api/v1/lora/ensure",
+        r#"{"partial_path": "styles/later.safetensors"}"#,
+    );
+    assert_eq!(status, 503);
+    weed.run();
 }

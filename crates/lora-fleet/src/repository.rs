@@ -22,13 +22,35 @@ impl Repository for Fleet {
         if let Err(away) = self.ensure_index() {
             return self.store.ensure(path).map_err(|_| away);
         }
-        let Some(known) = self.lock_index().live.get(path).cloned() else {
-            // Not the bucket's: a file placed on this node by hand, or none.
-            return self.store.ensure(path);
-        };
-        let sha = match known.sha256 {
-            Some(sha) => Some(sha),
-            None => self.known_sha(path)?,
+        let known = self.lock_index().live.get(path).cloned();
+        let sha = match known {
+            Some(known) => match known.sha256 {
+                Some(sha) => Some(sha),
+                None => self.known_sha(path)?,
+            },
+            None => {
+                // Here already (placed by hand, or replicated), or uploaded elsewhere since
+                // the last listing: the bucket says, with one HEAD.
+                if let Ok(here) = self.store.ensure(path) {
+                    return Ok(here);
+                }
+                let key = self.keys.live(path);
+                let head = self
+                    .block_on(self.bucket.head(&key))
+                    .map_err(|e| self.remote("look up a file in the bucket", e))?;
+                self.reached();
+                let Some((listed, sha)) = head else {
+                    return Err(StoreError::NotFound { path: path.clone() });
+                };
+                self.lock_index().live.insert(
+                    path.clone(),
+                    Known {
+                        listed,
+                        sha256: sha,
+                    },
+                );
+                sha
+            }
         };
         if self.replica_has(path, sha) {
             return self.store.ensure(path);

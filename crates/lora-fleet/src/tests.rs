@@ -352,3 +352,17 @@ fn large_objects_come_in_ranges_and_land_whole() {
     assert_eq!(std::fs::read(&got.path).unwrap(), bytes);
     assert_eq!(got.len, bytes.len() as u64);
 }
+
+/// A file uploaded elsewhere after this node's last listing is found by ensure (one HEAD),
+/// not answered 404 until the next sync.
+#[test]
+fn ensure_finds_a_file_newer_than_the_last_listing() {
+    let bucket = Arc::new(InMemory::new());
+    let (a, b) = (node(&bucket), node(&bucket));
+    assert_eq!(b.fleet.list(None, 0, 10).unwrap().total, 0);
+    let p = upload(&a, "new.safetensors", b"fresh", OnClash::Version).unwrap();
+    let got = b.fleet.ensure(&p).unwrap();
+    assert!(got.fetched);
+    assert_eq!(std::fs::read(&got.path).unwrap(), b"fresh");
+    assert_eq!(b.fleet.list(None, 0, 10).unwrap().total, 1);
+}
