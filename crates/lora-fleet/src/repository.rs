@@ -52,13 +52,19 @@ impl Repository for Fleet {
                 sha
             }
         };
-        if self.replica_has(path, sha) {
-            return self.store.ensure(path);
+        // Here, and the version the bucket has: one look at the disk answers.
+        let current = |here: &Ensured| sha.is_none_or(|sha| sha == here.sha256);
+        if let Ok(here) = self.store.ensure(path)
+            && current(&here)
+        {
+            return Ok(here);
         }
         // One download per file: a second caller waits here, then finds it on disk.
         let _flight = self.flights.take(path);
-        if self.replica_has(path, sha) {
-            return self.store.ensure(path);
+        if let Ok(here) = self.store.ensure(path)
+            && current(&here)
+        {
+            return Ok(here);
         }
         let started = Instant::now();
         if !self.materialise(&self.keys.live(path), path, sha)? {
