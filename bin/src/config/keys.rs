@@ -17,8 +17,8 @@ use super::macros::{
     config_keys, file_value, key_debug, key_default, key_file, key_type, key_value,
 };
 use super::parse::{
-    address, at_least_one, base_models, days, hmac_secret, lease_seconds, octal_mode, s3_url, same,
-    seconds, text_or_json,
+    address, at_least_one, base_models, days, entity_types, hmac_secret, lease_seconds, octal_mode,
+    s3_url, same, seconds, text_or_json,
 };
 use super::{ConfigError, Env, LogFormat};
 
@@ -171,6 +171,20 @@ config_keys! {
         env: "LORA_SYNC_INTERVAL_SECS",
         file: "sync_interval_secs",
         default: lora_fleet::DEFAULT_SYNC_INTERVAL.as_secs(),
+    }
+    /// bytes of the bucket's files this fleet node keeps on its disk: a working set, the
+    /// least recently used evicted first (a positive integer)
+    replica_budget_bytes: u64 = at_least_one(u64) {
+        env: "LORA_REPLICA_BUDGET_BYTES",
+        file: "replica_budget_bytes",
+        unset: "a complete replica",
+    }
+    /// comma list of entity types every fleet node keeps complete whatever the budget
+    /// (they count against it first), like styles,clothes
+    replica_pin_types: Vec<lora_core::EntityType> = entity_types(String) {
+        env: "LORA_REPLICA_PIN_TYPES",
+        file: "replica_pin_types",
+        unset: "none",
     }
     /// the bucket's access key id
     aws_access_key_id: String = same(String) {

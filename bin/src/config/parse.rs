@@ -135,6 +135,28 @@ pub(super) fn seconds(key: &'static str, secs: u64) -> Result<Duration, ConfigEr
     at_least_one(key, secs).map(Duration::from_secs)
 }
 
+/// A comma list of entity types (`styles,clothes`).
+pub(super) fn entity_types(
+    key: &'static str,
+    list: String,
+) -> Result<Vec<lora_core::EntityType>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse().map_err(|_| ConfigError::Invalid {
+                key,
+                reason: format!(
+                    "'{s}' is not one of {}",
+                    lora_core::EntityType::ALL
+                        .map(lora_core::EntityType::as_str)
+                        .join(", ")
+                ),
+            })
+        })
+        .collect()
+}
+
 /// A lease in seconds: 0 (none) to a day.
 pub(super) fn lease_seconds(key: &'static str, secs: u64) -> Result<Duration, ConfigError> {
     if secs > lora_http::MAX_LEASE_SECS {

@@ -402,3 +402,38 @@ fn defaults_come_from_the_crates_that_own_them() {
     let fleet = c.fleet.unwrap();
     assert_eq!(fleet, lora_fleet::FleetConfig::from_url("s3://b").unwrap());
 }
+
+#[test]
+fn a_working_set_takes_a_positive_budget_pins_and_a_lease_up_to_a_day() {
+    let fleet = [("LORA_STORAGE_URL", "s3://loras/p")];
+    let ok = Config::load(
+        None,
+        &env(&[
+            fleet[0],
+            ("LORA_REPLICA_BUDGET_BYTES", "1000000"),
+            ("LORA_REPLICA_PIN_TYPES", "styles, clothes"),
+            ("LORA_REPLICA_LEASE_SECS", "0"),
+        ]),
+    )
+    .unwrap();
+    let f = ok.fleet.unwrap();
+    assert_eq!(f.budget, Some(1_000_000));
+    assert_eq!(
+        f.pins,
+        [lora_core::EntityType::Styles, lora_core::EntityType::Clothes]
+    );
+    assert_eq!(ok.replica_lease, std::time::Duration::ZERO);
+    for (key, bad) in [
+        ("LORA_REPLICA_BUDGET_BYTES", "0"),
+        ("LORA_REPLICA_BUDGET_BYTES", "lots"),
+        ("LORA_REPLICA_BUDGET_BYTES", "-5"),
+        ("LORA_REPLICA_PIN_TYPES", "robots"),
+        ("LORA_REPLICA_LEASE_SECS", "86401"),
+    ] {
+        let e = Config::load(None, &env(&[fleet[0], (key, bad)])).unwrap_err();
+        assert!(e.to_string().contains(key), "{key}={bad}: {e}");
+    }
+    // Without a budget: a complete replica, as before.
+    let complete = Config::load(None, &env(&fleet)).unwrap();
+    assert_eq!(complete.fleet.unwrap().budget, None);
+}

@@ -35,6 +35,13 @@ pub struct FleetConfig {
     /// or `multipart` (AWS; the sha256 metadata is then lost on the way and downloads are
     /// checked by the content rules only).
     pub copy_if_not_exists: String,
+    /// The disk budget for the bucket's files on this node (`LORA_REPLICA_BUDGET_BYTES`):
+    /// `None` keeps a complete replica; with a budget the node keeps a working set,
+    /// evicting the least recently used files.
+    pub budget: Option<u64>,
+    /// Entity types every node keeps complete whatever the budget
+    /// (`LORA_REPLICA_PIN_TYPES`); they count against the budget first.
+    pub pins: Vec<lora_core::EntityType>,
 }
 
 impl std::fmt::Debug for FleetConfig {
@@ -52,6 +59,8 @@ impl std::fmt::Debug for FleetConfig {
             .field("allow_http", &self.allow_http)
             .field("sync_interval", &self.sync_interval)
             .field("copy_if_not_exists", &self.copy_if_not_exists)
+            .field("budget", &self.budget)
+            .field("pins", &self.pins)
             .finish()
     }
 }
@@ -88,6 +97,8 @@ impl FleetConfig {
             allow_http: false,
             sync_interval: DEFAULT_SYNC_INTERVAL,
             copy_if_not_exists: DEFAULT_COPY_IF_NOT_EXISTS.to_owned(),
+            budget: None,
+            pins: Vec::new(),
         })
     }
 }

@@ -23,6 +23,7 @@ use crate::keys::Keys;
 use crate::replica::Manifest;
 use crate::sync_state::SyncState;
 use crate::vitals::Vitals;
+use crate::working_set::WorkingSet;
 use crate::{FleetConfig, FleetError};
 
 /// How many names a publish tries before giving up (`name`, `name_v2`, …).
@@ -52,6 +53,8 @@ pub struct Fleet {
     pub(crate) sync: SyncState,
     /// One download per file at a time (ensure).
     pub(crate) flights: Flights,
+    /// The disk budget, pins and leases.
+    pub(crate) working: WorkingSet,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -93,7 +96,10 @@ impl Fleet {
             .enable_all()
             .build()
             .map_err(FleetError::Runtime)?;
-        let replica = Manifest::load(store.layout().state_dir());
+        let mut replica = Manifest::load(store.layout().state_dir());
+        // Manifests written before sizes were kept: the disk tells.
+        replica.fill_in(|path| store.examine(path).ok().map(|e| e.len));
+        let working = WorkingSet::new(config.budget, &config.pins);
         Ok(Arc::new(Self {
             keys: Keys::new(&config.prefix),
             store,
@@ -106,6 +112,7 @@ impl Fleet {
             vitals: Vitals::new(),
             sync: SyncState::default(),
             flights: Flights::default(),
+            working,
         }))
     }
 

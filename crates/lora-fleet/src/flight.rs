@@ -21,6 +21,14 @@ pub(crate) struct Flight<'a> {
 }
 
 impl Flights {
+    /// Downloads under way.
+    pub(crate) fn len(&self) -> usize {
+        self.busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     /// Waits until no one else brings `path` here, then holds it.
     pub(crate) fn take(&self, path: &PartialPath) -> Flight<'_> {
         let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);

@@ -50,6 +50,7 @@ mod sync_state;
 #[cfg(test)]
 mod tests;
 mod vitals;
+mod working_set;
 
 pub use config::{DEFAULT_COPY_IF_NOT_EXISTS, DEFAULT_SYNC_INTERVAL, FleetConfig};
 pub use fleet::Fleet;

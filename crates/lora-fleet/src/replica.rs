@@ -19,6 +19,14 @@ pub(crate) struct Replicated {
     /// When it was put here (Unix milliseconds): a sync only removes what was here before
     /// it listed the bucket.
     pub since: u64,
+    /// Its size in bytes (0 in manifests written before sizes were kept: filled in from
+    /// the disk at start).
+    #[serde(default)]
+    pub size: u64,
+    /// When it was last used (Unix milliseconds): ensured, evaluated, or put here. The
+    /// working set evicts the least recently used first.
+    #[serde(default)]
+    pub used: u64,
 }
 
 /// The manifest.
@@ -47,14 +55,36 @@ impl Manifest {
         self.entries.get(partial_path)
     }
 
-    pub(crate) fn insert(&mut self, partial_path: &PartialPath, sha256: Sha256) {
+    pub(crate) fn insert(&mut self, partial_path: &PartialPath, sha256: Sha256, size: u64) {
+        let at = now();
         self.entries.insert(
             partial_path.clone(),
             Replicated {
                 sha256,
-                since: now(),
+                since: at,
+                size,
+                used: at,
             },
         );
+    }
+
+    /// Marks a file used now (in memory; saved with the next change).
+    pub(crate) fn touch(&mut self, partial_path: &PartialPath) {
+        if let Some(entry) = self.entries.get_mut(partial_path) {
+            entry.used = now();
+        }
+    }
+
+    /// Fills in sizes and use times an older manifest lacks, from `size_of`.
+    pub(crate) fn fill_in(&mut self, size_of: impl Fn(&PartialPath) -> Option<u64>) {
+        for (path, entry) in &mut self.entries {
+            if entry.size == 0 {
+                entry.size = size_of(path).unwrap_or(0);
+            }
+            if entry.used == 0 {
+                entry.used = entry.since;
+            }
+        }
     }
 
     pub(crate) fn remove(&mut self, partial_path: &PartialPath) {
@@ -100,7 +130,7 @@ mod tests {
         let mut m = Manifest::load(state);
         let sha = Sha256::parse_hex(&"ab".repeat(32)).unwrap();
         let path = PartialPath::parse("styles/a.safetensors").unwrap();
-        m.insert(&path, sha);
+        m.insert(&path, sha, 5);
         m.save();
         // The form on disk is the one earlier versions wrote: path keys, hex hashes.
         let text = std::fs::read_to_string(state.join("replica.json")).unwrap();

@@ -12,13 +12,21 @@ use crate::fleet::Fleet;
 impl Fleet {
     /// Downloads `key` into a staged file, checks its SHA-256 against `expected` and the
     /// content rule, and installs it at `path` in the replica (recorded in the manifest).
-    /// `Ok(false)`: the object is gone.
+    /// With a disk budget, room for `size` bytes is made first (least recently used
+    /// files evicted) and held while the bytes arrive. `Ok(false)`: the object is gone.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::StorageFull`] when the budget has no room for it even after evicting
+    /// everything not leased or pinned (a pinned file comes in over the budget).
     pub(crate) fn materialise(
         &self,
         key: &Path,
         path: &PartialPath,
         expected: Option<Sha256>,
+        size: Option<u64>,
     ) -> Result<bool, StoreError> {
+        let _room = self.make_room(path, size.unwrap_or(0))?;
         let mut upload = self.store.stage()?;
         let got = self.block_on(self.bucket.download(key, |chunk| upload.write(&chunk)));
         match got {
@@ -56,12 +64,47 @@ impl Fleet {
                 reason: rejection.to_string(),
             });
         }
-        let sha = staged.sha256();
+        let (sha, len) = (staged.sha256(), staged.len());
         let mut replica = self.lock_replica();
         self.store.install(staged, path)?;
-        replica.insert(path, sha);
+        replica.insert(path, sha, len);
         replica.save();
         Ok(true)
+    }
+
+    /// Evicts what must go for `need` more bytes besides `path` to fit the budget, and
+    /// holds that room until the returned reservation is dropped (so two downloads never
+    /// count the same free bytes). A no-op without a budget.
+    pub(crate) fn make_room(
+        &self,
+        path: &PartialPath,
+        need: u64,
+    ) -> Result<crate::working_set::Reservation<'_>, StoreError> {
+        let mut replica = self.lock_replica();
+        let reserved = self.working.reserved();
+        match self.working.victims(&replica, path, need + reserved) {
+            Ok(victims) => {
+                for victim in &victims {
+                    if self.remove_replicated(&mut replica, victim) {
+                        self.working.evicted();
+                        tracing::info!(path = %victim, "evicted to stay within the disk budget");
+                    }
+                }
+            }
+            // Pinned types are kept complete, over the budget if need be (health says so).
+            Err(_) if self.working.pinned(path) => {}
+            Err(shortfall) => {
+                return Err(StoreError::StorageFull {
+                    op: "make room within LORA_REPLICA_BUDGET_BYTES",
+                    source: std::io::Error::other(format!(
+                        "{} more bytes than the budget allows are leased or pinned",
+                        shortfall.over
+                    )),
+                });
+            }
+        }
+        replica.save();
+        Ok(self.working.reserve(need))
     }
 
     /// Removes a replicated file from the local folder for good. The bucket's bin is the
@@ -69,6 +112,17 @@ impl Fleet {
     /// purged, and would stay on this node's disk forever. Whether a file was removed.
     pub(crate) fn dematerialise(&self, path: &PartialPath) -> bool {
         let mut replica = self.lock_replica();
+        let removed = self.remove_replicated(&mut replica, path);
+        replica.save();
+        removed
+    }
+
+    /// [`Fleet::dematerialise`] with the manifest already held (not saved).
+    fn remove_replicated(
+        &self,
+        replica: &mut crate::replica::Manifest,
+        path: &PartialPath,
+    ) -> bool {
         // Through the local bin, so the removal is the store's careful sequence.
         let removed = match self
             .store
@@ -83,7 +137,6 @@ impl Fleet {
             }
         };
         replica.remove(path);
-        replica.save();
         removed
     }
 

@@ -1,12 +1,13 @@
 //! The repository operations over the bucket: each change goes to the bucket first
 //! (writes that cannot overwrite), then to this node's replica before the answer.
 
-use std::time::{Instant, SystemTime};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
 
 use lora_core::{EntityType, PartialPath, SafeFileName};
 use lora_store::{
     BinEntry, BinListing, Binned, Ensured, Listing, LiveFile, OnClash, Page, Published, Purged,
-    RemoteHealth, Repository, Restored, StagedFile, StoreError,
+    RemoteHealth, ReplicaHealth, Repository, Restored, StagedFile, StoreError,
 };
 use time::OffsetDateTime;
 
@@ -16,17 +17,19 @@ use crate::index::Known;
 use crate::journal::JournalEntry;
 
 impl Repository for Fleet {
-    fn ensure(&self, path: &PartialPath) -> Result<Ensured, StoreError> {
+    fn ensure(&self, path: &PartialPath, lease: Duration) -> Result<Ensured, StoreError> {
+        // Leased before anything else, so a download under way is never evicted.
+        self.working.lease(path, lease);
         // Without a first listing the bucket's files are unknown: a file here answers,
         // anything else waits for the bucket.
         if let Err(away) = self.ensure_index() {
             return self.store.ensure(path).map_err(|_| away);
         }
         let known = self.lock_index().live.get(path).cloned();
-        let sha = match known {
+        let (sha, size) = match known {
             Some(known) => match known.sha256 {
-                Some(sha) => Some(sha),
-                None => self.known_sha(path)?,
+                Some(sha) => (Some(sha), known.listed.size),
+                None => (self.known_sha(path)?, known.listed.size),
             },
             None => {
                 // Here already (placed by hand, or replicated), or uploaded elsewhere since
@@ -42,6 +45,7 @@ impl Repository for Fleet {
                 let Some((listed, sha)) = head else {
                     return Err(StoreError::NotFound { path: path.clone() });
                 };
+                let size = listed.size;
                 self.lock_index().live.insert(
                     path.clone(),
                     Known {
@@ -49,7 +53,7 @@ impl Repository for Fleet {
                         sha256: sha,
                     },
                 );
-                sha
+                (sha, size)
             }
         };
         // Here, and the version the bucket has: one look at the disk answers.
@@ -57,6 +61,7 @@ impl Repository for Fleet {
         if let Ok(here) = self.store.ensure(path)
             && current(&here)
         {
+            self.hit(path);
             return Ok(here);
         }
         // One download per file: a second caller waits here, then finds it on disk.
@@ -64,10 +69,12 @@ impl Repository for Fleet {
         if let Ok(here) = self.store.ensure(path)
             && current(&here)
         {
+            self.hit(path);
             return Ok(here);
         }
+        self.working.misses.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
-        if !self.materialise(&self.keys.live(path), path, sha)? {
+        if !self.materialise(&self.keys.live(path), path, sha, Some(size))? {
             // Gone from the bucket since the last listing.
             self.lock_index().live.remove(path);
             return Err(StoreError::NotFound { path: path.clone() });
@@ -164,8 +171,13 @@ impl Repository for Fleet {
         // The object is live in the bucket: now on this node's disk, before the answer.
         let mut replica = self.lock_replica();
         let published = self.store.install(staged, &placed)?;
-        replica.insert(&placed, sha256);
+        replica.insert(&placed, sha256, len);
         replica.save();
+        drop(replica);
+        // Just uploaded through this node: the most recently used; others make room.
+        if let Err(e) = self.make_room(&placed, len) {
+            tracing::warn!(path = %placed, error = %e, "over the disk budget after an upload");
+        }
         Ok(published)
     }
 
@@ -301,6 +313,7 @@ impl Repository for Fleet {
         let head = self
             .block_on(self.bucket.head(&from))
             .map_err(|e| self.remote("look up a bin entry", e))?;
+        let size = head.as_ref().map(|(listed, _)| listed.size);
         let sha256 = head.and_then(|(_, sha)| sha);
         let placed = self.block_on(async {
             let placed = self
@@ -325,7 +338,7 @@ impl Repository for Fleet {
         };
         self.reached();
         // Live again in the bucket: on this node's disk before the answer.
-        self.materialise(&self.keys.live(&restored), &restored, sha256)?;
+        self.materialise(&self.keys.live(&restored), &restored, sha256, size)?;
         let _ = self.refresh_index();
         Ok(Restored {
             path: self.store.layout().live_path(&restored),
@@ -362,6 +375,47 @@ impl Repository for Fleet {
     }
 
     fn remote_health(&self) -> Option<RemoteHealth> {
-        Some(self.vitals.health(&self.config))
+        let mut health = self.vitals.health(&self.config);
+        health.replica = self.replica_health();
+        Some(health)
+    }
+}
+
+impl Fleet {
+    /// An ensure answered from this disk: counted, and the file used now.
+    fn hit(&self, path: &PartialPath) {
+        self.working.hits.fetch_add(1, Ordering::Relaxed);
+        self.lock_replica().touch(path);
+    }
+
+    /// What this node keeps on its disk, for health.
+    pub(crate) fn replica_health(&self) -> ReplicaHealth {
+        let (local_bytes, local_files, pinned_bytes) = {
+            let replica = self.lock_replica();
+            replica
+                .entries()
+                .fold((0u64, 0usize, 0u64), |(bytes, files, pinned), (path, r)| {
+                    let pin = if self.working.pinned(path) { r.size } else { 0 };
+                    (bytes + r.size, files + 1, pinned + pin)
+                })
+        };
+        let budget = self.working.budget();
+        ReplicaHealth {
+            mode: if budget.is_some() {
+                "working_set"
+            } else {
+                "complete"
+            },
+            budget_bytes: budget,
+            local_bytes,
+            local_files,
+            pinned_bytes,
+            pins_over_budget: budget.is_some_and(|b| pinned_bytes > b),
+            leases: self.working.leases(),
+            hits: self.working.hits.load(Ordering::Relaxed),
+            misses: self.working.misses.load(Ordering::Relaxed),
+            evictions: self.working.evictions.load(Ordering::Relaxed),
+            fetches_in_flight: self.flights.len(),
+        }
     }
 }

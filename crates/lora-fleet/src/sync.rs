@@ -66,7 +66,12 @@ impl Fleet {
             if self.replica_has(path, sha) {
                 continue;
             }
-            match self.materialise(&listed.key, path, sha) {
+            // With a disk budget only pinned types, and what is here already, come unasked.
+            let here = self.lock_replica().get(path).is_some();
+            if !self.working.syncs(path, here) {
+                continue;
+            }
+            match self.materialise(&listed.key, path, sha, Some(listed.size)) {
                 Ok(true) => report.downloaded += 1,
                 Ok(false) => {}
                 Err(e) => {

@@ -32,15 +32,25 @@ impl lora_inspect::ContentCheck for RefuseBad {
     }
 }
 
+/// The lease the tests' ensures take.
+const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 struct Node {
     _dir: tempfile::TempDir,
     fleet: Arc<Fleet>,
 }
 
 fn node(bucket: &Arc<InMemory>) -> Node {
+    node_with(bucket, None, &[])
+}
+
+/// A node with a disk budget and pinned types.
+fn node_with(bucket: &Arc<InMemory>, budget: Option<u64>, pins: &[EntityType]) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path().to_str().unwrap()).unwrap());
-    let config = FleetConfig::from_url("s3://test/fleet").unwrap();
+    let mut config = FleetConfig::from_url("s3://test/fleet").unwrap();
+    config.budget = budget;
+    config.pins = pins.to_vec();
     let fleet = Fleet::with_bucket(
         store,
         config,
@@ -57,16 +67,21 @@ fn upload(
     bytes: &[u8],
     on_clash: OnClash,
 ) -> Result<PartialPath, StoreError> {
+    upload_to(node, EntityType::Styles, name, bytes, on_clash)
+}
+
+fn upload_to(
+    node: &Node,
+    entity: EntityType,
+    name: &str,
+    bytes: &[u8],
+    on_clash: OnClash,
+) -> Result<PartialPath, StoreError> {
     let mut staged = node.fleet.store.stage().unwrap();
     staged.write(bytes).unwrap();
     let name = SafeFileName::from_client(name).unwrap();
     node.fleet
-        .publish(
-            staged.finish().unwrap(),
-            EntityType::Styles,
-            &name,
-            on_clash,
-        )
+        .publish(staged.finish().unwrap(), entity, &name, on_clash)
         .map(|p| p.partial_path)
 }
 
@@ -281,7 +296,7 @@ fn ensure_brings_a_file_onto_this_disk_once() {
     assert_eq!(local(&b, "styles/wanted.safetensors"), None);
     let listed = |node: &Node| node.fleet.list(None, 0, 10).unwrap().items[0].local;
     assert_eq!((listed(&a), listed(&b)), (Some(true), Some(false)));
-    let first = b.fleet.ensure(&p).unwrap();
+    let first = b.fleet.ensure(&p, LEASE).unwrap();
     assert_eq!(listed(&b), Some(true));
     assert!(first.fetched);
     assert_eq!(std::fs::read(&first.path).unwrap(), b"weights");
@@ -289,7 +304,7 @@ fn ensure_brings_a_file_onto_this_disk_once() {
         first.sha256,
         a.fleet.store.examine(&p).unwrap().sha256.unwrap()
     );
-    let again = b.fleet.ensure(&p).unwrap();
+    let again = b.fleet.ensure(&p, LEASE).unwrap();
     assert!(!again.fetched);
     assert_eq!((again.path, again.sha256), (first.path, first.sha256));
     // A sync after it finds nothing more to do.
@@ -299,12 +314,18 @@ fn ensure_brings_a_file_onto_this_disk_once() {
     std::fs::write(dir.join("mine.safetensors"), b"hand").unwrap();
     let mine = b
         .fleet
-        .ensure(&PartialPath::parse("styles/mine.safetensors").unwrap())
+        .ensure(
+            &PartialPath::parse("styles/mine.safetensors").unwrap(),
+            LEASE,
+        )
         .unwrap();
     assert!(!mine.fetched);
     let unknown = b
         .fleet
-        .ensure(&PartialPath::parse("styles/none.safetensors").unwrap())
+        .ensure(
+            &PartialPath::parse("styles/none.safetensors").unwrap(),
+            LEASE,
+        )
         .unwrap_err();
     assert!(unknown.is_not_found(), "{unknown}");
 }
@@ -325,7 +346,7 @@ fn concurrent_ensures_of_one_file_download_it_once() {
     let fetched: usize = (0..8)
         .map(|_| {
             let (fleet, p) = (Arc::clone(&fleet), p.clone());
-            std::thread::spawn(move || fleet.ensure(&p).unwrap().fetched)
+            std::thread::spawn(move || fleet.ensure(&p, LEASE).unwrap().fetched)
         })
         .collect::<Vec<_>>()
         .into_iter()
@@ -347,7 +368,7 @@ fn large_objects_come_in_ranges_and_land_whole() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     let p = upload(&a, "large.safetensors", &bytes, OnClash::Version).unwrap();
-    let got = b.fleet.ensure(&p).unwrap();
+    let got = b.fleet.ensure(&p, LEASE).unwrap();
     assert!(got.fetched);
     assert_eq!(std::fs::read(&got.path).unwrap(), bytes);
     assert_eq!(got.len, bytes.len() as u64);
@@ -361,8 +382,100 @@ fn ensure_finds_a_file_newer_than_the_last_listing() {
     let (a, b) = (node(&bucket), node(&bucket));
     assert_eq!(b.fleet.list(None, 0, 10).unwrap().total, 0);
     let p = upload(&a, "new.safetensors", b"fresh", OnClash::Version).unwrap();
-    let got = b.fleet.ensure(&p).unwrap();
+    let got = b.fleet.ensure(&p, LEASE).unwrap();
     assert!(got.fetched);
     assert_eq!(std::fs::read(&got.path).unwrap(), b"fresh");
     assert_eq!(b.fleet.list(None, 0, 10).unwrap().total, 1);
+}
+
+/// With a disk budget a node keeps a working set: a sync brings only pinned types, ensure
+/// brings the rest and evicts the least recently used to stay within the budget, never a
+/// leased file; when leases leave no room the answer is a full disk (507).
+#[test]
+fn a_budget_keeps_a_working_set_within_it() {
+    let bucket = Arc::new(InMemory::new());
+    let a = node(&bucket);
+    let ids: Vec<PartialPath> = (0..5u8)
+        .map(|i| {
+            upload_to(
+                &a,
+                EntityType::Identities,
+                &format!("id{i}.pt"),
+                &[i; 1000],
+                OnClash::Version,
+            )
+            .unwrap()
+        })
+        .collect();
+    upload_to(
+        &a,
+        EntityType::Styles,
+        "ink.pt",
+        &[9; 1000],
+        OnClash::Version,
+    )
+    .unwrap();
+    let c = node_with(&bucket, Some(3500), &[EntityType::Styles]);
+    let report = c.fleet.sync_once().unwrap();
+    assert_eq!(report.downloaded, 1, "only the pinned type comes unasked");
+    assert_eq!(
+        c.fleet.list(None, 0, 10).unwrap().total,
+        6,
+        "the whole catalogue is listed"
+    );
+    let within = |node: &Node| {
+        let health = node.fleet.replica_health();
+        let on_disk: u64 = ["identities", "styles"]
+            .iter()
+            .flat_map(|e| {
+                std::fs::read_dir(
+                    node.fleet
+                        .store
+                        .layout()
+                        .data_dir()
+                        .join("models/loras")
+                        .join(e),
+                )
+            })
+            .flatten()
+            .map(|f| f.unwrap().metadata().unwrap().len())
+            .sum();
+        assert_eq!(on_disk, health.local_bytes);
+        assert!(health.local_bytes <= 3500, "{health:?}");
+        health
+    };
+    let no_lease = std::time::Duration::ZERO;
+    // Room for the pinned style and two identities: the third evicts the first.
+    for id in &ids[..3] {
+        assert!(c.fleet.ensure(id, no_lease).unwrap().fetched);
+        within(&c);
+    }
+    assert!(local(&c, "identities/id0.pt").is_none());
+    // Asked again, it comes back (evicting id1, now the least recently used), then hits.
+    assert!(c.fleet.ensure(&ids[0], no_lease).unwrap().fetched);
+    assert!(local(&c, "identities/id1.pt").is_none());
+    assert!(!c.fleet.ensure(&ids[0], no_lease).unwrap().fetched, "a hit");
+    let health = within(&c);
+    assert_eq!((health.evictions, health.hits, health.misses), (2, 1, 4));
+    assert_eq!(health.mode, "working_set");
+    assert!(!health.pins_over_budget);
+    // A leased file survives the pressure of the others.
+    c.fleet.ensure(&ids[2], LEASE).unwrap();
+    for id in &ids[3..] {
+        c.fleet.ensure(id, no_lease).unwrap();
+        within(&c);
+    }
+    assert!(
+        local(&c, "identities/id2.pt").is_some(),
+        "a leased file was evicted"
+    );
+    assert!(
+        local(&c, "styles/ink.pt").is_some(),
+        "a pinned file was evicted"
+    );
+    // Everything but the pinned style leased: no room for one more.
+    c.fleet.ensure(&ids[4], LEASE).unwrap();
+    let full = c.fleet.ensure(&ids[0], LEASE).unwrap_err();
+    assert!(matches!(full, StoreError::StorageFull { .. }), "{full}");
+    within(&c);
 }

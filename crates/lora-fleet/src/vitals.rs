@@ -81,6 +81,7 @@ impl Vitals {
             errors: self.errors.load(Ordering::Relaxed),
             rejected_objects: self.rejected.load(Ordering::Relaxed),
             reachable: self.reachable.load(Ordering::Relaxed),
+            replica: lora_store::ReplicaHealth::default(),
         }
     }
 }

@@ -62,7 +62,9 @@ pub use routes::bin::{
 pub use routes::ensure::{EnsureRequest, EnsureResponse, EnsuredFile, PrefetchResponse};
 pub use routes::evaluation::{EvaluationBatch, EvaluationRequest};
 pub use routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
-pub use routes::health::{HealthResponse, HealthStatus, StorageStatus, UploadsStatus};
+pub use routes::health::{
+    HealthResponse, HealthStatus, ReplicaStatus, StorageStatus, UploadsStatus,
+};
 pub use routes::upload::{
     AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
 };

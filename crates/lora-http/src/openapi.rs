@@ -12,7 +12,9 @@ use crate::routes::bin::{
 use crate::routes::ensure::{EnsureRequest, EnsureResponse, EnsuredFile, PrefetchResponse};
 use crate::routes::evaluation::{EvaluationBatch, EvaluationRequest};
 use crate::routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
-use crate::routes::health::{HealthResponse, HealthStatus, StorageStatus, UploadsStatus};
+use crate::routes::health::{
+    HealthResponse, HealthStatus, ReplicaStatus, StorageStatus, UploadsStatus,
+};
 use crate::routes::upload::{
     AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
 };
@@ -101,6 +103,7 @@ impl Modify for BearerScheme {
         HealthStatus,
         StorageStatus,
         UploadsStatus,
+        ReplicaStatus,
         HttpValidationError,
         ValidationIssue,
         LocItem,

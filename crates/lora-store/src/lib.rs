@@ -76,7 +76,7 @@ pub use layout::Layout;
 pub use listing::Page;
 pub use place::OnClash;
 pub use recycle_bin::{BinEntry, BinListing, Purged};
-pub use repository::{RemoteHealth, Repository};
+pub use repository::{RemoteHealth, ReplicaHealth, Repository};
 pub use resumable::{Appender, Completed, PatchGuard, Resumable, ResumableInfo, UploadId};
 pub use staging::{StagedFile, StagedUpload};
 pub use store::{

@@ -37,6 +37,35 @@ pub struct RemoteHealth {
     pub rejected_objects: u64,
     /// Whether the last attempt to reach the bucket succeeded.
     pub reachable: bool,
+    /// What this node keeps on its disk.
+    pub replica: ReplicaHealth,
+}
+
+/// What a fleet node keeps on its disk, for the health route (`replica`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReplicaHealth {
+    /// `complete` (every file of the bucket) or `working_set` (within a disk budget).
+    pub mode: &'static str,
+    /// The disk budget in bytes (`LORA_REPLICA_BUDGET_BYTES`); `None`: complete.
+    pub budget_bytes: Option<u64>,
+    /// Bytes of the bucket's files on this disk.
+    pub local_bytes: u64,
+    /// How many of the bucket's files are on this disk.
+    pub local_files: usize,
+    /// Bytes of pinned types on this disk (`LORA_REPLICA_PIN_TYPES`).
+    pub pinned_bytes: u64,
+    /// Whether the pinned types alone need more than the budget.
+    pub pins_over_budget: bool,
+    /// Files under lease now.
+    pub leases: usize,
+    /// Ensures answered from this disk.
+    pub hits: u64,
+    /// Ensures that downloaded.
+    pub misses: u64,
+    /// Files evicted to stay within the budget.
+    pub evictions: u64,
+    /// Downloads running now.
+    pub fetches_in_flight: usize,
 }
 
 /// Where the LoRA files live: every operation the routes perform on them.
@@ -131,13 +160,14 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
     fn ready_for_uploads(&self) -> Result<(), StoreError>;
 
     /// The live file at `path` on this node's disk, for a pipeline to open: brought here
-    /// first when it is not (fleet mode), with its SHA-256.
+    /// first when it is not (fleet mode), with its SHA-256, and kept from eviction for
+    /// `lease` (a node with a disk budget; nothing is evicted without one).
     ///
     /// # Errors
     ///
     /// [`StoreError::NotFound`] for no such file; [`StoreError::Remote`] when it is not
     /// here and the shared storage cannot be reached; otherwise as [`Store::ensure`].
-    fn ensure(&self, path: &PartialPath) -> Result<Ensured, StoreError>;
+    fn ensure(&self, path: &PartialPath, lease: Duration) -> Result<Ensured, StoreError>;
 
     /// The local storage's health (in fleet mode, the node's replica's).
     fn health(&self) -> StorageHealth;
@@ -149,7 +179,8 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
 }
 
 impl Repository for Store {
-    fn ensure(&self, path: &PartialPath) -> Result<Ensured, StoreError> {
+    fn ensure(&self, path: &PartialPath, _lease: Duration) -> Result<Ensured, StoreError> {
+        // One machine: every file is here, and nothing is evicted.
         Store::ensure(self, path)
     }
 

@@ -106,7 +106,7 @@ pub(crate) async fn ensure(
     let ensured = blocking(move || {
         paths
             .iter()
-            .map(|path| Ok(repository.ensure(path)?))
+            .map(|path| Ok(repository.ensure(path, lease)?))
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await?;
@@ -175,6 +175,9 @@ pub(crate) async fn prefetch(
     if request.lease_secs.is_some_and(|secs| secs > MAX_LEASE_SECS) {
         return Err(lease_too_long());
     }
+    let lease = request
+        .lease_secs
+        .map_or(state.limits.lease, std::time::Duration::from_secs);
     let paths = Asked::from_body(request.partial_path, request.partial_paths)?.into_paths();
     let queued = paths.iter().map(ToString::to_string).collect();
     let repository = Arc::clone(&state.repository);
@@ -182,7 +185,7 @@ pub(crate) async fn prefetch(
         for path in paths {
             let repository = Arc::clone(&repository);
             let shown = path.to_string();
-            match blocking(move || Ok(repository.ensure(&path)?)).await {
+            match blocking(move || Ok(repository.ensure(&path, lease)?)).await {
                 Ok(e) if e.fetched => {
                     tracing::info!(path = shown, seconds = e.fetch_seconds, "prefetched");
                 }

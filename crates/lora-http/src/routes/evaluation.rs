@@ -82,11 +82,14 @@ pub(crate) async fn evaluate(
         Asked::Batch(list) => (list, true),
     };
     let store = Arc::clone(&state.local);
+    let repository = Arc::clone(&state.repository);
     let metrics = Arc::clone(&state.metrics);
     let mut reports = blocking(move || {
         paths
             .iter()
             .map(|path| {
+                // On this node's disk first (a working set may not hold it), and used now.
+                repository.ensure(path, std::time::Duration::ZERO)?;
                 let started = std::time::Instant::now();
                 let report = evaluate_stored(&store, path, tensor_hash)?;
                 metrics

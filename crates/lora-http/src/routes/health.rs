@@ -44,6 +44,33 @@ pub struct StorageStatus {
     pub rejected_objects: Option<u64>,
 }
 
+/// Fleet mode: what this node keeps on its disk.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReplicaStatus {
+    /// `complete` (every file of the bucket) or `working_set` (within a disk budget).
+    pub mode: String,
+    /// The disk budget (`LORA_REPLICA_BUDGET_BYTES`); `null`: a complete replica.
+    pub budget_bytes: Option<u64>,
+    /// Bytes of the bucket's files on this disk.
+    pub local_bytes: u64,
+    /// How many of the bucket's files are on this disk.
+    pub local_files: usize,
+    /// Bytes of pinned types (`LORA_REPLICA_PIN_TYPES`) on this disk.
+    pub pinned_bytes: u64,
+    /// Whether the pinned types alone need more than the budget.
+    pub pins_over_budget: bool,
+    /// Files under lease now.
+    pub leases: usize,
+    /// Ensures answered from this disk, since start.
+    pub hits: u64,
+    /// Ensures that downloaded, since start.
+    pub misses: u64,
+    /// Files evicted to stay within the budget, since start.
+    pub evictions: u64,
+    /// Downloads running now.
+    pub fetches_in_flight: usize,
+}
+
 /// Upload load, since the server started.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UploadsStatus {
@@ -80,6 +107,9 @@ pub struct HealthResponse {
     pub storage: StorageStatus,
     /// Upload load.
     pub uploads: UploadsStatus,
+    /// Fleet mode only: what this node keeps on its disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<ReplicaStatus>,
     /// What the content check and the evaluation route offer.
     #[schema(value_type = Object)]
     pub evaluator: serde_json::Value,
@@ -141,6 +171,22 @@ pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, A
                 idle_drops: load.idle_drops,
             }
         },
+        replica: remote.as_ref().map(|r| {
+            let p = &r.replica;
+            ReplicaStatus {
+                mode: p.mode.to_owned(),
+                budget_bytes: p.budget_bytes,
+                local_bytes: p.local_bytes,
+                local_files: p.local_files,
+                pinned_bytes: p.pinned_bytes,
+                pins_over_budget: p.pins_over_budget,
+                leases: p.leases,
+                hits: p.hits,
+                misses: p.misses,
+                evictions: p.evictions,
+                fetches_in_flight: p.fetches_in_flight,
+            }
+        }),
         evaluator: state.ingest.check.describe(),
     }))
 }
