@@ -420,7 +420,10 @@ fn a_working_set_takes_a_positive_budget_pins_and_a_lease_up_to_a_day() {
     assert_eq!(f.budget, Some(1_000_000));
     assert_eq!(
         f.pins,
-        [lora_core::EntityType::Styles, lora_core::EntityType::Clothes]
+        [
+            lora_core::EntityType::Styles,
+            lora_core::EntityType::Clothes
+        ]
     );
     assert_eq!(ok.replica_lease, std::time::Duration::ZERO);
     for (key, bad) in [
