@@ -177,11 +177,17 @@ impl Node {
     }
 
     fn start_in(weed: &Weed, prefix: &str, data: tempfile::TempDir) -> Self {
-        Self::start_syncing(weed, prefix, data, 1)
+        Self::start_syncing(weed, prefix, data, 1, &[])
     }
 
-    /// A node whose sync runs at start and then every `secs`.
-    fn start_syncing(weed: &Weed, prefix: &str, data: tempfile::TempDir, secs: u64) -> Self {
+    /// A node whose sync runs at start and then every `secs`, with more environment.
+    fn start_syncing(
+        weed: &Weed,
+        prefix: &str,
+        data: tempfile::TempDir,
+        secs: u64,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut cmd = Command::new(EXE);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -194,6 +200,7 @@ impl Node {
             .env("LORA_SYNC_INTERVAL_SECS", secs.to_string())
             .env("AWS_ACCESS_KEY_ID", KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .envs(env.iter().copied())
             .arg("serve")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
@@ -603,7 +610,7 @@ fn ensure_brings_a_file_once_and_answers_from_disk_while_the_bucket_is_away() {
     assert_eq!(status, 200);
     // C syncs at start (bringing `early`) and then not for an hour: only ensure brings the
     // files uploaded after that.
-    let c = Node::start_syncing(&weed, "ensure", tempfile::tempdir().unwrap(), 3600);
+    let c = Node::start_syncing(&weed, "ensure", tempfile::tempdir().unwrap(), 3600, &[]);
     eventually("C's first pass", || {
         !c.json("GET", "/api/v1/evaluation/health", "").1["storage"]["last_sync"].is_null()
     });
@@ -661,6 +668,24 @@ fn ensure_brings_a_file_once_and_answers_from_disk_while_the_bucket_is_away() {
         big
     );
 
+    // The operator's figures: one miss, the seven waiters hits.
+    let (_, health) = c.json("GET", "/api/v1/evaluation/health", "");
+    let replica = &health["replica"];
+    assert_eq!(replica["mode"], "complete", "{health}");
+    assert_eq!(
+        (replica["misses"].as_u64(), replica["hits"].as_u64()),
+        (Some(1), Some(7))
+    );
+    let (_, metrics, text) = c.request("GET", "/metrics", "text/plain", b"");
+    assert!(metrics.contains("200"), "{metrics}");
+    for line in [
+        r#"lora_replica_events_total{event="miss"} 1"#,
+        r#"lora_replica{figure="local_files"} 2"#,
+        "lora_replica_fetch_duration_seconds_count 1",
+    ] {
+        assert!(text.contains(line), "missing {line} in:\n{text}");
+    }
+
     weed.stop();
     let (status, here) = c.json("POST", "/api/v1/lora/ensure", body);
     assert_eq!(
@@ -674,4 +699,75 @@ fn ensure_brings_a_file_once_and_answers_from_disk_while_the_bucket_is_away() {
     );
     assert_eq!(status, 503);
     weed.run();
+}
+
+/// A node with a disk budget lists the whole catalogue but holds at most its budget on
+/// disk, checked after every ensure; the least recently used goes first, and a second
+/// ensure of a file it holds is a hit.
+#[test]
+fn a_budgeted_node_holds_at_most_its_budget() {
+    let weed = Weed::start();
+    let a = Node::start(&weed, "budget");
+    let files: Vec<Vec<u8>> = (0..4).map(lora).collect();
+    for (i, bytes) in files.iter().enumerate() {
+        let (status, _) = a.upload(&format!("f{i}.safetensors"), bytes, true);
+        assert_eq!(status, 200);
+    }
+    let size = files[0].len() as u64;
+    assert!(files.iter().all(|f| f.len() as u64 == size));
+    let budget = (size * 5 / 2).to_string();
+    let d = Node::start_syncing(
+        &weed,
+        "budget",
+        tempfile::tempdir().unwrap(),
+        1,
+        &[("LORA_REPLICA_BUDGET_BYTES", budget.as_str())],
+    );
+    eventually("D's first pass", || {
+        !d.json("GET", "/api/v1/evaluation/health", "").1["storage"]["last_sync"].is_null()
+    });
+    let on_disk = || -> u64 {
+        let dir = d.data.path().join("models/loras/styles");
+        std::fs::read_dir(dir)
+            .map(|entries| entries.map(|e| e.unwrap().metadata().unwrap().len()).sum())
+            .unwrap_or(0)
+    };
+    let (_, listed) = d.json("GET", "/api/v1/admin/lora", "");
+    assert_eq!(listed["total"], 4, "the whole catalogue is listed");
+    assert_eq!(on_disk(), 0, "nothing comes unasked with a budget");
+    for (i, bytes) in files.iter().enumerate() {
+        let body = format!(r#"{{"partial_path": "styles/f{i}.safetensors", "lease_secs": 0}}"#);
+        let (status, answer) = d.json("POST", "/api/v1/lora/ensure", &body);
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["files"][0]["fetched"], true);
+        assert_eq!(
+            &std::fs::read(answer["files"][0]["local_path"].as_str().unwrap()).unwrap(),
+            bytes
+        );
+        assert!(
+            on_disk() <= size * 5 / 2,
+            "{} bytes on disk after f{i}",
+            on_disk()
+        );
+    }
+    let (_, again) = d.json(
+        "POST",
+        "/api/v1/lora/ensure",
+        r#"{"partial_path": "styles/f3.safetensors"}"#,
+    );
+    assert_eq!(again["files"][0]["fetched"], false);
+    let (_, health) = d.json("GET", "/api/v1/evaluation/health", "");
+    let replica = &health["replica"];
+    assert_eq!(replica["mode"], "working_set", "{health}");
+    assert_eq!(replica["evictions"], 2, "{health}");
+    assert_eq!(replica["local_files"], 2, "{health}");
+    // The two most recently used are the ones kept.
+    let (_, listed) = d.json("GET", "/api/v1/admin/lora", "");
+    let local: Vec<bool> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["local"].as_bool().unwrap())
+        .collect();
+    assert_eq!(local, [false, false, true, true]);
 }

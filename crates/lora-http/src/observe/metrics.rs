@@ -63,6 +63,18 @@ pub(crate) struct Phase {
     pub phase: String,
 }
 
+/// One figure of the working set (`figure` label).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ReplicaFigure {
+    pub figure: String,
+}
+
+/// One kind of working-set event (`event` = `hit`, `miss`, `eviction`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ReplicaEvent {
+    pub event: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct Entity {
     pub entity_type: String,
@@ -108,6 +120,13 @@ pub struct Metrics {
     pub(crate) free_bytes: FloatGauge,
     pub(crate) replica_lag: FloatGauge,
     pub(crate) remote_errors: Gauge,
+    /// Fleet mode's working set, read at scrape: `budget_bytes`, `local_bytes`,
+    /// `local_files`, `pinned_bytes`, `leases`, `fetches_in_flight`.
+    pub(crate) replica: Family<ReplicaFigure, Gauge>,
+    /// Ensures answered from this disk, that downloaded, and evictions.
+    pub(crate) replica_events: Family<ReplicaEvent, Counter>,
+    /// How long an ensure's download took.
+    pub(crate) fetch_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -210,6 +229,24 @@ impl Metrics {
             "Fleet mode: bucket operations that failed since start",
             remote_errors.clone(),
         );
+        let replica = Family::<ReplicaFigure, Gauge>::default();
+        registry.register(
+            "replica",
+            "Fleet mode: the working set by figure (budget_bytes, local_bytes, local_files, pinned_bytes, leases, fetches_in_flight)",
+            replica.clone(),
+        );
+        let replica_events = Family::<ReplicaEvent, Counter>::default();
+        registry.register(
+            "replica_events",
+            "Fleet mode: ensures answered from this disk (hit), that downloaded (miss), and files evicted (eviction)",
+            replica_events.clone(),
+        );
+        let fetch_seconds = long_buckets();
+        registry.register(
+            "replica_fetch_duration_seconds",
+            "Fleet mode: how long an ensure's download took",
+            fetch_seconds.clone(),
+        );
         let build = Family::<Build, Gauge>::default();
         build
             .get_or_create(&Build {
@@ -236,6 +273,9 @@ impl Metrics {
             free_bytes,
             replica_lag,
             remote_errors,
+            replica,
+            replica_events,
+            fetch_seconds,
         }
     }
 

@@ -118,6 +118,9 @@ pub(crate) async fn ensure(
             ))
         })
         .flatten();
+    for fetched in ensured.iter().filter(|e| e.fetched) {
+        state.metrics.fetch_seconds.observe(fetched.fetch_seconds);
+    }
     let files = ensured
         .into_iter()
         .map(|e| EnsuredFile {

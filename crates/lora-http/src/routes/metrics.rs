@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use lora_core::EntityType;
 
 use super::blocking;
-use crate::observe::metrics::Entity;
+use crate::observe::metrics::{Entity, ReplicaEvent, ReplicaFigure};
 use crate::{ApiError, AppState};
 
 /// The storage figures read at scrape time, then the whole registry.
@@ -69,6 +69,34 @@ pub(crate) async fn metrics(
         metrics.free_bytes.set(health.free_bytes as f64);
         if let Some(remote) = repo.remote_health() {
             metrics.replica_lag.set(remote.lag_seconds as f64);
+            let r = &remote.replica;
+            let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            for (figure, value) in [
+                ("budget_bytes", r.budget_bytes.map_or(-1, as_i64)),
+                ("local_bytes", as_i64(r.local_bytes)),
+                ("local_files", as_i64(r.local_files as u64)),
+                ("pinned_bytes", as_i64(r.pinned_bytes)),
+                ("leases", as_i64(r.leases as u64)),
+                ("fetches_in_flight", as_i64(r.fetches_in_flight as u64)),
+            ] {
+                metrics
+                    .replica
+                    .get_or_create(&ReplicaFigure {
+                        figure: figure.to_owned(),
+                    })
+                    .set(value);
+            }
+            // The fleet counts since start; the counters catch up with it.
+            for (event, total) in [
+                ("hit", r.hits),
+                ("miss", r.misses),
+                ("eviction", r.evictions),
+            ] {
+                let counter = metrics.replica_events.get_or_create(&ReplicaEvent {
+                    event: event.to_owned(),
+                });
+                counter.inc_by(total.saturating_sub(counter.get()));
+            }
             metrics
                 .remote_errors
                 .set(i64::try_from(remote.errors).unwrap_or(i64::MAX));
