@@ -12,12 +12,14 @@ measures:
   flight) against boto3's `download_file` of the same bytes (10 threads), alternately,
   median of 3; then warm ensures of one file at c=8 (p50, p99);
 * 100 uploads of 256 KiB on node A: the time until all of them are on node B's disk
-  (sync interval 1 s).
+  (sync interval 1 s);
+* a working set: 500 files of 1 MiB, node E with a budget of 100 files, 2,000 ensures drawn
+  from a Zipf(1.1) popularity: the hit ratio and the disk at its fullest against the budget.
 
 Prints a Markdown table and writes target/bench/fleet.json. Needs curl and boto3
 (`pip install boto3`); `--no-build` uses the binaries already in target/release.
 """
-import argparse, threading, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
+import argparse, random, threading, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
@@ -67,13 +69,14 @@ def start_weed(work):
     sys.exit("weed did not start")
 
 
-def start_node(work, name, endpoint, sync_secs=1):
+def start_node(work, name, endpoint, sync_secs=1, extra=None):
     data = os.path.join(work, name)
     os.makedirs(data)
     env = dict(PATH=os.environ["PATH"], LORA_DATA_DIR=data, LORA_BIND="127.0.0.1:0",
                RUST_LOG="warn", LORA_STORAGE_URL=f"s3://{BUCKET}/fleet", LORA_S3_ENDPOINT=endpoint,
                LORA_S3_ALLOW_HTTP="true", LORA_SYNC_INTERVAL_SECS=str(sync_secs), AWS_ACCESS_KEY_ID=KEY,
                AWS_SECRET_ACCESS_KEY=SECRET, LORA_MAX_UPLOAD_BYTES=str(600 * MIB))
+    env.update(extra or {})
     proc = subprocess.Popen([os.path.join(ROOT, "target/release/lora-server"), "serve"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     admin = addr = None
@@ -121,9 +124,12 @@ def multipart_upload(conn, token, name, content):
         sys.exit(f"small upload answered {r.status}")
 
 
-def ensure(conn, token, path):
+def ensure(conn, token, path, lease_secs=None):
     """POST /api/v1/lora/ensure for one path; the file's entry and the seconds it took."""
-    body = json.dumps({"partial_path": path}).encode()
+    asked = {"partial_path": path}
+    if lease_secs is not None:
+        asked["lease_secs"] = lease_secs
+    body = json.dumps(asked).encode()
     t = time.perf_counter()
     conn.request("POST", "/api/v1/lora/ensure", body,
                  {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
@@ -239,6 +245,37 @@ def main():
                 time.sleep(0.05)
             results["small_100x256kib_uploaded_on_a_s"] = uploaded
             results["small_100x256kib_on_b_disk_s"] = time.perf_counter() - t
+
+            # A working set: 500 files of 1 MiB, a node with room for 100, 2,000 ensures
+            # drawn from a Zipf(1.1) popularity; the hit ratio, and the node's disk at its
+            # fullest against the budget.
+            one = os.path.join(work, "f1m.safetensors")
+            subprocess.run([make, "blob", str(MIB), one], check=True)
+            content = open(one, "rb").read()
+            for i in range(500):
+                multipart_upload(conn, a[2], f"zipf{i:03}.safetensors", content)
+            budget = 100 * len(content)
+            e = start_node(work, "e", endpoint, sync_secs=3600,
+                           extra={"LORA_REPLICA_BUDGET_BYTES": str(budget)})
+            nodes.append(e[0])
+            rng = random.Random(11)
+            weights = [1 / (k ** 1.1) for k in range(1, 501)]
+            draws = rng.choices(range(500), weights=weights, k=2000)
+            conn_e = http.client.HTTPConnection(e[1], timeout=60)
+            styles_e = os.path.join(e[3], "models/loras/styles")
+            peak, t = 0, time.perf_counter()
+            for k in draws:
+                # No lease: a job loads at once, and the 30 s default would pin a fifth of
+                # the draws at this rate.
+                ensure(conn_e, e[2], f"styles/zipf{k:03}.safetensors", lease_secs=0)
+                on_disk = sum(f.stat().st_size for f in os.scandir(styles_e) if f.name.startswith("zipf"))
+                peak = max(peak, on_disk)
+            results["zipf_2000_ensures_s"] = time.perf_counter() - t
+            conn_e.request("GET", "/api/v1/evaluation/health")
+            replica = json.loads(conn_e.getresponse().read())["replica"]
+            results["zipf_hit_ratio"] = replica["hits"] / (replica["hits"] + replica["misses"])
+            results["zipf_peak_disk_bytes"] = peak
+            results["zipf_budget_bytes"] = budget
         finally:
             for p in nodes:
                 p.kill()
@@ -256,6 +293,9 @@ def main():
     print(f"| warm ensure, 8 clients × 250: p50 / p99 | {results['warm_ensure_c8_p50_ms']:.2f} / {results['warm_ensure_c8_p99_ms']:.2f} ms |")
     print(f"| 100 × 256 KiB uploaded on A | {results['small_100x256kib_uploaded_on_a_s']:.2f} s |")
     print(f"| ... all 100 on node B's disk (from the first upload) | {results['small_100x256kib_on_b_disk_s']:.2f} s |")
+    print(f"| Zipf(1.1): 2,000 ensures over 500 × 1 MiB, budget 100 files: hit ratio | {results['zipf_hit_ratio']:.3f} |")
+    print(f"| ... the disk at its fullest / the budget | {results['zipf_peak_disk_bytes']} / {results['zipf_budget_bytes']} bytes |")
+    print(f"| ... the 2,000 ensures took | {results['zipf_2000_ensures_s']:.2f} s |")
 
 
 if __name__ == "__main__":
