@@ -253,9 +253,19 @@ impl Node {
     }
 
     fn upload(&self, name: &str, bytes: &[u8], safe: bool) -> (u16, serde_json::Value) {
+        self.upload_to("styles", name, bytes, safe)
+    }
+
+    fn upload_to(
+        &self,
+        entity: &str,
+        name: &str,
+        bytes: &[u8],
+        safe: bool,
+    ) -> (u16, serde_json::Value) {
         let boundary = "fleet";
         let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"entity_type\"\r\n\r\nstyles\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"use_safe_filename\"\r\n\r\n{safe}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"entity_type\"\r\n\r\n{entity}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"use_safe_filename\"\r\n\r\n{safe}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\r\n"
         )
         .into_bytes();
         body.extend_from_slice(bytes);
@@ -715,26 +725,41 @@ fn a_budgeted_node_holds_at_most_its_budget() {
     }
     let size = files[0].len() as u64;
     assert!(files.iter().all(|f| f.len() as u64 == size));
-    let budget = (size * 5 / 2).to_string();
+    // A pinned type: complete on every node, counted against the budget first.
+    let (status, _) = a.upload_to("clothes", "pinned.safetensors", &lora(9), true);
+    assert_eq!(status, 200);
+    let limit = size * 7 / 2;
+    let budget = limit.to_string();
     let d = Node::start_syncing(
         &weed,
         "budget",
         tempfile::tempdir().unwrap(),
         1,
-        &[("LORA_REPLICA_BUDGET_BYTES", budget.as_str())],
+        &[
+            ("LORA_REPLICA_BUDGET_BYTES", budget.as_str()),
+            ("LORA_REPLICA_PIN_TYPES", "clothes"),
+        ],
     );
     eventually("D's first pass", || {
         !d.json("GET", "/api/v1/evaluation/health", "").1["storage"]["last_sync"].is_null()
     });
     let on_disk = || -> u64 {
-        let dir = d.data.path().join("models/loras/styles");
-        std::fs::read_dir(dir)
-            .map(|entries| entries.map(|e| e.unwrap().metadata().unwrap().len()).sum())
-            .unwrap_or(0)
+        ["clothes", "styles"]
+            .iter()
+            .map(|entity| {
+                std::fs::read_dir(d.data.path().join("models/loras").join(entity))
+                    .map(|entries| entries.map(|e| e.unwrap().metadata().unwrap().len()).sum())
+                    .unwrap_or(0)
+            })
+            .sum()
     };
     let (_, listed) = d.json("GET", "/api/v1/admin/lora", "");
-    assert_eq!(listed["total"], 4, "the whole catalogue is listed");
-    assert_eq!(on_disk(), 0, "nothing comes unasked with a budget");
+    assert_eq!(listed["total"], 5, "the whole catalogue is listed");
+    assert_eq!(
+        on_disk(),
+        lora(9).len() as u64,
+        "only the pinned type comes unasked with a budget"
+    );
     for (i, bytes) in files.iter().enumerate() {
         let body = format!(r#"{{"partial_path": "styles/f{i}.safetensors", "lease_secs": 0}}"#);
         let (status, answer) = d.json("POST", "/api/v1/lora/ensure", &body);
@@ -744,11 +769,7 @@ fn a_budgeted_node_holds_at_most_its_budget() {
             &std::fs::read(answer["files"][0]["local_path"].as_str().unwrap()).unwrap(),
             bytes
         );
-        assert!(
-            on_disk() <= size * 5 / 2,
-            "{} bytes on disk after f{i}",
-            on_disk()
-        );
+        assert!(on_disk() <= limit, "{} bytes on disk after f{i}", on_disk());
     }
     let (_, again) = d.json(
         "POST",
@@ -760,8 +781,9 @@ fn a_budgeted_node_holds_at_most_its_budget() {
     let replica = &health["replica"];
     assert_eq!(replica["mode"], "working_set", "{health}");
     assert_eq!(replica["evictions"], 2, "{health}");
-    assert_eq!(replica["local_files"], 2, "{health}");
-    // The two most recently used are the ones kept.
+    assert_eq!(replica["local_files"], 3, "{health}");
+    assert_eq!(replica["pinned_bytes"], lora(9).len(), "{health}");
+    // The pinned file and the two most recently used are the ones kept.
     let (_, listed) = d.json("GET", "/api/v1/admin/lora", "");
     let local: Vec<bool> = listed["items"]
         .as_array()
@@ -769,5 +791,5 @@ fn a_budgeted_node_holds_at_most_its_budget() {
         .iter()
         .map(|i| i["local"].as_bool().unwrap())
         .collect();
-    assert_eq!(local, [false, false, true, true]);
+    assert_eq!(local, [true, false, false, true, true]);
 }
