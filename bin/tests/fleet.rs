@@ -172,6 +172,11 @@ impl Drop for Node {
 }
 
 impl Node {
+    /// Takes the node's data directory out of it (for a restart on the same folder).
+    fn data_dir(&mut self) -> tempfile::TempDir {
+        std::mem::replace(&mut self.data, tempfile::tempdir().unwrap())
+    }
+
     fn start(weed: &Weed, prefix: &str) -> Self {
         Self::start_in(weed, prefix, tempfile::tempdir().unwrap())
     }
@@ -792,4 +797,72 @@ fn a_budgeted_node_holds_at_most_its_budget() {
         .map(|i| i["local"].as_bool().unwrap())
         .collect();
     assert_eq!(local, [true, false, false, true, true]);
+}
+
+/// A node killed (`kill -9`) while an ensure downloads starts again with nothing partial:
+/// no staging leftover, no file at the final path unless whole, and a manifest that reads.
+#[test]
+fn a_node_killed_mid_download_starts_with_nothing_partial() {
+    let weed = Weed::start();
+    let a = Node::start(&weed, "killdl");
+    let (status, _) = a.upload("early.safetensors", &lora(1), true);
+    assert_eq!(status, 200);
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().to_owned();
+    let mut c = Node::start_syncing(&weed, "killdl", data, 3600, &[]);
+    eventually("C's first pass", || {
+        !c.json("GET", "/api/v1/evaluation/health", "").1["storage"]["last_sync"].is_null()
+    });
+    let big = lora_inspect::fixtures::kohya_lora(
+        &[("lora_unet_input_blocks_4_1_proj_in", 65536, 65536)],
+        256,
+        8.0,
+        &[],
+    );
+    let (status, _) = a.upload("big.safetensors", &big, true);
+    assert_eq!(status, 200);
+    let (addr, admin) = (c.addr.clone(), c.admin.clone());
+    let asker = std::thread::spawn(move || {
+        let body = r#"{"partial_path": "styles/big.safetensors"}"#;
+        let mut s = TcpStream::connect(&addr).unwrap();
+        let _ = write!(
+            s,
+            "POST /api/v1/lora/ensure HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+    });
+    // Mid-way: the download has put at least 1 MiB into staging, not yet the whole file.
+    let staging = dir.join(".lora-server/staging");
+    let staged = || -> u64 {
+        std::fs::read_dir(&staging)
+            .map(|d| d.map(|e| e.unwrap().metadata().unwrap().len()).sum())
+            .unwrap_or(0)
+    };
+    eventually("the download under way", || staged() >= 1 << 20);
+    assert!(
+        staged() < big.len() as u64,
+        "the download finished before the kill"
+    );
+    let _ = c.child.kill();
+    let _ = c.child.wait();
+    asker.join().unwrap();
+    let final_path = dir.join("models/loras/styles/big.safetensors");
+    assert!(!final_path.exists(), "a partial file at the final path");
+    let manifest = std::fs::read_to_string(dir.join(".lora-server/replica.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&manifest).unwrap();
+
+    // Started again on the same folder: staging is empty and the file comes whole.
+    let data = c.data_dir();
+    drop(c);
+    let c = Node::start_syncing(&weed, "killdl", data, 3600, &[]);
+    assert_eq!(staged(), 0, "a staging leftover after the restart");
+    let (status, answer) = c.json(
+        "POST",
+        "/api/v1/lora/ensure",
+        r#"{"partial_path": "styles/big.safetensors"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(std::fs::read(&final_path).unwrap(), big);
 }

@@ -68,6 +68,11 @@ impl Manifest {
         );
     }
 
+    /// Puts back a record as it was (an install that failed after its record was written).
+    pub(crate) fn put_back(&mut self, partial_path: &PartialPath, record: Replicated) {
+        self.entries.insert(partial_path.clone(), record);
+    }
+
     /// Marks a file used now (in memory; saved with the next change).
     pub(crate) fn touch(&mut self, partial_path: &PartialPath) {
         if let Some(entry) = self.entries.get_mut(partial_path) {

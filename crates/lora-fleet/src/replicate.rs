@@ -66,10 +66,36 @@ impl Fleet {
         }
         let (sha, len) = (staged.sha256(), staged.len());
         let mut replica = self.lock_replica();
-        self.store.install(staged, path)?;
+        self.claim_and_install(&mut replica, staged, path, sha, len)?;
+        Ok(true)
+    }
+
+    /// Records `path` in the manifest, then installs it. In that order a crash between the
+    /// two leaves the manifest naming a file that is not there (downloaded again when
+    /// needed), never a bucket file the manifest does not name (which would look placed by
+    /// hand: never evicted, never removed). A failed install takes the record back.
+    pub(crate) fn claim_and_install(
+        &self,
+        replica: &mut crate::replica::Manifest,
+        staged: lora_store::StagedFile,
+        path: &PartialPath,
+        sha: Sha256,
+        len: u64,
+    ) -> Result<lora_store::Published, StoreError> {
+        let had = replica.get(path).cloned();
         replica.insert(path, sha, len);
         replica.save();
-        Ok(true)
+        match self.store.install(staged, path) {
+            Ok(published) => Ok(published),
+            Err(e) => {
+                match had {
+                    Some(record) => replica.put_back(path, record),
+                    None => replica.remove(path),
+                }
+                replica.save();
+                Err(e)
+            }
+        }
     }
 
     /// Evicts what must go for `need` more bytes besides `path` to fit the budget, and

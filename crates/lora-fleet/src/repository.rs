@@ -170,9 +170,7 @@ impl Repository for Fleet {
         }
         // The object is live in the bucket: now on this node's disk, before the answer.
         let mut replica = self.lock_replica();
-        let published = self.store.install(staged, &placed)?;
-        replica.insert(&placed, sha256, len);
-        replica.save();
+        let published = self.claim_and_install(&mut replica, staged, &placed, sha256, len)?;
         drop(replica);
         // Just uploaded through this node: the most recently used; others make room.
         if let Err(e) = self.make_room(&placed, len) {
