@@ -866,3 +866,69 @@ fn a_node_killed_mid_download_starts_with_nothing_partial() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(std::fs::read(&final_path).unwrap(), big);
 }
+
+/// The bucket going away while an ensure downloads: the waiting callers get 503 with
+/// Retry-After, and nothing is left behind (no staging file, nothing at the final path).
+#[test]
+fn the_bucket_going_away_mid_download_answers_503_and_leaves_nothing() {
+    let mut weed = Weed::start();
+    let a = Node::start(&weed, "awaydl");
+    let (status, _) = a.upload("early.safetensors", &lora(1), true);
+    assert_eq!(status, 200);
+    let c = Node::start_syncing(&weed, "awaydl", tempfile::tempdir().unwrap(), 3600, &[]);
+    eventually("C's first pass", || {
+        !c.json("GET", "/api/v1/evaluation/health", "").1["storage"]["last_sync"].is_null()
+    });
+    let big = lora_inspect::fixtures::kohya_lora(
+        // 256 MiB: more than the ranges in flight (8 × 8 MiB) can have fetched already.
+        &[("lora_unet_input_blocks_4_1_proj_in", 65536, 65536)],
+        1024,
+        8.0,
+        &[],
+    );
+    let (status, _) = a.upload("big.safetensors", &big, true);
+    assert_eq!(status, 200);
+    let askers: Vec<_> = (0..2)
+        .map(|_| {
+            let (addr, admin) = (c.addr.clone(), c.admin.clone());
+            std::thread::spawn(move || {
+                let body = r#"{"partial_path": "styles/big.safetensors"}"#;
+                let mut s = TcpStream::connect(&addr).unwrap();
+                write!(
+                    s,
+                    "POST /api/v1/lora/ensure HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .unwrap();
+                let mut text = String::new();
+                s.read_to_string(&mut text).unwrap();
+                text
+            })
+        })
+        .collect();
+    let staging = c.data.path().join(".lora-server/staging");
+    let staged = || -> u64 {
+        std::fs::read_dir(&staging)
+            .map(|d| d.map(|e| e.unwrap().metadata().unwrap().len()).sum())
+            .unwrap_or(0)
+    };
+    eventually("the download under way", || staged() >= 1 << 20);
+    assert!(staged() < big.len() as u64, "the download finished first");
+    weed.stop();
+    for asker in askers {
+        let answer = asker.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 10"),
+            "{answer}"
+        );
+    }
+    assert_eq!(staged(), 0, "a staging leftover");
+    assert!(
+        !c.data
+            .path()
+            .join("models/loras/styles/big.safetensors")
+            .exists()
+    );
+    weed.run();
+}
