@@ -19,7 +19,7 @@ measures:
 Prints a Markdown table and writes target/bench/fleet.json. Needs curl and boto3
 (`pip install boto3`); `--no-build` uses the binaries already in target/release.
 """
-import argparse, random, threading, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
+import argparse, random, shutil, threading, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
@@ -227,6 +227,23 @@ def main():
             lat = warm_ensures(c[1], c[2], "styles/big0.safetensors")
             results["warm_ensure_c8_p50_ms"] = lat[len(lat) // 2]
             results["warm_ensure_c8_p99_ms"] = lat[int(len(lat) * 0.99)]
+            if shutil.which("ab"):
+                # A native client too (apache2-utils' ab): the Python one's own cost is in
+                # the figures above.
+                body = os.path.join(work, "ensure.json")
+                with open(body, "w") as f:
+                    json.dump({"partial_path": "styles/big0.safetensors"}, f)
+                out = subprocess.run(["ab", "-q", "-n", "4000", "-c", "8", "-p", body, "-T",
+                                      "application/json", "-H", f"Authorization: Bearer {c[2]}",
+                                      f"http://{c[1]}/api/v1/lora/ensure"],
+                                     capture_output=True, text=True, check=True).stdout
+                pct = {line.split()[0]: float(line.split()[1]) for line in out.splitlines()
+                       if line.strip().startswith(("50%", "99%"))}
+                failed = sum(int(l.split(":")[1].split()[0]) for l in out.splitlines()
+                             if l.startswith(("Failed requests", "Non-2xx responses")))
+                results["warm_ensure_ab_c8_p50_ms"] = pct["50%"]
+                results["warm_ensure_ab_c8_p99_ms"] = pct["99%"]
+                results["warm_ensure_ab_failures"] = f"{failed} failed"
 
             # 100 × 256 KiB on A, until all are on B's disk.
             content = open(small, "rb").read()
@@ -291,6 +308,8 @@ def main():
     print(f"| boto3 download_file of the same bytes (median of 3) | {results['boto3_download_file_500mib_s']:.2f} s |")
     print(f"| cold ensure vs boto3 throughput | {results['boto3_download_file_500mib_s'] / results['cold_ensure_500mib_s']:.2f}x |")
     print(f"| warm ensure, 8 clients × 250: p50 / p99 | {results['warm_ensure_c8_p50_ms']:.2f} / {results['warm_ensure_c8_p99_ms']:.2f} ms |")
+    if "warm_ensure_ab_c8_p99_ms" in results:
+        print(f"| warm ensure, ab -c 8 -n 4000: p50 / p99 (whole ms) | {results['warm_ensure_ab_c8_p50_ms']:.0f} / {results['warm_ensure_ab_c8_p99_ms']:.0f} ms ({results['warm_ensure_ab_failures']}) |")
     print(f"| 100 × 256 KiB uploaded on A | {results['small_100x256kib_uploaded_on_a_s']:.2f} s |")
     print(f"| ... all 100 on node B's disk (from the first upload) | {results['small_100x256kib_on_b_disk_s']:.2f} s |")
     print(f"| Zipf(1.1): 2,000 ensures over 500 × 1 MiB, budget 100 files: hit ratio | {results['zipf_hit_ratio']:.3f} |")
