@@ -779,7 +779,7 @@ fn a_budgeted_node_holds_at_most_its_budget() {
     let (_, again) = d.json(
         "POST",
         "/api/v1/lora/ensure",
-        r#"{"partial_path": "styles/f3.safetensors"}"#,
+        r#"{"partial_path": "styles/f3.safetensors", "lease_secs": 0}"#,
     );
     assert_eq!(again["files"][0]["fetched"], false);
     let (_, health) = d.json("GET", "/api/v1/evaluation/health", "");
@@ -797,6 +797,33 @@ fn a_budgeted_node_holds_at_most_its_budget() {
         .map(|i| i["local"].as_bool().unwrap())
         .collect();
     assert_eq!(local, [true, false, false, true, true]);
+
+    // A leased file survives the pressure of the others; an unknown one is 404.
+    let ensure = |path: &str, lease: u64| {
+        d.json(
+            "POST",
+            "/api/v1/lora/ensure",
+            &format!(r#"{{"partial_path": "styles/{path}", "lease_secs": {lease}}}"#),
+        )
+    };
+    assert_eq!(ensure("f0.safetensors", 600).0, 200);
+    for other in ["f1.safetensors", "f2.safetensors", "f3.safetensors"] {
+        assert_eq!(ensure(other, 0).0, 200);
+        assert!(on_disk() <= limit);
+        assert!(
+            d.data
+                .path()
+                .join("models/loras/styles/f0.safetensors")
+                .exists(),
+            "the leased file was evicted for {other}"
+        );
+    }
+    assert_eq!(ensure("none.safetensors", 0).0, 404);
+    // With every evictable file leased there is no room: 507, and nothing changed.
+    assert_eq!(ensure("f1.safetensors", 600).0, 200);
+    let (status, full) = ensure("f2.safetensors", 0);
+    assert_eq!(status, 507, "{full}");
+    assert!(on_disk() <= limit);
 }
 
 /// A node killed (`kill -9`) while an ensure downloads starts again with nothing partial:
