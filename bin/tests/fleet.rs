@@ -614,6 +614,51 @@ fn a_node_killed_mid_upload_leaves_no_object_and_restarts_whole() {
     assert_eq!(listed["total"].as_u64(), Some(1), "{listed}");
 }
 
+/// A node that syncs at start (its first pass waited for) and then not for an hour: every
+/// file uploaded after that comes to it by ensure alone.
+fn cold_node(weed: &Weed, prefix: &str, data: tempfile::TempDir) -> Node {
+    let node = Node::start_syncing(weed, prefix, data, 3600, &[]);
+    eventually("the node's first pass", || {
+        !node.json("GET", "/api/v1/evaluation/health", "").1["storage"]["last_sync"].is_null()
+    });
+    node
+}
+
+/// `POST /api/v1/lora/ensure` of `path` on `node`, from a thread of its own; the raw answer
+/// (empty when the node died before answering).
+fn ensure_in_thread(node: &Node, path: &str) -> std::thread::JoinHandle<String> {
+    let (addr, admin) = (node.addr.clone(), node.admin.clone());
+    let body = format!(r#"{{"partial_path": "{path}"}}"#);
+    std::thread::spawn(move || {
+        let mut s = TcpStream::connect(&addr).unwrap();
+        let _ = write!(
+            s,
+            "POST /api/v1/lora/ensure HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text
+    })
+}
+
+/// Bytes in a data directory's staging folder (a download under way).
+fn staged_bytes(data: &Path) -> u64 {
+    std::fs::read_dir(data.join(".lora-server/staging"))
+        .map(|d| d.map(|e| e.unwrap().metadata().unwrap().len()).sum())
+        .unwrap_or(0)
+}
+
+/// A LoRA of `rank` × 2 × 65,536 weights: large enough to be caught mid-download.
+fn large_lora(rank: u64) -> Vec<u8> {
+    lora_inspect::fixtures::kohya_lora(
+        &[("lora_unet_input_blocks_4_1_proj_in", 65536, 65536)],
+        rank,
+        8.0,
+        &[],
+    )
+}
+
 /// `POST /api/v1/lora/ensure` on a node that does not hold a file: it is downloaded (in
 /// ranges: the file is over 16 MiB) to the exact bytes, once for eight concurrent callers;
 /// with the bucket gone the file answers from disk and one never brought here is 503.
@@ -625,10 +670,7 @@ fn ensure_brings_a_file_once_and_answers_from_disk_while_the_bucket_is_away() {
     assert_eq!(status, 200);
     // C syncs at start (bringing `early`) and then not for an hour: only ensure brings the
     // files uploaded after that.
-    let c = Node::start_syncing(&weed, "ensure", tempfile::tempdir().unwrap(), 3600, &[]);
-    eventually("C's first pass", || {
-        !c.json("GET", "/api/v1/evaluation/health", "").1["storage"]["last_sync"].is_null()
-    });
+    let c = cold_node(&weed, "ensure", tempfile::tempdir().unwrap());
     let big = lora_inspect::fixtures::kohya_lora(
         &[("lora_unet_input_blocks_4_1_proj_in", 32768, 32768)],
         192,
@@ -650,26 +692,16 @@ fn ensure_brings_a_file_once_and_answers_from_disk_while_the_bucket_is_away() {
     assert_eq!(listed["items"][0]["local"], true);
 
     let body = r#"{"partial_path": "styles/big.safetensors"}"#;
-    let answers: Vec<serde_json::Value> = (0..8)
-        .map(|_| {
-            let (addr, admin) = (c.addr.clone(), c.admin.clone());
-            std::thread::spawn(move || {
-                let mut s = TcpStream::connect(&addr).unwrap();
-                write!(
-                    s,
-                    "POST /api/v1/lora/ensure HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-                .unwrap();
-                let mut text = String::new();
-                s.read_to_string(&mut text).unwrap();
-                assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-                serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap()
-            })
-        })
-        .collect::<Vec<_>>()
+    let askers: Vec<_> = (0..8)
+        .map(|_| ensure_in_thread(&c, "styles/big.safetensors"))
+        .collect();
+    let answers: Vec<serde_json::Value> = askers
         .into_iter()
-        .map(|t| t.join().unwrap())
+        .map(|t| {
+            let text = t.join().unwrap();
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+            serde_json::from_str(text.split_once("\r\n\r\n").unwrap().1).unwrap()
+        })
         .collect();
     let fetched = answers
         .iter()
@@ -836,37 +868,13 @@ fn a_node_killed_mid_download_starts_with_nothing_partial() {
     assert_eq!(status, 200);
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().to_owned();
-    let mut c = Node::start_syncing(&weed, "killdl", data, 3600, &[]);
-    eventually("C's first pass", || {
-        !c.json("GET", "/api/v1/evaluation/health", "").1["storage"]["last_sync"].is_null()
-    });
-    let big = lora_inspect::fixtures::kohya_lora(
-        &[("lora_unet_input_blocks_4_1_proj_in", 65536, 65536)],
-        256,
-        8.0,
-        &[],
-    );
+    let mut c = cold_node(&weed, "killdl", data);
+    let big = large_lora(256);
     let (status, _) = a.upload("big.safetensors", &big, true);
     assert_eq!(status, 200);
-    let (addr, admin) = (c.addr.clone(), c.admin.clone());
-    let asker = std::thread::spawn(move || {
-        let body = r#"{"partial_path": "styles/big.safetensors"}"#;
-        let mut s = TcpStream::connect(&addr).unwrap();
-        let _ = write!(
-            s,
-            "POST /api/v1/lora/ensure HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let mut text = String::new();
-        let _ = s.read_to_string(&mut text);
-    });
+    let asker = ensure_in_thread(&c, "styles/big.safetensors");
     // Mid-way: the download has put at least 1 MiB into staging, not yet the whole file.
-    let staging = dir.join(".lora-server/staging");
-    let staged = || -> u64 {
-        std::fs::read_dir(&staging)
-            .map(|d| d.map(|e| e.unwrap().metadata().unwrap().len()).sum())
-            .unwrap_or(0)
-    };
+    let staged = || staged_bytes(&dir);
     eventually("the download under way", || staged() >= 1 << 20);
     assert!(
         staged() < big.len() as u64,
@@ -902,43 +910,15 @@ fn the_bucket_going_away_mid_download_answers_503_and_leaves_nothing() {
     let a = Node::start(&weed, "awaydl");
     let (status, _) = a.upload("early.safetensors", &lora(1), true);
     assert_eq!(status, 200);
-    let c = Node::start_syncing(&weed, "awaydl", tempfile::tempdir().unwrap(), 3600, &[]);
-    eventually("C's first pass", || {
-        !c.json("GET", "/api/v1/evaluation/health", "").1["storage"]["last_sync"].is_null()
-    });
-    let big = lora_inspect::fixtures::kohya_lora(
-        // 256 MiB: more than the ranges in flight (8 × 8 MiB) can have fetched already.
-        &[("lora_unet_input_blocks_4_1_proj_in", 65536, 65536)],
-        1024,
-        8.0,
-        &[],
-    );
+    let c = cold_node(&weed, "awaydl", tempfile::tempdir().unwrap());
+    // 256 MiB: more than the ranges in flight (8 × 8 MiB) can have fetched already.
+    let big = large_lora(1024);
     let (status, _) = a.upload("big.safetensors", &big, true);
     assert_eq!(status, 200);
     let askers: Vec<_> = (0..2)
-        .map(|_| {
-            let (addr, admin) = (c.addr.clone(), c.admin.clone());
-            std::thread::spawn(move || {
-                let body = r#"{"partial_path": "styles/big.safetensors"}"#;
-                let mut s = TcpStream::connect(&addr).unwrap();
-                write!(
-                    s,
-                    "POST /api/v1/lora/ensure HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-                .unwrap();
-                let mut text = String::new();
-                s.read_to_string(&mut text).unwrap();
-                text
-            })
-        })
+        .map(|_| ensure_in_thread(&c, "styles/big.safetensors"))
         .collect();
-    let staging = c.data.path().join(".lora-server/staging");
-    let staged = || -> u64 {
-        std::fs::read_dir(&staging)
-            .map(|d| d.map(|e| e.unwrap().metadata().unwrap().len()).sum())
-            .unwrap_or(0)
-    };
+    let staged = || staged_bytes(c.data.path());
     eventually("the download under way", || staged() >= 1 << 20);
     assert!(staged() < big.len() as u64, "the download finished first");
     weed.stop();
