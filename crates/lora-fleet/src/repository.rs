@@ -18,71 +18,14 @@ use crate::journal::JournalEntry;
 
 impl Repository for Fleet {
     fn ensure(&self, path: &PartialPath, lease: Duration) -> Result<Ensured, StoreError> {
-        // Leased before anything else, so a download under way is never evicted.
+        // Leased before anything else, so a download under way is never evicted; a path
+        // that names nothing gives its lease back.
         self.working.lease(path, lease);
-        // Without a first listing the bucket's files are unknown: a file here answers,
-        // anything else waits for the bucket.
-        if let Err(away) = self.ensure_index() {
-            return self.store.ensure(path).map_err(|_| away);
+        let ensured = self.ensure_leased(path);
+        if ensured.as_ref().is_err_and(StoreError::is_not_found) {
+            self.working.release(path);
         }
-        let known = self.lock_index().live.get(path).cloned();
-        let (sha, size) = match known {
-            Some(known) => match known.sha256 {
-                Some(sha) => (Some(sha), known.listed.size),
-                None => (self.known_sha(path)?, known.listed.size),
-            },
-            None => {
-                // Here already (placed by hand, or replicated), or uploaded elsewhere since
-                // the last listing: the bucket says, with one HEAD.
-                if let Ok(here) = self.store.ensure(path) {
-                    return Ok(here);
-                }
-                let key = self.keys.live(path);
-                let head = self
-                    .block_on(self.bucket.head(&key))
-                    .map_err(|e| self.remote("look up a file in the bucket", e))?;
-                self.reached();
-                let Some((listed, sha)) = head else {
-                    return Err(StoreError::NotFound { path: path.clone() });
-                };
-                let size = listed.size;
-                self.lock_index().live.insert(
-                    path.clone(),
-                    Known {
-                        listed,
-                        sha256: sha,
-                    },
-                );
-                (sha, size)
-            }
-        };
-        // Here, and the version the bucket has: one look at the disk answers.
-        let current = |here: &Ensured| sha.is_none_or(|sha| sha == here.sha256);
-        if let Ok(here) = self.store.ensure(path)
-            && current(&here)
-        {
-            self.hit(path);
-            return Ok(here);
-        }
-        // One download per file: a second caller waits here, then finds it on disk.
-        let _flight = self.flights.take(path);
-        if let Ok(here) = self.store.ensure(path)
-            && current(&here)
-        {
-            self.hit(path);
-            return Ok(here);
-        }
-        self.working.misses.fetch_add(1, Ordering::Relaxed);
-        let started = Instant::now();
-        if !self.materialise(&self.keys.live(path), path, sha, Some(size))? {
-            // Gone from the bucket since the last listing.
-            self.lock_index().live.remove(path);
-            return Err(StoreError::NotFound { path: path.clone() });
-        }
-        let mut ensured = self.store.ensure(path)?;
-        ensured.fetched = true;
-        ensured.fetch_seconds = started.elapsed().as_secs_f64();
-        Ok(ensured)
+        ensured
     }
 
     fn health(&self) -> lora_store::StorageHealth {
@@ -380,6 +323,73 @@ impl Repository for Fleet {
 }
 
 impl Fleet {
+    /// [`Repository::ensure`] once the lease is held.
+    fn ensure_leased(&self, path: &PartialPath) -> Result<Ensured, StoreError> {
+        // Without a first listing the bucket's files are unknown: a file here answers,
+        // anything else waits for the bucket.
+        if let Err(away) = self.ensure_index() {
+            return self.store.ensure(path).map_err(|_| away);
+        }
+        let known = self.lock_index().live.get(path).cloned();
+        let (sha, size) = match known {
+            Some(known) => match known.sha256 {
+                Some(sha) => (Some(sha), known.listed.size),
+                None => (self.known_sha(path)?, known.listed.size),
+            },
+            None => {
+                // Here already (placed by hand, or replicated), or uploaded elsewhere since
+                // the last listing: the bucket says, with one HEAD.
+                if let Ok(here) = self.store.ensure(path) {
+                    return Ok(here);
+                }
+                let key = self.keys.live(path);
+                let head = self
+                    .block_on(self.bucket.head(&key))
+                    .map_err(|e| self.remote("look up a file in the bucket", e))?;
+                self.reached();
+                let Some((listed, sha)) = head else {
+                    return Err(StoreError::NotFound { path: path.clone() });
+                };
+                let size = listed.size;
+                self.lock_index().live.insert(
+                    path.clone(),
+                    Known {
+                        listed,
+                        sha256: sha,
+                    },
+                );
+                (sha, size)
+            }
+        };
+        // Here, and the version the bucket has: one look at the disk answers.
+        let current = |here: &Ensured| sha.is_none_or(|sha| sha == here.sha256);
+        if let Ok(here) = self.store.ensure(path)
+            && current(&here)
+        {
+            self.hit(path);
+            return Ok(here);
+        }
+        // One download per file: a second caller waits here, then finds it on disk.
+        let _flight = self.flights.take(path);
+        if let Ok(here) = self.store.ensure(path)
+            && current(&here)
+        {
+            self.hit(path);
+            return Ok(here);
+        }
+        self.working.misses.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        if !self.materialise(&self.keys.live(path), path, sha, Some(size))? {
+            // Gone from the bucket since the last listing.
+            self.lock_index().live.remove(path);
+            return Err(StoreError::NotFound { path: path.clone() });
+        }
+        let mut ensured = self.store.ensure(path)?;
+        ensured.fetched = true;
+        ensured.fetch_seconds = started.elapsed().as_secs_f64();
+        Ok(ensured)
+    }
+
     /// An ensure answered from this disk: counted, and the file used now.
     fn hit(&self, path: &PartialPath) {
         self.working.hits.fetch_add(1, Ordering::Relaxed);

@@ -320,6 +320,7 @@ fn ensure_brings_a_file_onto_this_disk_once() {
         )
         .unwrap();
     assert!(!mine.fetched);
+    let leases = b.fleet.replica_health().leases;
     let unknown = b
         .fleet
         .ensure(
@@ -328,6 +329,11 @@ fn ensure_brings_a_file_onto_this_disk_once() {
         )
         .unwrap_err();
     assert!(unknown.is_not_found(), "{unknown}");
+    assert_eq!(
+        b.fleet.replica_health().leases,
+        leases,
+        "a lease kept for nothing"
+    );
 }
 
 /// Eight concurrent ensures of one file download it once; the others find it on disk.

@@ -90,10 +90,18 @@ impl WorkingSet {
         if lease.is_zero() {
             return;
         }
-        let until = Instant::now() + lease;
+        let now = Instant::now();
+        let until = now + lease;
         let mut leases = self.lock_leases();
+        // Ended leases go as new ones come: the map holds only what protects a file now.
+        leases.retain(|_, held| *held > now);
         let held = leases.entry(path.clone()).or_insert(until);
         *held = (*held).max(until);
+    }
+
+    /// Gives up the lease on `path` (a file that turned out not to exist).
+    pub(crate) fn release(&self, path: &PartialPath) {
+        self.lock_leases().remove(path);
     }
 
     /// Files under lease now (expired leases are dropped on the way).
