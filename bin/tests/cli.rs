@@ -159,13 +159,7 @@ fn sigterm_stops_gracefully() {
     // Serving means the signal handlers are installed.
     assert_eq!(get(&server.addr, "/api/v1/evaluation/health", "").0, 200);
     let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send_signal(&pid, "-TERM");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Some(status) = server.child.try_wait().unwrap() {
@@ -300,6 +294,31 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// Waits (bounded) until an upload under way has a staging file in `data`; the folder.
+fn wait_for_staging(data: &std::path::Path) -> std::path::PathBuf {
+    let staging = data.join(".lora-server/staging");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while files_under(&staging).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never reached staging"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    staging
+}
+
+/// `kill -{signal} {pid}`, which must succeed.
+fn send_signal(pid: &str, signal: &str) {
+    assert!(
+        Command::new("kill")
+            .args([signal, pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
 /// Opens an upload of `total` file bytes and sends the first `first` of them.
 fn start_upload(server: &Running, total: usize, first: usize) -> (TcpStream, Vec<u8>) {
     let lora = lora_inspect::fixtures::kohya_lora(
@@ -334,23 +353,9 @@ fn a_signal_lets_an_upload_in_flight_finish(signal: &str) {
     assert_eq!(get(&server.addr, "/api/v1/evaluation/health", "").0, 200);
     let (mut s, rest) = start_upload(&server, 0, 1000);
     // The upload is in flight once its staging file exists.
-    let staging = dir.path().join(".lora-server/staging");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while files_under(&staging).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the upload never reached staging"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_staging(dir.path());
     let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args([signal, &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send_signal(&pid, signal);
     // The signal was handled once the listener is closed to new connections; the server
     // itself must still be running, waiting for the upload.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -381,21 +386,10 @@ fn sigterm_aborts_an_upload_past_the_grace_period_without_leftovers() {
     assert_eq!(get(&server.addr, "/api/v1/evaluation/health", "").0, 200);
     // Past the first batch the sink hands to its writer (1 MiB), so a staging file exists.
     let (_stalled, _) = start_upload(&server, 4_000_000, 2_000_000);
-    let staging = dir.path().join(".lora-server/staging");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while files_under(&staging).is_empty() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let staging = wait_for_staging(dir.path());
     let pid = server.child.id().to_string();
     let stopped_at = Instant::now();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send_signal(&pid, "-TERM");
     wait_exit(&mut server.child, Duration::from_secs(15));
     assert!(
         stopped_at.elapsed() < Duration::from_secs(10),
@@ -417,20 +411,9 @@ fn sigquit_stops_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = serve_dev_with(dir.path(), &[("LORA_SHUTDOWN_GRACE_SECS", "60")]);
     let (_stalled, _) = start_upload(&server, 4_000_000, 2_000_000);
-    let staging = dir.path().join(".lora-server/staging");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while files_under(&staging).is_empty() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let staging = wait_for_staging(dir.path());
     let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-QUIT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send_signal(&pid, "-QUIT");
     let status = wait_exit(&mut server.child, Duration::from_secs(10));
     assert_eq!(status.code(), Some(131), "{status:?}");
     assert!(files_under(&dir.path().join("models/loras")).is_empty());
@@ -608,13 +591,7 @@ fn a_clean_restart_after_deletes_has_nothing_to_repair() {
         );
     }
     let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    send_signal(&pid, "-TERM");
     assert!(wait_exit(&mut server.child, Duration::from_secs(20)).success());
 
     let log = dir.path().join("restart.log");

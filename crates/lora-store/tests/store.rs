@@ -190,7 +190,7 @@ fn remembered_versions_skip_hand_placed_files_and_reuse_deleted_ones() {
     for i in 0..4 {
         up(&[i]);
     }
-    // Placed by hand where the remembered search would go next: skipped, kept.
+    // Placed by hand where the remembered search would go next: passed over, kept.
     let clothes = store.layout().entity_dir(EntityType::Clothes);
     fs::write(clothes.join("shirt_v5.safetensors"), b"by hand").unwrap();
     assert_eq!(up(b"a"), "clothes/shirt_v6.safetensors");
