@@ -165,7 +165,10 @@ def warm_ensures(addr, token, path, clients=8, each=250):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--only", default="uploads,ensure,sync,zipf",
+                    help="comma-separated sections: uploads, ensure, sync, zipf")
     args = ap.parse_args()
+    only = set(args.only.split(","))
     import boto3
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--locked", "-p", "lora-server"], cwd=ROOT, check=True)
@@ -188,46 +191,51 @@ def main():
             small = os.path.join(work, "f256.safetensors")
             subprocess.run([make, "blob", str(256 * 1024), small], check=True)
 
-            # 500 MiB through node A, and A's memory meanwhile.
-            times, growth = [], []
+            # 500 MiB through node A, and A's memory meanwhile, side by side with boto3's
+            # multipart upload_file of the same file to the same store (alternately).
+            s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEY,
+                              aws_secret_access_key=SECRET, region_name="us-east-1")
+            times, growth, plain = [], [], []
             for i in range(3):
                 base = rss_kib(a[0].pid, "VmRSS")
                 with open(f"/proc/{a[0].pid}/clear_refs", "w") as f:
                     f.write("5")  # resets VmHWM
                 times.append(curl_upload(a[1], a[2], f500, f"big{i}.safetensors"))
                 growth.append(rss_kib(a[0].pid, "VmHWM") - base)
+                if "uploads" in only:
+                    t = time.perf_counter()
+                    s3.upload_file(f500, BUCKET, f"plain/f500-{i}")
+                    plain.append(time.perf_counter() - t)
             results["upload_500mib_through_node_s"] = statistics.median(times)
             results["node_peak_rss_growth_kib"] = max(growth)
-
-            s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEY,
-                              aws_secret_access_key=SECRET, region_name="us-east-1")
-            plain = []
-            for i in range(3):
-                t = time.perf_counter()
-                s3.upload_file(f500, BUCKET, f"plain/f500-{i}")
-                plain.append(time.perf_counter() - t)
-            results["plain_s3_put_500mib_s"] = statistics.median(plain)
+            if plain:
+                results["plain_s3_put_500mib_s"] = statistics.median(plain)
+                results["node_vs_boto3_upload_throughput"] = (
+                    results["plain_s3_put_500mib_s"] / results["upload_500mib_through_node_s"])
 
             # Cold ensures of the 500 MiB files on C, against boto3's download_file (10
             # threads, 8 MiB ranges) of the same bytes from the same store, alternately.
             cold, boto = [], []
             conn_c = http.client.HTTPConnection(c[1], timeout=600)
-            for i in range(3):
+            for i in range(3 if "ensure" in only else 0):
                 entry, elapsed = ensure(conn_c, c[2], f"styles/big{i}.safetensors")
                 if not entry["fetched"]:
                     sys.exit("node C already held the file: the cold ensure measured nothing")
                 cold.append(elapsed)
+                if "uploads" not in only:
+                    s3.upload_file(f500, BUCKET, f"plain/f500-{i}")
                 dest = os.path.join(work, f"boto-{i}")
                 t = time.perf_counter()
                 s3.download_file(BUCKET, f"plain/f500-{i}", dest)
                 boto.append(time.perf_counter() - t)
                 os.remove(dest)
-            results["cold_ensure_500mib_s"] = statistics.median(cold)
-            results["boto3_download_file_500mib_s"] = statistics.median(boto)
-            lat = warm_ensures(c[1], c[2], "styles/big0.safetensors")
-            results["warm_ensure_c8_p50_ms"] = lat[len(lat) // 2]
-            results["warm_ensure_c8_p99_ms"] = lat[int(len(lat) * 0.99)]
-            if shutil.which("ab"):
+            if "ensure" in only:
+                results["cold_ensure_500mib_s"] = statistics.median(cold)
+                results["boto3_download_file_500mib_s"] = statistics.median(boto)
+                lat = warm_ensures(c[1], c[2], "styles/big0.safetensors")
+                results["warm_ensure_c8_p50_ms"] = lat[len(lat) // 2]
+                results["warm_ensure_c8_p99_ms"] = lat[int(len(lat) * 0.99)]
+            if "ensure" in only and shutil.which("ab"):
                 # A native client too (apache2-utils' ab): the Python one's own cost is in
                 # the figures above.
                 body = os.path.join(work, "ensure.json")
@@ -245,54 +253,57 @@ def main():
                 results["warm_ensure_ab_c8_p99_ms"] = pct["99%"]
                 results["warm_ensure_ab_failures"] = f"{failed} failed"
 
-            # 100 × 256 KiB on A, until all are on B's disk.
-            content = open(small, "rb").read()
-            conn = http.client.HTTPConnection(a[1], timeout=60)
-            t = time.perf_counter()
-            for i in range(100):
-                multipart_upload(conn, a[2], f"small{i:03}.safetensors", content)
-            uploaded = time.perf_counter() - t
-            target = os.path.join(b[3], "models/loras/styles")
-            while True:
-                have = [n for n in os.listdir(target) if n.startswith("small")] if os.path.isdir(target) else []
-                if len(have) >= 100:
-                    break
-                if time.perf_counter() - t > 120:
-                    sys.exit(f"only {len(have)} of 100 reached node B in 120 s")
-                time.sleep(0.05)
-            results["small_100x256kib_uploaded_on_a_s"] = uploaded
-            results["small_100x256kib_on_b_disk_s"] = time.perf_counter() - t
+            if "sync" in only:
+                # 100 × 256 KiB on A, until all are on B's disk.
+                content = open(small, "rb").read()
+                conn = http.client.HTTPConnection(a[1], timeout=60)
+                t = time.perf_counter()
+                for i in range(100):
+                    multipart_upload(conn, a[2], f"small{i:03}.safetensors", content)
+                uploaded = time.perf_counter() - t
+                target = os.path.join(b[3], "models/loras/styles")
+                while True:
+                    have = [n for n in os.listdir(target) if n.startswith("small")] if os.path.isdir(target) else []
+                    if len(have) >= 100:
+                        break
+                    if time.perf_counter() - t > 120:
+                        sys.exit(f"only {len(have)} of 100 reached node B in 120 s")
+                    time.sleep(0.05)
+                results["small_100x256kib_uploaded_on_a_s"] = uploaded
+                results["small_100x256kib_on_b_disk_s"] = time.perf_counter() - t
 
-            # A working set: 500 files of 1 MiB, a node with room for 100, 2,000 ensures
-            # drawn from a Zipf(1.1) popularity; the hit ratio, and the node's disk at its
-            # fullest against the budget.
-            one = os.path.join(work, "f1m.safetensors")
-            subprocess.run([make, "blob", str(MIB), one], check=True)
-            content = open(one, "rb").read()
-            for i in range(500):
-                multipart_upload(conn, a[2], f"zipf{i:03}.safetensors", content)
-            budget = 100 * len(content)
-            e = start_node(work, "e", endpoint, sync_secs=3600,
-                           extra={"LORA_REPLICA_BUDGET_BYTES": str(budget)})
-            nodes.append(e[0])
-            rng = random.Random(11)
-            weights = [1 / (k ** 1.1) for k in range(1, 501)]
-            draws = rng.choices(range(500), weights=weights, k=2000)
-            conn_e = http.client.HTTPConnection(e[1], timeout=60)
-            styles_e = os.path.join(e[3], "models/loras/styles")
-            peak, t = 0, time.perf_counter()
-            for k in draws:
-                # No lease: a job loads at once, and the 30 s default would pin a fifth of
-                # the draws at this rate.
-                ensure(conn_e, e[2], f"styles/zipf{k:03}.safetensors", lease_secs=0)
-                on_disk = sum(f.stat().st_size for f in os.scandir(styles_e) if f.name.startswith("zipf"))
-                peak = max(peak, on_disk)
-            results["zipf_2000_ensures_s"] = time.perf_counter() - t
-            conn_e.request("GET", "/api/v1/evaluation/health")
-            replica = json.loads(conn_e.getresponse().read())["replica"]
-            results["zipf_hit_ratio"] = replica["hits"] / (replica["hits"] + replica["misses"])
-            results["zipf_peak_disk_bytes"] = peak
-            results["zipf_budget_bytes"] = budget
+            if "zipf" in only:
+                # A working set: 500 files of 1 MiB, a node with room for 100, 2,000 ensures
+                # drawn from a Zipf(1.1) popularity; the hit ratio, and the node's disk at its
+                # fullest against the budget.
+                one = os.path.join(work, "f1m.safetensors")
+                subprocess.run([make, "blob", str(MIB), one], check=True)
+                content = open(one, "rb").read()
+                conn = http.client.HTTPConnection(a[1], timeout=60)
+                for i in range(500):
+                    multipart_upload(conn, a[2], f"zipf{i:03}.safetensors", content)
+                budget = 100 * len(content)
+                e = start_node(work, "e", endpoint, sync_secs=3600,
+                               extra={"LORA_REPLICA_BUDGET_BYTES": str(budget)})
+                nodes.append(e[0])
+                rng = random.Random(11)
+                weights = [1 / (k ** 1.1) for k in range(1, 501)]
+                draws = rng.choices(range(500), weights=weights, k=2000)
+                conn_e = http.client.HTTPConnection(e[1], timeout=60)
+                styles_e = os.path.join(e[3], "models/loras/styles")
+                peak, t = 0, time.perf_counter()
+                for k in draws:
+                    # No lease: a job loads at once, and the 30 s default would pin a fifth of
+                    # the draws at this rate.
+                    ensure(conn_e, e[2], f"styles/zipf{k:03}.safetensors", lease_secs=0)
+                    on_disk = sum(f.stat().st_size for f in os.scandir(styles_e) if f.name.startswith("zipf"))
+                    peak = max(peak, on_disk)
+                results["zipf_2000_ensures_s"] = time.perf_counter() - t
+                conn_e.request("GET", "/api/v1/evaluation/health")
+                replica = json.loads(conn_e.getresponse().read())["replica"]
+                results["zipf_hit_ratio"] = replica["hits"] / (replica["hits"] + replica["misses"])
+                results["zipf_peak_disk_bytes"] = peak
+                results["zipf_budget_bytes"] = budget
         finally:
             for p in nodes:
                 p.kill()
@@ -300,22 +311,27 @@ def main():
     os.makedirs(os.path.join(ROOT, "target/bench"), exist_ok=True)
     with open(os.path.join(ROOT, "target/bench/fleet.json"), "w") as f:
         json.dump(results, f, indent=2)
+    r = results
+    rows = [
+        ("upload_500mib_through_node_s", lambda: f"| 500 MiB upload through node A into the bucket (median of 3) | {r['upload_500mib_through_node_s']:.2f} s |"),
+        ("plain_s3_put_500mib_s", lambda: f"| plain S3 multipart put of the same file, boto3, alternately (median of 3) | {r['plain_s3_put_500mib_s']:.2f} s |"),
+        ("node_vs_boto3_upload_throughput", lambda: f"| upload through a node vs boto3 throughput | {r['node_vs_boto3_upload_throughput']:.2f}x |"),
+        ("node_peak_rss_growth_kib", lambda: f"| node A's peak RSS growth during those uploads | {r['node_peak_rss_growth_kib'] / 1024:.1f} MiB |"),
+        ("cold_ensure_500mib_s", lambda: f"| cold ensure of a 500 MiB file on node C (median of 3) | {r['cold_ensure_500mib_s']:.2f} s |"),
+        ("boto3_download_file_500mib_s", lambda: f"| boto3 download_file of the same bytes (median of 3) | {r['boto3_download_file_500mib_s']:.2f} s |"),
+        ("cold_ensure_500mib_s", lambda: f"| cold ensure vs boto3 throughput | {r['boto3_download_file_500mib_s'] / r['cold_ensure_500mib_s']:.2f}x |"),
+        ("warm_ensure_c8_p50_ms", lambda: f"| warm ensure, 8 clients × 250: p50 / p99 | {r['warm_ensure_c8_p50_ms']:.2f} / {r['warm_ensure_c8_p99_ms']:.2f} ms |"),
+        ("warm_ensure_ab_c8_p99_ms", lambda: f"| warm ensure, ab -c 8 -n 4000: p50 / p99 (whole ms) | {r['warm_ensure_ab_c8_p50_ms']:.0f} / {r['warm_ensure_ab_c8_p99_ms']:.0f} ms ({r['warm_ensure_ab_failures']}) |"),
+        ("small_100x256kib_uploaded_on_a_s", lambda: f"| 100 × 256 KiB uploaded on A | {r['small_100x256kib_uploaded_on_a_s']:.2f} s |"),
+        ("small_100x256kib_on_b_disk_s", lambda: f"| ... all 100 on node B's disk (from the first upload) | {r['small_100x256kib_on_b_disk_s']:.2f} s |"),
+        ("zipf_hit_ratio", lambda: f"| Zipf(1.1): 2,000 ensures over 500 × 1 MiB, budget 100 files: hit ratio | {r['zipf_hit_ratio']:.3f} |"),
+        ("zipf_peak_disk_bytes", lambda: f"| ... the disk at its fullest / the budget | {r['zipf_peak_disk_bytes']} / {r['zipf_budget_bytes']} bytes |"),
+        ("zipf_2000_ensures_s", lambda: f"| ... the 2,000 ensures took | {r['zipf_2000_ensures_s']:.2f} s |"),
+    ]
     print("| measurement | value |\n| --- | --- |")
-    print(f"| 500 MiB upload through node A into the bucket (median of 3) | {results['upload_500mib_through_node_s']:.2f} s |")
-    print(f"| plain S3 multipart put of the same file, boto3 (median of 3) | {results['plain_s3_put_500mib_s']:.2f} s |")
-    print(f"| node A's peak RSS growth during those uploads | {results['node_peak_rss_growth_kib'] / 1024:.1f} MiB |")
-    print(f"| cold ensure of a 500 MiB file on node C (median of 3) | {results['cold_ensure_500mib_s']:.2f} s |")
-    print(f"| boto3 download_file of the same bytes (median of 3) | {results['boto3_download_file_500mib_s']:.2f} s |")
-    print(f"| cold ensure vs boto3 throughput | {results['boto3_download_file_500mib_s'] / results['cold_ensure_500mib_s']:.2f}x |")
-    print(f"| warm ensure, 8 clients × 250: p50 / p99 | {results['warm_ensure_c8_p50_ms']:.2f} / {results['warm_ensure_c8_p99_ms']:.2f} ms |")
-    if "warm_ensure_ab_c8_p99_ms" in results:
-        print(f"| warm ensure, ab -c 8 -n 4000: p50 / p99 (whole ms) | {results['warm_ensure_ab_c8_p50_ms']:.0f} / {results['warm_ensure_ab_c8_p99_ms']:.0f} ms ({results['warm_ensure_ab_failures']}) |")
-    print(f"| 100 × 256 KiB uploaded on A | {results['small_100x256kib_uploaded_on_a_s']:.2f} s |")
-    print(f"| ... all 100 on node B's disk (from the first upload) | {results['small_100x256kib_on_b_disk_s']:.2f} s |")
-    print(f"| Zipf(1.1): 2,000 ensures over 500 × 1 MiB, budget 100 files: hit ratio | {results['zipf_hit_ratio']:.3f} |")
-    print(f"| ... the disk at its fullest / the budget | {results['zipf_peak_disk_bytes']} / {results['zipf_budget_bytes']} bytes |")
-    print(f"| ... the 2,000 ensures took | {results['zipf_2000_ensures_s']:.2f} s |")
-
+    for key, row in rows:
+        if key in r:
+            print(row())
 
 if __name__ == "__main__":
     main()

@@ -53,7 +53,9 @@ impl Fleet {
         let mut purged = Purged { files: 0, bytes: 0 };
         for entry in entries {
             self.block_on(async {
-                self.bucket.delete(&self.keys.bin(&entry.bin_path)).await?;
+                let key = self.keys.bin(&entry.bin_path);
+                self.bucket.delete(&key).await?;
+                self.drop_sum(&key).await?;
                 self.bucket
                     .delete(&self.keys.journal(&entry.bin_path))
                     .await

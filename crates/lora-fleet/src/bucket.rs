@@ -1,20 +1,24 @@
 //! The bucket's operations, as fleet mode uses them, over `object_store`.
 //!
-//! Only three kinds of writes ever touch a final key, and none can overwrite: a
-//! conditional copy (`If-None-Match: *`, [`Bucket::create_copy`]) from a staging key or
-//! from the bin, and deletes. Uploads stream to a staging key with a multipart upload (a
-//! multipart upload cannot be conditional), which is then copied to its name.
+//! Every write that gives an object its final name is conditional (`If-None-Match: *`),
+//! so none can overwrite: a conditional copy ([`Bucket::create_copy`]) from a staging key
+//! or from the bin, a conditional put of a small upload ([`Bucket::put_new`]), and a
+//! conditional completion of a multipart upload streamed to its name
+//! ([`Bucket::complete_new`], the one request `object_store` cannot send: it is presigned
+//! by `object_store` and sent here). Deletes are the only other writes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use lora_core::Sha256;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
+use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{
-    Attribute, AttributeValue, Attributes, ClientOptions, GetOptions, ObjectMeta, ObjectStore,
-    ObjectStoreExt, PutMultipartOptions, RetryConfig, WriteMultipart,
+    Attribute, AttributeValue, Attributes, ClientOptions, GetOptions, MultipartId, ObjectMeta,
+    ObjectStore, ObjectStoreExt, PutMultipartOptions, PutPayload, RetryConfig, WriteMultipart,
 };
 use time::OffsetDateTime;
 use tokio::io::AsyncReadExt;
@@ -60,10 +64,37 @@ impl From<ObjectMeta> for Listed {
     }
 }
 
+/// How a conditional completion ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Completion {
+    /// The object is live under its key, with this ETag.
+    Done { etag: Option<String> },
+    /// The key was taken (412): the multipart upload is still open.
+    Taken,
+    /// The store cannot complete conditionally (no signer, or it refused the header).
+    Unsupported(String),
+}
+
 /// The bucket.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Bucket {
     store: Arc<dyn ObjectStore>,
+    parts: Arc<dyn MultipartStore>,
+    /// Presigns the conditional completion, and sends it (S3 only; the in-memory store of
+    /// tests has none, and falls back as a store without the feature does).
+    signer: Option<(Arc<AmazonS3>, reqwest::Client)>,
+    /// Test hook: multipart uploads started and not yet completed or aborted.
+    #[cfg(test)]
+    pub(crate) open_uploads: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl std::fmt::Debug for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bucket")
+            .field("store", &self.store)
+            .field("completes_conditionally", &self.signer.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Bucket {
@@ -115,15 +146,180 @@ impl Bucket {
             }
             FleetError::Config(format!("the S3 client cannot be built: {reason}"))
         })?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            // A completion assembles the whole object: on some stores that takes a while.
+            .timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| FleetError::Config(format!("the HTTP client cannot be built: {e}")))?;
+        let store = Arc::new(store);
         Ok(Self {
-            store: Arc::new(store),
+            store: Arc::clone(&store) as Arc<dyn ObjectStore>,
+            parts: Arc::clone(&store) as Arc<dyn MultipartStore>,
+            signer: Some((store, http)),
+            #[cfg(test)]
+            open_uploads: Arc::default(),
         })
     }
 
-    /// Any `object_store` backend (tests use the in-memory one).
+    /// The in-memory store (tests): no conditional completion, as on a store without it.
     #[cfg(test)]
-    pub(crate) fn over(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
+    pub(crate) fn over(store: Arc<object_store::memory::InMemory>) -> Self {
+        Self {
+            store: Arc::clone(&store) as Arc<dyn ObjectStore>,
+            parts: store,
+            signer: None,
+            open_uploads: Arc::default(),
+        }
+    }
+
+    /// Whether a multipart upload can be completed only if its key is free.
+    pub(crate) fn completes_conditionally(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// Starts a multipart upload at `key`.
+    pub(crate) async fn create_multipart(
+        &self,
+        key: &Path,
+    ) -> Result<MultipartId, object_store::Error> {
+        let id = self.parts.create_multipart(key).await?;
+        #[cfg(test)]
+        self.open_uploads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(id)
+    }
+
+    /// Sends part `index` (from 0) of the multipart upload `id`.
+    pub(crate) async fn put_part(
+        &self,
+        key: &Path,
+        id: &MultipartId,
+        index: usize,
+        bytes: PutPayload,
+    ) -> Result<PartId, object_store::Error> {
+        self.parts.put_part(key, id, index, bytes).await
+    }
+
+    /// Completes the multipart upload `id` whatever is at `key` (a staging key: ours).
+    pub(crate) async fn complete(
+        &self,
+        key: &Path,
+        id: &MultipartId,
+        parts: Vec<PartId>,
+    ) -> Result<(), object_store::Error> {
+        self.parts.complete_multipart(key, id, parts).await?;
+        #[cfg(test)]
+        self.open_uploads
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Abandons the multipart upload `id`: its parts are freed.
+    pub(crate) async fn abort(
+        &self,
+        key: &Path,
+        id: &MultipartId,
+    ) -> Result<(), object_store::Error> {
+        self.parts.abort_multipart(key, id).await?;
+        #[cfg(test)]
+        self.open_uploads
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Completes the multipart upload `id` only if `key` is free: one
+    /// `CompleteMultipartUpload` with `If-None-Match: *`, presigned by `object_store` (its
+    /// credentials, whatever their source) and sent here, as `object_store` has no
+    /// conditional completion of its own.
+    pub(crate) async fn complete_new(
+        &self,
+        key: &Path,
+        id: &MultipartId,
+        parts: &[PartId],
+    ) -> Result<Completion, object_store::Error> {
+        let Some((signer, http)) = &self.signer else {
+            return Ok(Completion::Unsupported("no request signer".into()));
+        };
+        let options = SignedUrlOptions::new()
+            .with_query([("uploadId", id.as_str())])
+            .with_signed_header(
+                reqwest::header::IF_NONE_MATCH,
+                object_store::HeaderValue::from_static("*"),
+            );
+        let url = signer
+            .signed_url_opts(
+                reqwest::Method::POST,
+                key,
+                Duration::from_secs(300),
+                &options,
+            )
+            .await?;
+        let body = quick_xml::se::to_string(&CompleteRequest {
+            parts: parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| CompletePart {
+                    number: i + 1,
+                    etag: part.content_id.clone(),
+                })
+                .collect(),
+        })
+        .map_err(|e| object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(e),
+        })?;
+        let response = http
+            .post(url)
+            .header(reqwest::header::IF_NONE_MATCH, "*")
+            .body(body)
+            .send()
+            .await
+            .map_err(generic_http)?;
+        let status = response.status();
+        let text = response.text().await.map_err(generic_http)?;
+        // S3 may answer 200 and put the error in the body (a completion that failed late).
+        let refusal = quick_xml::de::from_str::<S3Error>(&text).ok();
+        #[cfg(test)]
+        if status.is_success() && refusal.is_none() {
+            self.open_uploads
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        match (status.as_u16(), refusal.as_ref().map(|e| e.code.as_str())) {
+            (412, _) | (_, Some("PreconditionFailed")) => Ok(Completion::Taken),
+            (200, None) => Ok(Completion::Done {
+                etag: quick_xml::de::from_str::<CompleteResult>(&text)
+                    .ok()
+                    .and_then(|r| r.etag),
+            }),
+            (400 | 501, Some("NotImplemented" | "InvalidArgument" | "InvalidRequest"))
+            | (501, _) => Ok(Completion::Unsupported(format!("{status}: {text}"))),
+            _ => Err(object_store::Error::Generic {
+                store: "S3",
+                source: format!("conditional CompleteMultipartUpload answered {status}: {text}")
+                    .into(),
+            }),
+        }
+    }
+
+    /// Puts a small object at `key` with its SHA-256, only if `key` is free: `Ok(false)`
+    /// when it is taken.
+    pub(crate) async fn put_new(
+        &self,
+        key: &Path,
+        bytes: PutPayload,
+        sha256: Sha256,
+    ) -> Result<bool, object_store::Error> {
+        let options = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            attributes: sha_attribute(sha256),
+            ..object_store::PutOptions::default()
+        };
+        match self.store.put_opts(key, bytes, options).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Streams the file at `from` to `key` with a multipart upload, its SHA-256 as
@@ -134,13 +330,8 @@ impl Bucket {
         key: &Path,
         sha256: Sha256,
     ) -> Result<(), object_store::Error> {
-        let mut attributes = Attributes::new();
-        attributes.insert(
-            Attribute::Metadata(SHA256.into()),
-            AttributeValue::from(sha256.to_hex()),
-        );
         let options = PutMultipartOptions {
-            attributes,
+            attributes: sha_attribute(sha256),
             ..PutMultipartOptions::default()
         };
         let upload = self.store.put_multipart_opts(key, options).await?;
@@ -195,6 +386,15 @@ impl Bucket {
             .put_opts(key, bytes.into(), options)
             .await
             .map(|_| ())
+    }
+
+    /// Writes a small object of this service's own (a sum), replacing what was there.
+    pub(crate) async fn put_small(
+        &self,
+        key: &Path,
+        bytes: Vec<u8>,
+    ) -> Result<(), object_store::Error> {
+        self.store.put(key, bytes.into()).await.map(|_| ())
     }
 
     /// Deletes `key`; a missing key is not an error.
@@ -313,6 +513,55 @@ pub(crate) enum DownloadError {
     Bucket(object_store::Error),
     #[error(transparent)]
     Local(lora_store::StoreError),
+}
+
+/// The `sha256` metadata attribute.
+fn sha_attribute(sha256: Sha256) -> Attributes {
+    let mut attributes = Attributes::new();
+    attributes.insert(
+        Attribute::Metadata(SHA256.into()),
+        AttributeValue::from(sha256.to_hex()),
+    );
+    attributes
+}
+
+/// The body of `CompleteMultipartUpload`.
+#[derive(serde::Serialize)]
+#[serde(rename = "CompleteMultipartUpload")]
+struct CompleteRequest {
+    #[serde(rename = "Part")]
+    parts: Vec<CompletePart>,
+}
+
+#[derive(serde::Serialize)]
+struct CompletePart {
+    #[serde(rename = "PartNumber")]
+    number: usize,
+    #[serde(rename = "ETag")]
+    etag: String,
+}
+
+/// What a completion answers.
+#[derive(serde::Deserialize)]
+#[serde(rename = "CompleteMultipartUploadResult")]
+struct CompleteResult {
+    #[serde(rename = "ETag")]
+    etag: Option<String>,
+}
+
+/// An S3 error body.
+#[derive(serde::Deserialize)]
+#[serde(rename = "Error")]
+struct S3Error {
+    #[serde(rename = "Code")]
+    code: String,
+}
+
+fn generic_http(e: reqwest::Error) -> object_store::Error {
+    object_store::Error::Generic {
+        store: "S3",
+        source: Box::new(e),
+    }
 }
 
 fn generic(e: std::io::Error) -> object_store::Error {

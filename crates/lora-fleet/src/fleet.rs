@@ -8,6 +8,7 @@
 //! the sync pass (`sync`).
 
 use std::future::Future;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -49,12 +50,15 @@ pub struct Fleet {
     pub(crate) replica: Mutex<Manifest>,
     /// What objects from the bucket must pass before they reach this disk.
     pub(crate) check: Arc<dyn ContentCheck>,
-    pub(crate) vitals: Vitals,
+    pub(crate) vitals: Arc<Vitals>,
     pub(crate) sync: SyncState,
     /// One download per file at a time (ensure).
     pub(crate) flights: Flights,
     /// The disk budget, pins and leases.
     pub(crate) working: WorkingSet,
+    /// Whether uploads stream to their name and complete there with `If-None-Match`
+    /// (until the store refuses it once).
+    pub(crate) completes_conditionally: AtomicBool,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -100,6 +104,7 @@ impl Fleet {
         // Manifests written before sizes were kept: the disk tells.
         replica.fill_in(|path| store.examine(path).ok().map(|e| e.len));
         let working = WorkingSet::new(config.budget, &config.pins);
+        let bucket_completes = bucket.completes_conditionally();
         Ok(Arc::new(Self {
             keys: Keys::new(&config.prefix),
             store,
@@ -109,11 +114,17 @@ impl Fleet {
             index: Mutex::new(Index::default()),
             replica: Mutex::new(replica),
             check,
-            vitals: Vitals::new(),
+            vitals: Arc::new(Vitals::new()),
             sync: SyncState::default(),
             flights: Flights::default(),
             working,
+            completes_conditionally: AtomicBool::new(bucket_completes),
         }))
+    }
+
+    /// Where bucket I/O that outlives a call runs (an upload's stream).
+    pub(crate) fn io(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
     }
 
     /// Runs bucket I/O to its end from a blocking thread.

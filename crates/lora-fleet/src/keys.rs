@@ -5,7 +5,8 @@
 //! * `bin-journal/{entity}/{name}.json`: where a bin entry came from, for the rare entry
 //!   whose name had to be versioned in the bin;
 //! * `staging/{id}`: uploads on their way (copied to their final key, then removed;
-//!   leftovers older than a day are swept).
+//!   leftovers older than a day are swept);
+//! * `sums/{key}.json`: the SHA-256 of an object streamed to its name (see `sums`).
 
 use lora_core::PartialPath;
 use object_store::path::Path;
@@ -63,6 +64,19 @@ impl Keys {
         self.under(&format!("staging/{id}"))
     }
 
+    /// Where the sum of the object at `key` (a key under the prefix) is kept.
+    pub(crate) fn sum(&self, key: &Path) -> Path {
+        let key = key.as_ref();
+        let rest = match self.prefix.is_empty() {
+            true => key,
+            false => key
+                .strip_prefix(self.prefix.as_str())
+                .and_then(|k| k.strip_prefix('/'))
+                .unwrap_or(key),
+        };
+        self.under(&format!("sums/{rest}.json"))
+    }
+
     /// The partial path of a key under `root` (`None` for anything else: foreign objects,
     /// names the service would not publish, deeper folders).
     pub(crate) fn partial(&self, root: &Path, key: &Path) -> Option<PartialPath> {
@@ -104,6 +118,14 @@ mod tests {
         assert_eq!(
             bare.bin(&path).as_ref(),
             "bin/models/loras/styles/a.safetensors"
+        );
+        assert_eq!(
+            keys.sum(&live).as_ref(),
+            "fleet/sums/models/loras/styles/a.safetensors.json"
+        );
+        assert_eq!(
+            bare.sum(&bare.bin(&path)).as_ref(),
+            "sums/bin/models/loras/styles/a.safetensors.json"
         );
         let odd = Path::from("fleet/models/loras/styles/.hidden");
         assert_eq!(keys.partial(&keys.live_root(), &odd), None);

@@ -45,10 +45,15 @@ mod keys;
 mod replica;
 mod replicate;
 mod repository;
+mod stream;
+mod sums;
 mod sync;
 mod sync_state;
 #[cfg(test)]
 mod tests;
+mod upload;
+#[cfg(test)]
+mod upload_tests;
 mod vitals;
 mod working_set;
 

@@ -6,13 +6,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lora_core::{EntityType, PartialPath, SafeFileName};
 use lora_store::{
-    BinEntry, BinListing, Binned, Ensured, Listing, LiveFile, OnClash, Page, Published, Purged,
-    RemoteHealth, ReplicaHealth, Repository, Restored, StagedFile, StoreError,
+    BinEntry, BinListing, Binned, Destination, Ensured, Listing, LiveFile, OnClash, Page,
+    Published, Purged, RemoteHealth, ReplicaHealth, Repository, Restored, StagedFile, StagedUpload,
+    StoreError,
 };
 use time::OffsetDateTime;
 
-use crate::bucket::Listed;
-use crate::fleet::{Fleet, MAX_VERSIONS, replica_id, versions};
+use crate::fleet::{Fleet, versions};
 use crate::index::Known;
 use crate::journal::JournalEntry;
 
@@ -44,6 +44,10 @@ impl Repository for Fleet {
         }
     }
 
+    fn stage(&self, destination: Option<&Destination>) -> Result<StagedUpload, StoreError> {
+        self.stage_upload(destination)
+    }
+
     fn publish(
         &self,
         staged: StagedFile,
@@ -51,87 +55,19 @@ impl Repository for Fleet {
         name: &SafeFileName,
         on_clash: OnClash,
     ) -> Result<Published, StoreError> {
-        let wanted = PartialPath::new(entity, name.clone());
-        let staging = self
-            .keys
-            .staging(&format!("{}-{}", replica_id(), staged.sha256().to_hex()));
-        // Names the index knows to be taken are skipped; the conditional copy decides.
-        // Only this name's versions can clash: the index range of the entity, this stem.
-        let stem = name.stem();
-        let taken: Vec<PartialPath> = self
-            .lock_index()
-            .live
-            .keys()
-            .filter(|p| p.entity() == entity && p.file_name().starts_with(stem))
-            .cloned()
-            .collect();
-        let candidates = name
-            .versions()
-            .take(MAX_VERSIONS as usize)
-            .map(|n| PartialPath::new(entity, n))
-            .filter(|c| {
-                on_clash == OnClash::Refuse || c == &wanted || taken.binary_search(c).is_err()
-            });
-        let result = self.block_on(async {
-            self.bucket
-                .upload_file(staged.path().as_std_path(), &staging, staged.sha256())
-                .await?;
-            let placed = self
-                .create_first_free(
-                    &staging,
-                    &wanted,
-                    candidates,
-                    |p| self.keys.live(p),
-                    on_clash,
-                )
-                .await;
-            // The staging key goes whatever happened (the sweep catches a failure here).
-            let _ = self.bucket.delete(&staging).await;
-            placed
-        });
-        let placed = match result {
-            Ok(Ok(placed)) => placed,
-            Ok(Err(first)) => return Err(StoreError::AlreadyExists { path: first }),
-            Err(e) => return Err(self.remote("upload to the bucket", e)),
-        };
-        self.reached();
-        let (len, sha256) = (staged.len(), staged.sha256());
-        {
-            let mut index = self.lock_index();
-            index.live.insert(
-                placed.clone(),
-                Known {
-                    listed: Listed {
-                        key: self.keys.live(&placed),
-                        size: len,
-                        modified: OffsetDateTime::now_utc(),
-                        etag: None,
-                    },
-                    sha256: Some(sha256),
-                },
-            );
-        }
-        // The object is live in the bucket: now on this node's disk, before the answer.
-        let mut replica = self.lock_replica();
-        let published = self.claim_and_install(&mut replica, staged, &placed, sha256, len)?;
-        drop(replica);
-        // Just uploaded through this node: the most recently used; others make room.
-        if let Err(e) = self.make_room(&placed, len) {
-            tracing::warn!(path = %placed, error = %e, "over the disk budget after an upload");
-        }
-        Ok(published)
+        self.publish_upload(staged, entity, name, on_clash)
     }
 
     fn delete(&self, path: &PartialPath) -> Result<Binned, StoreError> {
         let live = self.keys.live(path);
-        let head = self
-            .block_on(self.bucket.head(&live))
+        let looked = self
+            .block_on(self.look(&live))
             .map_err(|e| self.remote("look up a file in the bucket", e))?;
         self.reached();
-        if head.is_none() {
+        let Some(looked) = looked else {
             // Not in the bucket: a file placed on this node by hand is still this node's.
             return self.store.delete(path);
-        }
+        };
         let bin = self.block_on(async {
             let bin = self
                 .create_first_free(
@@ -151,7 +87,11 @@ impl Repository for Fleet {
                         .create_small(&self.keys.journal(bin_path), journal.to_bytes())
                         .await?;
                 }
+                self.carry_sum(&looked, &self.keys.bin(bin_path)).await;
                 self.bucket.delete(&live).await?;
+                if looked.from_sum {
+                    self.drop_sum(&live).await?;
+                }
             }
             Ok::<_, object_store::Error>(bin)
         });
@@ -251,11 +191,11 @@ impl Repository for Fleet {
             return self.store.restore(bin_path, on_clash);
         };
         let from = self.keys.bin(bin_path);
-        let head = self
-            .block_on(self.bucket.head(&from))
+        let looked = self
+            .block_on(self.look(&from))
             .map_err(|e| self.remote("look up a bin entry", e))?;
-        let size = head.as_ref().map(|(listed, _)| listed.size);
-        let sha256 = head.and_then(|(_, sha)| sha);
+        let size = looked.as_ref().map(|l| l.listed.size);
+        let sha256 = looked.as_ref().and_then(|l| l.sha256);
         let placed = self.block_on(async {
             let placed = self
                 .create_first_free(
@@ -266,9 +206,15 @@ impl Repository for Fleet {
                     on_clash,
                 )
                 .await?;
-            if placed.is_ok() {
+            if let Ok(placed) = &placed {
+                if let Some(looked) = &looked {
+                    self.carry_sum(looked, &self.keys.live(placed)).await;
+                }
                 self.bucket.delete(&from).await?;
                 self.bucket.delete(&self.keys.journal(bin_path)).await?;
+                if looked.as_ref().is_some_and(|l| l.from_sum) {
+                    self.drop_sum(&from).await?;
+                }
             }
             Ok::<_, object_store::Error>(placed)
         });
@@ -343,11 +289,16 @@ impl Fleet {
                     return Ok(here);
                 }
                 let key = self.keys.live(path);
-                let head = self
-                    .block_on(self.bucket.head(&key))
+                let looked = self
+                    .block_on(self.look(&key))
                     .map_err(|e| self.remote("look up a file in the bucket", e))?;
                 self.reached();
-                let Some((listed, sha)) = head else {
+                let Some(crate::sums::Looked {
+                    listed,
+                    sha256: sha,
+                    ..
+                }) = looked
+                else {
                     return Err(StoreError::NotFound { path: path.clone() });
                 };
                 let size = listed.size;

@@ -178,10 +178,10 @@ impl Fleet {
         if let Some(sha) = self.lock_index().live.get(path).and_then(|k| k.sha256) {
             return Ok(Some(sha));
         }
-        let head = self
-            .block_on(self.bucket.head(&self.keys.live(path)))
+        let looked = self
+            .block_on(self.look(&self.keys.live(path)))
             .map_err(|e| self.remote("look up an object", e))?;
-        let sha = head.and_then(|(_, sha)| sha);
+        let sha = looked.and_then(|l| l.sha256);
         if let Some(known) = self.lock_index().live.get_mut(path) {
             known.sha256 = sha;
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use lora_core::{EntityType, PartialPath, SafeFileName};
-use lora_store::{OnClash, Repository, Store, StoreError};
+use lora_store::{Destination, OnClash, Repository, Store, StoreError};
 use object_store::memory::InMemory;
 
 use crate::bucket::Bucket;
@@ -35,12 +35,12 @@ impl lora_inspect::ContentCheck for RefuseBad {
 /// The lease the tests' ensures take.
 const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
-struct Node {
+pub(crate) struct Node {
     _dir: tempfile::TempDir,
-    fleet: Arc<Fleet>,
+    pub(crate) fleet: Arc<Fleet>,
 }
 
-fn node(bucket: &Arc<InMemory>) -> Node {
+pub(crate) fn node(bucket: &Arc<InMemory>) -> Node {
     node_with(bucket, None, &[])
 }
 
@@ -54,7 +54,7 @@ fn node_with(bucket: &Arc<InMemory>, budget: Option<u64>, pins: &[EntityType]) -
     let fleet = Fleet::with_bucket(
         store,
         config,
-        Bucket::over(Arc::clone(bucket) as Arc<dyn object_store::ObjectStore>),
+        Bucket::over(Arc::clone(bucket)),
         Arc::new(RefuseBad),
     )
     .unwrap();
@@ -77,15 +77,21 @@ fn upload_to(
     bytes: &[u8],
     on_clash: OnClash,
 ) -> Result<PartialPath, StoreError> {
-    let mut staged = node.fleet.store.stage().unwrap();
-    staged.write(bytes).unwrap();
     let name = SafeFileName::from_client(name).unwrap();
+    // The way the routes stage: streamed to the bucket while it arrives.
+    let destination = Destination {
+        entity,
+        name: name.clone(),
+        on_clash,
+    };
+    let mut staged = node.fleet.stage(Some(&destination)).unwrap();
+    staged.write(bytes).unwrap();
     node.fleet
         .publish(staged.finish().unwrap(), entity, &name, on_clash)
         .map(|p| p.partial_path)
 }
 
-fn local(node: &Node, path: &str) -> Option<Vec<u8>> {
+pub(crate) fn local(node: &Node, path: &str) -> Option<Vec<u8>> {
     let path = PartialPath::parse(path).unwrap();
     std::fs::read(node.fleet.store.layout().live_path(&path)).ok()
 }
@@ -270,7 +276,7 @@ fn the_sync_thread_stops_when_told() {
     let fleet = Fleet::with_bucket(
         store,
         config,
-        Bucket::over(Arc::clone(&bucket) as Arc<dyn object_store::ObjectStore>),
+        Bucket::over(Arc::clone(&bucket)),
         Arc::new(RefuseBad),
     )
     .unwrap();

@@ -72,7 +72,6 @@ impl AppState {
         let repository: Arc<dyn Repository> = Arc::clone(&store) as Arc<dyn Repository>;
         Self {
             ingest: Ingest {
-                local: Arc::clone(&store),
                 repository: Arc::clone(&repository),
                 check: Arc::new(crate::InspectCheck::default()),
                 metrics: Arc::clone(&metrics),

@@ -54,6 +54,7 @@
 mod binning;
 mod durability;
 mod error;
+mod forward;
 mod fsops;
 mod hashes;
 mod jsonl;
@@ -72,6 +73,7 @@ mod writeback;
 
 pub use binning::{Binned, Restored};
 pub use error::StoreError;
+pub use forward::{Destination, Forward};
 pub use layout::Layout;
 pub use listing::Page;
 pub use place::OnClash;

@@ -14,8 +14,8 @@ use lora_core::{EntityType, PartialPath, SafeFileName};
 use time::OffsetDateTime;
 
 use crate::{
-    BinListing, Binned, Ensured, Listing, OnClash, Published, Purged, Restored, StagedFile,
-    StorageHealth, Store, StoreError,
+    BinListing, Binned, Destination, Ensured, Listing, OnClash, Published, Purged, Restored,
+    StagedFile, StagedUpload, StorageHealth, Store, StoreError,
 };
 
 /// The shared storage's state, for the health route (fleet mode only).
@@ -72,6 +72,16 @@ pub struct ReplicaHealth {
 ///
 /// All methods block; call them from a blocking thread.
 pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
+    /// A new staging file for an upload on its way to [`Repository::publish`], on this
+    /// node's disk. `destination` says where the upload will probably go, when that is
+    /// known before its bytes: a repository with shared storage may send them there as
+    /// they arrive (a [`crate::Forward`] on the staging file).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::stage`].
+    fn stage(&self, destination: Option<&Destination>) -> Result<StagedUpload, StoreError>;
+
     /// Publishes a staged upload as `{entity}/{name}` or its first free version.
     ///
     /// # Errors
@@ -179,6 +189,11 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
 }
 
 impl Repository for Store {
+    fn stage(&self, _destination: Option<&Destination>) -> Result<StagedUpload, StoreError> {
+        // The staging folder is on the same disk as the files: a publish is a rename.
+        Store::stage(self)
+    }
+
     fn ensure(&self, path: &PartialPath, _lease: Duration) -> Result<Ensured, StoreError> {
         // One machine: every file is here, and nothing is evicted.
         Store::ensure(self, path)

@@ -10,9 +10,9 @@ use lora_core::Sha256;
 use sha2::Digest;
 use tempfile::NamedTempFile;
 
-use crate::StoreError;
 use crate::error::io_err;
 use crate::writeback::Writeback;
+use crate::{Forward, StoreError};
 
 /// Bytes are gathered into writes of this size: few syscalls, bounded memory.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -35,6 +35,8 @@ pub struct StagedUpload {
     len: u64,
     path: Utf8PathBuf,
     writeback: Writeback,
+    /// Where the bytes are also sent as they arrive (fleet mode), if anywhere.
+    forward: Option<Box<dyn Forward>>,
     /// Test hook: writes past this many bytes fail as if the disk were full.
     #[cfg(feature = "fault-injection")]
     pub(crate) fail_after: Option<u64>,
@@ -107,6 +109,7 @@ pub struct StagedFile {
     pub(crate) len: u64,
     pub(crate) sha256: Sha256,
     pub(crate) path: Utf8PathBuf,
+    pub(crate) forwarded: Option<Box<dyn Forward>>,
 }
 
 impl StagedUpload {
@@ -124,9 +127,19 @@ impl StagedUpload {
             len: 0,
             path,
             writeback: Writeback::default(),
+            forward: None,
             #[cfg(feature = "fault-injection")]
             fail_after: None,
         })
+    }
+
+    /// Sends every chunk written from now on to `forward` as well (a repository that
+    /// streams uploads on while they arrive); it is finished with the file, and handed
+    /// on with the [`StagedFile`].
+    #[must_use]
+    pub fn forwarding(mut self, forward: Box<dyn Forward>) -> Self {
+        self.forward = Some(forward);
+        self
     }
 
     /// Appends a chunk.
@@ -168,6 +181,13 @@ impl StagedUpload {
         self.len += chunk.len() as u64;
         self.writeback
             .wrote(self.file.get_ref().as_file(), self.len);
+        if let Some(forward) = &mut self.forward {
+            forward.send(
+                shared
+                    .cloned()
+                    .unwrap_or_else(|| Bytes::copy_from_slice(chunk)),
+            )?;
+        }
         Ok(())
     }
 
@@ -206,11 +226,16 @@ impl StagedUpload {
         file.as_file()
             .sync_all()
             .map_err(io_err("fsync the staging file", &path))?;
+        let mut forwarded = self.forward;
+        if let Some(forward) = &mut forwarded {
+            forward.finish()?;
+        }
         Ok(StagedFile {
             file,
             len: self.len,
             sha256,
             path,
+            forwarded,
         })
     }
 }
@@ -234,5 +259,11 @@ impl StagedFile {
     /// SHA-256 of the bytes.
     pub fn sha256(&self) -> Sha256 {
         self.sha256
+    }
+
+    /// What the bytes were also sent to while they arrived, for the repository that
+    /// asked for it to complete (dropping it abandons what was sent).
+    pub fn take_forwarded(&mut self) -> Option<Box<dyn Forward>> {
+        self.forwarded.take()
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! 1. [`Ingest::begin`] takes a place under the cap on uploads in flight (or refuses with
 //!    503 and counts it) and opens a [`Session`] for one actor.
-//! 2. The body reaches the disk through a [`Sink`] (a new staging file, or a part file),
+//! 2. The body reaches the disk through a [`Sink`] (a new staging file the repository
+//!    opens, which in fleet mode also streams to the bucket; or a part file),
 //!    read with the idle timeout of [`idle`].
 //! 3. [`Session::publish`] takes the staged bytes (with their hash) through the content
 //!    check and gate (a `lora_inspect::ContentCheck`, the one fleet mode's sync uses too), the naming rule (`use_safe_filename`: versioning or 409) and the
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use lora_core::{Clock, EntityType, SafeFileName};
-use lora_store::{Completed, OnClash, Repository, StagedFile, StagedUpload, Store};
+use lora_store::{Completed, Destination, OnClash, Repository, StagedFile, StagedUpload};
 
 use crate::ApiError;
 use crate::observe::audit::{self, Action, Actor};
@@ -77,9 +78,7 @@ pub(crate) struct Stored {
 /// The steps every upload takes, and what they share. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Ingest {
-    /// Where bytes are staged: this node's disk.
-    pub(crate) local: Arc<Store>,
-    /// Where files are published.
+    /// Where bytes are staged (on this node's disk) and files are published.
     pub(crate) repository: Arc<dyn Repository>,
     pub(crate) check: Arc<dyn ContentCheck>,
     pub(crate) metrics: Arc<Metrics>,
@@ -138,10 +137,11 @@ pub(crate) struct Session {
 }
 
 impl Session {
-    /// A sink into a new staging file, created with the first bytes.
-    pub(crate) fn stage(&self) -> Sink<StagedUpload> {
-        let local = Arc::clone(&self.ingest.local);
-        Sink::opening(move || local.stage())
+    /// A sink into a new staging file, created with the first bytes by the repository
+    /// (which may also send them on towards `destination`, when it is known).
+    pub(crate) fn stage(&self, destination: Option<Destination>) -> Sink<StagedUpload> {
+        let repository = Arc::clone(&self.ingest.repository);
+        Sink::opening(move || repository.stage(destination.as_ref()))
     }
 
     /// The body has arrived (a PATCH that does not complete its upload): times it.

@@ -295,6 +295,7 @@ impl Resumable {
             len,
             sha256,
             path: to,
+            forwarded: None,
         })
     }
 

@@ -9,14 +9,14 @@ use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use lora_auth::Claims;
 use lora_core::{EntityType, SafeFileName, Sha256, UploadRoute};
-use lora_store::{Completed, OnClash, StagedFile, StagedUpload};
+use lora_store::{Completed, Destination, OnClash, StagedFile, StagedUpload};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{HttpError, HttpValidationError};
 use crate::error::{IssueKind, ValidationIssue};
 use crate::extract::disposition;
-use crate::ingest::{Arrival, Session, Stored, Via, idle};
+use crate::ingest::{Arrival, Session, Sink, Stored, Via, idle};
 use crate::observe::audit::{self, Action, Actor};
 use crate::state::MULTIPART_ALLOWANCE;
 use crate::{AdminClaims, ApiError, AppState, UserClaims};
@@ -253,8 +253,19 @@ async fn read_form(
                         continue;
                     }
                 };
+                // Known before the bytes when the entity type came first: a fleet node
+                // then streams them towards their name.
+                let destination = match (entity_checked, &entity_raw) {
+                    (true, raw) => Some(Destination {
+                        entity: EntityType::parse_form(raw.as_deref(), route)?,
+                        name: name.clone(),
+                        on_clash,
+                    }),
+                    (false, _) => None,
+                };
+                let sink = session.stage(destination);
                 let staged =
-                    stream_file(&mut field, state, session, &mut seen, limit, body_limit).await?;
+                    stream_file(&mut field, state, sink, &mut seen, limit, body_limit).await?;
                 file = Some(FilePart {
                     client_name: sent_name,
                     name: Ok((name, staged)),
@@ -310,12 +321,11 @@ async fn read_form(
 async fn stream_file(
     field: &mut Field,
     state: &AppState,
-    session: &Session,
+    mut sink: Sink<StagedUpload>,
     seen: &mut u64,
     limit: u64,
     body_limit: u64,
 ) -> Result<StagedFile, ApiError> {
-    let mut sink = session.stage();
     let mut size: u64 = 0;
     while let Some(chunk) = idle::next(field, state.limits.body_idle_timeout).await? {
         let chunk = chunk.map_err(multipart_error)?;
