@@ -44,6 +44,10 @@ impl Repository for Fleet {
         }
     }
 
+    fn uploads(&self) -> std::sync::Arc<dyn lora_store::Uploads> {
+        std::sync::Arc::new(self.store.resumable().clone())
+    }
+
     fn stage(&self, destination: Option<&Destination>) -> Result<StagedUpload, StoreError> {
         self.stage_upload(destination)
     }

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use lora_auth::Verifier;
-use lora_store::{Repository, Store};
+use lora_store::{Repository, Store, Uploads};
 
 use lora_core::{Clock, SystemClock};
 
@@ -31,6 +31,8 @@ pub const MULTIPART_ALLOWANCE: u64 = 1 << 20;
 pub struct AppState {
     pub(crate) local: Arc<Store>,
     pub(crate) repository: Arc<dyn Repository>,
+    /// Where resumable uploads are kept (the repository's).
+    pub(crate) uploads: Arc<dyn Uploads>,
     pub(crate) verifier: Arc<Verifier>,
     pub(crate) ingest: Ingest,
     pub(crate) limits: Limits,
@@ -79,6 +81,7 @@ impl AppState {
                 clock: Arc::new(SystemClock),
             },
             local: store,
+            uploads: repository.uploads(),
             repository,
             verifier,
             limits: Limits {
@@ -93,12 +96,13 @@ impl AppState {
         }
     }
 
-    /// Publishes, lists and bins through `repository` (fleet mode's bucket with this
-    /// node's store as its replica) instead of the store alone. What needs the local disk
-    /// (staging, resumable uploads, evaluation) keeps using the store.
+    /// Publishes, lists, bins and keeps resumable uploads through `repository` (fleet
+    /// mode's bucket with this node's store as its replica) instead of the store alone.
+    /// What needs the local disk (evaluation) keeps using the store.
     #[must_use]
     pub fn with_repository(mut self, repository: Arc<dyn Repository>) -> Self {
         self.ingest.repository = Arc::clone(&repository);
+        self.uploads = repository.uploads();
         self.repository = repository;
         self
     }

@@ -79,7 +79,10 @@ pub use listing::Page;
 pub use place::OnClash;
 pub use recycle_bin::{BinEntry, BinListing, Purged};
 pub use repository::{RemoteHealth, ReplicaHealth, Repository};
-pub use resumable::{Appender, Completed, PatchGuard, Resumable, ResumableInfo, UploadId};
+pub use resumable::{
+    Append, Appender, Completed, PatchGuard, Resumable, ResumableInfo, UploadClaim, UploadId,
+    Uploads,
+};
 pub use staging::{StagedFile, StagedUpload};
 pub use store::{
     Ensured, Examined, Listing, LiveFile, OpenOptions, Published, Recovery, StorageHealth, Store,

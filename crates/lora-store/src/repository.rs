@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::{
     BinListing, Binned, Destination, Ensured, Listing, OnClash, Published, Purged, Restored,
-    StagedFile, StagedUpload, StorageHealth, Store, StoreError,
+    StagedFile, StagedUpload, StorageHealth, Store, StoreError, Uploads,
 };
 
 /// The shared storage's state, for the health route (fleet mode only).
@@ -81,6 +81,10 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
     ///
     /// As [`Store::stage`].
     fn stage(&self, destination: Option<&Destination>) -> Result<StagedUpload, StoreError>;
+
+    /// Where resumable (tus) uploads are kept while they arrive: this node's disk, or (fleet
+    /// mode) the shared storage, so any node can go on with any upload.
+    fn uploads(&self) -> std::sync::Arc<dyn Uploads>;
 
     /// Publishes a staged upload as `{entity}/{name}` or its first free version.
     ///
@@ -189,6 +193,10 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
 }
 
 impl Repository for Store {
+    fn uploads(&self) -> std::sync::Arc<dyn Uploads> {
+        std::sync::Arc::new(self.resumable().clone())
+    }
+
     fn stage(&self, _destination: Option<&Destination>) -> Result<StagedUpload, StoreError> {
         // The staging folder is on the same disk as the files: a publish is a rename.
         Store::stage(self)

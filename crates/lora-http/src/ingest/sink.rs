@@ -10,7 +10,7 @@
 //! has a fixed size: 256 threads here, which 300 stalled uploads used to exhaust).
 
 use bytes::Bytes;
-use lora_store::{Appender, StagedUpload, StoreError};
+use lora_store::{Append, StagedUpload, StoreError};
 use tokio::task::{JoinHandle, spawn_blocking};
 
 use crate::ApiError;
@@ -32,9 +32,9 @@ impl Target for StagedUpload {
     }
 }
 
-impl Target for Appender {
+impl Target for Box<dyn Append> {
     fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        Appender::write(self, chunk)
+        Append::write(self.as_mut(), chunk)
     }
 }
 

@@ -23,15 +23,15 @@ pub fn spawn_retention(state: &AppState) -> Option<actix_web::rt::task::JoinHand
 /// expiry, if shorter), on the blocking pool. [`crate::run`] starts it; a service that mounts
 /// [`crate::configure`] calls it once.
 pub fn spawn_upload_sweep(state: &AppState) -> actix_web::rt::task::JoinHandle<()> {
-    let store = std::sync::Arc::clone(&state.local);
+    let uploads = std::sync::Arc::clone(&state.uploads);
     let clock = std::sync::Arc::clone(&state.ingest.clock);
     let every =
         (state.limits.upload_expiry / 10).clamp(Duration::from_secs(1), Duration::from_secs(60));
     actix_web::rt::spawn(async move {
         loop {
-            let store = std::sync::Arc::clone(&store);
+            let uploads = std::sync::Arc::clone(&uploads);
             let now = clock.now();
-            if let Ok(swept) = web::block(move || store.resumable().sweep(now)).await
+            if let Ok(swept) = web::block(move || uploads.sweep(now)).await
                 && swept > 0
             {
                 tracing::info!(swept, "removed expired resumable uploads");

@@ -77,6 +77,11 @@ impl Appender {
     pub fn offset(&self) -> u64 {
         self.offset
     }
+
+    /// The offset it started from.
+    pub fn start(&self) -> u64 {
+        self.offset - self.written
+    }
 }
 
 /// SHA-256 on its own thread: the state goes in, chunks follow, the state comes back.

@@ -13,6 +13,8 @@
 
 mod appender;
 mod info;
+mod local;
+mod uploads;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -20,7 +22,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use lora_core::Sha256;
 use sha2::Digest;
 use tempfile::{NamedTempFile, TempPath};
@@ -29,6 +31,7 @@ use time::OffsetDateTime;
 pub use appender::Appender;
 use appender::HashThread;
 pub use info::{Completed, ResumableInfo, UploadId};
+pub use uploads::{Append, UploadClaim, Uploads};
 
 use crate::StagedFile;
 use crate::StoreError;
@@ -38,18 +41,20 @@ use crate::error::io_err;
 /// sweep removes it once it is this old (a creation under way is younger).
 const ORPHAN_AFTER: Duration = Duration::from_secs(60);
 
-/// The partial uploads of one store.
-#[derive(Debug)]
+/// The partial uploads of one store. Cheap to clone: clones share their state.
+#[derive(Debug, Clone)]
 pub struct Resumable {
     dir: Utf8PathBuf,
+    /// Where a complete upload moves to be published.
+    staging: Utf8PathBuf,
     /// Each upload's hashing thread, still running (it hashes the last PATCH's bytes while
     /// the client sends the next), with the offset it will have covered.
-    hashers: Mutex<HashMap<UploadId, (u64, HashThread)>>,
+    hashers: Arc<Mutex<HashMap<UploadId, (u64, HashThread)>>>,
     /// Uploads a PATCH (or a removal) holds now.
     busy: Arc<Mutex<HashSet<UploadId>>>,
     /// Test hook: the record of a published upload cannot be written.
     #[cfg(feature = "fault-injection")]
-    pub(crate) fail_records: std::sync::atomic::AtomicBool,
+    pub(crate) fail_records: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The claim on one upload, held while a PATCH writes to it (or while it is removed);
@@ -77,7 +82,7 @@ impl Drop for PatchGuard {
 }
 
 impl Resumable {
-    pub(crate) fn open(dir: Utf8PathBuf) -> Result<Self, StoreError> {
+    pub(crate) fn open(dir: Utf8PathBuf, staging: Utf8PathBuf) -> Result<Self, StoreError> {
         fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
         // Received bytes are nobody else's business, as in staging. (A folder an earlier
         // version made 0755 is restricted now; on a read-only disk that waits, as every
@@ -93,10 +98,11 @@ impl Resumable {
         }
         Ok(Self {
             dir,
-            hashers: Mutex::new(HashMap::new()),
-            busy: Arc::new(Mutex::new(HashSet::new())),
+            staging,
+            hashers: Arc::default(),
+            busy: Arc::default(),
             #[cfg(feature = "fault-injection")]
-            fail_records: std::sync::atomic::AtomicBool::new(false),
+            fail_records: Arc::default(),
         })
     }
 
@@ -261,14 +267,10 @@ impl Resumable {
     /// # Errors
     ///
     /// [`StoreError::Io`] when it cannot be moved or read.
-    pub(crate) fn stage(
-        &self,
-        claim: &PatchGuard,
-        staging: &Utf8Path,
-    ) -> Result<StagedFile, StoreError> {
+    pub fn stage(&self, claim: &PatchGuard) -> Result<StagedFile, StoreError> {
         let id = claim.id();
         let from = self.part(id);
-        let to = staging.join(format!(".upload-{id}.part"));
+        let to = self.staging.join(format!(".upload-{id}.part"));
         fs::rename(&from, &to).map_err(io_err("move to staging", &from))?;
         let temp = TempPath::try_from_path(to.as_std_path()).map_err(io_err("adopt", &to))?;
         let file = File::open(&to).map_err(io_err("open", &to))?;

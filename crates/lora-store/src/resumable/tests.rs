@@ -4,6 +4,8 @@ use bytes::Bytes;
 use lora_core::{EntityType, UploadRoute};
 use time::macros::datetime;
 
+use camino::Utf8Path;
+
 use super::*;
 
 const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
@@ -11,7 +13,9 @@ const NOW: OffsetDateTime = datetime!(2026-06-01 12:00 UTC);
 fn open() -> (tempfile::TempDir, Resumable) {
     let dir = tempfile::tempdir().unwrap();
     let root = Utf8PathBuf::from_path_buf(dir.path().join("uploads")).unwrap();
-    (dir, Resumable::open(root).unwrap())
+    let staging = Utf8PathBuf::from_path_buf(dir.path().join("staging")).unwrap();
+    std::fs::create_dir_all(&staging).unwrap();
+    (dir, Resumable::open(root, staging).unwrap())
 }
 
 fn info(owner: &str, expires: OffsetDateTime) -> ResumableInfo {

@@ -49,7 +49,7 @@ impl Store {
         &self,
         claim: &crate::PatchGuard,
     ) -> Result<crate::StagedFile, StoreError> {
-        self.resumable.stage(claim, &self.layout.staging_dir())
+        self.resumable.stage(claim)
     }
 
     /// Starts receiving an upload into the staging folder.

@@ -135,7 +135,7 @@ impl Store {
         let (bin, stale_bin_records) = RecycleBin::open(layout.bin_root(), layout.bin_journal())?;
         let (hashes, stale_hashes) =
             HashLog::open(layout.hash_log(), |p| stamp_of(&layout.live_path(p)))?;
-        let resumable = Resumable::open(layout.state_dir().join("uploads"))?;
+        let resumable = Resumable::open(layout.state_dir().join("uploads"), layout.staging_dir())?;
         Ok(Self {
             resumable,
             layout,

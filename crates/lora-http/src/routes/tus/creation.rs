@@ -66,10 +66,11 @@ pub(super) async fn create_in(
     let expires = info.expires;
     let repo = std::sync::Arc::clone(&state.repository);
     let store = std::sync::Arc::clone(&state.local);
+    let uploads = std::sync::Arc::clone(&state.uploads);
     let id = blocking(move || {
         // What would fail at the end is refused now: no storage, no bucket, no room.
         repo.ready_for_uploads()?;
-        if store.resumable().unfinished_of(&info.owner) >= MAX_UNFINISHED_PER_SUBJECT {
+        if uploads.unfinished_of(&info.owner)? >= MAX_UNFINISHED_PER_SUBJECT {
             return Err(TusError::TooMany {
                 limit: MAX_UNFINISHED_PER_SUBJECT,
             }
@@ -81,7 +82,7 @@ pub(super) async fn create_in(
                 source: std::io::ErrorKind::StorageFull.into(),
             }));
         }
-        Ok(store.resumable().create(&info)?)
+        Ok(uploads.create(&info)?)
     })
     .await?;
     let mut response = HttpResponse::Created();

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use lora_auth::Claims;
 use lora_core::UploadRoute;
 
-use super::writing::{answer, find};
+use super::writing::{answer, claim, find};
 use crate::ingest::Stored;
 use crate::routes::blocking;
 use crate::tus::TusError;
@@ -38,11 +38,9 @@ pub(super) async fn delete_in(
 ) -> Result<HttpResponse, ApiError> {
     crate::tus::require_version(req.headers())?;
     let (id, _, _) = find(&state, &id, claims, route).await?;
-    let store = std::sync::Arc::clone(&state.local);
+    let claim = claim(&state, &id).await?;
     blocking(move || {
-        let resumable = store.resumable();
-        let claim = resumable.lock(&id).ok_or(TusError::Busy)?;
-        resumable.remove(&claim);
+        claim.remove();
         Ok(())
     })
     .await?;

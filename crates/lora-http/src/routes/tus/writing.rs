@@ -4,7 +4,9 @@
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use lora_auth::Claims;
 use lora_core::{SafeFileName, UploadRoute};
-use lora_store::{OnClash, PatchGuard, ResumableInfo, UploadId};
+use std::sync::Arc;
+
+use lora_store::{OnClash, ResumableInfo, UploadClaim, UploadId};
 
 use crate::ingest::{Arrival, Session, Sink, Stored, Via, idle};
 use crate::observe::audit::Actor;
@@ -40,23 +42,30 @@ pub(super) async fn find(
     route: UploadRoute,
 ) -> Result<(UploadId, ResumableInfo, u64), ApiError> {
     let id = UploadId::parse(raw_id).ok_or(TusError::UnknownUpload)?;
-    let store = std::sync::Arc::clone(&state.local);
+    let uploads = Arc::clone(&state.uploads);
     let now = state.ingest.clock.now();
     let owner = claims.sub().to_owned();
-    blocking(move || {
-        let resumable = store.resumable();
-        match resumable.get(&id)? {
-            Some((info, _)) if info.expired(now) => {
-                resumable.remove_if_idle(&id);
-                Err(TusError::UnknownUpload.into())
-            }
-            Some((info, offset)) if info.owner == owner && info.route == route => {
-                Ok((id, info, offset))
-            }
-            _ => Err(TusError::UnknownUpload.into()),
+    blocking(move || match uploads.get(&id)? {
+        Some((info, _)) if info.expired(now) => {
+            uploads.remove_if_idle(&id)?;
+            Err(TusError::UnknownUpload.into())
         }
+        Some((info, offset)) if info.owner == owner && info.route == route => {
+            Ok((id, info, offset))
+        }
+        _ => Err(TusError::UnknownUpload.into()),
     })
     .await
+}
+
+/// Claims the upload for this request: 423 while another PATCH (on any node) holds it.
+pub(super) async fn claim(
+    state: &AppState,
+    id: &UploadId,
+) -> Result<Arc<dyn UploadClaim>, ApiError> {
+    let uploads = Arc::clone(&state.uploads);
+    let id = id.clone();
+    blocking(move || uploads.claim(&id)?.ok_or_else(|| TusError::Busy.into())).await
 }
 
 /// Streams a PATCH body into the upload from `offset`, commits it, and publishes the
@@ -69,20 +78,12 @@ pub(super) async fn append(
     mut payload: web::Payload,
     state: &AppState,
 ) -> Result<Written, ApiError> {
-    let store = std::sync::Arc::clone(&state.local);
     // Claimed before the offset is read: two PATCHes one after the other must not both
     // see the old offset and append at it.
-    let claim = std::sync::Arc::new(store.resumable().lock(id).ok_or(TusError::Busy)?);
+    let claim = claim(state, id).await?;
     let (info, current) = {
-        let store = std::sync::Arc::clone(&store);
-        let id = id.clone();
-        blocking(move || {
-            store
-                .resumable()
-                .get(&id)?
-                .ok_or_else(|| TusError::UnknownUpload.into())
-        })
-        .await?
+        let claim = Arc::clone(&claim);
+        blocking(move || claim.get()?.ok_or_else(|| TusError::UnknownUpload.into())).await?
     };
     if info.completed.is_some() {
         return Ok(Written {
@@ -100,9 +101,8 @@ pub(super) async fn append(
     }
     let session = state.ingest.begin(Actor::of(claims), Via::Tus)?;
     let appender = {
-        let store = std::sync::Arc::clone(&store);
-        let claim = std::sync::Arc::clone(&claim);
-        blocking(move || Ok(store.resumable().appender(&claim, offset)?)).await?
+        let claim = Arc::clone(&claim);
+        blocking(move || Ok(claim.appender(offset)?)).await?
     };
     let mut sink = Sink::into_target(appender);
     let mut received = offset;
@@ -124,14 +124,14 @@ pub(super) async fn append(
     };
     // What arrived is kept (tus resumes from it) unless it overran the length.
     let committed = if matches!(failure, Some(ApiError::TooLarge { .. })) {
-        drop(sink.abandon().await?);
-        let (store, claim) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&claim));
-        blocking(move || Ok(store.resumable().truncate(&claim, offset)?)).await?;
+        if let Some(appender) = sink.abandon().await? {
+            let claim = Arc::clone(&claim);
+            blocking(move || Ok(claim.discard(appender)?)).await?;
+        }
         offset
     } else {
-        let store = std::sync::Arc::clone(&store);
-        sink.finish(move |appender| store.resumable().commit(appender))
-            .await?
+        let claim = Arc::clone(&claim);
+        sink.finish(move |appender| claim.commit(appender)).await?
     };
     if let Some(e) = failure {
         return Err(session.interrupted(e));
@@ -139,9 +139,9 @@ pub(super) async fn append(
     // It may have expired while the body arrived: then it is gone, as the sweep would
     // have made it had no PATCH held it.
     if info.expired(state.ingest.clock.now()) {
-        let (store, claim) = (std::sync::Arc::clone(&store), std::sync::Arc::clone(&claim));
+        let claim = Arc::clone(&claim);
         blocking(move || {
-            store.resumable().remove(&claim);
+            claim.remove();
             Ok(())
         })
         .await?;
@@ -155,7 +155,7 @@ pub(super) async fn append(
             published: None,
         });
     }
-    let stored = finish(session, &claim, info, state).await?;
+    let stored = finish(session, &claim, info).await?;
     Ok(Written {
         offset: committed,
         published: Some(stored),
@@ -166,9 +166,8 @@ pub(super) async fn append(
 /// it went, for `GET` on its URL.
 async fn finish(
     session: Session,
-    claim: &std::sync::Arc<PatchGuard>,
+    claim: &Arc<dyn UploadClaim>,
     info: ResumableInfo,
-    state: &AppState,
 ) -> Result<Stored, ApiError> {
     let arrival = Arrival {
         name: SafeFileName::from_client(&info.filename)?,
@@ -181,26 +180,20 @@ async fn finish(
         },
     };
     let staged = {
-        let (store, claim) = (
-            std::sync::Arc::clone(&state.local),
-            std::sync::Arc::clone(claim),
-        );
-        blocking(move || Ok(store.stage_resumable(&claim)?)).await
+        let claim = Arc::clone(claim);
+        blocking(move || Ok(claim.stage()?)).await
     };
     let published = match staged {
         Ok(staged) => session.publish(arrival, staged).await,
         Err(e) => Err(session.refused(&info.filename, e)),
     };
-    let (store, claim) = (
-        std::sync::Arc::clone(&state.local),
-        std::sync::Arc::clone(claim),
-    );
     let stored = match published {
         Ok(stored) => stored,
         Err(e) => {
             // Refused or failed: nothing half-written stays behind.
+            let claim = Arc::clone(claim);
             blocking(move || {
-                store.resumable().remove(&claim);
+                claim.remove();
                 Ok(())
             })
             .await?;
@@ -210,7 +203,10 @@ async fn finish(
     let completed = stored.completed.clone();
     // The file is live whatever happens next: a record that cannot be written costs the
     // GET on the upload's URL, never the answer to a change that took effect.
-    let recorded = blocking(move || Ok(store.resumable().finished(&claim, info, completed)?)).await;
+    let recorded = {
+        let claim = Arc::clone(claim);
+        blocking(move || Ok(claim.finished(info, completed)?)).await
+    };
     if let Err(e) = recorded {
         tracing::error!(
             error = %e,
