@@ -388,6 +388,75 @@ impl Bucket {
             .map(|_| ())
     }
 
+    /// Creates a small object only if `key` is free: its ETag, or `None` when taken.
+    pub(crate) async fn create_tagged(
+        &self,
+        key: &Path,
+        bytes: Vec<u8>,
+    ) -> Result<Option<String>, object_store::Error> {
+        let options = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..object_store::PutOptions::default()
+        };
+        match self.store.put_opts(key, bytes.into(), options).await {
+            Ok(put) => Ok(Some(put.e_tag.unwrap_or_default())),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A small object with its ETag; `None` when it does not exist.
+    pub(crate) async fn get_tagged(
+        &self,
+        key: &Path,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>, object_store::Error> {
+        match self.store.get(key).await {
+            Ok(got) => {
+                let etag = got.meta.e_tag.clone();
+                Ok(Some((got.bytes().await?.to_vec(), etag)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces the small object at `key` only if it is still the version `etag`: the new
+    /// ETag, or `None` when it changed or went.
+    pub(crate) async fn replace_tagged(
+        &self,
+        key: &Path,
+        bytes: Vec<u8>,
+        etag: &str,
+    ) -> Result<Option<String>, object_store::Error> {
+        let options = object_store::PutOptions {
+            mode: object_store::PutMode::Update(object_store::UpdateVersion {
+                e_tag: Some(etag.to_owned()),
+                version: None,
+            }),
+            ..object_store::PutOptions::default()
+        };
+        match self.store.put_opts(key, bytes.into(), options).await {
+            Ok(put) => Ok(Some(put.e_tag.unwrap_or_default())),
+            Err(
+                object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+            ) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes `key` if it is still the version `etag` (a look, then the delete: what only
+    /// its holder renews cannot change in between).
+    pub(crate) async fn delete_tagged(
+        &self,
+        key: &Path,
+        etag: &str,
+    ) -> Result<(), object_store::Error> {
+        match self.get_tagged(key).await? {
+            Some((_, Some(current))) if current == etag => self.delete(key).await,
+            _ => Ok(()),
+        }
+    }
+
     /// Writes a small object of this service's own (a sum), replacing what was there.
     pub(crate) async fn put_small(
         &self,

@@ -59,6 +59,8 @@ pub struct Fleet {
     /// Whether uploads stream to their name and complete there with `If-None-Match`
     /// (until the store refuses it once).
     pub(crate) completes_conditionally: AtomicBool,
+    /// Resumable uploads, kept in the bucket.
+    pub(crate) uploads: Arc<crate::resumable::FleetUploads>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -105,8 +107,19 @@ impl Fleet {
         replica.fill_in(|path| store.examine(path).ok().map(|e| e.len));
         let working = WorkingSet::new(config.budget, &config.pins);
         let bucket_completes = bucket.completes_conditionally();
+        let keys = Keys::new(&config.prefix);
+        let vitals = Arc::new(Vitals::new());
+        let uploads = Arc::new(crate::resumable::FleetUploads {
+            bucket: bucket.clone(),
+            keys: keys.clone(),
+            io: runtime.handle().clone(),
+            vitals: Arc::clone(&vitals),
+            store: Arc::clone(&store),
+            node: replica_id(),
+        });
         Ok(Arc::new(Self {
-            keys: Keys::new(&config.prefix),
+            keys,
+            uploads,
             store,
             bucket,
             config,
@@ -114,7 +127,7 @@ impl Fleet {
             index: Mutex::new(Index::default()),
             replica: Mutex::new(replica),
             check,
-            vitals: Arc::new(Vitals::new()),
+            vitals,
             sync: SyncState::default(),
             flights: Flights::default(),
             working,

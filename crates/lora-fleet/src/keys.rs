@@ -6,7 +6,11 @@
 //!   whose name had to be versioned in the bin;
 //! * `staging/{id}`: uploads on their way (copied to their final key, then removed;
 //!   leftovers older than a day are swept);
-//! * `sums/{key}.json`: the SHA-256 of an object streamed to its name (see `sums`).
+//! * `sums/{key}.json`: the SHA-256 of an object streamed to its name (see `sums`);
+//! * `uploads/{id}/info`, `data`, `tail.{offset}`, `lock`: a resumable upload's record,
+//!   its multipart upload (an object once complete), the bytes after its last whole part,
+//!   and the lease of the PATCH writing it (see `resumable`); `sweeper`: whose turn it is
+//!   to sweep the bucket.
 
 use lora_core::PartialPath;
 use object_store::path::Path;
@@ -62,6 +66,25 @@ impl Keys {
 
     pub(crate) fn staging(&self, id: &str) -> Path {
         self.under(&format!("staging/{id}"))
+    }
+
+    pub(crate) fn uploads_root(&self) -> Path {
+        self.under("uploads")
+    }
+
+    /// One of a resumable upload's objects: `uploads/{id}/{name}`.
+    pub(crate) fn upload(&self, id: &str, name: &str) -> Path {
+        self.under(&format!("uploads/{id}/{name}"))
+    }
+
+    /// The folder of a resumable upload's objects.
+    pub(crate) fn upload_root(&self, id: &str) -> Path {
+        self.under(&format!("uploads/{id}"))
+    }
+
+    /// Whose turn it is to sweep.
+    pub(crate) fn sweeper(&self) -> Path {
+        self.under("sweeper")
     }
 
     /// Where the sum of the object at `key` (a key under the prefix) is kept.

@@ -42,9 +42,15 @@ mod flight;
 mod index;
 mod journal;
 mod keys;
+mod lease;
 mod replica;
 mod replicate;
 mod repository;
+mod resumable;
+mod resumable_claim;
+#[cfg(test)]
+mod resumable_tests;
+mod resumable_uploads;
 mod stream;
 mod sums;
 mod sync;

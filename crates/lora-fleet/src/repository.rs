@@ -45,7 +45,8 @@ impl Repository for Fleet {
     }
 
     fn uploads(&self) -> std::sync::Arc<dyn lora_store::Uploads> {
-        std::sync::Arc::new(self.store.resumable().clone())
+        // In the bucket: any node goes on with any upload.
+        std::sync::Arc::clone(&self.uploads) as std::sync::Arc<dyn lora_store::Uploads>
     }
 
     fn stage(&self, destination: Option<&Destination>) -> Result<StagedUpload, StoreError> {

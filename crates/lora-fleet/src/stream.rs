@@ -39,7 +39,36 @@ const QUEUE: usize = 32;
 
 enum Message {
     Chunk(Bytes),
-    End,
+    /// The last chunk was sent; with `keep_rest` what is short of a whole part is handed
+    /// back instead of sent (a PATCH that leaves its upload unfinished keeps it aside).
+    End {
+        keep_rest: bool,
+    },
+}
+
+/// What the sending task achieved.
+#[derive(Debug, Default)]
+pub(crate) struct Pumped {
+    /// The multipart upload, if one was started (or given).
+    pub upload: Option<MultipartId>,
+    /// The parts this stream sent, in order, from its first index.
+    pub parts: Vec<PartId>,
+    /// Bytes not sent: a body shorter than one part, or (`keep_rest`) the tail.
+    pub rest: Vec<Bytes>,
+}
+
+/// Where a stream's parts go and what it may do with the multipart upload.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// The multipart upload to add to (started with the first whole part if `None`).
+    pub upload: Option<MultipartId>,
+    /// The index of the first part this stream sends.
+    pub first_index: usize,
+    /// Bytes that come before the body (a resumable upload's kept tail).
+    pub before: Vec<Bytes>,
+    /// Whether the multipart upload is this stream's alone: then a stream that fails or is
+    /// dropped aborts it. A PATCH's stream adds to an upload others began: it never does.
+    pub owned: bool,
 }
 
 /// What a stream sent, once every byte is acknowledged.
@@ -49,6 +78,47 @@ pub(crate) enum Sent {
     Small(Vec<Bytes>),
     /// A multipart upload at the stream's key, every part acknowledged, not completed.
     Parts { id: MultipartId, parts: Vec<PartId> },
+    /// A complete object at the key already, this service's own (a resumable upload read
+    /// back): copied to its name, then removed.
+    Stored,
+}
+
+/// The [`Forward`] of an upload whose bytes are a complete object in the bucket already.
+#[derive(Debug)]
+pub(crate) struct InBucket {
+    key: Path,
+}
+
+impl InBucket {
+    pub(crate) fn new(key: Path) -> Self {
+        Self { key }
+    }
+
+    /// What the publish does with it.
+    pub(crate) fn take(self) -> Streamed {
+        Streamed {
+            key: self.key,
+            aim: None,
+            sent: Sent::Stored,
+        }
+    }
+}
+
+impl Forward for InBucket {
+    fn send(&mut self, _chunk: Bytes) -> Result<(), StoreError> {
+        Err(StoreError::Remote {
+            op: "stream an upload to the bucket",
+            reason: "its bytes are in the bucket already".into(),
+        })
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
 }
 
 /// An upload on its way to the bucket.
@@ -58,7 +128,7 @@ pub(crate) struct Stream {
     /// The name the parts were sent towards, if they go to a live key.
     aim: Option<PartialPath>,
     queue: Option<mpsc::Sender<Message>>,
-    task: Option<JoinHandle<Result<Sent, object_store::Error>>>,
+    task: Option<JoinHandle<Result<Pumped, object_store::Error>>>,
     sent: Option<Sent>,
     bucket: Bucket,
     runtime: Handle,
@@ -84,7 +154,8 @@ pub(crate) struct Streamed {
 }
 
 impl Stream {
-    /// Starts sending to `key` (aimed at `aim` when it is a live key).
+    /// Starts an upload's own multipart upload at `key` (aimed at `aim` when it is a live
+    /// key).
     pub(crate) fn start(
         bucket: Bucket,
         runtime: Handle,
@@ -92,8 +163,26 @@ impl Stream {
         key: Path,
         aim: Option<PartialPath>,
     ) -> Self {
+        let plan = Plan {
+            upload: None,
+            first_index: 0,
+            before: Vec::new(),
+            owned: true,
+        };
+        Self::with_plan(bucket, runtime, vitals, key, aim, plan)
+    }
+
+    /// Starts sending to `key` as `plan` says.
+    pub(crate) fn with_plan(
+        bucket: Bucket,
+        runtime: Handle,
+        vitals: Arc<Vitals>,
+        key: Path,
+        aim: Option<PartialPath>,
+        plan: Plan,
+    ) -> Self {
         let (queue, received) = mpsc::channel(QUEUE);
-        let task = runtime.spawn(run(bucket.clone(), key.clone(), received));
+        let task = runtime.spawn(run(bucket.clone(), key.clone(), received, plan));
         Self {
             key,
             aim,
@@ -117,8 +206,18 @@ impl Stream {
         })
     }
 
+    /// Sends the end (`keep_rest`: hand back what is short of a part) and waits for every
+    /// part to be acknowledged.
+    pub(crate) fn end(&mut self, keep_rest: bool) -> Result<Pumped, StoreError> {
+        if let Some(queue) = self.queue.take() {
+            // A failed send means the task ended: `outcome` has its error.
+            let _ = queue.blocking_send(Message::End { keep_rest });
+        }
+        self.outcome()
+    }
+
     /// The task's end, as the staging writer reports it.
-    fn outcome(&mut self) -> Result<Sent, StoreError> {
+    fn outcome(&mut self) -> Result<Pumped, StoreError> {
         let Some(task) = self.task.take() else {
             return Err(StoreError::Remote {
                 op: "stream an upload to the bucket",
@@ -154,11 +253,14 @@ impl Forward for Stream {
     }
 
     fn finish(&mut self) -> Result<(), StoreError> {
-        if let Some(queue) = self.queue.take() {
-            // A failed send means the task ended: `outcome` has its error.
-            let _ = queue.blocking_send(Message::End);
-        }
-        self.sent = Some(self.outcome()?);
+        let pumped = self.end(false)?;
+        self.sent = Some(match pumped.upload {
+            Some(id) => Sent::Parts {
+                id,
+                parts: pumped.parts,
+            },
+            None => Sent::Small(pumped.rest),
+        });
         Ok(())
     }
 
@@ -183,15 +285,19 @@ impl Drop for Stream {
     }
 }
 
-/// The sending task: whatever ends it early aborts the multipart upload it started.
+/// The sending task: whatever ends it early aborts the multipart upload, if it is the
+/// stream's own.
 async fn run(
     bucket: Bucket,
     key: Path,
     queue: mpsc::Receiver<Message>,
-) -> Result<Sent, object_store::Error> {
-    let mut upload = None;
-    let sent = pump(&bucket, &key, queue, &mut upload).await;
+    plan: Plan,
+) -> Result<Pumped, object_store::Error> {
+    let owned = plan.owned;
+    let mut upload = plan.upload.clone();
+    let sent = pump(&bucket, &key, queue, &mut upload, plan).await;
     if sent.is_err()
+        && owned
         && let Some(id) = upload
         && let Err(e) = bucket.abort(&key, &id).await
     {
@@ -205,17 +311,21 @@ async fn pump(
     key: &Path,
     mut queue: mpsc::Receiver<Message>,
     upload: &mut Option<MultipartId>,
-) -> Result<Sent, object_store::Error> {
+    plan: Plan,
+) -> Result<Pumped, object_store::Error> {
     let mut pending = Pending::default();
+    for chunk in plan.before {
+        pending.push(chunk);
+    }
     let mut flying: JoinSet<Result<(usize, PartId), object_store::Error>> = JoinSet::new();
     let mut parts: Vec<Option<PartId>> = Vec::new();
     loop {
-        let last = match queue.recv().await {
+        let end = match queue.recv().await {
             Some(Message::Chunk(chunk)) => {
                 pending.push(chunk);
-                false
+                None
             }
-            Some(Message::End) => true,
+            Some(Message::End { keep_rest }) => Some(keep_rest),
             None => {
                 return Err(object_store::Error::Generic {
                     store: "upload stream",
@@ -223,9 +333,9 @@ async fn pump(
                 });
             }
         };
-        if last && upload.is_none() {
-            return Ok(Sent::Small(pending.chunks.into()));
-        }
+        // At the end, the rest is sent as the last part only if it is not kept aside and a
+        // multipart upload exists (a body shorter than a part is put whole instead).
+        let last = end == Some(false) && upload.is_some();
         while let Some(part) = pending.part(last) {
             let id = match upload {
                 Some(id) => id.clone(),
@@ -234,29 +344,33 @@ async fn pump(
             while flying.len() >= PARTS_IN_FLIGHT {
                 land(&mut flying, &mut parts).await?;
             }
-            let index = parts.len();
+            let number = parts.len();
             parts.push(None);
             let (bucket, key) = (bucket.clone(), key.clone());
+            let index = plan.first_index + number;
             flying.spawn(async move {
                 let payload = PutPayload::from_iter(part);
                 bucket
                     .put_part(&key, &id, index, payload)
                     .await
-                    .map(|p| (index, p))
+                    .map(|p| (number, p))
             });
         }
-        if last {
+        if end.is_some() {
             while !flying.is_empty() {
                 land(&mut flying, &mut parts).await?;
             }
-            let id = upload.clone().unwrap_or_default();
             let parts = parts.into_iter().collect::<Option<Vec<_>>>().ok_or(
                 object_store::Error::Generic {
                     store: "upload stream",
                     source: "a part was not acknowledged".into(),
                 },
             )?;
-            return Ok(Sent::Parts { id, parts });
+            return Ok(Pumped {
+                upload: upload.clone(),
+                parts,
+                rest: pending.chunks.into(),
+            });
         }
     }
 }

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use crate::bucket::{Completion, Listed};
 use crate::fleet::{Fleet, MAX_VERSIONS, replica_id};
 use crate::index::Known;
-use crate::stream::{Sent, Stream, Streamed};
+use crate::stream::{InBucket, Sent, Stream, Streamed};
 
 /// Where a publish ended: the name it took, or (every candidate taken) the one wanted.
 type Placed = Result<PartialPath, PartialPath>;
@@ -89,10 +89,12 @@ impl Fleet {
         on_clash: OnClash,
     ) -> Result<lora_store::Published, StoreError> {
         let wanted = PartialPath::new(entity, name.clone());
-        let streamed = staged
-            .take_forwarded()
-            .and_then(|f| f.into_any().downcast::<Stream>().ok())
-            .and_then(|stream| stream.take());
+        let streamed = staged.take_forwarded().and_then(|forwarded| {
+            match forwarded.into_any().downcast::<Stream>() {
+                Ok(stream) => stream.take(),
+                Err(other) => other.downcast::<InBucket>().ok().map(|b| b.take()),
+            }
+        });
         let candidates = self.candidates(entity, name, on_clash);
         let placed =
             match self.block_on(self.place(&staged, streamed, &wanted, candidates, on_clash)) {
@@ -194,19 +196,44 @@ impl Fleet {
                 sent: Sent::Parts { id, parts },
             }) => {
                 self.bucket.complete(&key, &id, parts).await?;
-                let placed = self
-                    .create_first_free(&key, wanted, candidates, |p| self.keys.live(p), on_clash)
+                return self
+                    .copy_to_name(&key, sha256, wanted, candidates, on_clash)
                     .await;
-                // The staging key goes whatever happened (the sweep catches a failure here).
-                let _ = self.bucket.delete(&key).await;
-                if let Ok(Ok(placed)) = &placed {
-                    self.record_sum(&self.keys.live(placed), sha256).await;
-                }
-                return placed;
+            }
+            // Complete in the bucket already (a resumable upload): copied to its name.
+            Some(Streamed {
+                key,
+                sent: Sent::Stored,
+                ..
+            }) => {
+                return self
+                    .copy_to_name(&key, sha256, wanted, candidates, on_clash)
+                    .await;
             }
             None => {}
         }
         self.place_copy(staged, wanted, candidates, on_clash).await
+    }
+
+    /// Copies the complete object at `key` (this service's own) to the first free name,
+    /// records its hash there, and removes it.
+    async fn copy_to_name(
+        &self,
+        key: &object_store::path::Path,
+        sha256: lora_core::Sha256,
+        wanted: &PartialPath,
+        candidates: impl Iterator<Item = PartialPath>,
+        on_clash: OnClash,
+    ) -> Result<Placed, object_store::Error> {
+        let placed = self
+            .create_first_free(key, wanted, candidates, |p| self.keys.live(p), on_clash)
+            .await;
+        // The source goes whatever happened (the sweeps catch a failure here).
+        let _ = self.bucket.delete(key).await;
+        if let Ok(Ok(placed)) = &placed {
+            self.record_sum(&self.keys.live(placed), sha256).await;
+        }
+        placed
     }
 
     /// The way without a stream: this node's copy of the bytes to a staging key (with its

@@ -1,0 +1,177 @@
+//! Leases held across nodes: a small lock object in the bucket, created only if absent
+//! (`If-None-Match: *`), renewed while it is held, taken over only once it has expired and
+//! only by replacing the very version that expired (`If-Match`), and removed when let go.
+//! A node that dies holding one stops renewing it: it expires within [`Lease::TTL`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use object_store::path::Path;
+use serde::{Deserialize, Serialize};
+use tokio::runtime::Handle;
+use tokio::sync::Mutex;
+
+use crate::bucket::Bucket;
+
+/// What a lock object says.
+#[derive(Debug, Serialize, Deserialize)]
+struct Holder {
+    /// Who holds it (for an operator reading the bucket).
+    node: String,
+    /// Until when, in Unix seconds, unless renewed.
+    until: u64,
+}
+
+/// A held lease; let go on drop (the lock object is removed unless it was lost).
+#[derive(Debug)]
+pub(crate) struct Lease {
+    key: Path,
+    bucket: Bucket,
+    runtime: Handle,
+    /// The lock object's version this node wrote last.
+    etag: Arc<Mutex<Option<String>>>,
+    /// Set when a renewal found the lock taken over.
+    lost: Arc<AtomicBool>,
+    renewal: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn holder(node: &str, ttl: Duration) -> Vec<u8> {
+    serde_json::to_vec(&Holder {
+        node: node.to_owned(),
+        until: now_secs() + ttl.as_secs(),
+    })
+    .unwrap_or_default()
+}
+
+impl Lease {
+    /// How long a lease lives without renewal.
+    pub(crate) const TTL: Duration = Duration::from_secs(10);
+
+    /// Takes the lease at `key` for `node`, renewed every third of [`Lease::TTL`] until
+    /// dropped; `Ok(None)` while someone else holds it.
+    pub(crate) async fn take(
+        bucket: &Bucket,
+        runtime: &Handle,
+        key: &Path,
+        node: &str,
+    ) -> Result<Option<Self>, object_store::Error> {
+        let Some(etag) = Self::acquire(bucket, key, node, Self::TTL).await? else {
+            return Ok(None);
+        };
+        let etag = Arc::new(Mutex::new(Some(etag)));
+        let lost = Arc::new(AtomicBool::new(false));
+        let renewal = runtime.spawn(renew(
+            bucket.clone(),
+            key.clone(),
+            node.to_owned(),
+            Arc::clone(&etag),
+            Arc::clone(&lost),
+        ));
+        Ok(Some(Self {
+            key: key.clone(),
+            bucket: bucket.clone(),
+            runtime: runtime.clone(),
+            etag,
+            lost,
+            renewal: Some(renewal),
+        }))
+    }
+
+    /// Takes the lease at `key` for `ttl` and never renews or removes it: a turn that
+    /// nobody else gets until it expires (the fleet's sweeps, once per period).
+    pub(crate) async fn turn(
+        bucket: &Bucket,
+        key: &Path,
+        node: &str,
+        ttl: Duration,
+    ) -> Result<bool, object_store::Error> {
+        Ok(Self::acquire(bucket, key, node, ttl).await?.is_some())
+    }
+
+    /// Creates the lock object, or replaces an expired one; its ETag.
+    async fn acquire(
+        bucket: &Bucket,
+        key: &Path,
+        node: &str,
+        ttl: Duration,
+    ) -> Result<Option<String>, object_store::Error> {
+        if let Some(etag) = bucket.create_tagged(key, holder(node, ttl)).await? {
+            return Ok(Some(etag));
+        }
+        let Some((bytes, etag)) = bucket.get_tagged(key).await? else {
+            // Let go between the two requests: try once more.
+            return bucket.create_tagged(key, holder(node, ttl)).await;
+        };
+        let expired =
+            serde_json::from_slice::<Holder>(&bytes).map_or(true, |h| h.until < now_secs());
+        match (expired, etag) {
+            (true, Some(etag)) => bucket.replace_tagged(key, holder(node, ttl), &etag).await,
+            _ => Ok(None),
+        }
+    }
+
+    /// Whether a renewal found the lease taken over (its holder must not go on writing).
+    pub(crate) fn lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+}
+
+/// Renews the lease every third of its life, until it is lost or the task is stopped.
+async fn renew(
+    bucket: Bucket,
+    key: Path,
+    node: String,
+    etag: Arc<Mutex<Option<String>>>,
+    lost: Arc<AtomicBool>,
+) {
+    loop {
+        tokio::time::sleep(Lease::TTL / 3).await;
+        let mut current = etag.lock().await;
+        let Some(previous) = current.clone() else {
+            return;
+        };
+        match bucket
+            .replace_tagged(&key, holder(&node, Lease::TTL), &previous)
+            .await
+        {
+            Ok(Some(next)) => *current = Some(next),
+            Ok(None) => {
+                tracing::warn!(%key, "a lease was taken over while held");
+                lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            // The bucket away for a moment: the next renewal tries again (the lease lasts
+            // three renewals).
+            Err(e) => tracing::warn!(%key, error = %e, "cannot renew a lease"),
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+        if self.lost() {
+            return;
+        }
+        let (bucket, key) = (self.bucket.clone(), self.key.clone());
+        let etag = Arc::clone(&self.etag);
+        self.runtime.spawn(async move {
+            // Only while it is still ours: never another node's fresh lease.
+            let etag = etag.lock().await.take();
+            if let Some(etag) = etag
+                && let Err(e) = bucket.delete_tagged(&key, &etag).await
+            {
+                tracing::warn!(%key, error = %e, "cannot let go of a lease; it expires by itself");
+            }
+        });
+    }
+}
