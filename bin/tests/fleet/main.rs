@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
+mod tus;
 mod uploads;
 
 use std::io::{Read, Write};

@@ -7,27 +7,6 @@ use std::net::TcpStream;
 
 use super::support::*;
 
-const MIB: usize = 1 << 20;
-
-/// A valid safetensors file of `len` bytes (one U8 tensor), made a MiB at a time: its
-/// header, then the chunks of its data.
-fn blob(len: usize) -> (Vec<u8>, impl Iterator<Item = Vec<u8>>) {
-    const HEADER: usize = 128;
-    let data = len - 8 - HEADER;
-    let mut json =
-        format!(r#"{{"w":{{"dtype":"U8","shape":[{data}],"data_offsets":[0,{data}]}}}}"#);
-    while json.len() < HEADER {
-        json.push(' ');
-    }
-    let mut head = (HEADER as u64).to_le_bytes().to_vec();
-    head.extend_from_slice(json.as_bytes());
-    let chunks = (0..data.div_ceil(MIB)).map(move |i| {
-        let n = MIB.min(data - i * MIB);
-        (0..n).map(|j| ((i * MIB + j) / 4096 % 251) as u8).collect()
-    });
-    (head, chunks)
-}
-
 /// Sends an upload's request head and form fields (the entity type first, so the node
 /// knows where the bytes go), for a file of `len` bytes; the caller sends the file and
 /// then [`TAIL`].
@@ -62,14 +41,6 @@ fn upload_blob(node: &Node, name: &str, len: usize, safe: bool) -> (u16, serde_j
     let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
     let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
     (status, serde_json::from_str(body).unwrap_or_default())
-}
-
-fn blob_bytes(len: usize) -> Vec<u8> {
-    let (mut head, chunks) = blob(len);
-    for chunk in chunks {
-        head.extend(chunk);
-    }
-    head
 }
 
 /// A client that goes away mid-body: its multipart upload (started: the event that

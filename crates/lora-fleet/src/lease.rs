@@ -62,7 +62,7 @@ impl Lease {
         key: &Path,
         node: &str,
     ) -> Result<Option<Self>, object_store::Error> {
-        let Some(etag) = Self::acquire(bucket, key, node, Self::TTL).await? else {
+        let Some(etag) = Self::acquire(bucket, key, node, Self::TTL, false).await? else {
             return Ok(None);
         };
         let etag = Arc::new(Mutex::new(Some(etag)));
@@ -84,23 +84,26 @@ impl Lease {
         }))
     }
 
-    /// Takes the lease at `key` for `ttl` and never renews or removes it: a turn that
-    /// nobody else gets until it expires (the fleet's sweeps, once per period).
+    /// Takes (or, for the node that has it, extends) the turn at `key` for `ttl`, never
+    /// removed: nobody else gets it until `ttl` passes without its holder taking it again
+    /// (the fleet's sweeps: one node sweeps, the others skip).
     pub(crate) async fn turn(
         bucket: &Bucket,
         key: &Path,
         node: &str,
         ttl: Duration,
     ) -> Result<bool, object_store::Error> {
-        Ok(Self::acquire(bucket, key, node, ttl).await?.is_some())
+        Ok(Self::acquire(bucket, key, node, ttl, true).await?.is_some())
     }
 
-    /// Creates the lock object, or replaces an expired one; its ETag.
+    /// Creates the lock object, or replaces an expired one (with `again`, also one `node`
+    /// holds itself); its ETag.
     async fn acquire(
         bucket: &Bucket,
         key: &Path,
         node: &str,
         ttl: Duration,
+        again: bool,
     ) -> Result<Option<String>, object_store::Error> {
         if let Some(etag) = bucket.create_tagged(key, holder(node, ttl)).await? {
             return Ok(Some(etag));
@@ -109,9 +112,9 @@ impl Lease {
             // Let go between the two requests: try once more.
             return bucket.create_tagged(key, holder(node, ttl)).await;
         };
-        let expired =
-            serde_json::from_slice::<Holder>(&bytes).map_or(true, |h| h.until < now_secs());
-        match (expired, etag) {
+        let free = serde_json::from_slice::<Holder>(&bytes)
+            .map_or(true, |h| h.until < now_secs() || (again && h.node == node));
+        match (free, etag) {
             (true, Some(etag)) => bucket.replace_tagged(key, holder(node, ttl), &etag).await,
             _ => Ok(None),
         }

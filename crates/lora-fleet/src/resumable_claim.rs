@@ -99,12 +99,24 @@ impl UploadClaim for FleetClaim {
     }
 
     fn appender(&self, offset: u64) -> Result<Box<dyn Append>, StoreError> {
-        let record = self.record()?;
+        let mut record = self.record()?;
         if record.offset != offset {
             return Err(StoreError::Remote {
                 op: "append to an upload",
                 reason: format!("the upload is at {}, not {offset}", record.offset),
             });
+        }
+        // The multipart upload is started, and recorded, before any part: a PATCH that
+        // dies leaves its parts in the upload the next PATCH adds to (and overwrites),
+        // never in one nobody knows.
+        if record.multipart.is_none() {
+            let data = self.uploads.key(&self.id, "data");
+            let multipart = self.uploads.run(
+                "start an upload's multipart upload",
+                self.uploads.bucket.create_multipart(&data),
+            )?;
+            record.multipart = Some(multipart);
+            self.write(&record)?;
         }
         // The last PATCH's tail goes first, so parts stay whole.
         let mut before = Vec::new();
@@ -187,7 +199,7 @@ impl UploadClaim for FleetClaim {
     fn stage(&self) -> Result<StagedFile, StoreError> {
         let record = self.record()?;
         let key = match &record.multipart {
-            Some(multipart) => {
+            Some(multipart) if record.tail == 0 => {
                 let data = self.uploads.key(&self.id, "data");
                 let parts = record
                     .parts
@@ -202,8 +214,13 @@ impl UploadClaim for FleetClaim {
                 )?;
                 data
             }
-            // Shorter than one part: all of it is the tail.
-            None => self.uploads.tail_key(&self.id, record.offset),
+            // Every byte is sent as a part by the PATCH that completes the upload.
+            _ => {
+                return Err(StoreError::Remote {
+                    op: "complete an upload",
+                    reason: format!("upload {} has bytes outside its parts", self.id),
+                });
+            }
         };
         // Read back whole (this node may have seen none of it), hashed on the way.
         let mut staged = self.uploads.store.stage()?;

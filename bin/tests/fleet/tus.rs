@@ -1,0 +1,237 @@
+//! Resumable uploads in a fleet: an upload lives in the bucket, so it goes on wherever
+//! its next request lands, outlives the node it began on, and is written by one PATCH at a
+//! time across nodes.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use super::support::*;
+
+const COLLECTION: &str = "/api/v1/admin/lora/uploads";
+
+/// A raw request; the status and the response head.
+fn send(
+    node: &Node,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, String) {
+    let mut s = TcpStream::connect(&node.addr).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\nContent-Length: {}\r\nConnection: close\r\n",
+        node.admin,
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    // A refusal may come (and the connection close) before the body is read.
+    let _ = s.write_all(body);
+    let mut text = Vec::new();
+    let _ = s.read_to_end(&mut text);
+    let text = String::from_utf8_lossy(&text).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .map_or(0, |s| s.parse().unwrap_or(0));
+    (status, text)
+}
+
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
+
+/// Creates an upload of `len` bytes on `node`; its URL's path.
+fn create(node: &Node, name: &str, len: usize) -> String {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let (status, head) = send(
+        node,
+        "POST",
+        COLLECTION,
+        &[
+            ("Upload-Length", len.to_string()),
+            (
+                "Upload-Metadata",
+                format!("filename {},entity_type {}", b64(name), b64("styles")),
+            ),
+        ],
+        b"",
+    );
+    assert_eq!(status, 201, "{head}");
+    header(&head, "Location").unwrap()
+}
+
+fn patch(node: &Node, url: &str, offset: usize, bytes: &[u8]) -> (u16, String) {
+    send(
+        node,
+        "PATCH",
+        url,
+        &[
+            ("Upload-Offset", offset.to_string()),
+            ("Content-Type", "application/offset+octet-stream".into()),
+        ],
+        bytes,
+    )
+}
+
+/// The offset `node` reports for the upload (HEAD).
+fn offset(node: &Node, url: &str) -> Option<usize> {
+    let (status, head) = send(node, "HEAD", url, &[], b"");
+    (status == 200).then(|| header(&head, "Upload-Offset").unwrap().parse().unwrap())
+}
+
+/// PATCHes until the upload's lease (held by a node that died mid-PATCH) has expired.
+fn patch_when_free(node: &Node, url: &str, offset: usize, bytes: &[u8]) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, head) = patch(node, url, offset, bytes);
+        if status != 423 || Instant::now() > deadline {
+            return (status, head);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn an_upload_begun_on_a_goes_on_and_ends_on_b() {
+    let weed = Weed::start();
+    let (a, b) = (Node::start(&weed, "tus"), Node::start(&weed, "tus"));
+    let bytes = blob_bytes(11 * MIB);
+    let url = create(&a, "across.safetensors", bytes.len());
+    let (status, head) = patch(&a, &url, 0, &bytes[..6 * MIB]);
+    assert_eq!(status, 204, "{head}");
+    // Another node knows the upload and the offset A acknowledged.
+    assert_eq!(offset(&b, &url), Some(6 * MIB));
+    let (status, head) = patch(&b, &url, 6 * MIB, &bytes[6 * MIB..]);
+    assert_eq!(status, 204, "{head}");
+    assert_eq!(
+        header(&head, "Lora-Partial-Path").as_deref(),
+        Some("styles/across.safetensors")
+    );
+    assert_eq!(b.on_disk("styles/across.safetensors"), Some(bytes.clone()));
+    eventually("A holds the file too", || {
+        a.on_disk("styles/across.safetensors") == Some(bytes.clone())
+    });
+    // GET on the upload's URL answers on either node.
+    for node in [&a, &b] {
+        let (status, text) = send(node, "GET", &url, &[], b"");
+        assert_eq!(status, 200, "{text}");
+        assert!(text.contains("styles/across.safetensors"), "{text}");
+    }
+    assert_eq!(weed.open_uploads(), Vec::<String>::new());
+}
+
+#[test]
+fn a_node_killed_mid_patch_leaves_the_acknowledged_offset_and_another_completes() {
+    let weed = Weed::start();
+    let (a, b) = (Node::start(&weed, "killed"), Node::start(&weed, "killed"));
+    let bytes = blob_bytes(11 * MIB);
+    let url = create(&a, "survivor.safetensors", bytes.len());
+    let (status, head) = patch(&a, &url, 0, &bytes[..5 * MIB]);
+    assert_eq!(status, 204, "{head}");
+    // The next PATCH is cut by kill -9 once A has begun sending it to the bucket.
+    let mut s = TcpStream::connect(&a.addr).unwrap();
+    write!(
+        s,
+        "PATCH {url} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+        a.admin,
+        5 * MIB,
+        6 * MIB
+    )
+    .unwrap();
+    s.write_all(&bytes[5 * MIB..9 * MIB]).unwrap();
+    eventually("A starts the multipart upload", || {
+        !weed.open_uploads().is_empty()
+    });
+    {
+        let mut a = a;
+        let _ = a.child.kill();
+        let _ = a.child.wait();
+    }
+    // B tells the last acknowledged offset, and (once the dead node's lease expires) takes
+    // the rest.
+    assert_eq!(offset(&b, &url), Some(5 * MIB));
+    let (status, head) = patch_when_free(&b, &url, 5 * MIB, &bytes[5 * MIB..]);
+    assert_eq!(status, 204, "{head}");
+    assert_eq!(b.on_disk("styles/survivor.safetensors"), Some(bytes));
+    assert_eq!(weed.open_uploads(), Vec::<String>::new());
+}
+
+#[test]
+fn two_patches_on_two_nodes_at_once_write_one_upload_once() {
+    let weed = Weed::start();
+    let (a, b) = (Node::start(&weed, "both"), Node::start(&weed, "both"));
+    let bytes = blob_bytes(10 * MIB);
+    let url = create(&a, "once.safetensors", bytes.len());
+    // Both PATCHes are under way (head and half the body sent) before either ends.
+    let both_sending = std::sync::Barrier::new(2);
+    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = [&a, &b]
+            .into_iter()
+            .map(|node| {
+                let (url, bytes, both_sending) = (&url, &bytes, &both_sending);
+                s.spawn(move || {
+                    let mut s = TcpStream::connect(&node.addr).unwrap();
+                    write!(
+                        s,
+                        "PATCH {url} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        node.admin,
+                        bytes.len()
+                    )
+                    .unwrap();
+                    // Refused at once (423) or read: either way the rest may not be wanted.
+                    let _ = s.write_all(&bytes[..bytes.len() / 2]);
+                    both_sending.wait();
+                    let _ = s.write_all(&bytes[bytes.len() / 2..]);
+                    let mut text = String::new();
+                    let _ = s.read_to_string(&mut text);
+                    let status = text.split_whitespace().nth(1).map_or(0, |s| s.parse().unwrap_or(0));
+                    (status, text)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    statuses.sort_unstable();
+    assert!(
+        statuses == [204, 409] || statuses == [204, 423],
+        "{answers:?}"
+    );
+    let holder = if answers[0].0 == 204 { &a } else { &b };
+    assert_eq!(holder.on_disk("styles/once.safetensors"), Some(bytes));
+    let (_, listed) = holder.json("GET", "/api/v1/admin/lora", "");
+    assert_eq!(listed["total"].as_u64(), Some(1), "{listed}");
+}
+
+#[test]
+fn expiry_removes_the_uploads_bytes_from_the_bucket() {
+    let weed = Weed::start();
+    let a = Node::start_syncing(
+        &weed,
+        "expiry",
+        tempfile::tempdir().unwrap(),
+        1,
+        &[("LORA_UPLOAD_EXPIRY_SECS", "3")],
+    );
+    let bytes = blob_bytes(10 * MIB);
+    let url = create(&a, "late.safetensors", bytes.len());
+    let (status, head) = patch(&a, &url, 0, &bytes[..9 * MIB]);
+    assert_eq!(status, 204, "{head}");
+    // What the sweep would remove is there first.
+    assert_eq!(weed.open_uploads().len(), 1);
+    let id = url.rsplit('/').next().unwrap();
+    assert!(!weed.folder(&format!("expiry/uploads/{id}")).is_empty());
+    eventually("the sweep removes the upload from the bucket", || {
+        weed.folder(&format!("expiry/uploads/{id}")).is_empty() && weed.open_uploads().is_empty()
+    });
+    assert_eq!(offset(&a, &url), None, "an expired upload is 404");
+}
