@@ -110,6 +110,41 @@ def curl_upload(addr, token, path, name=None):
     return elapsed
 
 
+def tus_upload(addr, token, path, name, chunk=16 * MIB):
+    """A tus upload of `path` through the node at `addr` in `chunk`-sized PATCHes; seconds."""
+    import base64
+    b64 = lambda v: base64.b64encode(v.encode()).decode()
+    size = os.path.getsize(path)
+    t = time.perf_counter()
+    conn = http.client.HTTPConnection(addr, timeout=600)
+    auth = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
+    conn.request("POST", "/api/v1/admin/lora/uploads", b"", dict(auth, **{
+        "Upload-Length": str(size),
+        "Upload-Metadata": f"filename {b64(name)},entity_type {b64('styles')}"}))
+    r = conn.getresponse()
+    r.read()
+    if r.status != 201:
+        sys.exit(f"tus creation answered {r.status}")
+    url = r.getheader("Location")
+    offset = 0
+    with open(path, "rb") as f:
+        while offset < size:
+            body = f.read(chunk)
+            try:
+                conn.request("PATCH", url, body, dict(auth, **{
+                    "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"}))
+            except BrokenPipeError:
+                pass  # answered before the whole body was read: the answer says why
+            r = conn.getresponse()
+            text = r.read()
+            if r.status != 204:
+                sys.exit(f"tus PATCH at {offset} answered {r.status}: {text[:300]}")
+            offset += len(body)
+            if os.environ.get("BENCH_TUS_TRACE"):
+                print(f"  PATCH to {offset >> 20} MiB at {time.perf_counter() - t:.2f} s", file=sys.stderr)
+    return time.perf_counter() - t
+
+
 def multipart_upload(conn, token, name, content):
     boundary = "bench"
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"entity_type\"\r\n\r\nstyles\r\n"
@@ -165,8 +200,8 @@ def warm_ensures(addr, token, path, clients=8, each=250):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--no-build", action="store_true")
-    ap.add_argument("--only", default="uploads,ensure,sync,zipf",
-                    help="comma-separated sections: uploads, ensure, sync, zipf")
+    ap.add_argument("--only", default="uploads,tus,ensure,sync,zipf",
+                    help="comma-separated sections: uploads, tus, ensure, sync, zipf")
     args = ap.parse_args()
     only = set(args.only.split(","))
     import boto3
@@ -196,7 +231,7 @@ def main():
             s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEY,
                               aws_secret_access_key=SECRET, region_name="us-east-1")
             times, growth, plain = [], [], []
-            for i in range(3):
+            for i in range(3 if only & {"uploads", "ensure"} else 0):
                 base = rss_kib(a[0].pid, "VmRSS")
                 with open(f"/proc/{a[0].pid}/clear_refs", "w") as f:
                     f.write("5")  # resets VmHWM
@@ -206,8 +241,20 @@ def main():
                     t = time.perf_counter()
                     s3.upload_file(f500, BUCKET, f"plain/f500-{i}")
                     plain.append(time.perf_counter() - t)
-            results["upload_500mib_through_node_s"] = statistics.median(times)
-            results["node_peak_rss_growth_kib"] = max(growth)
+            if "tus" in only:
+                # The same file as a tus upload in 16 MiB PATCHes, alternately with the
+                # multipart upload above.
+                tus, multipart = [], []
+                for i in range(3):
+                    multipart.append(curl_upload(a[1], a[2], f500, f"mp{i}.safetensors"))
+                    tus.append(tus_upload(a[1], a[2], f500, f"tus{i}.safetensors"))
+                results["tus_500mib_16mib_patches_s"] = statistics.median(tus)
+                results["multipart_500mib_beside_tus_s"] = statistics.median(multipart)
+                results["tus_vs_multipart_time"] = (
+                    results["tus_500mib_16mib_patches_s"] / results["multipart_500mib_beside_tus_s"])
+            if times:
+                results["upload_500mib_through_node_s"] = statistics.median(times)
+                results["node_peak_rss_growth_kib"] = max(growth)
             if plain:
                 results["plain_s3_put_500mib_s"] = statistics.median(plain)
                 results["node_vs_boto3_upload_throughput"] = (
@@ -316,6 +363,9 @@ def main():
         ("upload_500mib_through_node_s", lambda: f"| 500 MiB upload through node A into the bucket (median of 3) | {r['upload_500mib_through_node_s']:.2f} s |"),
         ("plain_s3_put_500mib_s", lambda: f"| plain S3 multipart put of the same file, boto3, alternately (median of 3) | {r['plain_s3_put_500mib_s']:.2f} s |"),
         ("node_vs_boto3_upload_throughput", lambda: f"| upload through a node vs boto3 throughput | {r['node_vs_boto3_upload_throughput']:.2f}x |"),
+        ("tus_500mib_16mib_patches_s", lambda: f"| 500 MiB tus upload through node A, 16 MiB PATCHes (median of 3) | {r['tus_500mib_16mib_patches_s']:.2f} s |"),
+        ("multipart_500mib_beside_tus_s", lambda: f"| ... the multipart upload of the same file, alternately (median of 3) | {r['multipart_500mib_beside_tus_s']:.2f} s |"),
+        ("tus_vs_multipart_time", lambda: f"| tus time / multipart time | {r['tus_vs_multipart_time']:.2f}x |"),
         ("node_peak_rss_growth_kib", lambda: f"| node A's peak RSS growth during those uploads | {r['node_peak_rss_growth_kib'] / 1024:.1f} MiB |"),
         ("cold_ensure_500mib_s", lambda: f"| cold ensure of a 500 MiB file on node C (median of 3) | {r['cold_ensure_500mib_s']:.2f} s |"),
         ("boto3_download_file_500mib_s", lambda: f"| boto3 download_file of the same bytes (median of 3) | {r['boto3_download_file_500mib_s']:.2f} s |"),

@@ -33,6 +33,8 @@ pub(crate) struct Lease {
     etag: Arc<Mutex<Option<String>>>,
     /// Set when a renewal found the lock taken over.
     lost: Arc<AtomicBool>,
+    /// Set when a renewal failed: the lock may have expired and been taken since.
+    doubtful: Arc<AtomicBool>,
     renewal: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -67,12 +69,13 @@ impl Lease {
         };
         let etag = Arc::new(Mutex::new(Some(etag)));
         let lost = Arc::new(AtomicBool::new(false));
+        let doubtful = Arc::new(AtomicBool::new(false));
         let renewal = runtime.spawn(renew(
             bucket.clone(),
             key.clone(),
             node.to_owned(),
             Arc::clone(&etag),
-            Arc::clone(&lost),
+            [Arc::clone(&lost), Arc::clone(&doubtful)],
         ));
         Ok(Some(Self {
             key: key.clone(),
@@ -80,6 +83,7 @@ impl Lease {
             runtime: runtime.clone(),
             etag,
             lost,
+            doubtful,
             renewal: Some(renewal),
         }))
     }
@@ -120,6 +124,26 @@ impl Lease {
         }
     }
 
+    /// Lets go now (the next holder need not wait for a removal in the background).
+    pub(crate) async fn let_go(&self) {
+        if let Some(renewal) = &self.renewal {
+            renewal.abort();
+        }
+        let etag = self.etag.lock().await.take();
+        let Some(etag) = etag.filter(|_| !self.lost()) else {
+            return;
+        };
+        // Renewed every time: still ours, one DELETE. Otherwise only if still ours.
+        let removed = if self.doubtful.load(Ordering::SeqCst) {
+            self.bucket.delete_tagged(&self.key, &etag).await
+        } else {
+            self.bucket.delete(&self.key).await
+        };
+        if let Err(e) = removed {
+            tracing::warn!(key = %self.key, error = %e, "cannot let go of a lease; it expires by itself");
+        }
+    }
+
     /// Whether a renewal found the lease taken over (its holder must not go on writing).
     pub(crate) fn lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
@@ -132,7 +156,7 @@ async fn renew(
     key: Path,
     node: String,
     etag: Arc<Mutex<Option<String>>>,
-    lost: Arc<AtomicBool>,
+    [lost, doubtful]: [Arc<AtomicBool>; 2],
 ) {
     loop {
         tokio::time::sleep(Lease::TTL / 3).await;
@@ -152,7 +176,10 @@ async fn renew(
             }
             // The bucket away for a moment: the next renewal tries again (the lease lasts
             // three renewals).
-            Err(e) => tracing::warn!(%key, error = %e, "cannot renew a lease"),
+            Err(e) => {
+                doubtful.store(true, Ordering::SeqCst);
+                tracing::warn!(%key, error = %e, "cannot renew a lease");
+            }
         }
     }
 }

@@ -1,17 +1,19 @@
 //! One resumable upload of the bucket, claimed by this node: its PATCHes' bytes go on as
-//! parts of its multipart upload, and the last one reads the whole object back.
+//! parts of its multipart upload, and into this disk's copy while this node has seen
+//! every byte so far; the last PATCH uses that copy, or reads the whole object back.
 
 use std::any::Any;
 
 use bytes::Bytes;
 use lora_store::{
-    Append, Completed, Forward, ResumableInfo, StagedFile, StoreError, UploadClaim, UploadId,
+    Append, Appender, Completed, Forward, PatchGuard, ResumableInfo, StagedFile, StoreError,
+    UploadClaim, UploadId,
 };
 use object_store::multipart::PartId;
 
 use crate::lease::Lease;
 use crate::resumable::{FleetUploads, Record};
-use crate::stream::{InBucket, Plan, Stream};
+use crate::stream::{InBucket, Plan, RESUMABLE_PART, Stream};
 
 /// A claim on an upload in the bucket: the lease of its `lock` object, held (and renewed)
 /// until the claim goes.
@@ -20,20 +22,28 @@ pub(crate) struct FleetClaim {
     uploads: FleetUploads,
     id: UploadId,
     lease: Lease,
+    /// The claim on this disk's copy (none while this node's sweep holds it).
+    local: Option<PatchGuard>,
+    /// The record as last read or written under the lease (nobody else writes it then).
+    known: std::sync::Mutex<Option<Record>>,
 }
 
-/// A PATCH's bytes on their way to the upload's parts.
+/// A PATCH's bytes on their way to the upload's parts (and this disk's copy).
 #[derive(Debug)]
 struct FleetAppend {
     stream: Stream,
     /// The record as the PATCH found it.
     record: Record,
     written: u64,
+    local: Option<Appender>,
 }
 
 impl Append for FleetAppend {
     fn write(&mut self, bytes: Bytes) -> Result<(), StoreError> {
         self.written += bytes.len() as u64;
+        if let Some(local) = &mut self.local {
+            local.write(bytes.clone())?;
+        }
         self.stream.send(bytes)
     }
 
@@ -44,16 +54,72 @@ impl Append for FleetAppend {
 
 impl FleetClaim {
     pub(crate) fn new(uploads: FleetUploads, id: UploadId, lease: Lease) -> Self {
-        Self { uploads, id, lease }
+        let local = uploads.store.resumable().lock(&id);
+        Self {
+            uploads,
+            id,
+            lease,
+            local,
+            known: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, Option<Record>> {
+        self.known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The record, read once under the lease.
+    fn read(&self) -> Result<Option<Record>, StoreError> {
+        if let Some(record) = self.known().clone() {
+            return Ok(Some(record));
+        }
+        let record = self
+            .uploads
+            .run("read an upload's record", self.uploads.record(&self.id))?;
+        self.known().clone_from(&record);
+        Ok(record)
+    }
+
+    /// An appender to this disk's copy at `offset`, if this node has every byte before
+    /// it (begun here, or kept up with since); a copy that fell behind is dropped, and
+    /// the upload is read back when it completes.
+    fn cache(&self, record: &Record, offset: u64) -> Option<Appender> {
+        let guard = self.local.as_ref()?;
+        let here = self.uploads.store.resumable();
+        match here.get(&self.id).ok()?.map(|(_, len)| len) {
+            Some(len) if len == offset => {}
+            None if offset == 0 => here.create_as(&self.id, &record.info).ok()?,
+            Some(_) => {
+                here.remove(guard);
+                return None;
+            }
+            None => return None,
+        }
+        here.appender(guard, offset).ok()
+    }
+
+    /// This disk's copy, if it holds the whole upload: staged (hashed while it arrived).
+    fn cached_whole(&self, length: u64) -> Option<StagedFile> {
+        let guard = self.local.as_ref()?;
+        let here = self.uploads.store.resumable();
+        match here.get(&self.id) {
+            Ok(Some((_, len))) if len == length => here.stage(guard).ok(),
+            _ => None,
+        }
+    }
+
+    /// Lets go of the lease now (from async code; [`UploadClaim::release`] blocks).
+    pub(crate) async fn let_go(&self) {
+        self.lease.let_go().await;
     }
 
     fn record(&self) -> Result<Record, StoreError> {
-        self.uploads
-            .run("read an upload's record", self.uploads.record(&self.id))?
-            .ok_or_else(|| StoreError::Remote {
-                op: "read an upload's record",
-                reason: format!("upload {} is gone", self.id),
-            })
+        self.read()?.ok_or_else(|| StoreError::Remote {
+            op: "read an upload's record",
+            reason: format!("upload {} is gone", self.id),
+        })
     }
 
     /// Writes the record, unless the lease was lost meanwhile (another node may be
@@ -68,7 +134,9 @@ impl FleetClaim {
         self.uploads.run(
             "write an upload's record",
             self.uploads.write(&self.id, record),
-        )
+        )?;
+        *self.known() = Some(record.clone());
+        Ok(())
     }
 }
 
@@ -89,10 +157,7 @@ impl UploadClaim for FleetClaim {
     }
 
     fn get(&self) -> Result<Option<(ResumableInfo, u64)>, StoreError> {
-        let record = self
-            .uploads
-            .run("read an upload's record", self.uploads.record(&self.id))?;
-        Ok(record.map(|r| {
+        Ok(self.read()?.map(|r| {
             let offset = r.told_offset();
             (r.info, offset)
         }))
@@ -137,7 +202,9 @@ impl UploadClaim for FleetClaim {
             first_index: record.parts.len(),
             before,
             owned: false,
+            part_size: RESUMABLE_PART,
         };
+        let local = self.cache(&record, offset);
         let stream = Stream::with_plan(
             self.uploads.bucket.clone(),
             self.uploads.io.clone(),
@@ -150,6 +217,7 @@ impl UploadClaim for FleetClaim {
             stream,
             record,
             written: 0,
+            local,
         }))
     }
 
@@ -158,6 +226,7 @@ impl UploadClaim for FleetClaim {
             mut stream,
             mut record,
             written,
+            local,
         } = fleet(appender)?;
         let offset = record.offset + written;
         let complete = offset >= record.info.length;
@@ -171,6 +240,11 @@ impl UploadClaim for FleetClaim {
                 "keep an upload's tail",
                 self.uploads.bucket.put_small(&key, rest.clone()),
             )?;
+        }
+        // This disk's copy is made durable before the record acknowledges the bytes: a
+        // copy that says it has them does.
+        if let Some(local) = local {
+            self.uploads.store.resumable().commit(local)?;
         }
         record.multipart = pumped.upload.or(record.multipart);
         record
@@ -192,7 +266,12 @@ impl UploadClaim for FleetClaim {
     fn discard(&self, appender: Box<dyn Append>) -> Result<(), StoreError> {
         // Nothing is acknowledged until the record says so: parts sent past it are
         // replaced by the next PATCH's.
-        drop(fleet(appender)?);
+        let FleetAppend { local, .. } = fleet(appender)?;
+        if let (Some(local), Some(guard)) = (local, &self.local) {
+            let start = local.start();
+            drop(local);
+            self.uploads.store.resumable().truncate(guard, start)?;
+        }
         Ok(())
     }
 
@@ -222,7 +301,12 @@ impl UploadClaim for FleetClaim {
                 });
             }
         };
-        // Read back whole (this node may have seen none of it), hashed on the way.
+        // Its bytes are in the bucket already: the publish copies them to the name.
+        let in_bucket: Box<dyn Forward> = Box::new(InBucket::new(key.clone()));
+        if let Some(staged) = self.cached_whole(record.info.length) {
+            return Ok(staged.with_forwarded(in_bucket));
+        }
+        // Read back whole (this node did not see every byte), hashed on the way.
         let mut staged = self.uploads.store.stage()?;
         let found = self.uploads.io.block_on(
             self.uploads
@@ -255,8 +339,6 @@ impl UploadClaim for FleetClaim {
                 ),
             });
         }
-        // Its bytes are in the bucket already: the publish copies them to the name.
-        let in_bucket: Box<dyn Forward> = Box::new(InBucket::new(key));
         staged.forwarding(in_bucket).finish()
     }
 
@@ -266,10 +348,21 @@ impl UploadClaim for FleetClaim {
             completed: Some(completed),
             ..info
         };
+        // This disk's copy was published (or read back instead): its description goes.
+        if let Some(guard) = &self.local {
+            self.uploads.store.resumable().remove(guard);
+        }
         self.write(&record)
     }
 
+    fn release(&self) {
+        self.uploads.io.block_on(self.lease.let_go());
+    }
+
     fn remove(&self) {
+        if let Some(guard) = &self.local {
+            self.uploads.store.resumable().remove(guard);
+        }
         let removed = self
             .uploads
             .run("remove an upload", self.uploads.remove_all(&self.id));

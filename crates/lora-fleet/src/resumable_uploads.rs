@@ -53,6 +53,7 @@ impl Uploads for FleetUploads {
         match self.claim(id)? {
             Some(claim) => {
                 claim.remove();
+                claim.release();
                 Ok(true)
             }
             None => Ok(false),
@@ -73,6 +74,8 @@ impl Uploads for FleetUploads {
     }
 
     fn sweep(&self, now: OffsetDateTime) -> usize {
+        // This disk's copies of uploads that expired: every node its own.
+        self.store.resumable().sweep(now);
         let swept = self.io.block_on(async {
             // One node's turn at a time: the others skip until it is over.
             if !Lease::turn(&self.bucket, &self.keys.sweeper(), &self.node, SWEEP_TURN).await? {
@@ -86,7 +89,7 @@ impl Uploads for FleetUploads {
                 // An upload a PATCH holds is left to it (it finds the expiry when it ends).
                 if let Some(claim) = self.claim_async(&id).await? {
                     self.remove_all(&id).await?;
-                    drop(claim);
+                    claim.let_go().await;
                     swept += 1;
                 }
             }

@@ -29,9 +29,13 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::bucket::Bucket;
 use crate::vitals::Vitals;
 
-/// Part size: 8 MiB, as boto3 sends. Every part but the last is exactly this long (R2
-/// wants non-trailing parts of one size).
+/// Part size of an upload streamed whole: 8 MiB, as boto3 sends. Every part but the last
+/// is exactly its plan's size (R2 wants non-trailing parts of one size).
 pub(crate) const PART: usize = 8 << 20;
+/// Part size of a resumable upload: S3's smallest. A PATCH is acknowledged only once its
+/// last part is in the bucket, so the last part's upload is waited for at every PATCH:
+/// smaller parts, shorter waits (16 MiB PATCHes: 1.6 s less over 500 MiB than 8 MiB).
+pub(crate) const RESUMABLE_PART: usize = 5 << 20;
 /// Parts sending at once: about this many × [`PART`] of memory per upload.
 pub(crate) const PARTS_IN_FLIGHT: usize = 4;
 /// Chunks queued between the staging writer and the sending task.
@@ -69,6 +73,8 @@ pub(crate) struct Plan {
     /// Whether the multipart upload is this stream's alone: then a stream that fails or is
     /// dropped aborts it. A PATCH's stream adds to an upload others began: it never does.
     pub owned: bool,
+    /// The size of every part but the last.
+    pub part_size: usize,
 }
 
 /// What a stream sent, once every byte is acknowledged.
@@ -168,6 +174,7 @@ impl Stream {
             first_index: 0,
             before: Vec::new(),
             owned: true,
+            part_size: PART,
         };
         Self::with_plan(bucket, runtime, vitals, key, aim, plan)
     }
@@ -313,7 +320,10 @@ async fn pump(
     upload: &mut Option<MultipartId>,
     plan: Plan,
 ) -> Result<Pumped, object_store::Error> {
-    let mut pending = Pending::default();
+    let mut pending = Pending {
+        part_size: plan.part_size,
+        ..Pending::default()
+    };
     for chunk in plan.before {
         pending.push(chunk);
     }
@@ -399,6 +409,7 @@ async fn land(
 struct Pending {
     chunks: VecDeque<Bytes>,
     len: usize,
+    part_size: usize,
 }
 
 impl Pending {
@@ -409,10 +420,10 @@ impl Pending {
 
     /// The next whole part, or with `last` whatever is left; chunks are split, not copied.
     fn part(&mut self, last: bool) -> Option<Vec<Bytes>> {
-        if self.len == 0 || (self.len < PART && !last) {
+        if self.len == 0 || (self.len < self.part_size && !last) {
             return None;
         }
-        let mut need = self.len.min(PART);
+        let mut need = self.len.min(self.part_size);
         self.len -= need;
         let mut part = Vec::new();
         while need > 0 {
@@ -433,7 +444,10 @@ mod tests {
 
     #[test]
     fn parts_are_exactly_one_part_long_but_the_last() {
-        let mut pending = Pending::default();
+        let mut pending = Pending {
+            part_size: PART,
+            ..Pending::default()
+        };
         for _ in 0..5 {
             pending.push(Bytes::from(vec![7u8; 3 << 20]));
         }

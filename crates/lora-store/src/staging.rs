@@ -261,6 +261,14 @@ impl StagedFile {
         self.sha256
     }
 
+    /// Says where the bytes are besides this file (a repository's own record of them,
+    /// taken back at publish with [`StagedFile::take_forwarded`]).
+    #[must_use]
+    pub fn with_forwarded(mut self, forward: Box<dyn Forward>) -> Self {
+        self.forwarded = Some(forward);
+        self
+    }
+
     /// What the bytes were also sent to while they arrived, for the repository that
     /// asked for it to complete (dropping it abandons what was sent).
     pub fn take_forwarded(&mut self) -> Option<Box<dyn Forward>> {

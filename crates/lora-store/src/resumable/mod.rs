@@ -131,6 +131,19 @@ impl Resumable {
             path: self.dir.clone(),
             source: std::io::Error::other(e.to_string()),
         })?;
+        self.create_as(&id, info)?;
+        Ok(id)
+    }
+
+    /// [`Resumable::create`] under a given id: this disk's copy of an upload kept
+    /// elsewhere (fleet mode caches the bytes a node received, so the node that completes
+    /// an upload it saw whole need not read it back).
+    ///
+    /// # Errors
+    ///
+    /// As [`Resumable::create`]; [`StoreError::Io`] when the id is taken here.
+    pub fn create_as(&self, id: &UploadId, info: &ResumableInfo) -> Result<(), StoreError> {
+        let id = id.clone();
         let part = self.part(&id);
         OpenOptions::new()
             .write(true)
@@ -143,9 +156,9 @@ impl Resumable {
             return Err(e);
         }
         if let Some(thread) = HashThread::start() {
-            self.hashers().insert(id.clone(), (0, thread));
+            self.hashers().insert(id, (0, thread));
         }
-        Ok(id)
+        Ok(())
     }
 
     fn write_info(&self, id: &UploadId, info: &ResumableInfo) -> Result<(), StoreError> {

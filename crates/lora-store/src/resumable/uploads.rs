@@ -106,6 +106,10 @@ pub trait UploadClaim: Send + Sync + std::fmt::Debug {
 
     /// Removes the upload and its bytes; what is already gone is fine.
     fn remove(&self);
+
+    /// Lets go of the claim now, before the answer goes out (a client's next PATCH
+    /// follows at once); dropping the last reference lets go too, maybe later.
+    fn release(&self) {}
 }
 
 /// A PATCH's bytes on their way into an upload.

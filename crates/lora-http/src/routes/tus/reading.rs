@@ -41,6 +41,7 @@ pub(super) async fn delete_in(
     let claim = claim(&state, &id).await?;
     blocking(move || {
         claim.remove();
+        claim.release();
         Ok(())
     })
     .await?;

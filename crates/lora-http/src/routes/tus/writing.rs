@@ -75,14 +75,37 @@ pub(super) async fn append(
     id: &UploadId,
     offset: u64,
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: &AppState,
 ) -> Result<Written, ApiError> {
     // Claimed before the offset is read: two PATCHes one after the other must not both
     // see the old offset and append at it.
     let claim = claim(state, id).await?;
+    let written = append_claimed(claims, &claim, offset, req, payload, state).await;
+    release(claim).await;
+    written
+}
+
+/// Lets go of a claim before the answer goes out: the client's next PATCH, on any node,
+/// must find the upload free.
+pub(super) async fn release(claim: Arc<dyn UploadClaim>) {
+    let _ = blocking(move || {
+        claim.release();
+        Ok(())
+    })
+    .await;
+}
+
+async fn append_claimed(
+    claims: &Claims,
+    claim: &Arc<dyn UploadClaim>,
+    offset: u64,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    state: &AppState,
+) -> Result<Written, ApiError> {
     let (info, current) = {
-        let claim = Arc::clone(&claim);
+        let claim = Arc::clone(claim);
         blocking(move || claim.get()?.ok_or_else(|| TusError::UnknownUpload.into())).await?
     };
     if info.completed.is_some() {
@@ -101,7 +124,7 @@ pub(super) async fn append(
     }
     let session = state.ingest.begin(Actor::of(claims), Via::Tus)?;
     let appender = {
-        let claim = Arc::clone(&claim);
+        let claim = Arc::clone(claim);
         blocking(move || Ok(claim.appender(offset)?)).await?
     };
     let mut sink = Sink::into_target(appender);
@@ -125,12 +148,12 @@ pub(super) async fn append(
     // What arrived is kept (tus resumes from it) unless it overran the length.
     let committed = if matches!(failure, Some(ApiError::TooLarge { .. })) {
         if let Some(appender) = sink.abandon().await? {
-            let claim = Arc::clone(&claim);
+            let claim = Arc::clone(claim);
             blocking(move || Ok(claim.discard(appender)?)).await?;
         }
         offset
     } else {
-        let claim = Arc::clone(&claim);
+        let claim = Arc::clone(claim);
         sink.finish(move |appender| claim.commit(appender)).await?
     };
     if let Some(e) = failure {
@@ -139,7 +162,7 @@ pub(super) async fn append(
     // It may have expired while the body arrived: then it is gone, as the sweep would
     // have made it had no PATCH held it.
     if info.expired(state.ingest.clock.now()) {
-        let claim = Arc::clone(&claim);
+        let claim = Arc::clone(claim);
         blocking(move || {
             claim.remove();
             Ok(())
@@ -155,7 +178,7 @@ pub(super) async fn append(
             published: None,
         });
     }
-    let stored = finish(session, &claim, info).await?;
+    let stored = finish(session, claim, info).await?;
     Ok(Written {
         offset: committed,
         published: Some(stored),
