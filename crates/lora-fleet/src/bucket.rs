@@ -302,6 +302,63 @@ impl Bucket {
         }
     }
 
+    /// The multipart uploads under `prefix` that were started and neither completed nor
+    /// aborted (`ListMultipartUploads`, presigned like the conditional completion); none
+    /// on a store without a signer.
+    pub(crate) async fn open_multiparts(
+        &self,
+        prefix: &Path,
+    ) -> Result<Vec<OpenMultipart>, object_store::Error> {
+        let Some((signer, http)) = &self.signer else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        // Pages of up to 1,000; a hundred of them is more than any fleet leaves.
+        for _ in 0..100 {
+            let mut query = vec![
+                ("uploads".to_owned(), String::new()),
+                (
+                    "prefix".to_owned(),
+                    if prefix.as_ref().is_empty() {
+                        String::new()
+                    } else {
+                        format!("{prefix}/")
+                    },
+                ),
+            ];
+            if let Some((key, id)) = &markers {
+                query.push(("key-marker".into(), key.clone()));
+                query.push(("upload-id-marker".into(), id.clone()));
+            }
+            // The bucket itself is the resource: an empty path.
+            let url = signer
+                .signed_url_opts(
+                    reqwest::Method::GET,
+                    &Path::default(),
+                    Duration::from_secs(300),
+                    &SignedUrlOptions::new().with_query(query),
+                )
+                .await?;
+            let response = http.get(url).send().await.map_err(generic_http)?;
+            let status = response.status();
+            let text = response.text().await.map_err(generic_http)?;
+            if !status.is_success() {
+                return Err(object_store::Error::Generic {
+                    store: "S3",
+                    source: format!("ListMultipartUploads answered {status}: {text}").into(),
+                });
+            }
+            let page = parse_open_multiparts(&text)?;
+            out.extend(page.uploads);
+            match page.next {
+                Some(next) => markers = Some(next),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// Puts a small object at `key` with its SHA-256, only if `key` is free: `Ok(false)`
     /// when it is taken.
     pub(crate) async fn put_new(
@@ -592,6 +649,70 @@ fn sha_attribute(sha256: Sha256) -> Attributes {
         AttributeValue::from(sha256.to_hex()),
     );
     attributes
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OpenMultipart {
+    pub key: Path,
+    pub id: MultipartId,
+    pub initiated: OffsetDateTime,
+}
+
+/// One page of `ListMultipartUploads`, and where the next begins.
+#[derive(Debug)]
+pub(crate) struct OpenPage {
+    pub uploads: Vec<OpenMultipart>,
+    pub next: Option<(String, String)>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename = "ListMultipartUploadsResult")]
+struct ListUploadsResult {
+    #[serde(rename = "Upload", default)]
+    uploads: Vec<ListedUpload>,
+    #[serde(rename = "IsTruncated", default)]
+    truncated: bool,
+    #[serde(rename = "NextKeyMarker", default)]
+    next_key: String,
+    #[serde(rename = "NextUploadIdMarker", default)]
+    next_id: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedUpload {
+    #[serde(rename = "Key")]
+    key: String,
+    #[serde(rename = "UploadId")]
+    id: String,
+    #[serde(rename = "Initiated")]
+    initiated: String,
+}
+
+/// Reads a `ListMultipartUploads` answer; an upload whose start time cannot be read is
+/// taken as started now (never swept for its age).
+pub(crate) fn parse_open_multiparts(xml: &str) -> Result<OpenPage, object_store::Error> {
+    let result: ListUploadsResult =
+        quick_xml::de::from_str(xml).map_err(|e| object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(e),
+        })?;
+    let uploads = result
+        .uploads
+        .into_iter()
+        .map(|u| OpenMultipart {
+            key: Path::from(u.key),
+            id: u.id,
+            initiated: OffsetDateTime::parse(
+                &u.initiated,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap_or_else(|_| OffsetDateTime::now_utc()),
+        })
+        .collect();
+    let next = (result.truncated && !result.next_key.is_empty())
+        .then_some((result.next_key, result.next_id));
+    Ok(OpenPage { uploads, next })
 }
 
 /// The body of `CompleteMultipartUpload`.

@@ -36,6 +36,11 @@ impl Keys {
         }
     }
 
+    /// The prefix itself.
+    pub(crate) fn root(&self) -> Path {
+        Path::from(self.prefix.as_str())
+    }
+
     pub(crate) fn live_root(&self) -> Path {
         self.under("models/loras")
     }

@@ -14,6 +14,10 @@ use tokio::sync::Mutex;
 
 use crate::bucket::Bucket;
 
+/// How long one node's turn to sweep the bucket lasts: the others skip their sweeps
+/// until it passes without the holder taking it again.
+pub(crate) const SWEEP_TURN: Duration = Duration::from_secs(50);
+
 /// What a lock object says.
 #[derive(Debug, Serialize, Deserialize)]
 struct Holder {

@@ -169,3 +169,29 @@ fn expired_uploads_are_swept_from_the_bucket_and_counted_per_owner() {
     // A second sweep in the same turn is another node's skipped sweep: nothing.
     assert_eq!(uploads.sweep(OffsetDateTime::now_utc()), 0);
 }
+
+#[test]
+fn abandoned_multipart_uploads_are_old_and_named_by_no_record() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Bucket>loras</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker>
+  <NextKeyMarker>fleet/uploads/x/data</NextKeyMarker><NextUploadIdMarker>u3</NextUploadIdMarker>
+  <MaxUploads>1000</MaxUploads><IsTruncated>true</IsTruncated>
+  <Upload><Key>fleet/staging/n-1</Key><UploadId>u1</UploadId><Initiated>2026-12-01T10:00:00.000Z</Initiated></Upload>
+  <Upload><Key>fleet/models/loras/styles/a.safetensors</Key><UploadId>u2</UploadId><Initiated>2026-12-07T13:59:00.000Z</Initiated></Upload>
+  <Upload><Key>fleet/uploads/x/data</Key><UploadId>u3</UploadId><Initiated>2026-12-01T10:00:00.000Z</Initiated></Upload>
+</ListMultipartUploadsResult>"#;
+    let page = crate::bucket::parse_open_multiparts(xml).unwrap();
+    assert_eq!(page.uploads.len(), 3);
+    assert_eq!(
+        page.next,
+        Some(("fleet/uploads/x/data".to_owned(), "u3".to_owned()))
+    );
+    let kept: std::collections::HashSet<String> = ["u3".to_owned()].into();
+    let cutoff = time::macros::datetime!(2026-12-06 14:00 UTC);
+    let aborted: Vec<&str> = crate::sync::abandoned(&page.uploads, &kept, cutoff)
+        .map(|o| o.id.as_str())
+        .collect();
+    // A day old and nobody's: aborted; recent, or a live resumable upload's: kept.
+    assert_eq!(aborted, ["u1"]);
+}

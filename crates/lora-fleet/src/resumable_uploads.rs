@@ -2,17 +2,13 @@
 //! the sweep of expired ones (one node's turn at a time).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use lora_store::{ResumableInfo, StoreError, UploadClaim, UploadId, Uploads};
 use time::OffsetDateTime;
 
-use crate::lease::Lease;
+use crate::lease::{Lease, SWEEP_TURN};
 use crate::resumable::{FleetUploads, Record};
 use crate::resumable_claim::FleetClaim;
-
-/// How long one node's turn to sweep lasts: the others skip their sweeps meanwhile.
-const SWEEP_TURN: Duration = Duration::from_secs(50);
 
 impl FleetUploads {
     pub(crate) async fn claim_async(

@@ -2,10 +2,12 @@
 //!
 //! Added or changed objects are downloaded into staging, checked (SHA-256 against the
 //! object's metadata, then the content rules) and renamed into place; files the manifest
-//! says came from the bucket and whose objects are gone are removed. Staging keys older
-//! than a day (uploads killed midway) are swept. The thread stops when told to
+//! says came from the bucket and whose objects are gone are removed. On this node's turn
+//! (one node per turn), staging keys and multipart uploads older than a day (uploads
+//! killed midway) are swept. The thread stops when told to
 //! ([`Fleet::stop_sync`]) or when the fleet is dropped.
 
+use std::collections::HashSet;
 use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
@@ -13,11 +15,13 @@ use std::time::Duration;
 use lora_core::PartialPath;
 use time::OffsetDateTime;
 
+use crate::bucket::OpenMultipart;
 use crate::fleet::Fleet;
+use crate::lease::{Lease, SWEEP_TURN};
 use crate::replica::now;
 use crate::sync_state::SyncThread;
 
-/// Staging keys older than this are leftovers of uploads that died.
+/// Staging keys and multipart uploads older than this are leftovers of uploads that died.
 const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// What one pass did.
@@ -29,7 +33,8 @@ pub struct SyncReport {
     pub removed: usize,
     /// Objects kept off disk (content rules, SHA-256 mismatch) or that failed to download.
     pub failed: usize,
-    /// Staging leftovers swept from the bucket.
+    /// Staging leftovers and abandoned multipart uploads swept from the bucket (on this
+    /// node's turn).
     pub swept: usize,
 }
 
@@ -102,7 +107,7 @@ impl Fleet {
                 report.removed += 1;
             }
         }
-        report.swept = self.sweep_staging();
+        report.swept = self.sweep_bucket();
         self.vitals.synced();
         if report != SyncReport::default() {
             tracing::info!(
@@ -204,9 +209,16 @@ impl Fleet {
         }
     }
 
-    fn sweep_staging(&self) -> usize {
+    /// On this node's turn (one node per turn, see `lease`): removes staging keys and
+    /// aborts multipart uploads left more than a day ago by uploads that died midway (a
+    /// resumable upload's own is kept while its record names it: its expiry removes it).
+    fn sweep_bucket(&self) -> usize {
         let cutoff = OffsetDateTime::now_utc() - STAGING_MAX_AGE;
         let swept = self.block_on(async {
+            let node = &self.uploads.node;
+            if !Lease::turn(&self.bucket, &self.keys.sweeper(), node, SWEEP_TURN).await? {
+                return Ok(0);
+            }
             let mut swept = 0;
             for object in self.bucket.list(&self.keys.staging_root()).await? {
                 if object.modified < cutoff {
@@ -214,12 +226,38 @@ impl Fleet {
                     swept += 1;
                 }
             }
+            let open = self.bucket.open_multiparts(&self.keys.root()).await?;
+            if open.iter().any(|o| o.initiated < cutoff) {
+                let kept: HashSet<String> = self
+                    .uploads
+                    .all()
+                    .await?
+                    .into_iter()
+                    .filter_map(|(_, record)| record.multipart)
+                    .collect();
+                for upload in abandoned(&open, &kept, cutoff) {
+                    self.bucket.abort(&upload.key, &upload.id).await?;
+                    tracing::info!(key = %upload.key, "aborted an abandoned multipart upload");
+                    swept += 1;
+                }
+            }
             Ok::<_, object_store::Error>(swept)
         });
         swept.unwrap_or_else(|e| {
             self.vitals.failure();
-            tracing::warn!(error = %e, "cannot sweep the bucket's staging keys");
+            tracing::warn!(error = %e, "cannot sweep the bucket; the next turn will");
             0
         })
     }
+}
+
+/// The multipart uploads to abort: started before `cutoff`, and not one a resumable
+/// upload's record still names.
+pub(crate) fn abandoned<'a>(
+    open: &'a [OpenMultipart],
+    kept: &HashSet<String>,
+    cutoff: OffsetDateTime,
+) -> impl Iterator<Item = &'a OpenMultipart> {
+    open.iter()
+        .filter(move |o| o.initiated < cutoff && !kept.contains(&o.id))
 }
