@@ -12,77 +12,15 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+#[path = "common/clients.rs"]
+mod clients;
+
+use clients::{tus_js, tus_reference_server, tuspy};
 
 const EXE: &str = env!("CARGO_BIN_EXE_lora-server");
 const SECRET: &str = "tus-client-test-secret-0123456789";
-
-fn tools() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("tus-clients")
-}
-
-/// `tools()/{dir}`, made once by `install` (given the folder) unless `marker` is there.
-fn installed(
-    cell: &'static OnceLock<PathBuf>,
-    dir: &str,
-    marker: &str,
-    install: fn(&Path) -> Command,
-) -> &'static Path {
-    cell.get_or_init(|| {
-        let dir = tools().join(dir);
-        if !dir.join(marker).exists() {
-            std::fs::create_dir_all(&dir).unwrap();
-            let ok = install(&dir).status().expect("the installer runs");
-            assert!(ok.success(), "installing into {} failed", dir.display());
-        }
-        dir
-    })
-}
-
-fn npm(dir: &Path, packages: &[&str]) -> Command {
-    let mut cmd = Command::new("npm");
-    cmd.args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
-        .arg(dir)
-        .args(packages);
-    cmd
-}
-
-/// `PYTHONPATH` holding tuspy (installed from PyPI once).
-fn tuspy() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    installed(&DIR, "python", "tusclient", |dir| {
-        let mut cmd = Command::new("python3");
-        cmd.args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--target",
-        ])
-        .arg(dir)
-        .arg("tuspy==1.1.0");
-        cmd
-    })
-}
-
-/// The folder whose `node_modules` holds tus-js-client (installed from npm once).
-fn tus_js() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    installed(&DIR, "node", "node_modules/tus-js-client", |dir| {
-        npm(dir, &["tus-js-client@4.3.1"])
-    })
-}
-
-/// The folder whose `node_modules` holds the reference server `@tus/server` with its
-/// file store (installed from npm once).
-fn tus_reference_server() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    installed(&DIR, "reference", "node_modules/@tus/file-store", |dir| {
-        npm(dir, &["@tus/server@2.4.5", "@tus/file-store@2.1.1"])
-    })
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -3,6 +3,8 @@
 //! several `lora-server` processes sharing one bucket prefix.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/clients.rs"]
+mod clients;
 mod support;
 mod tus;
 mod uploads;

@@ -235,3 +235,62 @@ fn expiry_removes_the_uploads_bytes_from_the_bucket() {
     });
     assert_eq!(offset(&a, &url), None, "an expired upload is 404");
 }
+
+const TUSPY: &str = r#"
+import sys
+from tusclient import client
+endpoint, token, path, mode = sys.argv[1:5]
+c = client.TusClient(endpoint, headers={"Authorization": "Bearer " + token})
+meta = {"filename": "moved.safetensors", "entity_type": "styles"}
+if mode == "start":
+    u = c.uploader(path, chunk_size=1 << 20, metadata=meta)
+    u.upload(stop_at=5 << 20)
+    print(u.url)
+else:
+    u = c.uploader(path, chunk_size=1 << 20, url=sys.argv[5], metadata=meta)
+    u.upload()
+    print(u.offset)
+"#;
+
+/// tuspy begins an upload on node A; A dies; the client, given node B's URL for the same
+/// upload, asks B for the offset and finishes there.
+#[test]
+fn tuspy_resumes_on_another_node_after_its_node_dies() {
+    let weed = Weed::start();
+    let (a, b) = (Node::start(&weed, "tuspy"), Node::start(&weed, "tuspy"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("moved.safetensors");
+    let bytes = blob_bytes(11 * MIB);
+    std::fs::write(&path, &bytes).unwrap();
+    let tuspy = |node: &Node, args: &[&str]| {
+        let out = std::process::Command::new("python3")
+            .env("PYTHONPATH", super::clients::tuspy())
+            .arg("-c")
+            .arg(TUSPY)
+            .arg(format!("http://{}{COLLECTION}", node.addr))
+            .arg(&node.admin)
+            .arg(&path)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let url = tuspy(&a, &["start"]);
+    let upload_path = url.split(&a.addr).nth(1).unwrap().to_owned();
+    assert_eq!(offset(&b, &upload_path), Some(5 * MIB));
+    {
+        let mut a = a;
+        let _ = a.child.kill();
+        let _ = a.child.wait();
+    }
+    let on_b = format!("http://{}{upload_path}", b.addr);
+    // B's own admin token: another secret, the same subject, so the same owner.
+    let offset = tuspy(&b, &["resume", &on_b]);
+    assert_eq!(offset, bytes.len().to_string());
+    assert_eq!(b.on_disk("styles/moved.safetensors"), Some(bytes));
+}
