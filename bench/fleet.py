@@ -6,8 +6,10 @@ and three release `lora-server` nodes on one bucket prefix (C syncs only at star
 measures:
 
 * a 500 MiB upload through node A into the bucket (curl; median of 3) against a plain S3
-  put of the same file to the same store (boto3's multipart `upload_file`, median of 3),
-  and node A's peak RSS growth during the upload;
+  put of the same file to the same store (boto3's multipart `upload_file`, alternately,
+  median of 3), and node A's peak RSS growth during the upload;
+* the same file as a tus upload in 16 MiB PATCHes through node A against its multipart
+  upload, alternately (median of 3);
 * a cold `POST /api/v1/lora/ensure` of each 500 MiB file on node C (ranged GETs, 8 in
   flight) against boto3's `download_file` of the same bytes (10 threads), alternately,
   median of 3; then warm ensures of one file at c=8 (p50, p99);
@@ -17,7 +19,8 @@ measures:
   from a Zipf(1.1) popularity: the hit ratio and the disk at its fullest against the budget.
 
 Prints a Markdown table and writes target/bench/fleet.json. Needs curl and boto3
-(`pip install boto3`); `--no-build` uses the binaries already in target/release.
+(`pip install boto3`); `--no-build` uses the binaries already in target/release;
+`--only uploads,tus,ensure,sync,zipf` picks sections.
 """
 import argparse, random, shutil, threading, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
 
@@ -117,6 +120,10 @@ def tus_upload(addr, token, path, name, chunk=16 * MIB):
     size = os.path.getsize(path)
     t = time.perf_counter()
     conn = http.client.HTTPConnection(addr, timeout=600)
+    conn.connect()
+    # A PATCH's last small segment is sent at once, not held for an ACK (Nagle), as a
+    # native client does.
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     auth = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
     conn.request("POST", "/api/v1/admin/lora/uploads", b"", dict(auth, **{
         "Upload-Length": str(size),
