@@ -206,6 +206,8 @@ pub(crate) struct Node {
     pub(crate) child: Child,
     pub(crate) addr: String,
     pub(crate) admin: String,
+    /// A user token (another subject than the admin token's).
+    pub(crate) user: String,
     pub(crate) data: tempfile::TempDir,
 }
 
@@ -256,10 +258,13 @@ impl Node {
             .stderr(Stdio::null());
         let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let (mut admin, mut addr) = (None, None);
+        let (mut admin, mut user, mut addr) = (None, None, None);
         while let Some(Ok(line)) = lines.next() {
             if let Some(token) = line.trim().strip_prefix("admin: ") {
                 admin = Some(token.to_owned());
+            }
+            if let Some(token) = line.trim().strip_prefix("user: ") {
+                user = Some(token.trim().to_owned());
             }
             if let Some(url) = line.split("http://").nth(1) {
                 addr = Some(url.split('/').next().unwrap().to_owned());
@@ -270,6 +275,7 @@ impl Node {
             child,
             addr: addr.expect("the node prints its address"),
             admin: admin.unwrap(),
+            user: user.unwrap(),
             data,
         }
     }

@@ -10,7 +10,7 @@ use super::support::*;
 
 const COLLECTION: &str = "/api/v1/admin/lora/uploads";
 
-/// A raw request; the status and the response head.
+/// A raw request with the node's admin token; the status and the response head.
 fn send(
     node: &Node,
     method: &str,
@@ -18,10 +18,21 @@ fn send(
     headers: &[(&str, String)],
     body: &[u8],
 ) -> (u16, String) {
+    send_as(node, &node.admin, method, path, headers, body)
+}
+
+/// A raw request with `token`.
+fn send_as(
+    node: &Node,
+    token: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> (u16, String) {
     let mut s = TcpStream::connect(&node.addr).unwrap();
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\nContent-Length: {}\r\nConnection: close\r\n",
-        node.admin,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
     for (name, value) in headers {
@@ -127,6 +138,65 @@ fn an_upload_begun_on_a_goes_on_and_ends_on_b() {
         assert!(text.contains("styles/across.safetensors"), "{text}");
     }
     assert_eq!(weed.open_uploads(), Vec::<String>::new());
+}
+
+/// Another node removes an upload (its bytes leave the bucket), and another subject
+/// never sees it, on any node.
+#[test]
+fn any_node_removes_an_upload_and_only_its_owner_sees_it() {
+    let weed = Weed::start();
+    let (a, b) = (Node::start(&weed, "owner"), Node::start(&weed, "owner"));
+    let bytes = blob_bytes(12 * MIB);
+    let url = create(&a, "owned.safetensors", bytes.len());
+    let (status, head) = patch(&a, &url, 0, &bytes[..7 * MIB]);
+    assert_eq!(status, 204, "{head}");
+    let id = url.rsplit('/').next().unwrap();
+    // Another subject (a user token, on the user collection): no such upload, on B too.
+    for node in [&a, &b] {
+        let (status, text) = send_as(
+            node,
+            &node.user,
+            "HEAD",
+            &format!("/api/v1/lora/uploads/{id}"),
+            &[],
+            b"",
+        );
+        assert_eq!(status, 404, "{text}");
+    }
+    let (status, text) = send(&b, "DELETE", &url, &[], b"");
+    assert_eq!(status, 204, "{text}");
+    assert_eq!(offset(&a, &url), None, "gone on A too");
+    assert_eq!(
+        weed.folder(&format!("owner/uploads/{id}")),
+        Vec::<String>::new()
+    );
+    assert_eq!(weed.open_uploads(), Vec::<String>::new());
+}
+
+/// The cap of 32 unfinished uploads per subject counts the whole fleet's.
+#[test]
+fn the_cap_on_unfinished_uploads_counts_every_node() {
+    let weed = Weed::start();
+    let (a, b) = (Node::start(&weed, "cap"), Node::start(&weed, "cap"));
+    for i in 0..32 {
+        create(if i % 2 == 0 { &a } else { &b }, "many.safetensors", 1000);
+    }
+    for node in [&a, &b] {
+        let (status, text) = send(
+            node,
+            "POST",
+            COLLECTION,
+            &[
+                ("Upload-Length", "1000".into()),
+                (
+                    "Upload-Metadata",
+                    "filename bWFueS5zYWZldGVuc29ycw==".into(),
+                ),
+            ],
+            b"",
+        );
+        assert_eq!(status, 429, "{text}");
+    }
 }
 
 #[test]
