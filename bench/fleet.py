@@ -24,6 +24,9 @@ Prints a Markdown table and writes target/bench/fleet.json. Needs curl and boto3
 """
 import argparse, random, shutil, threading, http.client, json, os, socket, statistics, subprocess, sys, tempfile, time
 
+# The same tus client as bench/tus.py (16 MiB PATCHes; TUS_CHUNK_MIB changes it).
+from tus import tus as tus_through
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
 BUCKET, KEY, SECRET = "bench", "bench-key", "bench-secret"
@@ -111,45 +114,6 @@ def curl_upload(addr, token, path, name=None):
     if out.stdout != "200":
         sys.exit(f"upload answered {out.stdout}")
     return elapsed
-
-
-def tus_upload(addr, token, path, name, chunk=16 * MIB):
-    """A tus upload of `path` through the node at `addr` in `chunk`-sized PATCHes; seconds."""
-    import base64
-    b64 = lambda v: base64.b64encode(v.encode()).decode()
-    size = os.path.getsize(path)
-    t = time.perf_counter()
-    conn = http.client.HTTPConnection(addr, timeout=600)
-    conn.connect()
-    # A PATCH's last small segment is sent at once, not held for an ACK (Nagle), as a
-    # native client does.
-    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    auth = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
-    conn.request("POST", "/api/v1/admin/lora/uploads", b"", dict(auth, **{
-        "Upload-Length": str(size),
-        "Upload-Metadata": f"filename {b64(name)},entity_type {b64('styles')}"}))
-    r = conn.getresponse()
-    r.read()
-    if r.status != 201:
-        sys.exit(f"tus creation answered {r.status}")
-    url = r.getheader("Location")
-    offset = 0
-    with open(path, "rb") as f:
-        while offset < size:
-            body = f.read(chunk)
-            try:
-                conn.request("PATCH", url, body, dict(auth, **{
-                    "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"}))
-            except BrokenPipeError:
-                pass  # answered before the whole body was read: the answer says why
-            r = conn.getresponse()
-            text = r.read()
-            if r.status != 204:
-                sys.exit(f"tus PATCH at {offset} answered {r.status}: {text[:300]}")
-            offset += len(body)
-            if os.environ.get("BENCH_TUS_TRACE"):
-                print(f"  PATCH to {offset >> 20} MiB at {time.perf_counter() - t:.2f} s", file=sys.stderr)
-    return time.perf_counter() - t
 
 
 def multipart_upload(conn, token, name, content):
@@ -254,7 +218,7 @@ def main():
                 tus, multipart = [], []
                 for i in range(3):
                     multipart.append(curl_upload(a[1], a[2], f500, f"mp{i}.safetensors"))
-                    tus.append(tus_upload(a[1], a[2], f500, f"tus{i}.safetensors"))
+                    tus.append(tus_through(a[1], a[2], f500, f"tus{i}.safetensors"))
                 results["tus_500mib_16mib_patches_s"] = statistics.median(tus)
                 results["multipart_500mib_beside_tus_s"] = statistics.median(multipart)
                 results["tus_vs_multipart_time"] = (

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 #[path = "common/clients.rs"]
 mod clients;
 
-use clients::{tus_js, tus_reference_server, tuspy};
+use clients::{TUSPY, tus_js, tus_reference_server, tuspy};
 
 const EXE: &str = env!("CARGO_BIN_EXE_lora-server");
 const SECRET: &str = "tus-client-test-secret-0123456789";
@@ -285,11 +285,16 @@ fn tuspy_kill_and_resume(
         cmd.env("PYTHONPATH", tuspy())
             .arg("-c")
             .arg(TUSPY)
-            .args([endpoint, token, path.to_str().unwrap()])
+            .args([
+                endpoint,
+                token,
+                path.to_str().unwrap(),
+                "resumed.safetensors",
+            ])
             .args(args);
         cmd
     };
-    let url = run_ok(python(endpoint, &["start"])).trim().to_owned();
+    let url = run_ok(python(endpoint, &["start", "2"])).trim().to_owned();
     let proxy = slow_proxy(port);
     let big = python(
         &through(endpoint, port, proxy),
@@ -328,25 +333,6 @@ fn run_ok(mut cmd: Command) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
-
-const TUSPY: &str = r#"
-import sys
-from tusclient import client
-endpoint, token, path, mode = sys.argv[1:5]
-c = client.TusClient(endpoint, headers={"Authorization": "Bearer " + token})
-meta = {"filename": "resumed.safetensors", "entity_type": "styles"}
-if mode == "start":
-    u = c.uploader(path, chunk_size=1 << 20, metadata=meta)
-    u.upload(stop_at=2 << 20)
-    print(u.url)
-elif mode == "big":
-    u = c.uploader(path, chunk_size=16 << 20, url=sys.argv[5], metadata=meta)
-    u.upload()
-else:
-    u = c.uploader(path, chunk_size=1 << 20, url=sys.argv[5], metadata=meta)
-    u.upload()
-    print(u.offset)
-"#;
 
 #[test]
 fn tuspy_resumes_after_the_server_is_killed() {

@@ -72,3 +72,26 @@ pub(crate) fn tus_reference_server() -> &'static Path {
         npm(dir, &["@tus/server@2.4.5", "@tus/file-store@2.1.1"])
     })
 }
+
+/// A tuspy client: `python3 -c TUSPY ENDPOINT TOKEN PATH NAME MODE [ARG]`. `start` sends
+/// 1 MiB PATCHes until ARG MiB and prints the upload's URL; `big` goes on at the URL ARG
+/// in one 16 MiB PATCH at a time; `resume` goes on at the URL ARG in 1 MiB PATCHes and
+/// prints the offset it ended at.
+pub(crate) const TUSPY: &str = r#"
+import sys
+from tusclient import client
+endpoint, token, path, name, mode, arg = sys.argv[1:7]
+c = client.TusClient(endpoint, headers={"Authorization": "Bearer " + token})
+meta = {"filename": name, "entity_type": "styles"}
+if mode == "start":
+    u = c.uploader(path, chunk_size=1 << 20, metadata=meta)
+    u.upload(stop_at=int(arg) << 20)
+    print(u.url)
+elif mode == "big":
+    u = c.uploader(path, chunk_size=16 << 20, url=arg, metadata=meta)
+    u.upload()
+else:
+    u = c.uploader(path, chunk_size=1 << 20, url=arg, metadata=meta)
+    u.upload()
+    print(u.offset)
+"#;

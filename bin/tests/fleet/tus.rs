@@ -306,22 +306,6 @@ fn expiry_removes_the_uploads_bytes_from_the_bucket() {
     assert_eq!(offset(&a, &url), None, "an expired upload is 404");
 }
 
-const TUSPY: &str = r#"
-import sys
-from tusclient import client
-endpoint, token, path, mode = sys.argv[1:5]
-c = client.TusClient(endpoint, headers={"Authorization": "Bearer " + token})
-meta = {"filename": "moved.safetensors", "entity_type": "styles"}
-if mode == "start":
-    u = c.uploader(path, chunk_size=1 << 20, metadata=meta)
-    u.upload(stop_at=5 << 20)
-    print(u.url)
-else:
-    u = c.uploader(path, chunk_size=1 << 20, url=sys.argv[5], metadata=meta)
-    u.upload()
-    print(u.offset)
-"#;
-
 /// tuspy begins an upload on node A; A dies; the client, given node B's URL for the same
 /// upload, asks B for the offset and finishes there.
 #[test]
@@ -336,10 +320,11 @@ fn tuspy_resumes_on_another_node_after_its_node_dies() {
         let out = std::process::Command::new("python3")
             .env("PYTHONPATH", super::clients::tuspy())
             .arg("-c")
-            .arg(TUSPY)
+            .arg(super::clients::TUSPY)
             .arg(format!("http://{}{COLLECTION}", node.addr))
             .arg(&node.admin)
             .arg(&path)
+            .arg("moved.safetensors")
             .args(args)
             .output()
             .unwrap();
@@ -350,7 +335,7 @@ fn tuspy_resumes_on_another_node_after_its_node_dies() {
         );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
-    let url = tuspy(&a, &["start"]);
+    let url = tuspy(&a, &["start", "5"]);
     let upload_path = url.split(&a.addr).nth(1).unwrap().to_owned();
     assert_eq!(offset(&b, &upload_path), Some(5 * MIB));
     {

@@ -141,14 +141,7 @@ impl FleetClaim {
 }
 
 fn fleet(appender: Box<dyn Append>) -> Result<FleetAppend, StoreError> {
-    appender
-        .into_any()
-        .downcast::<FleetAppend>()
-        .map(|a| *a)
-        .map_err(|_| StoreError::Remote {
-            op: "append to an upload",
-            reason: "an appender of another store".into(),
-        })
+    lora_store::own_appender(appender)
 }
 
 impl UploadClaim for FleetClaim {

@@ -32,6 +32,23 @@ fn keys(bucket: &Arc<InMemory>) -> Vec<String> {
     })
 }
 
+/// Publishes a staged upload as `styles/{name}`, versioning a taken name.
+fn publish(
+    node: &crate::tests::Node,
+    staged: lora_store::StagedUpload,
+    name: &str,
+) -> lora_store::Published {
+    let name = SafeFileName::from_client(name).unwrap();
+    node.fleet
+        .publish(
+            staged.finish().unwrap(),
+            EntityType::Styles,
+            &name,
+            OnClash::Version,
+        )
+        .unwrap()
+}
+
 fn destination(name: &str) -> Destination {
     Destination {
         entity: EntityType::Styles,
@@ -55,16 +72,7 @@ fn a_large_upload_lands_whole_with_its_sum_and_no_staging_key() {
     for chunk in bytes.chunks(1_000_003) {
         staged.write(chunk).unwrap();
     }
-    let name = SafeFileName::from_client("big.safetensors").unwrap();
-    let published = a
-        .fleet
-        .publish(
-            staged.finish().unwrap(),
-            EntityType::Styles,
-            &name,
-            OnClash::Version,
-        )
-        .unwrap();
+    let published = publish(&a, staged, "big.safetensors");
     assert_eq!(published.partial_path.to_string(), "styles/big.safetensors");
     assert_eq!(local(&a, "styles/big.safetensors").unwrap(), bytes);
     assert_eq!(
@@ -92,16 +100,7 @@ fn a_small_upload_is_one_put_with_its_sha256_as_metadata() {
     let a = node(&bucket);
     let mut staged = a.fleet.stage(Some(&destination("s.safetensors"))).unwrap();
     staged.write(b"small").unwrap();
-    let name = SafeFileName::from_client("s.safetensors").unwrap();
-    let published = a
-        .fleet
-        .publish(
-            staged.finish().unwrap(),
-            EntityType::Styles,
-            &name,
-            OnClash::Version,
-        )
-        .unwrap();
+    let published = publish(&a, staged, "s.safetensors");
     assert_eq!(keys(&bucket), ["fleet/models/loras/styles/s.safetensors"]);
     let key = a.fleet.keys.live(&published.partial_path);
     let looked = a.fleet.block_on(a.fleet.look(&key)).unwrap().unwrap();
@@ -157,16 +156,7 @@ fn a_streamed_file_keeps_its_sum_through_the_bin_and_back() {
     let bytes = body(PART + 7);
     let mut staged = a.fleet.stage(None).unwrap();
     staged.write(&bytes).unwrap();
-    let name = SafeFileName::from_client("kept.safetensors").unwrap();
-    let published = a
-        .fleet
-        .publish(
-            staged.finish().unwrap(),
-            EntityType::Styles,
-            &name,
-            OnClash::Version,
-        )
-        .unwrap();
+    let published = publish(&a, staged, "kept.safetensors");
     let path = PartialPath::parse("styles/kept.safetensors").unwrap();
     let binned = a.fleet.delete(&path).unwrap();
     let bin_key = a.fleet.keys.bin(&binned.bin_partial_path);

@@ -81,7 +81,7 @@ pub use recycle_bin::{BinEntry, BinListing, Purged};
 pub use repository::{RemoteHealth, ReplicaHealth, Repository};
 pub use resumable::{
     Append, Appender, Completed, PatchGuard, Resumable, ResumableInfo, UploadClaim, UploadId,
-    Uploads,
+    Uploads, own_appender,
 };
 pub use staging::{StagedFile, StagedUpload};
 pub use store::{

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use time::OffsetDateTime;
 
-use super::uploads::{Append, UploadClaim, Uploads};
+use super::uploads::{Append, UploadClaim, Uploads, own_appender};
 use super::{Appender, Completed, PatchGuard, Resumable, ResumableInfo, UploadId};
 use crate::{StagedFile, StoreError};
 
@@ -50,14 +50,7 @@ struct LocalClaim {
 
 /// The appender of this disk, as the seam hands it out.
 fn local(appender: Box<dyn Append>) -> Result<Appender, StoreError> {
-    appender
-        .into_any()
-        .downcast::<Appender>()
-        .map(|a| *a)
-        .map_err(|_| StoreError::Remote {
-            op: "append to an upload",
-            reason: "an appender of another store".into(),
-        })
+    own_appender(appender)
 }
 
 impl UploadClaim for LocalClaim {

@@ -31,7 +31,7 @@ use time::OffsetDateTime;
 pub use appender::Appender;
 use appender::HashThread;
 pub use info::{Completed, ResumableInfo, UploadId};
-pub use uploads::{Append, UploadClaim, Uploads};
+pub use uploads::{Append, UploadClaim, Uploads, own_appender};
 
 use crate::StagedFile;
 use crate::StoreError;

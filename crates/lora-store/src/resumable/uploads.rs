@@ -124,3 +124,20 @@ pub trait Append: Send + std::fmt::Debug {
     /// The implementation, for the claim that made it.
     fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
 }
+
+/// The appender a claim handed out, as the concrete type it made: an appender of another
+/// store (a caller mixing two seams) is an error, not a panic.
+///
+/// # Errors
+///
+/// [`StoreError::Remote`] when `appender` is not a `T`.
+pub fn own_appender<T: Any>(appender: Box<dyn Append>) -> Result<T, StoreError> {
+    appender
+        .into_any()
+        .downcast::<T>()
+        .map(|a| *a)
+        .map_err(|_| StoreError::Remote {
+            op: "append to an upload",
+            reason: "an appender of another store".into(),
+        })
+}
