@@ -68,7 +68,18 @@ impl Lease {
         key: &Path,
         node: &str,
     ) -> Result<Option<Self>, object_store::Error> {
-        let Some(etag) = Self::acquire(bucket, key, node, Self::TTL, false).await? else {
+        Self::take_for(bucket, runtime, key, node, Self::TTL).await
+    }
+
+    /// [`Lease::take`] with a life of `ttl`.
+    pub(crate) async fn take_for(
+        bucket: &Bucket,
+        runtime: &Handle,
+        key: &Path,
+        node: &str,
+        ttl: Duration,
+    ) -> Result<Option<Self>, object_store::Error> {
+        let Some(etag) = Self::acquire(bucket, key, node, ttl, false).await? else {
             return Ok(None);
         };
         let etag = Arc::new(Mutex::new(Some(etag)));
@@ -77,7 +88,7 @@ impl Lease {
         let renewal = runtime.spawn(renew(
             bucket.clone(),
             key.clone(),
-            node.to_owned(),
+            (node.to_owned(), ttl),
             Arc::clone(&etag),
             [Arc::clone(&lost), Arc::clone(&doubtful)],
         ));
@@ -158,18 +169,18 @@ impl Lease {
 async fn renew(
     bucket: Bucket,
     key: Path,
-    node: String,
+    (node, ttl): (String, Duration),
     etag: Arc<Mutex<Option<String>>>,
     [lost, doubtful]: [Arc<AtomicBool>; 2],
 ) {
     loop {
-        tokio::time::sleep(Lease::TTL / 3).await;
+        tokio::time::sleep(ttl / 3).await;
         let mut current = etag.lock().await;
         let Some(previous) = current.clone() else {
             return;
         };
         match bucket
-            .replace_tagged(&key, holder(&node, Lease::TTL), &previous)
+            .replace_tagged(&key, holder(&node, ttl), &previous)
             .await
         {
             Ok(Some(next)) => *current = Some(next),
@@ -206,6 +217,74 @@ impl Drop for Lease {
             {
                 tracing::warn!(%key, error = %e, "cannot let go of a lease; it expires by itself");
             }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use object_store::memory::InMemory;
+    use object_store::path::Path;
+
+    use super::{Lease, holder};
+    use crate::bucket::Bucket;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_renewed_lease_outlives_its_life_and_excludes_until_let_go() {
+        let rt = runtime();
+        let bucket = Bucket::over(Arc::new(InMemory::new()));
+        let key = Path::from("lock");
+        let ttl = Duration::from_secs(1);
+        rt.block_on(async {
+            let held = Lease::take_for(&bucket, rt.handle(), &key, "a", ttl)
+                .await
+                .unwrap()
+                .unwrap();
+            // Past the life it was taken with: renewed meanwhile, still held.
+            tokio::time::sleep(ttl * 5 / 2).await;
+            assert!(!held.lost());
+            let other = Lease::take_for(&bucket, rt.handle(), &key, "b", ttl).await;
+            assert!(other.unwrap().is_none(), "renewed: nobody else gets it");
+            held.let_go().await;
+            let other = Lease::take_for(&bucket, rt.handle(), &key, "b", ttl).await;
+            assert!(other.unwrap().is_some(), "let go: free at once");
+        });
+    }
+
+    #[test]
+    fn an_expired_lease_is_taken_over_once() {
+        let rt = runtime();
+        let bucket = Bucket::over(Arc::new(InMemory::new()));
+        let key = Path::from("lock");
+        rt.block_on(async {
+            // Left by a node that died: its life is over.
+            bucket
+                .create_tagged(&key, holder("dead", Duration::ZERO))
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            let (first, second) = tokio::join!(
+                Lease::take(&bucket, rt.handle(), &key, "a"),
+                Lease::take(&bucket, rt.handle(), &key, "b"),
+            );
+            let taken = [first.unwrap(), second.unwrap()]
+                .iter()
+                .filter(|l| l.is_some())
+                .count();
+            assert_eq!(taken, 1, "exactly one node takes an expired lease over");
         });
     }
 }
