@@ -173,6 +173,58 @@ fn any_node_removes_an_upload_and_only_its_owner_sees_it() {
     assert_eq!(weed.open_uploads(), Vec::<String>::new());
 }
 
+/// A completed upload the content check refuses: 400 in the multipart route's shape, and
+/// nothing of it stays in the bucket or on the node.
+#[test]
+fn a_refused_upload_leaves_nothing_in_the_bucket() {
+    let weed = Weed::start();
+    let a = Node::start(&weed, "refused");
+    // Not a safetensors file: a header length far past the end.
+    let bytes = vec![0xffu8; 9 * MIB];
+    let url = create(&a, "bad.safetensors", bytes.len());
+    let (status, text) = patch(&a, &url, 0, &bytes);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("Invalid file content"), "{text}");
+    let id = url.rsplit('/').next().unwrap();
+    assert_eq!(
+        weed.folder(&format!("refused/uploads/{id}")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        weed.folder("refused/models/loras/styles"),
+        Vec::<String>::new()
+    );
+    assert_eq!(weed.open_uploads(), Vec::<String>::new());
+    assert_eq!(a.staged_bytes(), 0);
+    assert_eq!(offset(&a, &url), None);
+}
+
+/// The bucket away mid-upload: requests answer 503 fast, nothing acknowledged is lost,
+/// and the upload goes on once the bucket is back.
+#[test]
+fn a_resumable_upload_survives_the_bucket_going_away() {
+    let mut weed = Weed::start();
+    let a = Node::start(&weed, "away");
+    let bytes = blob_bytes(11 * MIB);
+    let url = create(&a, "patient.safetensors", bytes.len());
+    let (status, head) = patch(&a, &url, 0, &bytes[..6 * MIB]);
+    assert_eq!(status, 204, "{head}");
+    weed.stop();
+    let started = Instant::now();
+    let (status, head) = patch(&a, &url, 6 * MIB, &bytes[6 * MIB..]);
+    assert_eq!(status, 503, "{head}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let (status, head) = send(&a, "HEAD", &url, &[], b"");
+    assert_eq!(status, 503, "{head}");
+    weed.run();
+    eventually("the upload answers again", || {
+        offset(&a, &url) == Some(6 * MIB)
+    });
+    let (status, head) = patch_when_free(&a, &url, 6 * MIB, &bytes[6 * MIB..]);
+    assert_eq!(status, 204, "{head}");
+    assert_eq!(a.on_disk("styles/patient.safetensors"), Some(bytes));
+}
+
 /// The cap of 32 unfinished uploads per subject counts the whole fleet's.
 #[test]
 fn the_cap_on_unfinished_uploads_counts_every_node() {
