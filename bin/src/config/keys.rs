@@ -172,6 +172,13 @@ config_keys! {
         file: "sync_interval_secs",
         default: lora_fleet::DEFAULT_SYNC_INTERVAL.as_secs(),
     }
+    /// seconds an unfinished multipart upload or staging key (an upload whose node died)
+    /// may stay in the bucket before the fleet's sweep removes it
+    abandoned_upload: Duration = seconds(u64) {
+        env: "LORA_ABANDONED_UPLOAD_SECS",
+        file: "abandoned_upload_secs",
+        default: lora_fleet::DEFAULT_ABANDONED_AFTER.as_secs(),
+    }
     /// bytes of the bucket's files this fleet node keeps on its disk: a working set, the
     /// least recently used evicted first (a positive integer)
     replica_budget_bytes: u64 = at_least_one(u64) {

@@ -65,6 +65,7 @@ impl Config {
             .copy_if_not_exists
             .clone_from(&self.s3_copy_if_not_exists);
         fleet.sync_interval = self.sync_interval;
+        fleet.abandoned_after = self.abandoned_upload;
         fleet.budget = self.replica_budget_bytes;
         fleet.pins = self.replica_pin_types.clone().unwrap_or_default();
         fleet.access_key_id.clone_from(&self.aws_access_key_id);

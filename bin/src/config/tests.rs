@@ -94,6 +94,7 @@ fn fleet_mode_from_the_environment() {
             ("LORA_S3_ENDPOINT", "http://127.0.0.1:8333"),
             ("LORA_S3_ALLOW_HTTP", "true"),
             ("LORA_SYNC_INTERVAL_SECS", "3"),
+            ("LORA_ABANDONED_UPLOAD_SECS", "600"),
             ("AWS_ACCESS_KEY_ID", "id"),
             ("AWS_SECRET_ACCESS_KEY", "secret"),
         ]),
@@ -106,6 +107,7 @@ fn fleet_mode_from_the_environment() {
     );
     assert_eq!(fleet.region, "us-east-1");
     assert_eq!(fleet.sync_interval, std::time::Duration::from_secs(3));
+    assert_eq!(fleet.abandoned_after, std::time::Duration::from_secs(600));
     assert_eq!(
         fleet.copy_if_not_exists,
         lora_fleet::DEFAULT_COPY_IF_NOT_EXISTS

@@ -167,3 +167,35 @@ fn a_500_mib_upload_keeps_the_node_memory_flat() {
     );
     assert_eq!(weed.open_uploads(), Vec::<String>::new());
 }
+
+/// A node killed mid-stream leaves an open multipart upload; the node whose turn it is to
+/// sweep aborts it once it is older than `LORA_ABANDONED_UPLOAD_SECS`.
+#[test]
+fn an_upload_left_by_a_dead_node_is_aborted_by_the_sweep() {
+    let weed = Weed::start();
+    let env = [("LORA_ABANDONED_UPLOAD_SECS", "2")];
+    let sweeper = Node::start_syncing(&weed, "left", tempfile::tempdir().unwrap(), 1, &env);
+    // The sweeper's first pass has run: the turn is its own from then on.
+    sweeper.sync_pass_after_now();
+    let doomed = Node::start_syncing(&weed, "left", tempfile::tempdir().unwrap(), 1, &env);
+    let mut s = begin_upload(&doomed, "left.safetensors", 40 * MIB, true);
+    let (head, chunks) = blob(40 * MIB);
+    s.write_all(&head).unwrap();
+    for chunk in chunks.take(20) {
+        s.write_all(&chunk).unwrap();
+    }
+    eventually("the doomed node starts a multipart upload", || {
+        !weed.open_uploads().is_empty()
+    });
+    {
+        let mut doomed = doomed;
+        let _ = doomed.child.kill();
+        let _ = doomed.child.wait();
+    }
+    assert_eq!(weed.open_uploads().len(), 1, "left open by the dead node");
+    eventually("the sweep aborts it", || weed.open_uploads().is_empty());
+    assert_eq!(
+        weed.folder("left/models/loras/styles"),
+        Vec::<String>::new()
+    );
+}

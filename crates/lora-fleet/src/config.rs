@@ -10,6 +10,10 @@ pub const DEFAULT_COPY_IF_NOT_EXISTS: &str = "header: If-None-Match: *";
 /// How often a node lists the bucket by default (`LORA_SYNC_INTERVAL_SECS`).
 pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(10);
 
+/// How long an unfinished multipart upload or staging key may stay in the bucket before
+/// the sweep removes it (`LORA_ABANDONED_UPLOAD_SECS`): a day.
+pub const DEFAULT_ABANDONED_AFTER: Duration = Duration::from_secs(24 * 3600);
+
 /// Where the shared truth lives and how often a node catches up with it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FleetConfig {
@@ -29,6 +33,10 @@ pub struct FleetConfig {
     pub allow_http: bool,
     /// How often every node lists the bucket and catches up (`LORA_SYNC_INTERVAL_SECS`).
     pub sync_interval: Duration,
+    /// How long an unfinished multipart upload (an upload whose node died) or a staging
+    /// key may stay before the sweep removes it (`LORA_ABANDONED_UPLOAD_SECS`). A resumable
+    /// upload's own multipart upload is kept while its record names it, whatever its age.
+    pub abandoned_after: Duration,
     /// How the store is asked to copy only onto a free name, in object_store's encoding
     /// (`LORA_S3_COPY_IF_NOT_EXISTS`): `header: If-None-Match: *` (the default: SeaweedFS,
     /// MinIO, Ceph RGW), `header: cf-copy-destination-if-none-match: *` (Cloudflare R2),
@@ -58,6 +66,7 @@ impl std::fmt::Debug for FleetConfig {
             )
             .field("allow_http", &self.allow_http)
             .field("sync_interval", &self.sync_interval)
+            .field("abandoned_after", &self.abandoned_after)
             .field("copy_if_not_exists", &self.copy_if_not_exists)
             .field("budget", &self.budget)
             .field("pins", &self.pins)
@@ -96,6 +105,7 @@ impl FleetConfig {
             secret_access_key: None,
             allow_http: false,
             sync_interval: DEFAULT_SYNC_INTERVAL,
+            abandoned_after: DEFAULT_ABANDONED_AFTER,
             copy_if_not_exists: DEFAULT_COPY_IF_NOT_EXISTS.to_owned(),
             budget: None,
             pins: Vec::new(),

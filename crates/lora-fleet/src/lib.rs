@@ -63,7 +63,9 @@ mod upload_tests;
 mod vitals;
 mod working_set;
 
-pub use config::{DEFAULT_COPY_IF_NOT_EXISTS, DEFAULT_SYNC_INTERVAL, FleetConfig};
+pub use config::{
+    DEFAULT_ABANDONED_AFTER, DEFAULT_COPY_IF_NOT_EXISTS, DEFAULT_SYNC_INTERVAL, FleetConfig,
+};
 pub use fleet::Fleet;
 pub use sync::SyncReport;
 

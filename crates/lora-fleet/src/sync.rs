@@ -3,14 +3,13 @@
 //! Added or changed objects are downloaded into staging, checked (SHA-256 against the
 //! object's metadata, then the content rules) and renamed into place; files the manifest
 //! says came from the bucket and whose objects are gone are removed. On this node's turn
-//! (one node per turn), staging keys and multipart uploads older than a day (uploads
-//! killed midway) are swept. The thread stops when told to
+//! (one node per turn), staging keys and multipart uploads older than
+//! `LORA_ABANDONED_UPLOAD_SECS` (a day; uploads killed midway) are swept. The thread stops when told to
 //! ([`Fleet::stop_sync`]) or when the fleet is dropped.
 
 use std::collections::HashSet;
 use std::sync::mpsc::{RecvTimeoutError, channel};
 use std::sync::{Arc, PoisonError};
-use std::time::Duration;
 
 use lora_core::PartialPath;
 use time::OffsetDateTime;
@@ -20,9 +19,6 @@ use crate::fleet::Fleet;
 use crate::lease::{Lease, SWEEP_TURN};
 use crate::replica::now;
 use crate::sync_state::SyncThread;
-
-/// Staging keys and multipart uploads older than this are leftovers of uploads that died.
-const STAGING_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -210,10 +206,11 @@ impl Fleet {
     }
 
     /// On this node's turn (one node per turn, see `lease`): removes staging keys and
-    /// aborts multipart uploads left more than a day ago by uploads that died midway (a
+    /// aborts multipart uploads left longer than `abandoned_after` (a day by default) by
+    /// uploads that died midway (a
     /// resumable upload's own is kept while its record names it: its expiry removes it).
     fn sweep_bucket(&self) -> usize {
-        let cutoff = OffsetDateTime::now_utc() - STAGING_MAX_AGE;
+        let cutoff = OffsetDateTime::now_utc() - self.config.abandoned_after;
         let swept = self.block_on(async {
             let node = &self.uploads.node;
             if !Lease::turn(&self.bucket, &self.keys.sweeper(), node, SWEEP_TURN).await? {
