@@ -456,7 +456,7 @@ impl Bucket {
             ..object_store::PutOptions::default()
         };
         match self.store.put_opts(key, bytes.into(), options).await {
-            Ok(put) => Ok(Some(put.e_tag.unwrap_or_default())),
+            Ok(put) => self.etag_of(key, put.e_tag).await.map(Some),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -493,12 +493,28 @@ impl Bucket {
             ..object_store::PutOptions::default()
         };
         match self.store.put_opts(key, bytes.into(), options).await {
-            Ok(put) => Ok(Some(put.e_tag.unwrap_or_default())),
+            Ok(put) => self.etag_of(key, put.e_tag).await.map(Some),
             Err(
                 object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
             ) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The ETag a write answered, or (a store that answers none) the one a look finds.
+    async fn etag_of(
+        &self,
+        key: &Path,
+        answered: Option<String>,
+    ) -> Result<String, object_store::Error> {
+        if let Some(etag) = answered {
+            return Ok(etag);
+        }
+        Ok(self
+            .head(key)
+            .await?
+            .and_then(|(listed, _)| listed.etag)
+            .unwrap_or_default())
     }
 
     /// Deletes `key` if it is still the version `etag` (a look, then the delete: what only
