@@ -5,9 +5,14 @@
 //! [`Fleet`] implements [`lora_store::Repository`], so the HTTP layer's routes, names,
 //! versions, bin and content rules are the same as on one machine:
 //!
-//! * an upload streams to a staging key (multipart), then a conditional copy
-//!   (`If-None-Match: *`) gives it its name: two nodes racing one name never overwrite
-//!   each other (a versioned name each, or exactly one winner and 409s);
+//! * an upload streams to the bucket while it arrives (multipart parts cut from the body,
+//!   a bounded number in flight) and gets its name by a write that cannot overwrite: a
+//!   conditional completion at the name (`If-None-Match: *`) when the name was known
+//!   before the bytes, else a conditional copy from a staging key; two nodes racing one
+//!   name never overwrite each other (a versioned name each, or exactly one winner and
+//!   409s);
+//! * resumable (tus) uploads live in the bucket ([`lora_store::Repository::uploads`]), so
+//!   any node goes on with any upload, one PATCH at a time fleet-wide (a lease object);
 //! * deletes, restores and purges act on the bucket first, then on this node's replica,
 //!   before the answer;
 //! * [`Fleet::spawn_sync`] lists the bucket every interval and brings the replica in line
