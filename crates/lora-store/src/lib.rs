@@ -27,6 +27,11 @@
 //!   its free version without scanning the folder, and large uploads are written back to
 //!   disk while they arrive, so the closing fsync only waits for the tail.
 //!
+//! Two seams let other storage stand in where a service needs it: [`Repository`] (what the
+//! routes do to files; `lora-fleet` implements it over a bucket, streaming staged uploads
+//! on with a [`Forward`]) and [`Uploads`] (where resumable uploads are kept while they
+//! arrive: this disk's [`Resumable`], or the bucket).
+//!
 //! ```
 //! use lora_core::{EntityType, SafeFileName};
 //! use lora_store::{OnClash, Store};
