@@ -225,6 +225,39 @@ fn a_resumable_upload_survives_the_bucket_going_away() {
     assert_eq!(a.on_disk("styles/patient.safetensors"), Some(bytes));
 }
 
+/// A client that goes away mid-PATCH keeps what arrived: the node acknowledges it in the
+/// bucket, and the upload goes on from there (on another node, here).
+#[test]
+fn a_patch_cut_by_its_client_keeps_what_arrived() {
+    let weed = Weed::start();
+    let (a, b) = (Node::start(&weed, "cut"), Node::start(&weed, "cut"));
+    let bytes = blob_bytes(16 * MIB);
+    let url = create(&a, "cut.safetensors", bytes.len());
+    let mut s = TcpStream::connect(&a.addr).unwrap();
+    write!(
+        s,
+        "PATCH {url} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+        a.admin,
+        bytes.len()
+    )
+    .unwrap();
+    s.write_all(&bytes[..11 * MIB]).unwrap();
+    // The node is streaming it to the bucket (the event a cut must not undo).
+    eventually("A starts the multipart upload", || {
+        !weed.open_uploads().is_empty()
+    });
+    drop(s);
+    let mut kept = 0;
+    eventually("the cut PATCH is acknowledged", || {
+        kept = offset(&b, &url).unwrap_or(0);
+        kept > 0
+    });
+    assert!(kept <= 11 * MIB, "{kept}");
+    let (status, head) = patch_when_free(&b, &url, kept, &bytes[kept..]);
+    assert_eq!(status, 204, "{head}");
+    assert_eq!(b.on_disk("styles/cut.safetensors"), Some(bytes));
+}
+
 /// The cap of 32 unfinished uploads per subject counts the whole fleet's.
 #[test]
 fn the_cap_on_unfinished_uploads_counts_every_node() {
