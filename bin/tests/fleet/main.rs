@@ -529,7 +529,9 @@ fn a_node_killed_mid_download_starts_with_nothing_partial() {
     let asker = ensure_in_thread(&c, "styles/big.safetensors");
     // Mid-way: the download has put at least 1 MiB into staging, not yet the whole file.
     let staged = || staged_bytes(&dir);
-    eventually("the download under way", || staged() >= 1 << 20);
+    eventually_every("the download under way", Duration::from_millis(2), || {
+        staged() >= 1 << 20
+    });
     assert!(
         staged() < big.len() as u64,
         "the download finished before the kill"
@@ -573,7 +575,9 @@ fn the_bucket_going_away_mid_download_answers_503_and_leaves_nothing() {
         .map(|_| ensure_in_thread(&c, "styles/big.safetensors"))
         .collect();
     let staged = || staged_bytes(c.data.path());
-    eventually("the download under way", || staged() >= 1 << 20);
+    eventually_every("the download under way", Duration::from_millis(2), || {
+        staged() >= 1 << 20
+    });
     assert!(staged() < big.len() as u64, "the download finished first");
     weed.stop();
     for asker in askers {

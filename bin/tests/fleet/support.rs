@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 pub(crate) const EXE: &str = env!("CARGO_BIN_EXE_lora-server");
@@ -60,6 +60,38 @@ pub(crate) struct Weed {
     pub(crate) child: Option<Child>,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) ports: Vec<(&'static str, u16)>,
+    /// This store's place among the few that may run at once.
+    _turn: Turn,
+}
+
+/// How many stores the tests run at once: each is a dozen ports and a few hundred MB, and
+/// two cores under twenty of them answer late enough to turn timeouts into failures.
+const STORES_AT_ONCE: usize = 2;
+
+static RUNNING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// A place among the [`STORES_AT_ONCE`]; given back on drop.
+#[derive(Debug)]
+pub(crate) struct Turn;
+
+impl Turn {
+    fn wait() -> Self {
+        let (count, freed) = &RUNNING;
+        let mut running = count.lock().unwrap_or_else(PoisonError::into_inner);
+        while *running >= STORES_AT_ONCE {
+            running = freed.wait(running).unwrap_or_else(PoisonError::into_inner);
+        }
+        *running += 1;
+        Turn
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let (count, freed) = &RUNNING;
+        *count.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        freed.notify_one();
+    }
 }
 
 impl Weed {
@@ -78,13 +110,24 @@ impl Weed {
             "admin.port.grpc",
             "metricsPort",
         ];
+        let turn = Turn::wait();
         let mut weed = Self {
             child: None,
             dir: tempfile::tempdir().unwrap(),
-            ports: names.iter().map(|n| (*n, free_port())).collect(),
+            ports: Vec::new(),
+            _turn: turn,
         };
-        weed.run();
-        weed
+        // A free port may be taken by another test's store before this one binds it:
+        // another set of ports, then.
+        for attempt in 1..=3 {
+            weed.ports = names.iter().map(|n| (*n, free_port())).collect();
+            match weed.try_run() {
+                Ok(()) => return weed,
+                Err(e) if attempt == 3 => panic!("{e}"),
+                Err(_) => {}
+            }
+        }
+        unreachable!("the third attempt returns or panics")
     }
 
     pub(crate) fn s3_port(&self) -> u16 {
@@ -95,7 +138,15 @@ impl Weed {
         format!("http://127.0.0.1:{}", self.s3_port())
     }
 
+    /// Starts (or restarts) the store on its ports.
     pub(crate) fn run(&mut self) {
+        if let Err(e) = self.try_run() {
+            panic!("{e}");
+        }
+    }
+
+    /// Starts the store; its words when it exits before answering.
+    fn try_run(&mut self) -> Result<(), String> {
         let mut cmd = Command::new(weed_binary());
         cmd.arg("mini")
             .arg(format!("-dir={}", self.dir.path().display()))
@@ -120,25 +171,26 @@ impl Weed {
         // can take a while; an early exit is reported with weed's own words.
         let deadline = Instant::now() + Duration::from_secs(90);
         while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", self.s3_port())).is_ok() {
-                std::thread::sleep(Duration::from_millis(500));
+            // Up when the S3 port answers and the bucket exists (weed creates it after
+            // it starts; a node's first request would otherwise meet NoSuchBucket).
+            if TcpStream::connect(("127.0.0.1", self.s3_port())).is_ok() && self.bucket_ready() {
                 // Waited for by `stop` (and so by Drop).
                 self.child = Some(child);
-                return;
+                return Ok(());
             }
             if let Ok(Some(status)) = child.try_wait() {
                 let log =
                     std::fs::read_to_string(self.dir.path().join("weed.log")).unwrap_or_default();
-                panic!(
+                return Err(format!(
                     "weed exited ({status}):\n{}",
                     log.lines().rev().take(20).collect::<Vec<_>>().join("\n")
-                );
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = child.kill();
         let _ = child.wait();
-        panic!("weed did not start within 90 s");
+        Err("weed did not start within 90 s".into())
     }
 
     fn filer_port(&self) -> u16 {
@@ -183,6 +235,19 @@ impl Weed {
             .unwrap_or_default()
     }
 
+    /// Whether the filer has the bucket's folder yet.
+    fn bucket_ready(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.filer_port())) else {
+            return false;
+        };
+        let asked = write!(
+            s,
+            "GET /buckets/{BUCKET}/ HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+        );
+        let mut text = String::new();
+        asked.is_ok() && s.read_to_string(&mut text).is_ok() && text.starts_with("HTTP/1.1 200")
+    }
+
     /// Multipart uploads started and neither completed nor aborted.
     pub(crate) fn open_uploads(&self) -> Vec<String> {
         self.folder(".uploads")
@@ -208,6 +273,8 @@ pub(crate) struct Node {
     pub(crate) admin: String,
     /// A user token (another subject than the admin token's).
     pub(crate) user: String,
+    /// The node's log (warnings and errors), for a failing test to show.
+    log: tempfile::NamedTempFile,
     pub(crate) data: tempfile::TempDir,
 }
 
@@ -219,6 +286,11 @@ impl Drop for Node {
 }
 
 impl Node {
+    /// What the node logged (warnings and errors).
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
     /// Takes the node's data directory out of it (for a restart on the same folder).
     pub(crate) fn data_dir(&mut self) -> tempfile::TempDir {
         std::mem::replace(&mut self.data, tempfile::tempdir().unwrap())
@@ -240,6 +312,7 @@ impl Node {
         secs: u64,
         env: &[(&str, &str)],
     ) -> Self {
+        let log = tempfile::NamedTempFile::new().unwrap();
         let mut cmd = Command::new(EXE);
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -255,7 +328,7 @@ impl Node {
             .envs(env.iter().copied())
             .arg("serve")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(log.reopen().unwrap());
         let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let (mut admin, mut user, mut addr) = (None, None, None);
@@ -276,6 +349,7 @@ impl Node {
             addr: addr.expect("the node prints its address"),
             admin: admin.unwrap(),
             user: user.unwrap(),
+            log,
             data,
         }
     }
@@ -402,13 +476,19 @@ pub(crate) fn lora(seed: u32) -> Vec<u8> {
 }
 
 /// Waits until `check` holds (the sync interval is a second).
-pub(crate) fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn eventually(what: &str, check: impl FnMut() -> bool) {
+    eventually_every(what, Duration::from_millis(100), check);
+}
+
+/// [`eventually`], looking every `every`: for a state that lasts only a moment (a
+/// download half-way: on a loaded machine its ranges may land within a few hundred ms).
+pub(crate) fn eventually_every(what: &str, every: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if check() {
             return;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(every);
     }
     panic!("{what}: not within 20 s");
 }

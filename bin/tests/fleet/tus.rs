@@ -76,7 +76,7 @@ fn create(node: &Node, name: &str, len: usize) -> String {
         ],
         b"",
     );
-    assert_eq!(status, 201, "{head}");
+    assert_eq!(status, 201, "{head}\n{}", node.log());
     header(&head, "Location").unwrap()
 }
 
