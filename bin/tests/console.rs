@@ -1,6 +1,7 @@
 //! The web console at `/console/` in a real browser: headless Chromium driven through
 //! chromedriver's W3C WebDriver HTTP API (a few JSON requests over a TCP socket, no
-//! client crate). Skipped, loudly, when chromedriver is not installed (CI installs it).
+//! client crate). It fails when chromedriver is not installed (`.ci/run` installs it):
+//! without a browser it would prove nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -307,22 +308,13 @@ fn row(within: &str, path: &str) -> String {
     format!("(document.querySelector('{within} tr[data-path=\"{path}\"]') !== null)")
 }
 
-/// The explicit opt-out for machines without Chromium (CI installs it).
-const NO_BROWSER: &str = "LORA_TEST_WITHOUT_BROWSER";
-
 #[test]
 fn the_console_uploads_lists_evaluates_deletes_and_restores_in_a_browser() {
     let started = Instant::now();
-    let Some(browser) = Browser::start() else {
-        // Without a browser this test proves nothing, so it fails, unless whoever runs it
-        // says, by name, that the console goes untested in this run.
-        assert!(
-            std::env::var_os(NO_BROWSER).is_some_and(|v| v == "1"),
-            "chromedriver is not installed: apt-get install -y chromium chromium-driver \
-             (or set {NO_BROWSER}=1 to leave the console untested in this run)"
-        );
-        return;
-    };
+    let browser = Browser::start().expect(
+        "chromedriver is not installed: apt-get install -y chromium chromium-driver \
+         (.ci/run does)",
+    );
     let data = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
     let (_server, addr, admin, user) = serve_dev(data.path());
