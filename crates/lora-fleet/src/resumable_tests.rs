@@ -166,7 +166,7 @@ fn expired_uploads_are_swept_from_the_bucket_and_counted_per_owner() {
             .load(std::sync::atomic::Ordering::SeqCst),
         0
     );
-    // Another node's sweep in this node's turn removes nothing.
+    // Nothing expired is left: a second sweep removes nothing.
     assert_eq!(uploads.sweep(OffsetDateTime::now_utc()), 0);
 }
 
