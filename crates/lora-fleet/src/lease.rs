@@ -124,12 +124,12 @@ impl Lease {
         ttl: Duration,
         again: bool,
     ) -> Result<Option<String>, object_store::Error> {
-        if let Some(etag) = bucket.create_tagged(key, holder(node, ttl)).await? {
+        if let Some(etag) = bucket.create(key, holder(node, ttl).into(), None).await? {
             return Ok(Some(etag));
         }
         let Some((bytes, etag)) = bucket.get_tagged(key).await? else {
             // Let go between the two requests: try once more.
-            return bucket.create_tagged(key, holder(node, ttl)).await;
+            return bucket.create(key, holder(node, ttl).into(), None).await;
         };
         let free = serde_json::from_slice::<Holder>(&bytes)
             .map_or(true, |h| h.until < now_secs() || (again && h.node == node));
@@ -272,7 +272,7 @@ mod tests {
         rt.block_on(async {
             // Left by a node that died: its life is over.
             bucket
-                .create_tagged(&key, holder("dead", Duration::ZERO))
+                .create(&key, holder("dead", Duration::ZERO).into(), None)
                 .await
                 .unwrap();
             tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -88,8 +88,10 @@ impl Repository for Fleet {
                     let journal = JournalEntry {
                         original: path.clone(),
                     };
+                    // The bin name was just taken by the conditional copy: a journal there
+                    // is a stale one, replaced.
                     self.bucket
-                        .create_small(&self.keys.journal(bin_path), journal.to_bytes())
+                        .put_small(&self.keys.journal(bin_path), journal.to_bytes())
                         .await?;
                 }
                 self.carry_sum(&looked, &self.keys.bin(bin_path)).await;

@@ -146,7 +146,12 @@ impl Fleet {
                 let payload = PutPayload::from_iter(chunks);
                 for candidate in candidates {
                     let key = self.keys.live(&candidate);
-                    if self.bucket.put_new(&key, payload.clone(), sha256).await? {
+                    if self
+                        .bucket
+                        .create(&key, payload.clone(), Some(sha256))
+                        .await?
+                        .is_some()
+                    {
                         return Ok(Ok(candidate));
                     }
                 }
