@@ -3,6 +3,7 @@
 //! several `lora-server` processes sharing one bucket prefix.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod blob;
 #[path = "../common/clients.rs"]
 mod clients;
 mod support;

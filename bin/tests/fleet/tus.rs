@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
+use super::blob::*;
 use super::support::*;
 
 const COLLECTION: &str = "/api/v1/admin/lora/uploads";
@@ -91,6 +92,19 @@ fn patch(node: &Node, url: &str, offset: usize, bytes: &[u8]) -> (u16, String) {
         ],
         bytes,
     )
+}
+
+/// Sends the head of a PATCH of `len` bytes at `offset` on `node`; the caller sends the
+/// body (or part of it, to cut it).
+fn begin_patch(node: &Node, url: &str, offset: usize, len: usize) -> TcpStream {
+    let mut s = TcpStream::connect(&node.addr).unwrap();
+    write!(
+        s,
+        "PATCH {url} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n",
+        node.admin
+    )
+    .unwrap();
+    s
 }
 
 /// The offset `node` reports for the upload (HEAD).
@@ -233,14 +247,7 @@ fn a_patch_cut_by_its_client_keeps_what_arrived() {
     let (a, b) = (Node::start(&weed, "cut"), Node::start(&weed, "cut"));
     let bytes = blob_bytes(16 * MIB);
     let url = create(&a, "cut.safetensors", bytes.len());
-    let mut s = TcpStream::connect(&a.addr).unwrap();
-    write!(
-        s,
-        "PATCH {url} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
-        a.admin,
-        bytes.len()
-    )
-    .unwrap();
+    let mut s = begin_patch(&a, &url, 0, bytes.len());
     s.write_all(&bytes[..11 * MIB]).unwrap();
     // The node is streaming it to the bucket (the event a cut must not undo).
     eventually("A starts the multipart upload", || {
@@ -293,24 +300,13 @@ fn a_node_killed_mid_patch_leaves_the_acknowledged_offset_and_another_completes(
     let (status, head) = patch(&a, &url, 0, &bytes[..5 * MIB]);
     assert_eq!(status, 204, "{head}");
     // The next PATCH is cut by kill -9 once A has begun sending it to the bucket.
-    let mut s = TcpStream::connect(&a.addr).unwrap();
-    write!(
-        s,
-        "PATCH {url} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
-        a.admin,
-        5 * MIB,
-        6 * MIB
-    )
-    .unwrap();
+    let mut s = begin_patch(&a, &url, 5 * MIB, 6 * MIB);
     s.write_all(&bytes[5 * MIB..9 * MIB]).unwrap();
     eventually("A starts the multipart upload", || {
         !weed.open_uploads().is_empty()
     });
-    {
-        let mut a = a;
-        let _ = a.child.kill();
-        let _ = a.child.wait();
-    }
+    // Killed: a node's drop is kill -9, then a wait.
+    drop(a);
     // B tells the last acknowledged offset, and (once the dead node's lease expires) takes
     // the rest.
     assert_eq!(offset(&b, &url), Some(5 * MIB));
@@ -334,21 +330,17 @@ fn two_patches_on_two_nodes_at_once_write_one_upload_once() {
             .map(|node| {
                 let (url, bytes, both_sending) = (&url, &bytes, &both_sending);
                 s.spawn(move || {
-                    let mut s = TcpStream::connect(&node.addr).unwrap();
-                    write!(
-                        s,
-                        "PATCH {url} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        node.admin,
-                        bytes.len()
-                    )
-                    .unwrap();
+                    let mut s = begin_patch(node, url, 0, bytes.len());
                     // Refused at once (423) or read: either way the rest may not be wanted.
                     let _ = s.write_all(&bytes[..bytes.len() / 2]);
                     both_sending.wait();
                     let _ = s.write_all(&bytes[bytes.len() / 2..]);
                     let mut text = String::new();
                     let _ = s.read_to_string(&mut text);
-                    let status = text.split_whitespace().nth(1).map_or(0, |s| s.parse().unwrap_or(0));
+                    let status = text
+                        .split_whitespace()
+                        .nth(1)
+                        .map_or(0, |s| s.parse().unwrap_or(0));
                     (status, text)
                 })
             })
@@ -423,11 +415,8 @@ fn tuspy_resumes_on_another_node_after_its_node_dies() {
     let url = tuspy(&a, &["start", "5"]);
     let upload_path = url.split(&a.addr).nth(1).unwrap().to_owned();
     assert_eq!(offset(&b, &upload_path), Some(5 * MIB));
-    {
-        let mut a = a;
-        let _ = a.child.kill();
-        let _ = a.child.wait();
-    }
+    // Killed: a node's drop is kill -9, then a wait.
+    drop(a);
     let on_b = format!("http://{}{upload_path}", b.addr);
     // B's own admin token: another secret, the same subject, so the same owner.
     let offset = tuspy(&b, &["resume", &on_b]);

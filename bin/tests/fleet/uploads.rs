@@ -5,6 +5,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
+use super::blob::*;
 use super::support::*;
 
 /// Sends an upload's request head and form fields (the entity type first, so the node
@@ -26,6 +27,15 @@ fn begin_upload(node: &Node, name: &str, len: usize, safe: bool) -> TcpStream {
 }
 
 const TAIL: &str = "\r\n--b--\r\n";
+
+/// Sends the first half of a `len`-byte blob's bytes: an upload under way.
+fn send_half(s: &mut TcpStream, len: usize) {
+    let (head, chunks) = blob(len);
+    s.write_all(&head).unwrap();
+    for chunk in chunks.take(len / MIB / 2) {
+        s.write_all(&chunk).unwrap();
+    }
+}
 
 /// Sends a whole blob of `len` bytes as `name`; the status and the body of the answer.
 fn upload_blob(node: &Node, name: &str, len: usize, safe: bool) -> (u16, serde_json::Value) {
@@ -50,11 +60,7 @@ fn a_client_gone_mid_stream_leaves_no_object_and_no_open_multipart_upload() {
     let weed = Weed::start();
     let a = Node::start(&weed, "gone");
     let mut s = begin_upload(&a, "gone.safetensors", 40 * MIB, true);
-    let (head, chunks) = blob(40 * MIB);
-    s.write_all(&head).unwrap();
-    for chunk in chunks.take(20) {
-        s.write_all(&chunk).unwrap();
-    }
+    send_half(&mut s, 40 * MIB);
     eventually("the node starts a multipart upload", || {
         !weed.open_uploads().is_empty()
     });
@@ -179,19 +185,12 @@ fn an_upload_left_by_a_dead_node_is_aborted_by_the_sweep() {
     sweeper.sync_pass_after_now();
     let doomed = Node::start_syncing(&weed, "left", tempfile::tempdir().unwrap(), 1, &env);
     let mut s = begin_upload(&doomed, "left.safetensors", 40 * MIB, true);
-    let (head, chunks) = blob(40 * MIB);
-    s.write_all(&head).unwrap();
-    for chunk in chunks.take(20) {
-        s.write_all(&chunk).unwrap();
-    }
+    send_half(&mut s, 40 * MIB);
     eventually("the doomed node starts a multipart upload", || {
         !weed.open_uploads().is_empty()
     });
-    {
-        let mut doomed = doomed;
-        let _ = doomed.child.kill();
-        let _ = doomed.child.wait();
-    }
+    // Killed: a node's drop is kill -9, then a wait.
+    drop(doomed);
     assert_eq!(weed.open_uploads().len(), 1, "left open by the dead node");
     eventually("the sweep aborts it", || weed.open_uploads().is_empty());
     assert_eq!(
