@@ -121,12 +121,18 @@ impl FleetUploads {
 
     /// Removes everything of an upload but its lease: the multipart upload (aborted), the
     /// data, tails and the record (last, so a removal cut short is found and finished).
-    pub(crate) async fn remove_all(&self, id: &UploadId) -> Result<(), object_store::Error> {
-        if let Some(record) = self.record(id).await?
+    /// `record` is the upload's record as its caller read it (under the lease).
+    pub(crate) async fn remove_all(
+        &self,
+        id: &UploadId,
+        record: Option<&Record>,
+    ) -> Result<(), object_store::Error> {
+        // A published upload's multipart upload was completed: nothing left to free.
+        if let Some(record) = record
             && let Some(multipart) = &record.multipart
             && record.info.completed.is_none()
         {
-            // Already completed or aborted: nothing left to free.
+            // Aborted by the sweep of abandoned multipart uploads if this fails.
             let _ = self.bucket.abort(&self.key(id, "data"), multipart).await;
         }
         let info = self.key(id, "info");

@@ -356,9 +356,12 @@ impl UploadClaim for FleetClaim {
         if let Some(guard) = &self.local {
             self.uploads.store.resumable().remove(guard);
         }
-        let removed = self
-            .uploads
-            .run("remove an upload", self.uploads.remove_all(&self.id));
+        // The record as read under this claim (once): no second read to learn its parts.
+        let record = self.read().ok().flatten();
+        let removed = self.uploads.run(
+            "remove an upload",
+            self.uploads.remove_all(&self.id, record.as_ref()),
+        );
         if let Err(e) = removed {
             tracing::warn!(upload = %self.id, error = %e, "cannot remove an upload; the sweep will");
         }

@@ -84,7 +84,7 @@ impl Uploads for FleetUploads {
                 }
                 // An upload a PATCH holds is left to it (it finds the expiry when it ends).
                 if let Some(claim) = self.claim_async(&id).await? {
-                    self.remove_all(&id).await?;
+                    self.remove_all(&id, Some(&record)).await?;
                     claim.let_go().await;
                     swept += 1;
                 }
