@@ -155,7 +155,11 @@ fn evaluation_reuses_the_upload_hash_and_teaches_it_for_placed_files() {
         r#"{"partial_path": "styles/a.safetensors"}"#,
     );
     assert_eq!(r.json()["sha256"], up.json()["sha256"]);
-    assert_eq!(r.json()["hashes"]["tensor_sha256"], serde_json::Value::Null);
+    // The upload computed the tensor hash too: given without being asked for.
+    assert_eq!(
+        r.json()["hashes"]["tensor_sha256"],
+        up.json()["tensor_sha256"]
+    );
 
     // Placed by hand: unknown to the listing until an evaluation hashes it.
     std::fs::write(app.live().join("styles/placed.safetensors"), st(2)).unwrap();
@@ -366,6 +370,7 @@ fn the_base_model_gate_refuses_other_families() {
         s.with_content_check(std::sync::Arc::new(InspectCheck::admitting(Admission {
             base_models: Some(vec![BaseModel::Sdxl, BaseModel::Flux]),
             non_lora: false,
+            ..Admission::default()
         })))
     });
     let r = app.upload(&[file("sd1.safetensors", &st(1))]);
@@ -452,6 +457,7 @@ fn other_kinds_than_loras_are_refused_unless_the_server_accepts_them() {
         s.with_content_check(std::sync::Arc::new(InspectCheck::admitting(Admission {
             base_models: Some(vec![BaseModel::Sdxl]),
             non_lora: false,
+            ..Admission::default()
         })))
     });
     let r = gated.upload(&[file("emb.safetensors", &sdxl_embedding())]);
@@ -469,6 +475,7 @@ fn other_kinds_than_loras_are_refused_unless_the_server_accepts_them() {
             .with_content_check(std::sync::Arc::new(InspectCheck::admitting(Admission {
                 base_models: None,
                 non_lora: true,
+                ..Admission::default()
             })))
     });
     let r = open.upload(&[

@@ -17,6 +17,7 @@ fn health_needs_no_token_and_reveals_no_paths() {
         "evaluator": {
           "accept_base_models": null,
           "accept_non_lora": false,
+          "accept_unhealthy_weights": false,
           "checks": [
             "safetensors_header",
             "pickle_globals_allowlist",

@@ -16,3 +16,4 @@ mod metrics;
 mod statuses;
 mod tus;
 mod upload;
+mod weights;

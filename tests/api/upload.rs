@@ -21,6 +21,7 @@ fn user_upload_stores_the_file_and_answers_lora_upload_response() {
         "filename": "my_lora.safetensors",
         "partial_path": "identities/my_lora.safetensors",
         "sha256": "3d74b279c480259aee976d30c3d37c97c055fcc0645b8a63768729d181ab1b12",
+        "tensor_sha256": "020328ba1ea4fc2080c0a1eeed3e54306c9bde63256b4e2d5cda9ad523927220",
         "upload_timestamp": "[timestamp]"
       },
       "status": 200

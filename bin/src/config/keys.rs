@@ -84,6 +84,12 @@ config_keys! {
         file: "accept_non_lora",
         default: false,
     }
+    /// whether uploads whose weights hold NaN or Inf are stored (refused by default)
+    accept_unhealthy_weights: bool = same(bool) {
+        env: "LORA_ACCEPT_UNHEALTHY_WEIGHTS",
+        file: "accept_unhealthy_weights",
+        default: false,
+    }
     /// purge bin entries older than this many days (> 0)
     bin_retention: Duration = days(f64) {
         env: "LORA_BIN_RETENTION_DAYS",

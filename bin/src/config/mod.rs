@@ -94,6 +94,7 @@ impl Config {
         lora_inspect::Admission {
             base_models: self.accept_base_models.clone(),
             non_lora: self.accept_non_lora,
+            unhealthy_weights: self.accept_unhealthy_weights,
         }
     }
 

@@ -150,6 +150,7 @@ fn other_kinds_are_refused_unless_accepted() {
         None,
         &env(&[
             ("LORA_ACCEPT_NON_LORA", "true"),
+            ("LORA_ACCEPT_UNHEALTHY_WEIGHTS", "true"),
             (
                 "LORA_ACCEPT_BASE_MODELS",
                 "hunyuan_video, qwen_image, unknown",
@@ -166,6 +167,7 @@ fn other_kinds_are_refused_unless_accepted() {
                 BaseModel::Unknown
             ]),
             non_lora: true,
+            unhealthy_weights: true,
         }
     );
     let err = Config::load(None, &env(&[("LORA_ACCEPT_NON_LORA", "maybe")]))

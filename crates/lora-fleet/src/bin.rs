@@ -42,6 +42,7 @@ impl Fleet {
                     len: l.size,
                     deleted_at: l.modified,
                     sha256: None,
+                    tensor_sha256: None,
                 })
             })
             .collect();

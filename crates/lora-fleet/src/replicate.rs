@@ -3,6 +3,7 @@
 //! the index of live objects refreshed from a listing.
 
 use lora_core::{PartialPath, Sha256};
+use lora_inspect::{Candidate, Checked};
 use lora_store::StoreError;
 use object_store::path::Path;
 
@@ -47,27 +48,35 @@ impl Fleet {
             });
         }
         let extension = lora_core::Extension::of_file_name(path.file_name());
-        if let Some(extension) = extension
-            && let Err(rejection) = self.check.check(staged.path().as_std_path(), extension)
-        {
-            if !rejection.is_refusal() {
-                return Err(StoreError::Io {
-                    op: "check the content of",
-                    path: staged.path().to_owned(),
-                    source: std::io::Error::other(rejection.to_string()),
-                });
+        let checked = match extension {
+            Some(extension) => self
+                .check
+                .check(Candidate::file(staged.path().as_std_path(), extension)),
+            None => Ok(Checked::default()),
+        };
+        let rejection = match checked {
+            Ok(checked) => {
+                let staged = staged.with_tensor_sha256(checked.tensor_sha256);
+                let (sha, len) = (staged.sha256(), staged.len());
+                let mut replica = self.lock_replica();
+                self.claim_and_install(&mut replica, staged, path, sha, len)?;
+                return Ok(true);
             }
-            self.vitals.rejected();
-            tracing::error!(%path, reason = %rejection, "an object in the bucket fails the content rules; not materialised");
-            return Err(StoreError::ContentRefused {
-                path: path.clone(),
-                reason: rejection.to_string(),
+            Err(rejection) => rejection,
+        };
+        if !rejection.is_refusal() {
+            return Err(StoreError::Io {
+                op: "check the content of",
+                path: staged.path().to_owned(),
+                source: std::io::Error::other(rejection.to_string()),
             });
         }
-        let (sha, len) = (staged.sha256(), staged.len());
-        let mut replica = self.lock_replica();
-        self.claim_and_install(&mut replica, staged, path, sha, len)?;
-        Ok(true)
+        self.vitals.rejected();
+        tracing::error!(%path, reason = %rejection, "an object in the bucket fails the content rules; not materialised");
+        Err(StoreError::ContentRefused {
+            path: path.clone(),
+            reason: rejection.to_string(),
+        })
     }
 
     /// Records `path` in the manifest, then installs it. In that order a crash between the

@@ -17,17 +17,16 @@ struct RefuseBad;
 impl lora_inspect::ContentCheck for RefuseBad {
     fn check(
         &self,
-        path: &std::path::Path,
-        _: lora_core::Extension,
-    ) -> Result<(), lora_inspect::ContentRejection> {
-        let bytes =
-            std::fs::read(path).map_err(|e| lora_inspect::ContentRejection::Failed(Box::new(e)))?;
+        candidate: lora_inspect::Candidate<'_>,
+    ) -> Result<lora_inspect::Checked, lora_inspect::ContentRejection> {
+        let bytes = std::fs::read(candidate.path)
+            .map_err(|e| lora_inspect::ContentRejection::Failed(Box::new(e)))?;
         if bytes.starts_with(b"bad") {
             Err(lora_inspect::ContentRejection::Refused(
                 "starts with bad".into(),
             ))
         } else {
-            Ok(())
+            Ok(lora_inspect::Checked::default())
         }
     }
 }

@@ -132,10 +132,10 @@ fn an_upload_dropped_midway_or_refused_leaves_nothing() {
     assert!(
         a.fleet
             .check
-            .check(
+            .check(lora_inspect::Candidate::file(
                 finished.path().as_std_path(),
                 lora_core::Extension::Safetensors
-            )
+            ))
             .is_err()
     );
     drop(finished);

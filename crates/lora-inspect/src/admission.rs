@@ -31,12 +31,12 @@ impl Identity {
 }
 
 /// The admission rules of an upload gate (`LORA_ACCEPT_NON_LORA`,
-/// `LORA_ACCEPT_BASE_MODELS`).
+/// `LORA_ACCEPT_BASE_MODELS`, `LORA_ACCEPT_UNHEALTHY_WEIGHTS`).
 ///
 /// ```
 /// use lora_inspect::{Admission, BaseModel, FileKind, Identity};
 ///
-/// let sdxl_only = Admission { base_models: Some(vec![BaseModel::Sdxl]), non_lora: false };
+/// let sdxl_only = Admission { base_models: Some(vec![BaseModel::Sdxl]), ..Admission::default() };
 /// let embedding = Identity {
 ///     kind: FileKind::Embedding,
 ///     description: "an SDXL textual-inversion embedding".into(),
@@ -53,6 +53,9 @@ pub struct Admission {
     pub base_models: Option<Vec<BaseModel>>,
     /// Admit files positively identified as checkpoints, embeddings, VAEs or ControlNets.
     pub non_lora: bool,
+    /// Admit files whose weights hold NaN or Inf (refused by default: a pipeline that
+    /// loads one renders black images).
+    pub unhealthy_weights: bool,
 }
 
 /// Why [`Admission::admit`] refused a file.
@@ -132,7 +135,7 @@ mod tests {
     fn unknown_and_split_families_pass_only_when_unknown_is_listed() {
         let strict = Admission {
             base_models: Some(vec![BaseModel::Flux]),
-            non_lora: false,
+            ..Admission::default()
         };
         let split = lora(
             BaseModel::Unknown,
@@ -145,7 +148,7 @@ mod tests {
         assert!(strict.admit(&lora(BaseModel::Flux, vec![])).is_ok());
         let lenient = Admission {
             base_models: Some(vec![BaseModel::Flux, BaseModel::Unknown]),
-            non_lora: false,
+            ..Admission::default()
         };
         assert!(lenient.admit(&split).is_ok());
         assert!(Admission::default().admit(&split).is_ok());
@@ -168,6 +171,7 @@ mod tests {
         let both = Admission {
             base_models: Some(vec![BaseModel::Sdxl]),
             non_lora: true,
+            ..Admission::default()
         };
         assert!(both.admit(&checkpoint).is_ok());
         // A file of unknown kind (no adapter modules, nothing else recognised) is

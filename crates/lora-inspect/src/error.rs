@@ -27,6 +27,17 @@ pub enum InspectError {
         /// The offending globals, `module.name`.
         globals: Vec<String>,
     },
+    /// A tensor holds NaN or Inf values: a pipeline that loads the file renders garbage
+    /// (black images), so upload gates refuse it unless told otherwise.
+    #[error("tensor '{tensor}' holds {nan_count} NaN and {inf_count} Inf values")]
+    UnhealthyWeights {
+        /// The first such tensor, in file order.
+        tensor: String,
+        /// Its NaN elements.
+        nan_count: u64,
+        /// Its ±Inf elements.
+        inf_count: u64,
+    },
     /// Reading the file failed.
     #[error("cannot read the file: {0}")]
     Io(#[from] io::Error),

@@ -94,5 +94,7 @@ pub use gate::{Validated, validate};
 pub use hashing::Hashing;
 pub use kind::FileKind;
 pub use report::{Hashes, PickleReport, Report, TensorSummary};
-pub use upload_check::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
-pub use weights::{ModuleStrength, WeightStats};
+pub use upload_check::{
+    AcceptAll, Candidate, Checked, ContentCheck, ContentRejection, InspectCheck,
+};
+pub use weights::{Incoming, ModuleStrength, Scanned, TensorHealth, WeightStats, scan_file};

@@ -79,7 +79,7 @@ impl Header {
                 .map_err(|_| InspectError::invalid(FORMAT, "header too large"))?
         ];
         reader.read_exact(&mut json)?;
-        Self::parse_json(&json, file_len - 8 - n, 8 + n)
+        Self::parse_json(&json, Some(file_len - 8 - n), 8 + n)
     }
 
     /// Validates a header held in memory: `bytes` starts at the beginning of the file and
@@ -99,10 +99,21 @@ impl Header {
         let json = bytes.get(8..8 + n as usize).ok_or_else(|| {
             InspectError::invalid(FORMAT, "the header runs past the end of the file")
         })?;
-        Self::parse_json(json, file_len - 8 - n, 8 + n)
+        Self::parse_json(json, Some(file_len - 8 - n), 8 + n)
     }
 
-    fn parse_json(json: &[u8], data_len: u64, data_start: u64) -> Result<Self, InspectError> {
+    /// Validates the JSON header of a file whose length is not known yet (one still
+    /// arriving): every rule but the one tying the data section to the file's size.
+    pub(crate) fn parse_arriving(json: &[u8], data_start: u64) -> Result<Self, InspectError> {
+        Self::parse_json(json, None, data_start)
+    }
+
+    /// `data_len` is the data section's size, or `None` for "wherever the last tensor ends".
+    fn parse_json(
+        json: &[u8],
+        data_len: Option<u64>,
+        data_start: u64,
+    ) -> Result<Self, InspectError> {
         let text = std::str::from_utf8(json)
             .map_err(|_| InspectError::invalid(FORMAT, "the header is not UTF-8"))?;
         let entries: UniqueMap = serde_json::from_str(text).map_err(|e| {
@@ -120,6 +131,7 @@ impl Header {
                 tensors.push(parse_tensor(name, value)?);
             }
         }
+        let data_len = data_len.unwrap_or_else(|| tensors.iter().map(|t| t.end).max().unwrap_or(0));
         check_ranges(&mut tensors, data_len)?;
         Ok(Self {
             metadata,

@@ -3,13 +3,14 @@
 
 use std::path::Path;
 
-use lora_core::Extension;
+use lora_core::{Extension, Sha256};
 use serde_json::{Value, json};
 
 use crate::admission::{Admission, Refusal};
 use crate::check::Check;
 use crate::error::InspectError;
 use crate::format::Format;
+use crate::weights::{Incoming, Scanned};
 
 /// Why a content check did not pass: a refusal (the content is at fault; an HTTP service
 /// answers 400) or a check that could not run (500, the cause to the log).
@@ -51,18 +52,63 @@ fn not_admitted(refusal: &Refusal) -> String {
     }
 }
 
+/// A complete upload (or downloaded object) before it is published.
+#[derive(Debug)]
+pub struct Candidate<'a> {
+    /// Where its bytes are.
+    pub path: &'a Path,
+    /// The extension it was uploaded with.
+    pub extension: Extension,
+    /// What the scan [`ContentCheck::incoming`] asked for found while the bytes arrived;
+    /// `None` when they did not stream through one (the check reads the file instead).
+    pub scanned: Option<Scanned>,
+}
+
+impl<'a> Candidate<'a> {
+    /// A file that did not stream through a scan.
+    pub fn file(path: &'a Path, extension: Extension) -> Self {
+        Self {
+            path,
+            extension,
+            scanned: None,
+        }
+    }
+}
+
+/// What a passing check learnt about the file, for the store to keep beside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Checked {
+    /// SHA-256 of the tensor data (the bytes after a safetensors header), when known.
+    pub tensor_sha256: Option<Sha256>,
+}
+
+impl Checked {
+    /// A check that learnt the tensor-data hash `tensor_sha256`.
+    pub fn with_tensor_sha256(tensor_sha256: Option<Sha256>) -> Self {
+        Self { tensor_sha256 }
+    }
+}
+
 /// A check run on every complete, staged upload before it is published.
 ///
 /// It runs on a blocking thread and may read the whole file. A rejection leaves nothing
 /// behind: the staged file is removed.
 pub trait ContentCheck: Send + Sync + 'static {
-    /// Checks the staged file at `path`, uploaded with extension `extension`.
+    /// A scan to hand an upload's bytes to, in order, while they arrive (on the thread
+    /// that hashes them); what it found comes back in [`Candidate::scanned`]. `None` (the
+    /// default) when the check reads nothing it could take from the stream.
+    fn incoming(&self) -> Option<Incoming> {
+        None
+    }
+
+    /// Checks the staged file.
     ///
     /// # Errors
     ///
     /// [`ContentRejection::Refused`] when the content does not match its extension or is
     /// unsafe; [`ContentRejection::Failed`] when it cannot be checked.
-    fn check(&self, path: &Path, extension: Extension) -> Result<(), ContentRejection>;
+    fn check(&self, candidate: Candidate<'_>) -> Result<Checked, ContentRejection>;
 
     /// What the check offers, for the health route's `evaluator` section.
     fn describe(&self) -> Value {
@@ -75,8 +121,8 @@ pub trait ContentCheck: Send + Sync + 'static {
 pub struct AcceptAll;
 
 impl ContentCheck for AcceptAll {
-    fn check(&self, _: &Path, _: Extension) -> Result<(), ContentRejection> {
-        Ok(())
+    fn check(&self, _: Candidate<'_>) -> Result<Checked, ContentRejection> {
+        Ok(Checked::default())
     }
 
     fn describe(&self) -> Value {
@@ -86,7 +132,10 @@ impl ContentCheck for AcceptAll {
 
 /// The contract's content validation, by `lora-inspect`: safetensors rules, the pickle
 /// gate, content and extension agreeing, then the [`Admission`] rules (LoRAs only unless
-/// told otherwise; an optional base-model allowlist).
+/// told otherwise; an optional base-model allowlist; no NaN or Inf in any weight unless
+/// told otherwise). Safetensors weights are scanned while the bytes arrive
+/// ([`ContentCheck::incoming`]), or from the file when they did not stream through the
+/// scan; PyTorch zip archives from the file; legacy pickles are not scanned.
 #[derive(Debug, Clone, Default)]
 pub struct InspectCheck {
     admission: Admission,
@@ -100,10 +149,31 @@ impl InspectCheck {
 }
 
 impl ContentCheck for InspectCheck {
-    fn check(&self, path: &Path, extension: Extension) -> Result<(), ContentRejection> {
-        let validated = crate::validate(path, extension).map_err(ContentRejection::Invalid)?;
+    fn incoming(&self) -> Option<Incoming> {
+        Some(Incoming::new())
+    }
+
+    fn check(&self, candidate: Candidate<'_>) -> Result<Checked, ContentRejection> {
+        let path = candidate.path;
+        let validated =
+            crate::validate(path, candidate.extension).map_err(ContentRejection::Invalid)?;
         self.admission.admit(&validated.identity)?;
-        Ok(())
+        let scanned = match candidate.scanned.filter(|s| s.complete) {
+            Some(scanned) => scanned,
+            None => validated
+                .scan_weights(path)
+                .map_err(ContentRejection::Invalid)?,
+        };
+        if !self.admission.unhealthy_weights
+            && let Some(bad) = scanned.first_unhealthy()
+        {
+            return Err(ContentRejection::Invalid(InspectError::UnhealthyWeights {
+                tensor: bad.name.clone(),
+                nan_count: bad.nan_count,
+                inf_count: bad.inf_count,
+            }));
+        }
+        Ok(Checked::with_tensor_sha256(scanned.tensor_sha256))
     }
 
     fn describe(&self) -> Value {
@@ -113,6 +183,7 @@ impl ContentCheck for InspectCheck {
             "checks": Check::ALL.map(Check::as_str),
             "accept_base_models": self.admission.base_models.as_ref().map(|a| a.iter().map(|b| b.as_str()).collect::<Vec<_>>()),
             "accept_non_lora": self.admission.non_lora,
+            "accept_unhealthy_weights": self.admission.unhealthy_weights,
         })
     }
 }

@@ -51,12 +51,18 @@ impl Store {
     /// meanwhile (a concurrent delete won); [`StoreError::Io`] when the move fails.
     pub fn delete(&self, path: &PartialPath) -> Result<Binned, StoreError> {
         let live = self.resolve(path)?;
-        let sha256 = fs::metadata(&live)
+        let (sha256, tensor_sha256) = fs::metadata(&live)
             .ok()
-            .and_then(|m| self.hashes.lookup(path, &m));
+            .and_then(|m| self.hashes.lookup_both(path, &m))
+            .unzip();
         let (bin_partial_path, bin_path) = self
             .bin
-            .admit(&live, path, sha256, &self.durability)
+            .admit(
+                &live,
+                path,
+                (sha256, tensor_sha256.flatten()),
+                &self.durability,
+            )
             .map_err(|e| self.explain(e))?;
         // From here the move took effect: bookkeeping first, then the answer.
         self.hashes.forget(path);
@@ -154,7 +160,8 @@ impl Store {
         let partial_path = PartialPath::from_parts(origin.entity(), &placed.name).unwrap_or(origin);
         self.bin.released(bin_path, &self.durability);
         if let (Some(sha), Ok(meta)) = (entry.sha256, fs::metadata(&placed.path)) {
-            self.hashes.record(&partial_path, Stamp::of(&meta), sha);
+            self.hashes
+                .record(&partial_path, Stamp::of(&meta), sha, entry.tensor_sha256);
         }
         self.dirs
             .changed(partial_path.entity(), &dir, Change::Added(placed.name));

@@ -42,6 +42,18 @@ struct Record {
     path: PartialPath,
     stamp: Stamp,
     sha256: Sha256,
+    /// The tensor-data hash (safetensors files checked on the way in); absent in logs
+    /// written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tensor_sha256: Option<Sha256>,
+}
+
+/// What the log knows of one file.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    stamp: Stamp,
+    sha256: Sha256,
+    tensor_sha256: Option<Sha256>,
 }
 
 /// One line of the log: a hash learnt, or a file moved away (so a clean stop leaves no
@@ -57,7 +69,7 @@ enum Line {
 #[derive(Debug)]
 pub(crate) struct HashLog {
     log: JsonLines<Line>,
-    known: Mutex<HashMap<PartialPath, (Stamp, Sha256)>>,
+    known: Mutex<HashMap<PartialPath, Known>>,
 }
 
 impl HashLog {
@@ -88,7 +100,14 @@ impl HashLog {
         let known = lines
             .into_iter()
             .filter_map(|l| match l {
-                Line::Known(r) => Some((r.path, (r.stamp, r.sha256))),
+                Line::Known(r) => Some((
+                    r.path,
+                    Known {
+                        stamp: r.stamp,
+                        sha256: r.sha256,
+                        tensor_sha256: r.tensor_sha256,
+                    },
+                )),
                 Line::Forgotten { .. } => None,
             })
             .collect();
@@ -101,18 +120,33 @@ impl HashLog {
         ))
     }
 
-    /// Remembers `sha256` for the file at `path` as it is now (`stamp`).
+    /// Remembers `sha256` (and the tensor-data hash, when known) for the file at `path`
+    /// as it is now (`stamp`).
     ///
     /// The log is a cache: failing to append only costs a `null` hash after a restart, so
     /// it is logged rather than failing the upload that has already been published.
-    pub(crate) fn record(&self, path: &PartialPath, stamp: Stamp, sha256: Sha256) {
+    pub(crate) fn record(
+        &self,
+        path: &PartialPath,
+        stamp: Stamp,
+        sha256: Sha256,
+        tensor_sha256: Option<Sha256>,
+    ) {
         self.append(&Line::Known(Record {
             path: path.clone(),
             stamp,
             sha256,
+            tensor_sha256,
         }));
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        known.insert(path.clone(), (stamp, sha256));
+        known.insert(
+            path.clone(),
+            Known {
+                stamp,
+                sha256,
+                tensor_sha256,
+            },
+        );
     }
 
     fn append(&self, line: &Line) {
@@ -123,9 +157,19 @@ impl HashLog {
 
     /// The remembered hash of `path`, if the file is still the one that was hashed.
     pub(crate) fn lookup(&self, path: &PartialPath, meta: &Metadata) -> Option<Sha256> {
+        self.lookup_both(path, meta).map(|(sha, _)| sha)
+    }
+
+    /// The remembered hash and tensor-data hash of `path`, if the file is still the one
+    /// that was hashed.
+    pub(crate) fn lookup_both(
+        &self,
+        path: &PartialPath,
+        meta: &Metadata,
+    ) -> Option<(Sha256, Option<Sha256>)> {
         let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        let (stamp, sha) = known.get(path)?;
-        (*stamp == Stamp::of(meta)).then_some(*sha)
+        let k = known.get(path)?;
+        (k.stamp == Stamp::of(meta)).then_some((k.sha256, k.tensor_sha256))
     }
 
     /// Forgets `path` (it was moved away), on disk too.

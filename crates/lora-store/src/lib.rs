@@ -88,7 +88,7 @@ pub use resumable::{
     Append, Appender, Completed, PatchGuard, Resumable, ResumableInfo, UploadClaim, UploadId,
     Uploads, own_appender,
 };
-pub use staging::{StagedFile, StagedUpload};
+pub use staging::{StagedFile, StagedUpload, Tap};
 pub use store::{
     Ensured, Examined, Listing, LiveFile, OpenOptions, Published, Recovery, StorageHealth, Store,
 };

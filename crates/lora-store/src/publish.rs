@@ -85,7 +85,11 @@ impl Store {
         };
         // The file now lives under its final name: the staged file must not remove it.
         let StagedFile {
-            file, len, sha256, ..
+            file,
+            len,
+            sha256,
+            tensor_sha256,
+            ..
         } = staged;
         let _ = file.into_temp_path().keep();
 
@@ -95,7 +99,8 @@ impl Store {
             self.versions.took(entity, name.as_str(), start, version);
         }
         let partial_path = PartialPath::new(entity, placed.name.clone());
-        self.hashes.record(&partial_path, stamp, sha256);
+        self.hashes
+            .record(&partial_path, stamp, sha256, tensor_sha256);
         self.dirs
             .changed(entity, &dir, Change::Added(placed.name.to_string()));
         self.durability.sync_dir_after(&dir, "a publish");
@@ -104,6 +109,7 @@ impl Store {
             path: placed.path,
             len,
             sha256,
+            tensor_sha256,
         })
     }
 }

@@ -40,6 +40,8 @@ pub struct BinEntry {
     pub deleted_at: OffsetDateTime,
     /// SHA-256, when it was known at deletion and the file is unchanged.
     pub sha256: Option<Sha256>,
+    /// SHA-256 of its tensor data, on the same terms.
+    pub tensor_sha256: Option<Sha256>,
 }
 
 /// A page of the bin, sorted by bin path.
@@ -65,6 +67,8 @@ struct Record {
     ino: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sha256: Option<Sha256>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tensor_sha256: Option<Sha256>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     stamp: Option<Stamp>,
     /// Set on the line that retires a record (restored or purged).
@@ -132,7 +136,7 @@ impl RecycleBin {
         &self,
         live: &Utf8Path,
         origin: &PartialPath,
-        sha256: Option<Sha256>,
+        (sha256, tensor_sha256): (Option<Sha256>, Option<Sha256>),
         durability: &Durability,
     ) -> Result<(PartialPath, Utf8PathBuf), StoreError> {
         let dir = self.dir(origin.entity());
@@ -164,6 +168,7 @@ impl RecycleBin {
                 ino: meta.ino(),
                 stamp: sha256.map(|_| Stamp::of(&meta)),
                 sha256,
+                tensor_sha256: tensor_sha256.filter(|_| sha256.is_some()),
                 removed: false,
             });
         }
@@ -194,6 +199,7 @@ impl RecycleBin {
             deleted_at: 0,
             ino: 0,
             sha256: None,
+            tensor_sha256: None,
             stamp: None,
             removed: true,
         });
@@ -253,13 +259,17 @@ impl RecycleBin {
                     .unwrap_or(OffsetDateTime::UNIX_EPOCH)
             });
         // The hash stands only while the file is the one that was hashed.
-        let sha256 = record.and_then(|r| r.sha256.filter(|_| r.stamp == Some(Stamp::of(&meta))));
+        let (sha256, tensor_sha256) = record
+            .filter(|r| r.stamp == Some(Stamp::of(&meta)))
+            .map(|r| (r.sha256, r.tensor_sha256))
+            .unwrap_or_default();
         Some(BinEntry {
             bin_path,
             original,
             len: meta.len(),
             deleted_at,
             sha256,
+            tensor_sha256,
         })
     }
 

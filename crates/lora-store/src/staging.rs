@@ -23,10 +23,21 @@ const PARALLEL_HASH_FROM: u64 = 4 << 20;
 /// Chunks queued for the hashing thread (bounded memory, back-pressure on the writer).
 const HASH_QUEUE: usize = 16;
 
+/// Reads an upload's bytes in order while they are written, on the thread that hashes
+/// them (beside the writes for large uploads): a content scan that needs no second read
+/// of the file.
+pub trait Tap: Send + 'static {
+    /// The next bytes.
+    fn see(&mut self, chunk: &[u8]);
+    /// Every byte went by: [`StagedUpload::finish`] calls it before it returns. An upload
+    /// dropped before that never calls it.
+    fn end(self: Box<Self>);
+}
+
 /// An upload being received into the staging folder.
 ///
 /// Bytes are hashed (SHA-256) and buffered as they are written; large uploads are hashed
-/// on a second thread. Dropping it at any point before [`StagedUpload::finish`] removes
+/// on a second thread, which also hands them to the [`Tap`], if any. Dropping it at any point before [`StagedUpload::finish`] removes
 /// the staging file; a crash leaves it for [`crate::Store::open`] to remove.
 #[derive(Debug)]
 pub struct StagedUpload {
@@ -42,9 +53,40 @@ pub struct StagedUpload {
     pub(crate) fail_after: Option<u64>,
 }
 
+/// The SHA-256 state and the tap that read the same bytes.
+#[derive(Default)]
+struct Reader {
+    sha: sha2::Sha256,
+    tap: Option<Box<dyn Tap>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("tapped", &self.tap.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    fn update(&mut self, chunk: &[u8]) {
+        self.sha.update(chunk);
+        if let Some(tap) = &mut self.tap {
+            tap.see(chunk);
+        }
+    }
+
+    fn finish(self) -> [u8; 32] {
+        if let Some(tap) = self.tap {
+            tap.end();
+        }
+        self.sha.finalize().into()
+    }
+}
+
 #[derive(Debug)]
 enum Hasher {
-    Inline(sha2::Sha256),
+    Inline(Reader),
     Parallel {
         chunks: SyncSender<Bytes>,
         digest: JoinHandle<[u8; 32]>,
@@ -58,7 +100,7 @@ impl Hasher {
             Hasher::Inline(state) => {
                 state.update(chunk);
                 let (chunks, queue) = sync_channel::<Bytes>(HASH_QUEUE);
-                let (start, handoff) = sync_channel::<sha2::Sha256>(1);
+                let (start, handoff) = sync_channel::<Reader>(1);
                 let spawned = std::thread::Builder::new()
                     .name("upload-hasher".into())
                     .spawn(move || {
@@ -66,7 +108,7 @@ impl Hasher {
                         for chunk in queue {
                             state.update(&chunk);
                         }
-                        state.finalize().into()
+                        state.finish()
                     });
                 // Without a thread (resource limits), hashing simply stays inline.
                 if let Ok(digest) = spawned {
@@ -90,7 +132,7 @@ impl Hasher {
 
     fn finish(self) -> Option<Sha256> {
         let bytes = match self {
-            Hasher::Inline(state) => state.finalize().into(),
+            Hasher::Inline(state) => state.finish(),
             Hasher::Parallel { chunks, digest } => {
                 drop(chunks);
                 digest.join().ok()?
@@ -108,6 +150,7 @@ pub struct StagedFile {
     pub(crate) file: NamedTempFile,
     pub(crate) len: u64,
     pub(crate) sha256: Sha256,
+    pub(crate) tensor_sha256: Option<Sha256>,
     pub(crate) path: Utf8PathBuf,
     pub(crate) forwarded: Option<Box<dyn Forward>>,
 }
@@ -123,7 +166,7 @@ impl StagedUpload {
             .unwrap_or_else(|p| Utf8PathBuf::from(p.to_string_lossy().into_owned()));
         Ok(Self {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
-            hasher: Hasher::Inline(sha2::Sha256::new()),
+            hasher: Hasher::Inline(Reader::default()),
             len: 0,
             path,
             writeback: Writeback::default(),
@@ -139,6 +182,17 @@ impl StagedUpload {
     #[must_use]
     pub fn forwarding(mut self, forward: Box<dyn Forward>) -> Self {
         self.forward = Some(forward);
+        self
+    }
+
+    /// Hands every byte written from now on to `tap` as well, on the hashing thread; call
+    /// it before the first write (bytes written before are not seen, and once a large
+    /// upload's hashing moved to its own thread the tap is dropped unseen).
+    #[must_use]
+    pub fn tapped(mut self, tap: Box<dyn Tap>) -> Self {
+        if let Hasher::Inline(reader) = &mut self.hasher {
+            reader.tap = Some(tap);
+        }
         self
     }
 
@@ -234,6 +288,7 @@ impl StagedUpload {
             file,
             len: self.len,
             sha256,
+            tensor_sha256: None,
             path,
             forwarded,
         })
@@ -259,6 +314,14 @@ impl StagedFile {
     /// SHA-256 of the bytes.
     pub fn sha256(&self) -> Sha256 {
         self.sha256
+    }
+
+    /// Records the SHA-256 of its tensor data (a content check computed it), for the
+    /// store to remember beside the file's own hash.
+    #[must_use]
+    pub fn with_tensor_sha256(mut self, tensor_sha256: Option<Sha256>) -> Self {
+        self.tensor_sha256 = tensor_sha256;
+        self
     }
 
     /// Says where the bytes are besides this file (a repository's own record of them,

@@ -651,3 +651,80 @@ proptest! {
         prop_assert_eq!(found, written);
     }
 }
+
+/// Collects what a tap sees, and says when it ended.
+struct Seen(Arc<std::sync::Mutex<(Vec<u8>, bool)>>);
+
+impl lora_store::Tap for Seen {
+    fn see(&mut self, chunk: &[u8]) {
+        self.0.lock().unwrap().0.extend_from_slice(chunk);
+    }
+
+    fn end(self: Box<Self>) {
+        self.0.lock().unwrap().1 = true;
+    }
+}
+
+#[test]
+fn a_tap_sees_every_byte_in_order_and_ends_before_finish_returns() {
+    let (_dir, store) = open();
+    // Small (hashed inline) and large (hashed, and tapped, on a thread of its own).
+    for len in [10usize, 9 << 20] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        let seen = Arc::new(std::sync::Mutex::new((Vec::new(), false)));
+        let mut staged = store
+            .stage()
+            .unwrap()
+            .tapped(Box::new(Seen(Arc::clone(&seen))));
+        for chunk in bytes.chunks(64 << 10) {
+            staged
+                .write_bytes(bytes::Bytes::copy_from_slice(chunk))
+                .unwrap();
+        }
+        let finished = staged.finish().unwrap();
+        let (got, ended) = &*seen.lock().unwrap();
+        assert!(*ended, "{len} bytes: ended before finish returned");
+        assert!(got == &bytes, "{len} bytes: seen whole and in order");
+        drop(finished);
+    }
+    // An upload dropped unfinished never ends its tap.
+    let seen = Arc::new(std::sync::Mutex::new((Vec::new(), false)));
+    let mut staged = store
+        .stage()
+        .unwrap()
+        .tapped(Box::new(Seen(Arc::clone(&seen))));
+    staged.write(b"partial").unwrap();
+    drop(staged);
+    assert!(!seen.lock().unwrap().1);
+}
+
+#[test]
+fn the_tensor_hash_is_remembered_through_restarts_the_bin_and_restores() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = utf8(dir.path());
+    let tensor = Sha256::from_bytes([7; 32]);
+    let path = {
+        let store = Store::open(root.clone()).unwrap();
+        let mut staged = store.stage().unwrap();
+        staged.write(b"weights").unwrap();
+        let staged = staged.finish().unwrap().with_tensor_sha256(Some(tensor));
+        let name = SafeFileName::from_client("t.safetensors").unwrap();
+        let published = store
+            .publish(staged, EntityType::Styles, &name, OnClash::Version)
+            .unwrap();
+        assert_eq!(published.tensor_sha256, Some(tensor));
+        published.partial_path
+    };
+    let store = Store::open(root).unwrap();
+    assert_eq!(store.examine(&path).unwrap().tensor_sha256, Some(tensor));
+    let binned = store.delete(&path).unwrap();
+    let entry = store.list_bin(None, 0, 10).unwrap().items.remove(0);
+    assert_eq!(entry.tensor_sha256, Some(tensor));
+    let restored = store
+        .restore(&binned.bin_partial_path, OnClash::Version)
+        .unwrap();
+    assert_eq!(
+        store.examine(&restored.partial_path).unwrap().tensor_sha256,
+        Some(tensor)
+    );
+}

@@ -5,7 +5,9 @@
 //!    503 and counts it) and opens a [`Session`] for one actor.
 //! 2. The body reaches the disk through a [`Sink`] (a new staging file the repository
 //!    opens, which in fleet mode also streams to the bucket; or a part file),
-//!    read with the idle timeout of [`idle`].
+//!    read with the idle timeout of [`idle`]. A staging file's hashing thread also hands
+//!    the bytes to the content check's scan ([`scan`]): weights and tensor hash without a
+//!    second read.
 //! 3. [`Session::publish`] takes the staged bytes (with their hash) through the content
 //!    check and gate (a `lora_inspect::ContentCheck`, the one fleet mode's sync uses too), the naming rule (`use_safe_filename`: versioning or 409) and the
 //!    [`Repository`]'s publish, times each phase, and writes the audit line.
@@ -17,9 +19,11 @@
 
 pub(crate) mod idle;
 pub(crate) mod load;
+mod scan;
 pub(crate) mod sink;
 
 use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use lora_core::{Clock, EntityType, SafeFileName};
@@ -30,7 +34,7 @@ use crate::observe::audit::{self, Action, Actor};
 use crate::observe::metrics::{Metrics, UploadPhase};
 use crate::task::blocking;
 use load::{Slot, UploadLoad};
-use lora_inspect::ContentCheck;
+use lora_inspect::{Candidate, ContentCheck, Scanned};
 pub(crate) use sink::Sink;
 
 /// The way a file arrived.
@@ -108,6 +112,7 @@ impl Ingest {
                 actor,
                 via,
                 started: Instant::now(),
+                scan: None,
                 _slot: slot,
             }),
             None => {
@@ -133,15 +138,27 @@ pub(crate) struct Session {
     actor: Actor,
     via: Via,
     started: Instant,
+    /// Where the content check's scan of the staging file reports.
+    scan: Option<Receiver<Scanned>>,
     _slot: Slot,
 }
 
 impl Session {
     /// A sink into a new staging file, created with the first bytes by the repository
     /// (which may also send them on towards `destination`, when it is known).
-    pub(crate) fn stage(&self, destination: Option<Destination>) -> Sink<StagedUpload> {
+    pub(crate) fn stage(&mut self, destination: Option<Destination>) -> Sink<StagedUpload> {
         let repository = Arc::clone(&self.ingest.repository);
-        Sink::opening(move || repository.stage(destination.as_ref()))
+        let tap = scan::scan_for(self.ingest.check.as_ref()).map(|(tap, result)| {
+            self.scan = Some(result);
+            tap
+        });
+        Sink::opening(move || {
+            let staged = repository.stage(destination.as_ref())?;
+            Ok(match tap {
+                Some(tap) => staged.tapped(tap),
+                None => staged,
+            })
+        })
     }
 
     /// The body has arrived (a PATCH that does not complete its upload): times it.
@@ -184,19 +201,25 @@ impl Session {
     /// The content check's refusal (400) or failure, the naming rule's 409, and the
     /// repository's errors.
     pub(crate) async fn publish(
-        self,
+        mut self,
         arrival: Arrival,
         staged: StagedFile,
     ) -> Result<Stored, ApiError> {
         self.observe_receive();
+        // The staging file is complete, so its scan has reported (or never ran: a part
+        // file, or no bytes at all); the check then reads the file.
+        let scanned = self.scan.take().and_then(|r| r.try_recv().ok());
         let ingest = self.ingest.clone();
         let name = arrival.name.clone();
         let (entity, on_clash) = (arrival.entity, arrival.on_clash);
         let published = blocking(move || {
             let started = Instant::now();
-            ingest
-                .check
-                .check(staged.path().as_std_path(), name.extension())?;
+            let checked = ingest.check.check(Candidate {
+                path: staged.path().as_std_path(),
+                extension: name.extension(),
+                scanned,
+            })?;
+            let staged = staged.with_tensor_sha256(checked.tensor_sha256);
             ingest
                 .metrics
                 .phase(UploadPhase::Check, started.elapsed().as_secs_f64());
@@ -225,6 +248,7 @@ impl Session {
                 file_path: published.path,
                 file_size: published.len,
                 sha256: published.sha256,
+                tensor_sha256: published.tensor_sha256,
                 stored_at: self.ingest.clock.now(),
             },
             entity,

@@ -141,16 +141,19 @@ fn evaluate_stored(
 ) -> Result<Report, ApiError> {
     for attempt in 0..ATTEMPTS {
         let seen = store.examine(path)?;
+        // Only the first look may trust the remembered hashes; later ones saw a change.
+        let known_tensor = seen.tensor_sha256.filter(|_| attempt == 0);
         let hashing = Hashing {
-            // Only the first look may trust the remembered hash; later ones saw a change.
             known_sha256: seen.sha256.filter(|_| attempt == 0),
-            tensor_sha256,
+            tensor_sha256: tensor_sha256 && known_tensor.is_none(),
         };
         let result = lora_inspect::evaluate_with(seen.path.as_std_path(), &hashing);
         if !store.unchanged(path, &seen) {
             continue;
         }
         let mut report = result?;
+        // A remembered tensor hash costs nothing: it is given even when not asked for.
+        report.hashes.tensor_sha256 = report.hashes.tensor_sha256.or(known_tensor);
         if seen.sha256.is_none() {
             store.remember_sha256(path, &seen, report.sha256);
         }

@@ -50,6 +50,7 @@ pub(crate) fn content_finding(e: &InspectError) -> Finding {
         InspectError::Invalid { .. } | InspectError::Io(_) => FindingCode::InvalidPickle,
         InspectError::FormatMismatch { .. } => FindingCode::FormatMismatch,
         InspectError::UnsafePickle { .. } => FindingCode::UnsafePickleGlobal,
+        InspectError::UnhealthyWeights { .. } => FindingCode::NanWeights,
     };
     Finding::new(code, e.to_string())
 }

@@ -4,8 +4,12 @@
 //!
 //! [`stream`] reads the bytes, [`health`] counts NaN/Inf and the largest |w|, [`strength`]
 //! keeps the factors' Gram matrices and the alphas and turns them into strengths.
+//! [`incoming`] is the same health pass over bytes while they arrive (an upload's), with
+//! the data section's hash.
 
 mod health;
+mod incoming;
+mod pickled;
 mod product;
 mod stream;
 mod strength;
@@ -20,6 +24,8 @@ use crate::safetensors::{Header, TensorInfo};
 
 pub use health::WeightStats;
 use health::health;
+pub use incoming::{Incoming, Scanned, TensorHealth, scan_file};
+pub(crate) use pickled::scan_zip_tensors;
 use product::{Factor, Factors};
 use stream::Stream;
 pub use strength::ModuleStrength;

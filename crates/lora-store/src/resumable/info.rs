@@ -110,6 +110,9 @@ pub struct Completed {
     pub file_size: u64,
     /// Its SHA-256.
     pub sha256: Sha256,
+    /// SHA-256 of its tensor data, when the content check computed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tensor_sha256: Option<Sha256>,
     /// When it was published.
     #[serde(with = "unix_seconds")]
     pub stored_at: OffsetDateTime,

@@ -309,6 +309,7 @@ impl Resumable {
             file: NamedTempFile::from_parts(file, temp),
             len,
             sha256,
+            tensor_sha256: None,
             path: to,
             forwarded: None,
         })

@@ -185,8 +185,10 @@ impl Store {
             }
             Err(e) => return Err(StoreError::io("stat", file, e)),
         };
+        let (sha256, tensor_sha256) = self.hashes.lookup_both(path, &meta).unzip();
         Ok(Examined {
-            sha256: self.hashes.lookup(path, &meta),
+            sha256,
+            tensor_sha256: tensor_sha256.flatten(),
             len: meta.len(),
             stamp: Stamp::of(&meta),
             path: file,
@@ -209,7 +211,8 @@ impl Store {
         if !self.unchanged(path, examined) {
             return false;
         }
-        self.hashes.record(path, examined.stamp, sha256);
+        self.hashes
+            .record(path, examined.stamp, sha256, examined.tensor_sha256);
         true
     }
 

@@ -19,6 +19,9 @@ pub struct Published {
     pub len: u64,
     /// SHA-256 of its bytes.
     pub sha256: Sha256,
+    /// SHA-256 of its tensor data, when the content check computed it
+    /// ([`StagedFile::with_tensor_sha256`](crate::StagedFile::with_tensor_sha256)).
+    pub tensor_sha256: Option<Sha256>,
 }
 
 /// One live LoRA file, as listed.
@@ -49,6 +52,8 @@ pub struct Examined {
     /// The remembered SHA-256 of this version: known when the store wrote it and nothing
     /// has changed it since, or when a caller hashed it ([`Store::remember_sha256`]).
     pub sha256: Option<Sha256>,
+    /// The remembered SHA-256 of its tensor data, when it was checked on the way in.
+    pub tensor_sha256: Option<Sha256>,
     pub(crate) stamp: Stamp,
 }
 

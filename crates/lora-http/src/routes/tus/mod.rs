@@ -142,8 +142,9 @@ macro_rules! upload_routes {
 
         /// Append bytes at `Upload-Offset` (tus `PATCH`); the PATCH that completes the
         /// upload publishes it as the multipart route does and answers 204 with
-        /// `Lora-Partial-Path` and `Lora-Sha256` (a refusal: the multipart route's status
-        /// and body, and the upload is removed).
+        /// `Lora-Partial-Path`, `Lora-Sha256` and, for safetensors files,
+        /// `Lora-Tensor-Sha256` (a refusal: the multipart route's status and body, and the
+        /// upload is removed).
         #[utoipa::path(
             patch,
             path = $path,

@@ -29,6 +29,9 @@ impl Written {
             let done = &stored.completed;
             response.insert_header(("Lora-Partial-Path", done.partial_path.to_string()));
             response.insert_header(("Lora-Sha256", done.sha256.to_hex()));
+            if let Some(tensor) = done.tensor_sha256 {
+                response.insert_header(("Lora-Tensor-Sha256", tensor.to_hex()));
+            }
         }
     }
 }

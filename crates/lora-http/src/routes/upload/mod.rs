@@ -39,6 +39,12 @@ pub struct LoRAUploadResponse {
     pub upload_timestamp: String,
     /// Lower-case hex SHA-256 of the stored bytes.
     pub sha256: Sha256,
+    /// Lower-case hex SHA-256 of the tensor data: every byte after the safetensors
+    /// header, so a metadata edit keeps it (Civitai's AutoV3 is its first 12 digits,
+    /// upper-case; kohya's `sshs_model_hash` and modelspec's `hash_sha256` are the same
+    /// hash). Absent for pickle-based files and when the content check is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tensor_sha256: Option<Sha256>,
 }
 
 /// `AdminLoRAUploadResponse`: the admin route's answer, which also names the entity type.
@@ -61,6 +67,7 @@ impl LoRAUploadResponse {
             file_size: completed.file_size,
             upload_timestamp: lora_core::timestamp::format(completed.stored_at),
             sha256: completed.sha256,
+            tensor_sha256: completed.tensor_sha256,
         }
     }
 }
@@ -192,9 +199,9 @@ async fn receive(
         return Err(e);
     }
     // Held until the upload ends, fails, or is dropped with its client.
-    let session = state.ingest.begin(actor, Via::Multipart)?;
+    let mut session = state.ingest.begin(actor, Via::Multipart)?;
     let mut client_name = String::new();
-    match read_form(route, req, payload, state, &session, &mut client_name).await {
+    match read_form(route, req, payload, state, &mut session, &mut client_name).await {
         Ok((arrival, staged)) => session.publish(arrival, staged).await,
         Err(e) => Err(session.refused(&client_name, e)),
     }
@@ -207,7 +214,7 @@ async fn read_form(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-    session: &Session,
+    session: &mut Session,
     client_name: &mut String,
 ) -> Result<(Arrival, StagedFile), ApiError> {
     let limit = state.limits.max_upload_bytes;
