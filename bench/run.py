@@ -13,9 +13,12 @@ write-back. Prints a Markdown table and writes target/bench/results.json. Needs 
 openssl, dd and oha (`cargo install oha --locked`). Bounded: every request has a timeout.
 
 `--only PHASE[,PHASE...]` runs some phases alone, in their usual order (phases: limits,
-uploads, doomed, versioned, listing, listing-load, evaluation), e.g.
+uploads, weights, doomed, versioned, listing, listing-load, evaluation), e.g.
 `python3 bench/run.py --only listing-load`; `--no-build` uses the binaries already in
-target/release. Exits with status 1 when a pass/fail check fails (a file placed by hand
+target/release. The weights phase uploads a 500 MiB fp16 LoRA (every weight scanned and
+the tensor data hashed as it arrives); `--baseline BIN` measures another server binary (an
+earlier commit's) in the same phase, rounds interleaved, so the two builds meet the same
+machine state. Exits with status 1 when a pass/fail check fails (a file placed by hand
 not listed within 2 s).
 """
 import argparse, http.client, json, os, shutil, socket, statistics, struct, subprocess, sys, tempfile, threading, time
@@ -24,12 +27,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
 SECRET = "bench-secret-" + os.urandom(8).hex()
 
-PHASES = ("limits", "uploads", "doomed", "versioned", "listing", "listing-load", "evaluation")
+PHASES = ("limits", "uploads", "weights", "doomed", "versioned", "listing", "listing-load", "evaluation")
 # The phases whose inputs come from make_fixture; the others need only the server.
-FIXTURE_PHASES = {"limits", "uploads", "doomed", "versioned", "evaluation"}
+FIXTURE_PHASES = {"limits", "uploads", "weights", "doomed", "versioned", "evaluation"}
 # Generated inputs: name -> make_fixture arguments.
 INPUTS = {"f100": ("blob", 100 * MIB), "f500": ("blob", 500 * MIB), "f256": ("blob", 256 * 1024),
-          "sdxl": ("sdxl", 216)}
+          "sdxl": ("sdxl", 216), "lora500": ("sdxl", 500)}
 ENTITIES = ("clothes", "faces", "identities", "product", "styles")
 USER_ENTITIES = ("clothes", "identities", "product", "styles")  # what the user route takes
 
@@ -181,11 +184,11 @@ def build(phases, no_build):
     return server_bin, make
 
 
-def start_server(b, server_bin):
+def start_server(b, server_bin, **extra_env):
     b.port = free_port()
     os.makedirs(b.data, exist_ok=True)
     env = dict(os.environ, LORA_BIND=f"127.0.0.1:{b.port}", LORA_DATA_DIR=b.data, LORA_JWT_SECRET=SECRET,
-               RUST_LOG="warn")
+               RUST_LOG="warn", **extra_env)
     b.admin = run([server_bin, "token", "--role", "admin", "--sub", "bench"], env=env).stdout.strip()
     b.user = run([server_bin, "token", "--role", "user", "--sub", "bench"], env=env).stdout.strip()
     b.proc = subprocess.Popen([server_bin, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -244,6 +247,43 @@ def phase_uploads(b):
     if b.slowest_limit is not None:  # only when the limits phase ran too
         b.results["upload_500mib"]["share_of_slowest_limit"] = round(
             b.slowest_limit / b.results["upload_500mib"]["median_s"], 3)
+
+
+def phase_weights(b, builds):
+    """A 500 MiB fp16 LoRA through each build in `builds` ((label, binary) pairs), each on
+    a server and data directory of its own, rounds interleaved; median of 5 and peak RSS."""
+    path = b.input("lora500")
+    servers = []
+    for label, binary in builds:
+        s = Bench.__new__(Bench)
+        s.data = os.path.join(os.path.dirname(b.data), f"weights-{len(servers)}")
+        s.proc = None
+        # The fixture is about 500 MiB, a little over the default limit of exactly 500 MiB.
+        start_server(s, binary, LORA_MAX_UPLOAD_BYTES=str(1 << 30))
+        servers.append((label, s, [], []))
+    try:
+        for i in range(5):
+            # Alternate who goes first, so neither build always follows the other's writes.
+            for label, s, times, peaks in (servers if i % 2 == 0 else servers[::-1]):
+                settle()
+                reset_hwm(s.proc.pid)
+                code, t, _ = curl_upload(f"{s.base}/api/v1/admin/lora/upload", s.admin, path,
+                                         ("-F", "entity_type=styles"))
+                assert code == 200, (label, code)
+                peaks.append(read_status(s.proc.pid, "VmHWM:"))
+                times.append(t)
+                stored = os.path.basename(path)
+                run(["curl", "-fs", "-X", "DELETE", *s.auth, "-d", json.dumps({"partial_path": f"styles/{stored}"}),
+                     f"{s.base}/api/v1/admin/lora"])
+                run(["curl", "-fs", *s.auth, "-d", '{"before": "2999-01-01T00:00:00Z"}', f"{s.base}/api/v1/admin/bin/purge"])
+    finally:
+        for _, s, _, _ in servers:
+            s.proc.terminate()
+            s.proc.wait(timeout=60)
+    b.results["upload_500mib_lora"] = {
+        label: {"median_s": round(median(times), 3), "mib_per_s": round(500 / median(times), 1),
+                "runs_s": [round(x, 3) for x in times], "peak_rss_mib": round(max(peaks) / 1024, 1)}
+        for label, _, times, peaks in servers}
 
 
 def phase_doomed(b):
@@ -583,6 +623,14 @@ def table_rows(results):
             rows.append((k.replace("_", " "), f"{r['median_s']} s ({r['mib_per_s']} MiB/s), peak RSS {r['peak_rss_mib']} MiB", ""))
     if "share_of_slowest_limit" in results.get("upload_500mib", {}):
         rows.append(("500 MiB upload vs slowest machine limit", f"{results['upload_500mib']['share_of_slowest_limit'] * 100:.0f} %", ""))
+    lora = results.get("upload_500mib_lora", {})
+    for label, r in lora.items():
+        rows.append((f"upload 500 MiB fp16 LoRA, {label}", f"{r['median_s']} s ({r['mib_per_s']} MiB/s), "
+                     f"peak RSS {r['peak_rss_mib']} MiB (runs: {', '.join(str(x) for x in r['runs_s'])})", ""))
+    if "this build" in lora and "baseline" in lora:
+        this, base = lora["this build"], lora["baseline"]
+        rows.append(("  this build / baseline", f"time {this['median_s'] / base['median_s']:.3f}×, "
+                     f"peak RSS {this['peak_rss_mib'] - base['peak_rss_mib']:+.1f} MiB", "time ≤ 1.10×, RSS unchanged"))
     if "versioned_256kib_c8" in results:
         v = results["versioned_256kib_c8"]
         rows.append(("3 rounds of 2000 × 256 KiB uploads of one name (→ v6006), c=8; median round",
@@ -629,6 +677,8 @@ def main():
     parser.add_argument("--only", type=phase_list, default=PHASES, metavar="PHASE[,PHASE...]",
                         help=f"run only these phases ({', '.join(PHASES)})")
     parser.add_argument("--no-build", action="store_true", help="use the binaries already in target/release")
+    parser.add_argument("--baseline", metavar="BIN",
+                        help="another lora-server binary measured beside this build in the weights phase")
     args = parser.parse_args()
 
     server_bin, make = build(args.only, args.no_build)
@@ -638,6 +688,10 @@ def main():
         if "limits" in args.only:
             print("phase limits…", file=sys.stderr)
             phase_limits(b)
+        if "weights" in args.only:
+            print("phase weights…", file=sys.stderr)
+            builds = [("this build", server_bin)] + ([("baseline", args.baseline)] if args.baseline else [])
+            phase_weights(b, builds)
         served = [p for p in args.only if p in SERVER_PHASES]
         if served:
             start_server(b, server_bin)
