@@ -1,7 +1,9 @@
 //! Alpha from the metadata, for files whose tensors carry none: diffusers'
 //! `lora_adapter_metadata` (a PEFT `LoraConfig`, keys prefixed by component in pipeline
 //! saves: `transformer.lora_alpha`, `transformer.alpha_pattern`), else kohya's
-//! `ss_network_alpha`.
+//! `ss_network_alpha`; genmo's Mochi fine-tuner writes its ranks and alphas in a `kwargs`
+//! JSON entry (`qkv_proj_lora_alpha` for `qkv_x`/`qkv_y`, `out_proj_lora_alpha` for
+//! `proj_x`/`proj_y`).
 
 use std::collections::BTreeMap;
 
@@ -38,6 +40,13 @@ impl MetadataAlpha {
         if let Some(found) = embedded.and_then(|json| Self::peft(&json, "peft_config")) {
             return Some(found);
         }
+        if let Some(found) = metadata
+            .get("kwargs")
+            .and_then(json)
+            .and_then(|json| Self::genmo(&json))
+        {
+            return Some(found);
+        }
         let kohya = metadata
             .get("ss_network_alpha")
             .and_then(|a| a.trim().parse::<f64>().ok())
@@ -46,6 +55,28 @@ impl MetadataAlpha {
             source: "ss_network_alpha",
             default: Some(kohya),
             patterns: Vec::new(),
+            components: Vec::new(),
+        })
+    }
+
+    /// genmo's `kwargs` (`demos/fine_tuner/train.py`: the model's LoRA arguments).
+    fn genmo(json: &Value) -> Option<Self> {
+        let alpha = |key: &str| json.get(key).and_then(Value::as_f64);
+        let mut patterns = Vec::new();
+        for (key, modules) in [
+            ("qkv_proj_lora_alpha", ["qkv_x", "qkv_y"]),
+            ("out_proj_lora_alpha", ["proj_x", "proj_y"]),
+        ] {
+            if let Some(a) = alpha(key) {
+                for m in modules {
+                    patterns.push((String::new(), m.to_owned(), a));
+                }
+            }
+        }
+        (!patterns.is_empty()).then_some(Self {
+            source: "kwargs",
+            default: None,
+            patterns,
             components: Vec::new(),
         })
     }
@@ -145,6 +176,13 @@ mod tests {
             ("ss_network_alpha", Some(8.0))
         );
         assert_eq!(read(&[("ss_network_alpha", "None")]), None);
+        let genmo = read(&[(
+            "kwargs",
+            r#"{"qkv_proj_lora_rank": 16, "qkv_proj_lora_alpha": 8, "out_proj_lora_rank": 16, "out_proj_lora_alpha": 16}"#,
+        )])
+        .unwrap();
+        assert_eq!(genmo.for_module("blocks.3.attn.qkv_y"), Some(8.0));
+        assert_eq!(genmo.for_module("blocks.3.attn.proj_x"), Some(16.0));
         assert_eq!(read(&[("format", "pt")]), None);
     }
 }

@@ -103,6 +103,14 @@ pub(crate) fn label(family: BaseModel) -> &'static str {
         BaseModel::HunyuanDit => "HunyuanDiT",
         BaseModel::Cogvideox => "CogVideoX",
         BaseModel::Mochi => "Mochi",
+        BaseModel::ZImage => "Z-Image",
+        BaseModel::HunyuanVideo15 => "HunyuanVideo 1.5",
+        BaseModel::HunyuanImage => "HunyuanImage",
+        BaseModel::Sana => "Sana",
+        BaseModel::Ltx2 => "LTX-2",
+        BaseModel::Kandinsky5 => "Kandinsky 5",
+        BaseModel::OvisImage => "Ovis-Image",
+        BaseModel::Anima => "Anima",
         BaseModel::Unknown => "unknown",
     }
 }

@@ -37,6 +37,9 @@ pub(crate) fn split(name: &str) -> Option<(&str, Part)> {
         (".lora_B.weight", Part::Up),
         (".lora_A.default.weight", Part::Down),
         (".lora_B.default.weight", Part::Up),
+        // genmo's Mochi fine-tuner: bare parameters, no `.weight`.
+        (".lora_A", Part::Down),
+        (".lora_B", Part::Up),
         (".lora.down.weight", Part::Down),
         (".lora.up.weight", Part::Up),
         (".down.weight", Part::Down),

@@ -461,8 +461,8 @@ fn families_and_network_types_from_fixtures() {
             // its modulation (which Chroma lacks).
             kohya_lora(
                 &[
-                    ("lora_unet_double_blocks_18_img_mod_lin", 3072, 64),
-                    ("lora_unet_single_blocks_37_linear1", 3072, 64),
+                    ("lora_unet_double_blocks_18_img_mod_lin", 3072, 18432),
+                    ("lora_unet_single_blocks_37_linear1", 3072, 21504),
                 ],
                 4,
                 4.0,

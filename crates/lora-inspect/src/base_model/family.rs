@@ -30,12 +30,21 @@ pub enum BaseModel {
     HunyuanDit,
     Cogvideox,
     Mochi,
+    ZImage,
+    #[serde(rename = "hunyuan_video_1_5")]
+    HunyuanVideo15,
+    HunyuanImage,
+    Sana,
+    Ltx2,
+    Kandinsky5,
+    OvisImage,
+    Anima,
     Unknown,
 }
 
 impl BaseModel {
     /// Every family, then `unknown`.
-    pub const ALL: [BaseModel; 22] = [
+    pub const ALL: [BaseModel; 30] = [
         BaseModel::Sd1,
         BaseModel::Sd2,
         BaseModel::Sdxl,
@@ -57,6 +66,14 @@ impl BaseModel {
         BaseModel::HunyuanDit,
         BaseModel::Cogvideox,
         BaseModel::Mochi,
+        BaseModel::ZImage,
+        BaseModel::HunyuanVideo15,
+        BaseModel::HunyuanImage,
+        BaseModel::Sana,
+        BaseModel::Ltx2,
+        BaseModel::Kandinsky5,
+        BaseModel::OvisImage,
+        BaseModel::Anima,
         BaseModel::Unknown,
     ];
 
@@ -84,6 +101,14 @@ impl BaseModel {
             BaseModel::HunyuanDit => "hunyuan_dit",
             BaseModel::Cogvideox => "cogvideox",
             BaseModel::Mochi => "mochi",
+            BaseModel::ZImage => "z_image",
+            BaseModel::HunyuanVideo15 => "hunyuan_video_1_5",
+            BaseModel::HunyuanImage => "hunyuan_image",
+            BaseModel::Sana => "sana",
+            BaseModel::Ltx2 => "ltx2",
+            BaseModel::Kandinsky5 => "kandinsky5",
+            BaseModel::OvisImage => "ovis_image",
+            BaseModel::Anima => "anima",
             BaseModel::Unknown => "unknown",
         }
     }

@@ -48,6 +48,11 @@ const NETWORK_MODULES: &[(&str, &[BaseModel])] = &[
     ("networks.lora_framepack", &[BaseModel::Framepack]),
     ("networks.lora_flux_2", &[BaseModel::Flux2]),
     ("networks.lora_qwen_image", &[BaseModel::QwenImage]),
+    ("networks.lora_zimage", &[BaseModel::ZImage]),
+    ("networks.lora_hv_1_5", &[BaseModel::HunyuanVideo15]),
+    ("networks.lora_hunyuan_image", &[BaseModel::HunyuanImage]),
+    ("networks.lora_kandinsky", &[BaseModel::Kandinsky5]),
+    ("networks.lora_anima", &[BaseModel::Anima]),
 ];
 
 pub(super) fn signals(metadata: &BTreeMap<String, String>, out: &mut Vec<Signal>) {

@@ -11,6 +11,8 @@ mod family;
 mod layout;
 mod metadata;
 mod names;
+mod table;
+mod unet;
 
 use std::collections::BTreeMap;
 
@@ -109,13 +111,13 @@ pub(crate) fn identify(
     let modules = layout::modules(names);
     let mut keys = Vec::new();
     layout::transformer(&modules, &mut keys);
-    layout::unet(&modules, &mut keys);
-    layout::text_encoders(&modules, &mut keys);
+    unet::unet(&modules, &mut keys);
+    unet::text_encoders(&modules, &mut keys);
     let mut decision = decide(&meta, &keys);
     if decision.family != BaseModel::Unknown {
         decision.variant = layout::variant(decision.family, &modules, decision.variant);
     }
-    let evidence = meta
+    let mut evidence: Vec<BaseModelEvidence> = meta
         .iter()
         .chain(&keys)
         .map(|s| BaseModelEvidence {
@@ -124,6 +126,15 @@ pub(crate) fn identify(
             supports: s.families.to_vec(),
         })
         .collect();
+    if decision.variant.is_none()
+        && let Some(note) = metadata_only(decision.family)
+    {
+        evidence.push(BaseModelEvidence {
+            source: EvidenceSource::Shapes,
+            signal: note.into(),
+            supports: vec![decision.family],
+        });
+    }
     Identification {
         evidence,
         ..decision
@@ -219,6 +230,10 @@ fn agreed_variant(meta: &[Signal], family: BaseModel) -> Option<&'static str> {
         for v in variants {
             match (agreed, v) {
                 _ if v == agreed => {}
+                // One names the release, the other its finer kind (musubi's
+                // `qwen_image_edit` beside `Qwen-Image-Edit-2511/lora`).
+                _ if finer(v, agreed) => agreed = v,
+                _ if finer(agreed, v) => {}
                 // Kontext is a Flux.1 dev model: musubi writes `Flux.1-dev/lora` beside
                 // `flux_kontext`.
                 ("dev", "kontext") => agreed = "kontext",
@@ -228,6 +243,32 @@ fn agreed_variant(meta: &[Signal], family: BaseModel) -> Option<&'static str> {
         }
         Some(Some(agreed))
     })?
+}
+
+/// Why a family's variant is open when the metadata did not name it: releases that share
+/// every shape (docs/FAMILIES.md, "Variant").
+fn metadata_only(family: BaseModel) -> Option<&'static str> {
+    Some(match family {
+        BaseModel::QwenImage => {
+            "shapes: Qwen-Image and its Edit releases (edit, edit-2509, edit-2511) share every shape; only metadata tells them apart (musubi-tuner's and SimpleTuner's modelspec.architecture)"
+        }
+        BaseModel::Hidream => {
+            "shapes: HiDream-I1 and HiDream-E1 share every shape, and ai-toolkit writes hidream_i1 for both: the variant is left open"
+        }
+        BaseModel::ZImage => {
+            "shapes: Z-Image Turbo and base share every shape; only metadata tells them apart (SimpleTuner's flavour in modelspec.architecture)"
+        }
+        BaseModel::Wan => {
+            "shapes: Wan 2.1 14B and Wan 2.2 A14B share every shape, and musubi-tuner writes wan2.1/lora for both: only ai-toolkit's or SimpleTuner's metadata tells the release"
+        }
+        _ => return None,
+    })
+}
+
+/// Whether `fine` is a finer spelling of `coarse`: `edit-2511` of `edit`.
+fn finer(fine: &str, coarse: &str) -> bool {
+    fine.strip_prefix(coarse)
+        .is_some_and(|rest| rest.starts_with('-'))
 }
 
 #[cfg(test)]
@@ -272,15 +313,19 @@ mod tests {
             BaseModel::StableCascade
         );
         assert_eq!(arch("hunyuan-video/lora"), BaseModel::HunyuanVideo);
-        // Known to modelspec, unknown here: never the family whose layout it shares.
+        // Metadata and keys that disagree: never the family whose layout it shares.
         let sana = identify_with(
             &[("modelspec.architecture", "sana-1600m/lora")],
             &[FLUX_DOUBLE],
         );
-        assert_eq!(
-            (sana.family, sana.candidates.len()),
-            (BaseModel::Unknown, 0)
+        assert_eq!(sana.family, BaseModel::Unknown);
+        assert!(sana.candidates.contains(&BaseModel::Sana));
+        // An architecture this inspector does not know.
+        let odd = identify_with(
+            &[("modelspec.architecture", "wuerstchen-v2-prior/lora")],
+            &[FLUX_DOUBLE],
         );
+        assert_eq!((odd.family, odd.candidates.len()), (BaseModel::Unknown, 0));
         let kohya = |v: &str| family_of(&[("ss_base_model_version", v)], &[]);
         assert_eq!(kohya("sd_v1"), BaseModel::Sd1);
         assert_eq!(kohya("sd_v2_768_v"), BaseModel::Sd2);
@@ -315,7 +360,13 @@ mod tests {
         assert_eq!(either.family, BaseModel::Unknown);
         assert_eq!(
             either.candidates,
-            [BaseModel::Flux, BaseModel::Chroma, BaseModel::HunyuanVideo]
+            [
+                BaseModel::Flux,
+                BaseModel::Flux2,
+                BaseModel::Chroma,
+                BaseModel::HunyuanVideo,
+                BaseModel::OvisImage
+            ]
         );
     }
 
@@ -412,6 +463,161 @@ mod tests {
             ],
         );
         assert_eq!(qwen.family, BaseModel::QwenImage);
+    }
+
+    /// diffusers' Flux names: `attn.to_q` on the given double and single blocks.
+    fn diffusers_flux(double: std::ops::Range<u32>, single: std::ops::Range<u32>) -> Vec<String> {
+        double
+            .map(|n| format!("transformer.transformer_blocks.{n}.attn.to_q.lora_A.weight"))
+            .chain(single.map(|n| {
+                format!("transformer.single_transformer_blocks.{n}.attn.to_q.lora_A.weight")
+            }))
+            .collect()
+    }
+
+    fn of_names(names: &[String], width: u64) -> Identification {
+        let shape = [4, width];
+        let pairs: Vec<(&str, &[u64])> = names.iter().map(|n| (n.as_str(), &shape[..])).collect();
+        identify_with(&[], &pairs)
+    }
+
+    #[test]
+    fn every_block_covered_decides_but_partial_coverage_never_does() {
+        // Exactly Flux's 19 + 38 blocks (HunyuanVideo and FramePack have 20 + 40).
+        let every = of_names(&diffusers_flux(0..19, 0..38), 3072);
+        assert_eq!((every.family, every.source), (BaseModel::Flux, "keys"));
+        assert!(
+            every
+                .evidence
+                .iter()
+                .any(|e| e.signal.starts_with("keys: every block of")),
+            "{:?}",
+            every.evidence
+        );
+        // The double blocks alone, all of them: still exactly Flux's count.
+        assert_eq!(
+            of_names(&diffusers_flux(0..19, 0..0), 3072).family,
+            BaseModel::Flux
+        );
+        // A partial LoRA (blocks skipped, or too few to say "every block") stays open.
+        for partial in [
+            diffusers_flux(0..10, 0..20),
+            diffusers_flux(1..19, 0..38),
+            diffusers_flux(0..5, 0..0),
+        ] {
+            let id = of_names(&partial, 3072);
+            assert_eq!(id.family, BaseModel::Unknown, "{partial:?}");
+            assert!(id.candidates.contains(&BaseModel::HunyuanVideo));
+        }
+        // Every HunyuanVideo block: past Flux's counts, HunyuanVideo and FramePack both fit.
+        let hv = of_names(&diffusers_flux(0..20, 0..40), 3072);
+        assert_eq!(
+            hv.candidates,
+            [BaseModel::HunyuanVideo, BaseModel::Framepack]
+        );
+        // Flux.2 klein 4B's 5 + 20 blocks at Flux.1's width.
+        let klein = identify_with(
+            &[],
+            &(0..5)
+                .map(|n| format!("diffusion_model.double_blocks.{n}.img_attn.qkv.lora_A.weight"))
+                .chain(
+                    (0..20).map(|n| {
+                        format!("diffusion_model.single_blocks.{n}.linear2.lora_A.weight")
+                    }),
+                )
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|n| (n.as_str(), &[4u64, 3072][..]))
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(
+            (klein.family, klein.variant),
+            (BaseModel::Flux2, Some("klein-4b"))
+        );
+    }
+
+    #[test]
+    fn output_widths_tell_models_of_one_width_apart() {
+        let up = |name: &str, out: u64| (name.to_owned(), vec![out, 4]);
+        let klein_mlp = [
+            (
+                "diffusion_model.double_blocks.0.img_mlp.0.lora_A.weight".to_owned(),
+                vec![4, 3072],
+            ),
+            up(
+                "diffusion_model.double_blocks.0.img_mlp.0.lora_B.weight",
+                18432,
+            ),
+        ];
+        let pairs: Vec<(&str, &[u64])> = klein_mlp
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.as_slice()))
+            .collect();
+        let id = identify_with(&[], &pairs);
+        assert_eq!(
+            (id.family, id.variant),
+            (BaseModel::Flux2, Some("klein-4b"))
+        );
+        // The same module with Flux.1's MLP width is no klein.
+        let flux_mlp = [
+            (
+                "diffusion_model.double_blocks.0.img_mlp.0.lora_A.weight".to_owned(),
+                vec![4, 3072],
+            ),
+            up(
+                "diffusion_model.double_blocks.0.img_mlp.0.lora_B.weight",
+                12288,
+            ),
+        ];
+        let pairs: Vec<(&str, &[u64])> = flux_mlp
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.as_slice()))
+            .collect();
+        assert!(
+            !identify_with(&[], &pairs)
+                .candidates
+                .contains(&BaseModel::Flux2)
+        );
+    }
+
+    #[test]
+    fn releases_only_metadata_tells_apart_say_so() {
+        let qwen = identify_with(
+            &[],
+            &[
+                (
+                    "transformer.transformer_blocks.59.img_mod.1.lora_A.weight",
+                    &[4, 3072],
+                ),
+                (
+                    "transformer.transformer_blocks.0.attn.to_q.lora_A.weight",
+                    &[4, 3072],
+                ),
+            ],
+        );
+        assert_eq!((qwen.family, qwen.variant), (BaseModel::QwenImage, None));
+        assert!(
+            qwen.evidence
+                .iter()
+                .any(|e| e.signal.contains("only metadata tells them apart"))
+        );
+        let named = identify_with(
+            &[
+                ("ss_base_model_version", "qwen_image_edit"),
+                ("modelspec.architecture", "Qwen-Image-Edit-Plus/lora"),
+            ],
+            &[(
+                "transformer.transformer_blocks.0.attn.to_q.lora_A.weight",
+                &[4, 3072],
+            )],
+        );
+        assert_eq!(named.variant, Some("edit-2509"), "the finer of the two");
+        assert!(
+            !named
+                .evidence
+                .iter()
+                .any(|e| e.signal.contains("only metadata"))
+        );
     }
 
     #[test]

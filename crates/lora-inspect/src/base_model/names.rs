@@ -98,17 +98,76 @@ pub(crate) fn family(name: &str) -> Option<Named> {
         return found(BaseModel::HunyuanDit);
     }
     if w.word("hunyuanvideo") || w.has("hyvideo") {
-        // HunyuanVideo 1.5 (musubi `hunyuan_video_1_5`) is another architecture
-        // (hidden 2048, 54 double blocks).
+        // HunyuanVideo 1.5 (musubi `hunyuan_video_1_5`, `hunyuan-video-1.5/lora`) is
+        // another architecture (hidden 2048, 54 double blocks).
         let later = w.pair("video", "1") || w.has("15") || w.pair("1", "5");
-        return (!later).then_some((BaseModel::HunyuanVideo, None));
+        return found(if later {
+            BaseModel::HunyuanVideo15
+        } else {
+            BaseModel::HunyuanVideo
+        });
+    }
+    // HunyuanImage 2.1 (sd-scripts `hunyuan-image-2.1`).
+    if w.word("hunyuanimage") {
+        return found(BaseModel::HunyuanImage);
+    }
+    if w.word("zimage") {
+        // SimpleTuner's flavours (`z_image-turbo/lora`, `z_image-base/lora`) are the only
+        // metadata that says which; a de-distilled Turbo is neither.
+        let variant = if w.pair("de", "turbo") {
+            None
+        } else if w.has("turbo") {
+            Some("turbo")
+        } else if w.has("base") {
+            Some("base")
+        } else {
+            None
+        };
+        return Some((BaseModel::ZImage, variant));
+    }
+    if w.word("kandinsky5") || w.pair("kandinsky", "5") {
+        let variant = if w.has("pro") {
+            Some("pro-video")
+        } else if w.has("t2i") || w.has("i2i") || w.has("image") {
+            Some("lite-image")
+        } else if w.has("lite") || w.has("t2v") || w.has("i2v") || w.has("video") {
+            Some("lite-video")
+        } else {
+            None
+        };
+        return Some((BaseModel::Kandinsky5, variant));
+    }
+    if w.has("ovis") {
+        return found(BaseModel::OvisImage);
+    }
+    if w.has("anima") {
+        return found(BaseModel::Anima);
+    }
+    if let Some(sana) = sana(&w) {
+        return Some(sana);
+    }
+    // LTX-2 (`ltx2`, `LTX-2`, SimpleTuner's `ltxvideo2`) is an audio-video architecture.
+    if w.0
+        .iter()
+        .any(|x| x == "ltx2" || x.starts_with("ltxvideo2"))
+        || w.pair("ltx", "2")
+    {
+        return found(BaseModel::Ltx2);
     }
     if w.word("stablecascade") || w.has("cascade") {
         return found(BaseModel::StableCascade);
     }
     if w.word("qwenimage") {
+        // musubi `Qwen-Image-Edit-Plus` (2509) and `Qwen-Image-Edit-2511`; SimpleTuner
+        // `edit-v1`, `edit-v2` / `edit-v2+` (2509), `edit-v3` (2511).
         let variant = if w.has("edit") {
-            Some("edit")
+            if w.has("2511") || w.has("v3") {
+                Some("edit-2511")
+            } else if w.has("2509") || w.has("plus") || w.has("v2") {
+                Some("edit-2509")
+            } else {
+                Some("edit")
+            }
         } else if w.has("layered") {
             Some("layered")
         } else {
@@ -136,7 +195,8 @@ pub(crate) fn family(name: &str) -> Option<Named> {
         x.strip_prefix("chroma")
             .is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit()))
     }) {
-        return found(BaseModel::Chroma);
+        // ai-toolkit `chroma_radiance`, `Chroma1-Radiance`: the pixel-space model.
+        return Some((BaseModel::Chroma, w.has("radiance").then_some("radiance")));
     }
     if w.has("lumina") {
         // Lumina-Image-2.0 / lumina-2; Lumina-Next and older are another architecture.
@@ -147,8 +207,7 @@ pub(crate) fn family(name: &str) -> Option<Named> {
             .then_some((BaseModel::Lumina2, None));
     }
     if w.has("ltx") {
-        // LTX-2 is a different (audio-video) architecture.
-        return (w.after("ltx") != Some("2")).then_some((BaseModel::Ltxv, None));
+        return found(BaseModel::Ltxv);
     }
     if let Some(wan) = wan(&w) {
         return Some(wan);
@@ -213,10 +272,33 @@ fn wan(w: &Words<'_>) -> Option<Named> {
         ("2.1", _, true) => Some("2.1-14b"),
         // The release alone; the shapes may tell the size (`2.1-14b`).
         ("2.1", _, _) => Some("2.1"),
+        // ai-toolkit `wan_2.2_5b`, SimpleTuner `ti2v-5b-2.2`.
+        ("2.2", _, _) if w.has("5b") || w.has("ti2v") => Some("2.2-ti2v-5b"),
         ("2.2", _, _) => Some("2.2"),
         _ => None,
     };
     Some((BaseModel::Wan, variant))
+}
+
+/// `sana`, `Sana_1600M`, SimpleTuner's `sana1.5-4.8b-1024`: the family and its size.
+fn sana(w: &Words<'_>) -> Option<Named> {
+    let named = w.0.iter().any(|x| {
+        x.strip_prefix("sana")
+            .is_some_and(|v| v == "ms" || v.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if !named {
+        return None;
+    }
+    let variant = if w.has("4800m") || w.pair("4", "8b") {
+        Some("4800m")
+    } else if w.has("1600m") || w.pair("1", "6b") {
+        Some("1600m")
+    } else if w.has("600m") || w.pair("0", "6b") {
+        Some("600m")
+    } else {
+        None
+    };
+    Some((BaseModel::Sana, variant))
 }
 
 /// SD1, SD2, SDXL (and its Pony / Illustrious / NoobAI lines) and SD3.
@@ -306,13 +388,16 @@ mod tests {
             kohya_version("hunyuan_video"),
             Some((BaseModel::HunyuanVideo, None))
         );
-        assert_eq!(kohya_version("hunyuan_video_1_5"), None);
+        assert_eq!(
+            kohya_version("hunyuan_video_1_5"),
+            Some((BaseModel::HunyuanVideo15, None))
+        );
         assert_eq!(
             kohya_version("qwen_image_edit"),
             Some((BaseModel::QwenImage, Some("edit")))
         );
         assert_eq!(kohya_version("wan"), Some((BaseModel::Wan, None)));
-        assert_eq!(kohya_version("anima"), None);
+        assert_eq!(kohya_version("anima"), Some((BaseModel::Anima, None)));
     }
 
     #[test]
@@ -406,8 +491,14 @@ mod tests {
             ),
             ("Wan2.2-T2V-A14B", Some((BaseModel::Wan, Some("2.2")))),
             ("wan2.1/lora", Some((BaseModel::Wan, Some("2.1")))),
-            ("hunyuan-video-1.5/lora", None),
-            ("hunyuan-image-2.1/lora", None),
+            (
+                "hunyuan-video-1.5/lora",
+                Some((BaseModel::HunyuanVideo15, None)),
+            ),
+            (
+                "hunyuan-image-2.1/lora",
+                Some((BaseModel::HunyuanImage, None)),
+            ),
             ("Flux.1-dev/lora", Some((BaseModel::Flux, Some("dev")))),
             (
                 "Flux.2-klein-4b/lora",
@@ -420,13 +511,22 @@ mod tests {
             ("framepack/lora", Some((BaseModel::Framepack, None))),
             ("chroma/lora", Some((BaseModel::Chroma, None))),
             ("lumina-2/lora", Some((BaseModel::Lumina2, None))),
-            ("Z-Image/lora", None),
+            ("Z-Image/lora", Some((BaseModel::ZImage, None))),
+            (
+                "z_image-turbo/lora",
+                Some((BaseModel::ZImage, Some("turbo"))),
+            ),
+            (
+                "z_image-ostris-de-turbo/lora",
+                Some((BaseModel::ZImage, None)),
+            ),
             (
                 "stable-diffusion-3-5-medium/lora",
                 Some((BaseModel::Sd3, Some("sd3.5-medium"))),
             ),
             ("Lightricks/LTX-Video", Some((BaseModel::Ltxv, None))),
-            ("Lightricks/LTX-2", None),
+            ("Lightricks/LTX-2", Some((BaseModel::Ltx2, None))),
+            ("ltx2", Some((BaseModel::Ltx2, None))),
             (
                 "PixArt-alpha/PixArt-Sigma-XL-2-1024-MS",
                 Some((BaseModel::Pixart, None)),
@@ -446,7 +546,8 @@ mod tests {
                 Some((BaseModel::HunyuanDit, None)),
             ),
             ("my_favourite_mix_v2.safetensors", None),
-            ("anima-preview/lora", None),
+            ("anima-preview/lora", Some((BaseModel::Anima, None))),
+            ("animagineXL_v3", None),
             ("Chroma1/lora", Some((BaseModel::Chroma, None))),
             ("wuerstchen-v2-prior/lora", None),
             (
@@ -454,10 +555,39 @@ mod tests {
                 Some((BaseModel::Wan, Some("2.1-14b"))),
             ),
             ("sd1x/lora", Some((BaseModel::Sd1, None))),
-            ("ltxvideo2/lora", None),
+            ("ltxvideo2/lora", Some((BaseModel::Ltx2, None))),
+            ("sana1.5-4.8b-1024", Some((BaseModel::Sana, Some("4800m")))),
+            ("Sana_1600M_1024px", Some((BaseModel::Sana, Some("1600m")))),
+            (
+                "kandinsky5-image-t2i-lite-sft/lora",
+                Some((BaseModel::Kandinsky5, Some("lite-image"))),
+            ),
+            (
+                "kandinsky5-video-t2v-pro-sft-5s-hd/lora",
+                Some((BaseModel::Kandinsky5, Some("pro-video"))),
+            ),
+            ("Kandinsky-5/lora", Some((BaseModel::Kandinsky5, None))),
+            ("AIDC-AI/Ovis-Image-7B", Some((BaseModel::OvisImage, None))),
+            (
+                "Qwen-Image-Edit-Plus/lora",
+                Some((BaseModel::QwenImage, Some("edit-2509"))),
+            ),
+            (
+                "Qwen-Image-Edit-2511/lora",
+                Some((BaseModel::QwenImage, Some("edit-2511"))),
+            ),
+            (
+                "qwen_image-edit-v3/lora",
+                Some((BaseModel::QwenImage, Some("edit-2511"))),
+            ),
+            (
+                "chroma_radiance",
+                Some((BaseModel::Chroma, Some("radiance"))),
+            ),
+            ("flux2_klein_9b", Some((BaseModel::Flux2, Some("klein-9b")))),
             ("flux.1_kontext", Some((BaseModel::Flux, Some("kontext")))),
             ("sd_1.5", Some((BaseModel::Sd1, None))),
-            ("wan_2.2_5b", Some((BaseModel::Wan, Some("2.2")))),
+            ("wan_2.2_5b", Some((BaseModel::Wan, Some("2.2-ti2v-5b")))),
             ("juggernautXL_v9", None),
         ];
         for (name, expected) in cases {
