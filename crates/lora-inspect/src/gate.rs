@@ -12,7 +12,7 @@ use crate::container::{Parsed, header_structure, parse, torch_structure};
 use crate::error::InspectError;
 use crate::format::Format;
 use crate::pickle::{GlobalRef, PickledTensor};
-use crate::weights::{Scanned, scan_file, scan_zip_tensors};
+use crate::weights::{Scanned, scan_file, scan_legacy_tensors, scan_zip_tensors};
 
 /// What the upload gate learned about an accepted file.
 #[derive(Debug, Clone)]
@@ -25,8 +25,8 @@ pub struct Validated {
     pub identity: Identity,
     /// The pickle's globals (all allowed), for pickle-based files.
     pub globals: Vec<GlobalRef>,
-    /// A torch zip's folder and tensors, for [`Validated::scan_weights`].
-    archive: Option<(String, Vec<PickledTensor>)>,
+    /// Where a torch file's tensors' bytes are, for [`Validated::scan_weights`].
+    storages: Option<(Storages, Vec<PickledTensor>)>,
 }
 
 /// The upload gate: checks that the file at `path`, uploaded with `extension`, is what
@@ -52,15 +52,29 @@ pub fn validate(path: &Path, extension: Extension) -> Result<Validated, InspectE
                 return Err(InspectError::UnsafePickle { globals: refused });
             }
             let structure = torch_structure(&scan);
-            let archive = scan.archive_name.map(|name| (name, scan.tensors));
+            let storages = match (scan.archive_name, scan.legacy_storages) {
+                (Some(archive), _) => Some(Storages::Zip(archive)),
+                (None, Some((keys, start))) => Some(Storages::Legacy(keys, start)),
+                (None, None) => None,
+            };
+            let storages = storages.map(|s| (s, scan.tensors));
             Ok(Validated::new(
                 scan.format,
                 &structure,
                 scan.globals,
-                archive,
+                storages,
             ))
         }
     }
+}
+
+/// Where a torch file keeps its storages' bytes.
+#[derive(Debug, Clone)]
+enum Storages {
+    /// A zip archive's `{folder}/data/{key}` members.
+    Zip(String),
+    /// A legacy file's storages, in this key order, from this offset.
+    Legacy(Vec<String>, u64),
 }
 
 impl Validated {
@@ -68,30 +82,33 @@ impl Validated {
         format: Format,
         structure: &Structure,
         globals: Vec<GlobalRef>,
-        archive: Option<(String, Vec<PickledTensor>)>,
+        storages: Option<(Storages, Vec<PickledTensor>)>,
     ) -> Self {
         Self {
             format,
             base_model: structure.base_model,
             identity: Identity::of(structure),
             globals,
-            archive,
+            storages,
         }
     }
 
     /// Reads the weights of the file it validated (at `path`): each float tensor's NaN,
-    /// Inf and largest |w|, and for safetensors the tensor-data hash. Legacy and raw
-    /// pickles, whose storages follow the pickle unnamed, come back empty.
+    /// Inf and largest |w|, and for safetensors the tensor-data hash. A raw pickle holds
+    /// no tensor bytes: it comes back empty.
     ///
     /// # Errors
     ///
     /// [`InspectError::Io`] when the file cannot be read, [`InspectError::Invalid`] for a
     /// torch zip member that cannot.
     pub fn scan_weights(&self, path: &Path) -> Result<Scanned, InspectError> {
-        match (&self.format, &self.archive) {
+        match (&self.format, &self.storages) {
             (Format::Safetensors, _) => scan_file(path),
-            (Format::PytorchZip, Some((archive, tensors))) => {
+            (_, Some((Storages::Zip(archive), tensors))) => {
                 scan_zip_tensors(path, archive, tensors)
+            }
+            (_, Some((Storages::Legacy(keys, start), tensors))) => {
+                scan_legacy_tensors(path, keys, *start, tensors)
             }
             _ => Ok(Scanned::default()),
         }

@@ -25,6 +25,9 @@ pub struct TorchScan {
     pub archive_name: Option<String>,
     /// How many pickles were walked.
     pub pickles: usize,
+    /// A legacy `torch.save` file's storage keys, in the order their bytes follow the
+    /// pickles, and where those bytes start.
+    pub legacy_storages: Option<(Vec<String>, u64)>,
 }
 
 impl TorchScan {
@@ -99,6 +102,7 @@ pub fn scan_zip<R: Read + Seek>(reader: R) -> Result<TorchScan, InspectError> {
         tensors,
         archive_name: Some(archive_name),
         pickles,
+        legacy_storages: None,
     })
 }
 
@@ -114,6 +118,7 @@ pub fn scan_raw(mut reader: impl BufRead, len: u64) -> Result<TorchScan, Inspect
     let mut globals = first.globals.clone();
     let mut tensors = first.tensors.clone();
     let mut pickles = 1;
+    let mut legacy_storages = None;
     if first.root_int == Some(LEGACY_MAGIC) {
         for i in 0..4 {
             let next = pickle::scan_reader(&mut reader, len - consumed)?;
@@ -122,6 +127,8 @@ pub fn scan_raw(mut reader: impl BufRead, len: u64) -> Result<TorchScan, Inspect
             globals.extend(next.globals);
             if i == 2 {
                 tensors = next.tensors;
+            } else if i == 3 {
+                legacy_storages = Some((next.root_strings, consumed));
             }
         }
     }
@@ -133,5 +140,6 @@ pub fn scan_raw(mut reader: impl BufRead, len: u64) -> Result<TorchScan, Inspect
         tensors,
         archive_name: None,
         pickles,
+        legacy_storages,
     })
 }

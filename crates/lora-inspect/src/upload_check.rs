@@ -135,7 +135,7 @@ impl ContentCheck for AcceptAll {
 /// told otherwise; an optional base-model allowlist; no NaN or Inf in any weight unless
 /// told otherwise). Safetensors weights are scanned while the bytes arrive
 /// ([`ContentCheck::incoming`]), or from the file when they did not stream through the
-/// scan; PyTorch zip archives from the file; legacy pickles are not scanned.
+/// scan; PyTorch files (zip archives, legacy files) from the file.
 #[derive(Debug, Clone, Default)]
 pub struct InspectCheck {
     admission: Admission,

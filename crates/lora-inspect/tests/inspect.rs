@@ -409,6 +409,25 @@ fn legacy_torch_files_are_walked_pickle_by_pickle() {
         Format::Pickle
     );
     assert_eq!(refused(&legacy(&evil), Extension::Pt), ["os.system"]);
+
+    // The storages follow the pickles, in the order the last pickle lists their keys:
+    // an element count, then the bytes. A NaN there is found (read after arrival).
+    let listed = PickleWriter::new()
+        .raw(b"]")
+        .mark()
+        .string("0")
+        .raw(b"e")
+        .stop();
+    let mut file = [&magic[..], &version, &sys_info, &good, &listed].concat();
+    file.extend(2u64.to_le_bytes());
+    file.extend(half::f16::from_f32(1.5).to_le_bytes());
+    file.extend(half::f16::NAN.to_le_bytes());
+    let f = write("nan.pt", &file);
+    let checked = validate(&f.path, Extension::Pt).unwrap();
+    let scanned = checked.scan_weights(&f.path).unwrap();
+    assert!(scanned.complete);
+    let bad = scanned.first_unhealthy().unwrap();
+    assert_eq!((bad.name.as_str(), bad.nan_count), ("w", 1));
 }
 
 #[test]

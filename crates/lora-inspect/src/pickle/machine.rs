@@ -59,6 +59,22 @@ impl Walk {
             _ => None,
         }
     }
+
+    /// The root object's strings, if it is a list of strings (the storage keys a legacy
+    /// torch file lists after its object, in the order their bytes follow).
+    pub fn root_strings(&self) -> Vec<String> {
+        match &self.root {
+            V::List(items) => items
+                .borrow()
+                .iter()
+                .filter_map(|v| match v {
+                    V::Str(s) => Some(s.to_string()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Walks the pickle at the current position of `src`, of which at most `len` bytes may

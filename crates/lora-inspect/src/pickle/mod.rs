@@ -49,6 +49,9 @@ pub struct PickleScan {
     pub len: u64,
     /// The root object, if it is a small integer (legacy torch files start with a magic number).
     pub root_int: Option<i128>,
+    /// The root object's strings, if it is a list of them (a legacy torch file's storage
+    /// keys).
+    pub root_strings: Vec<String>,
 }
 
 impl PickleScan {
@@ -104,5 +107,6 @@ pub fn scan_reader(src: impl BufRead, len: u64) -> Result<PickleScan, InspectErr
         tensors: tensors::collect(&walk.root),
         len: walk.len,
         root_int: walk.root_int(),
+        root_strings: walk.root_strings(),
     })
 }

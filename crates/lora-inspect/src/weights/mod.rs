@@ -25,7 +25,7 @@ use crate::safetensors::{Header, TensorInfo};
 pub use health::WeightStats;
 use health::health;
 pub use incoming::{Incoming, Scanned, TensorHealth, scan_file};
-pub(crate) use pickled::scan_zip_tensors;
+pub(crate) use pickled::{scan_legacy_tensors, scan_zip_tensors};
 use product::{Factor, Factors};
 use stream::Stream;
 pub use strength::ModuleStrength;
