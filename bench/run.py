@@ -223,23 +223,30 @@ def phase_limits(b):
     b.slowest_limit = max(limits.values())
 
 
+def timed_upload(s, path):
+    """Uploads `path` to the server of `s` from a quiet disk, then deletes and purges it:
+    the seconds it took and the server's peak RSS (KiB) meanwhile."""
+    settle()
+    reset_hwm(s.proc.pid)
+    code, t, _ = curl_upload(f"{s.base}/api/v1/admin/lora/upload", s.admin, path, ("-F", "entity_type=styles"))
+    assert code == 200, code
+    peak = read_status(s.proc.pid, "VmHWM:")
+    stored = os.path.basename(path)
+    run(["curl", "-fs", "-X", "DELETE", *s.auth, "-d", json.dumps({"partial_path": f"styles/{stored}"}),
+         f"{s.base}/api/v1/admin/lora"])
+    run(["curl", "-fs", *s.auth, "-d", '{"before": "2999-01-01T00:00:00Z"}', f"{s.base}/api/v1/admin/bin/purge"])
+    return t, peak
+
+
 def phase_uploads(b):
     """Big uploads."""
     for label, name, mib in (("upload_100mib", "f100", 100), ("upload_500mib", "f500", 500)):
         path = b.input(name)
         times, peaks = [], []
         for i in range(5):
-            settle()
-            reset_hwm(b.proc.pid)
-            code, t, _ = curl_upload(f"{b.base}/api/v1/admin/lora/upload", b.admin, path,
-                                     ("-F", "entity_type=styles"))
-            assert code == 200, code
-            peaks.append(read_status(b.proc.pid, "VmHWM:"))
+            t, peak = timed_upload(b, path)
             times.append(t)
-            stored = os.path.basename(path)
-            run(["curl", "-fs", "-X", "DELETE", *b.auth, "-d", json.dumps({"partial_path": f"styles/{stored}"}),
-                 f"{b.base}/api/v1/admin/lora"])
-            run(["curl", "-fs", *b.auth, "-d", '{"before": "2999-01-01T00:00:00Z"}', f"{b.base}/api/v1/admin/bin/purge"])
+            peaks.append(peak)
         t = median(times)
         b.results[label] = {"median_s": round(t, 3), "mib_per_s": round(mib / t, 1),
                             "runs_s": [round(x, 3) for x in times],
@@ -265,17 +272,9 @@ def phase_weights(b, builds):
         for i in range(5):
             # Alternate who goes first, so neither build always follows the other's writes.
             for label, s, times, peaks in (servers if i % 2 == 0 else servers[::-1]):
-                settle()
-                reset_hwm(s.proc.pid)
-                code, t, _ = curl_upload(f"{s.base}/api/v1/admin/lora/upload", s.admin, path,
-                                         ("-F", "entity_type=styles"))
-                assert code == 200, (label, code)
-                peaks.append(read_status(s.proc.pid, "VmHWM:"))
+                t, peak = timed_upload(s, path)
                 times.append(t)
-                stored = os.path.basename(path)
-                run(["curl", "-fs", "-X", "DELETE", *s.auth, "-d", json.dumps({"partial_path": f"styles/{stored}"}),
-                     f"{s.base}/api/v1/admin/lora"])
-                run(["curl", "-fs", *s.auth, "-d", '{"before": "2999-01-01T00:00:00Z"}', f"{s.base}/api/v1/admin/bin/purge"])
+                peaks.append(peak)
     finally:
         for _, s, _, _ in servers:
             s.proc.terminate()

@@ -4,8 +4,6 @@
 //! admits it; and the tensor-data hash comes back with every stored upload.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 
 use base64::Engine;
@@ -41,8 +39,7 @@ fn lora(bad: f32, wide: bool, metadata: &[(&str, &str)]) -> Vec<u8> {
     )
 }
 
-/// Sends `method path` with `headers` (each ending in CRLF) and `body`; the status, the
-/// answer's headers and its body.
+/// Sends `method path` as the server's admin.
 fn send(
     server: &Running,
     method: &str,
@@ -50,20 +47,7 @@ fn send(
     headers: &str,
     body: &[u8],
 ) -> (u16, String, String) {
-    let mut s = TcpStream::connect(&server.addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
-        server.admin,
-        body.len()
-    )
-    .unwrap();
-    s.write_all(body).unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (status, head.to_owned(), body.to_owned())
+    server::send(&server.addr, &server.admin, method, path, headers, body)
 }
 
 /// Uploads `bytes` as `name` through tus in two PATCHes; the last PATCH's status, headers

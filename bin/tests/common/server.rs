@@ -142,3 +142,28 @@ pub(crate) fn upload_file(server: &Running, name: &str, bytes: &[u8]) -> (u16, S
         text.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned(),
     )
 }
+
+/// Sends `method path` to `addr` with `token`, more `headers` (each ending in CRLF) and
+/// `body`; the status, the answer's head and its body.
+pub(crate) fn send(
+    addr: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_owned(), body.to_owned())
+}

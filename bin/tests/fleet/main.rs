@@ -6,6 +6,8 @@
 mod blob;
 #[path = "../common/clients.rs"]
 mod clients;
+#[path = "../common/server.rs"]
+mod server;
 mod support;
 mod tus;
 mod uploads;

@@ -361,20 +361,14 @@ impl Node {
         content_type: &str,
         body: &[u8],
     ) -> (u16, String, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.admin,
-            body.len()
+        crate::server::send(
+            &self.addr,
+            &self.admin,
+            method,
+            path,
+            &format!("Content-Type: {content_type}\r\n"),
+            body,
         )
-        .unwrap();
-        s.write_all(body).unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        let status = text.split_whitespace().nth(1).unwrap().parse().unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        (status, head.to_owned(), body.to_owned())
     }
 
     pub(crate) fn json(&self, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
