@@ -10,6 +10,9 @@
 //!   evidence for it, network type, ranks and alphas, per-module strengths, weight health
 //!   (NaN, Inf, max |w|), metadata, pickle globals, [`Finding`]s and a [`Verdict`].
 //!   docs/FAMILIES.md explains every family, kind and network type and how it is told.
+//! * [`facts`]: what a catalogue keeps of a file, from its header alone: family, kind,
+//!   network type, rank and [`TriggerWords`] (`modelspec.trigger_phrase`, `trained_words`,
+//!   `ss_tag_frequency`).
 //! * [`Admission`]: which valid files an upload gate admits (LoRAs only unless told
 //!   otherwise; an optional family allowlist), from the [`Identity`] [`validate`] returns. [`evaluate_with`] skips the hashes a caller already knows or does
 //!   not need ([`Hashing`]): each is a full pass over the file, the weight scan being the
@@ -65,6 +68,7 @@ mod container;
 mod dtype;
 mod error;
 mod evaluation;
+mod facts;
 mod findings;
 #[cfg(feature = "fixtures")]
 pub mod fixtures;
@@ -88,6 +92,7 @@ pub use check::Check;
 pub use dtype::DType;
 pub use error::InspectError;
 pub use evaluation::{evaluate, evaluate_with, scan_weights};
+pub use facts::{Facts, MAX_TRIGGER_WORDS, TriggerSource, TriggerWords, facts, trigger_words};
 pub use findings::{Finding, FindingCode, Severity, Verdict};
 pub use format::Format;
 pub use gate::{Validated, validate};
