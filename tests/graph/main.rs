@@ -14,6 +14,7 @@ const CRATES: &[&str] = &[
     "crates/lora-inspect",
     "crates/lora-http",
     "crates/lora-fleet",
+    "crates/lora-catalog",
     "bin",
 ];
 
