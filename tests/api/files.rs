@@ -42,12 +42,17 @@ fn listing_shows_uploaded_and_hand_placed_files_sorted() {
             "sha256": null
           },
           {
+            "base_model": "sd1",
             "entity_type": "styles",
             "file_size": 4688,
             "filename": "b.safetensors",
+            "kind": "lora",
             "modified_at": "[timestamp]",
+            "network_type": "lora",
             "partial_path": "styles/b.safetensors",
-            "sha256": "913adc91221f0a184c2c52aa6171ec0c858c29ed8a45b6ff1672fb02f2615bcd"
+            "rank": 2,
+            "sha256": "913adc91221f0a184c2c52aa6171ec0c858c29ed8a45b6ff1672fb02f2615bcd",
+            "tensor_sha256": "88825b0426b8b0557e9365fecff13a93824f4c8e5ddbe03f5d9e8939c4b74995"
           }
         ],
         "limit": 100,

@@ -7,6 +7,7 @@ mod helpers;
 
 mod auth;
 mod bin;
+mod catalogue;
 mod ensure;
 mod errors;
 mod evaluation;

@@ -26,6 +26,7 @@ const USER_UPLOAD: Route = ("post", "/api/v1/lora/upload");
 const ADMIN_UPLOAD: Route = ("post", "/api/v1/admin/lora/upload");
 const LIST: Route = ("get", "/api/v1/admin/lora");
 const DELETE: Route = ("delete", "/api/v1/admin/lora");
+const META: Route = ("patch", "/api/v1/admin/lora/meta");
 const BIN_LIST: Route = ("get", "/api/v1/admin/bin");
 const RESTORE: Route = ("post", "/api/v1/admin/bin/restore");
 const PURGE: Route = ("delete", "/api/v1/admin/bin");
@@ -47,7 +48,7 @@ const TUS_ADMIN_PATCH: Route = ("patch", "/api/v1/admin/lora/uploads/{id}");
 const TUS_ADMIN_DELETE: Route = ("delete", "/api/v1/admin/lora/uploads/{id}");
 const TUS_ADMIN_GET: Route = ("get", "/api/v1/admin/lora/uploads/{id}");
 
-const ROUTES: [Route; 24] = [
+const ROUTES: [Route; 25] = [
     TUS_OPTIONS,
     TUS_CREATE,
     TUS_HEAD,
@@ -64,6 +65,7 @@ const ROUTES: [Route; 24] = [
     ADMIN_UPLOAD,
     LIST,
     DELETE,
+    META,
     BIN_LIST,
     RESTORE,
     PURGE,
@@ -73,7 +75,7 @@ const ROUTES: [Route; 24] = [
     PREFETCH,
     HEALTH,
 ];
-const ADMIN_ONLY: [Route; 13] = [
+const ADMIN_ONLY: [Route; 14] = [
     TUS_ADMIN_CREATE,
     TUS_ADMIN_HEAD,
     TUS_ADMIN_PATCH,
@@ -82,6 +84,7 @@ const ADMIN_ONLY: [Route; 13] = [
     ADMIN_UPLOAD,
     LIST,
     DELETE,
+    META,
     BIN_LIST,
     RESTORE,
     PURGE,
@@ -106,6 +109,8 @@ macro_rules! provoked_by {
 
 const IDLE: &str = "a body that sends nothing for the idle timeout (60 s by default), provoked \
      with a short timeout";
+const NO_CATALOGUE: &str = "the catalogue's index could not be made at start (its folder \
+     unwritable); the listing's filters answer the same 503";
 const FAILING_FS: &str = "a real read-only or full tmpfs (root only)";
 const UNLINK_ENOSPC: &str = "a removal needs no room on ext4, xfs or tmpfs, but btrfs (copy-on-write \
      metadata) can refuse one with ENOSPC, which the store answers as StorageFull";
@@ -134,6 +139,8 @@ fn not_provoked() -> Vec<(Route, u16, Why)> {
         (USER_UPLOAD, 408, idle()),
         (ADMIN_UPLOAD, 408, idle()),
         (DELETE, 408, idle()),
+        (META, 408, idle()),
+        (META, 503, Why::Because(NO_CATALOGUE)),
         (RESTORE, 408, idle()),
         (PURGE, 408, idle()),
         (PURGE_BEFORE, 408, idle()),
@@ -272,6 +279,7 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
     let uploads = [(USER_UPLOAD, user), (ADMIN_UPLOAD, admin)];
     let bodies = [
         DELETE,
+        META,
         RESTORE,
         PURGE,
         PURGE_BEFORE,
@@ -369,6 +377,7 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
         (EVALUATE, "partial_path"),
         (ENSURE, "partial_path"),
         (DELETE, "partial_path"),
+        (META, "partial_path"),
         (RESTORE, "bin_path"),
         (PURGE, "bin_path"),
     ] {
@@ -400,6 +409,8 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
         &json(&app, EVALUATE, user, a),
     );
     seen.expect(ENSURE, "a stored file", 200, &json(&app, ENSURE, user, a));
+    let tagged = r#"{"partial_path": "styles/a.safetensors", "tags": ["ink"]}"#;
+    seen.expect(META, "a stored file", 200, &json(&app, META, admin, tagged));
     seen.expect(
         PREFETCH,
         "a stored file",
@@ -467,6 +478,7 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
     seen.record(EVALUATE, how, &json(&app, EVALUATE, user, c));
     seen.expect(ENSURE, how, 503, &json(&app, ENSURE, user, c));
     seen.record(DELETE, how, &json(&app, DELETE, admin, c));
+    seen.record(META, how, &json(&app, META, admin, c));
     seen.record(RESTORE, how, &json(&app, RESTORE, admin, c_bin));
     seen.record(PURGE, how, &json(&app, PURGE, admin, c_bin));
     let all = r#"{"before": "2999-01-01T00:00:00Z"}"#;

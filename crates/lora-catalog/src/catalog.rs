@@ -287,6 +287,37 @@ impl Catalog {
         self.meta.remove(Side::Bin, bin_path)
     }
 
+    /// The metadata of a binned file comes back with it to `path` (the caller then adds
+    /// the file with [`Catalog::added`]).
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError::Io`] when the metadata cannot be moved.
+    pub fn relocate_from_bin(
+        &self,
+        bin_path: &PartialPath,
+        path: &PartialPath,
+    ) -> Result<(), CatalogError> {
+        self.meta
+            .relocate((Side::Bin, bin_path), (Side::Live, path))
+    }
+
+    /// Forgets the metadata of binned files that are no longer in the bin (purged, by a
+    /// request or the retention), keeping that of `binned`.
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError::Io`] when a metadata file cannot be removed.
+    pub fn keep_bin_meta(&self, binned: &[PartialPath]) -> Result<(), CatalogError> {
+        let keep: std::collections::HashSet<&PartialPath> = binned.iter().collect();
+        for path in self.meta.all(Side::Bin) {
+            if !keep.contains(&path) {
+                self.meta.remove(Side::Bin, &path)?;
+            }
+        }
+        Ok(())
+    }
+
     fn forget(&self, path: &PartialPath) -> Result<(), CatalogError> {
         let db = self.db();
         db.execute(

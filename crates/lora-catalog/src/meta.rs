@@ -315,29 +315,38 @@ impl MetaFiles {
         Ok(())
     }
 
-    /// Every live file's metadata (for rebuilding the index).
-    pub(crate) fn all_live(&self) -> Vec<(PartialPath, UserMeta)> {
+    /// Every file one side keeps metadata for.
+    pub(crate) fn all(&self, side: Side) -> Vec<PartialPath> {
         let mut out = Vec::new();
-        let live = self.root.join("live");
+        let folder = self.root.join(match side {
+            Side::Live => "live",
+            Side::Bin => "bin",
+        });
         for entity in lora_core::EntityType::ALL {
-            let dir = live.join(entity.as_str());
-            let Ok(files) = std::fs::read_dir(&dir) else {
+            let Ok(files) = std::fs::read_dir(folder.join(entity.as_str())) else {
                 continue;
             };
             for file in files.flatten() {
                 let name = file.file_name().to_string_lossy().into_owned();
-                let Some(stem) = name.strip_suffix(".json") else {
-                    continue;
-                };
-                if let Ok(path) = PartialPath::from_parts(entity, stem)
-                    && let Ok(meta) = self.get(Side::Live, &path)
-                    && !meta.is_empty()
+                if let Some(stem) = name.strip_suffix(".json")
+                    && let Ok(path) = PartialPath::from_parts(entity, stem)
                 {
-                    out.push((path, meta));
+                    out.push(path);
                 }
             }
         }
         out
+    }
+
+    /// Every live file's metadata (for rebuilding the index).
+    pub(crate) fn all_live(&self) -> Vec<(PartialPath, UserMeta)> {
+        self.all(Side::Live)
+            .into_iter()
+            .filter_map(|path| {
+                let meta = self.get(Side::Live, &path).ok()?;
+                (!meta.is_empty()).then_some((path, meta))
+            })
+            .collect()
     }
 }
 

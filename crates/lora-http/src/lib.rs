@@ -31,6 +31,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod catalogue;
 mod console;
 mod error;
 mod extract;

@@ -18,7 +18,7 @@ use crate::routes::health::{
 use crate::routes::upload::{
     AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
 };
-use crate::routes::{bin, ensure, evaluation, files, health, tus, upload};
+use crate::routes::{bin, ensure, evaluation, files, health, meta, tus, upload};
 
 struct BearerScheme;
 
@@ -55,6 +55,7 @@ impl Modify for BearerScheme {
         upload::admin_upload,
         files::list,
         files::delete,
+        meta::patch,
         bin::list,
         bin::restore,
         bin::purge,
@@ -85,6 +86,10 @@ impl Modify for BearerScheme {
         LoRADeleteRequest,
         LoRADeleteResponse,
         LoRAFileItem,
+        crate::routes::listing::CatalogueFacts,
+        crate::routes::listing::LoRAMeta,
+        crate::routes::meta::LoRAMetaRequest,
+        crate::routes::meta::LoRAMetaResponse,
         LoRAListResponse,
         BinItem,
         BinListResponse,

@@ -6,6 +6,7 @@ use lora_store::{Repository, Store, Uploads};
 use lora_core::{Clock, SystemClock};
 
 use crate::ContentCheck;
+use crate::catalogue::Catalogue;
 use crate::ingest::Ingest;
 use crate::ingest::load::UploadLoad;
 use crate::observe::metrics::Metrics;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub(crate) bin_retention: Option<std::time::Duration>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) metrics_token: Option<Arc<str>>,
+    /// The catalogue (`None` when its index cannot be opened).
+    pub(crate) catalogue: Option<Arc<Catalogue>>,
 }
 
 /// What a request may send, and for how long.
@@ -72,8 +75,10 @@ impl AppState {
     pub fn new(store: Arc<Store>, verifier: Arc<Verifier>) -> Self {
         let metrics = Arc::new(Metrics::new());
         let repository: Arc<dyn Repository> = Arc::clone(&store) as Arc<dyn Repository>;
+        let catalogue = Catalogue::open(&store, Arc::clone(&repository));
         Self {
             ingest: Ingest {
+                catalogue: catalogue.clone(),
                 repository: Arc::clone(&repository),
                 check: Arc::new(crate::InspectCheck::default()),
                 metrics: Arc::clone(&metrics),
@@ -93,6 +98,7 @@ impl AppState {
             bin_retention: None,
             metrics,
             metrics_token: None,
+            catalogue,
         }
     }
 
@@ -103,6 +109,10 @@ impl AppState {
     pub fn with_repository(mut self, repository: Arc<dyn Repository>) -> Self {
         self.ingest.repository = Arc::clone(&repository);
         self.uploads = repository.uploads();
+        // The catalogue lists what the repository lists (in fleet mode, the bucket's files).
+        self.catalogue = None;
+        self.catalogue = Catalogue::open(&self.local, Arc::clone(&repository));
+        self.ingest.catalogue = self.catalogue.clone();
         self.repository = repository;
         self
     }

@@ -32,6 +32,17 @@ pub enum TriggerSource {
     TagFrequency,
 }
 
+impl TriggerSource {
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerSource::ModelspecTriggerPhrase => "modelspec_trigger_phrase",
+            TriggerSource::TrainedWords => "trained_words",
+            TriggerSource::TagFrequency => "tag_frequency",
+        }
+    }
+}
+
 /// A file's trigger words and where they came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::base_model::BaseModel;
 
 /// What kind of file it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[allow(missing_docs)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -24,6 +24,22 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// Every kind.
+    pub const ALL: [FileKind; 6] = [
+        FileKind::Lora,
+        FileKind::Checkpoint,
+        FileKind::Embedding,
+        FileKind::Vae,
+        FileKind::Controlnet,
+        FileKind::Unknown,
+    ];
+
+    /// Parses the API spelling (case and surrounding blanks ignored).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     /// The API spelling.
     pub fn as_str(self) -> &'static str {
         match self {

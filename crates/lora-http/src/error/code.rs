@@ -113,6 +113,10 @@ codes! {
     RouteNotFound => NOT_FOUND, "route_not_found", Detail::Own, [];
     /// The route has no operation for this method (`Allow` names those it has).
     MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", Detail::Own, [];
+    /// The catalogue's index failed.
+    CatalogFailed => INTERNAL_SERVER_ERROR, "catalogue", INTERNAL, [];
+    /// The catalogue's index could not be opened at start.
+    NoCatalogue => SERVICE_UNAVAILABLE, "catalogue", Detail::Own, [];
     /// Too many uploads in flight: the one 5xx whose reason (no server path) is shown.
     Busy => SERVICE_UNAVAILABLE, "busy", Detail::Own, [("Retry-After", "5")];
     /// `Tus-Resumable` missing or not 1.0.0.

@@ -7,6 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use lora_auth::AuthError;
+use lora_catalog::CatalogError;
 use lora_core::CoreError;
 use lora_inspect::InspectError;
 use lora_store::StoreError;
@@ -39,6 +40,12 @@ pub enum ApiError {
     /// The upload's content check refused the file (400) or could not run (500).
     #[error(transparent)]
     Content(#[from] ContentRejection),
+    /// The catalogue refused a value (404 for a file it does not know) or failed (500).
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The catalogue's index could not be opened: filters cannot run (503).
+    #[error("Service unavailable: the catalogue is not available")]
+    NoCatalogue,
     /// The inspector refused a file (400) or could not read it (500).
     #[error(transparent)]
     Inspect(#[from] InspectError),
@@ -132,6 +139,9 @@ impl ApiError {
             ApiError::RouteNotFound => Code::RouteNotFound,
             ApiError::MethodNotAllowed { .. } => Code::MethodNotAllowed,
             ApiError::Busy { .. } => Code::Busy,
+            ApiError::Catalog(CatalogError::NotFound { .. }) => Code::NotFound,
+            ApiError::Catalog(_) => Code::CatalogFailed,
+            ApiError::NoCatalogue => Code::NoCatalogue,
             ApiError::Tus(e) => match e {
                 TusError::Version => Code::TusVersion,
                 TusError::MediaType => Code::TusMediaType,

@@ -88,6 +88,8 @@ pub(crate) struct Ingest {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) load: Arc<UploadLoad>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Told of every file stored, so filters see it at once.
+    pub(crate) catalogue: Option<Arc<crate::catalogue::Catalogue>>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -225,6 +227,13 @@ impl Session {
                 .phase(UploadPhase::Check, started.elapsed().as_secs_f64());
             let started = Instant::now();
             let published = ingest.repository.publish(staged, entity, &name, on_clash)?;
+            if let Some(catalogue) = &ingest.catalogue {
+                catalogue.stored(
+                    &published.partial_path,
+                    Some(published.sha256),
+                    published.tensor_sha256,
+                );
+            }
             ingest
                 .metrics
                 .phase(UploadPhase::Publish, started.elapsed().as_secs_f64());

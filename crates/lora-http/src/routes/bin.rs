@@ -214,7 +214,15 @@ pub(crate) async fn restore(
     };
     let store = Arc::clone(&state.repository);
     let shown = bin_path.to_string();
-    let result = blocking(move || Ok(store.restore(&bin_path, on_clash)?)).await;
+    let catalogue = state.catalogue.clone();
+    let result = blocking(move || {
+        let restored = store.restore(&bin_path, on_clash)?;
+        if let Some(catalogue) = catalogue {
+            catalogue.restored(&restored.bin_path, &restored.partial_path);
+        }
+        Ok(restored)
+    })
+    .await;
     audit::outcome(
         &audit::Actor::of(claims.claims()),
         audit::Action::Restore,

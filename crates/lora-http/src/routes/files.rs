@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::blocking;
+use super::listing::{CatalogueFacts, Filters, no_catalogue};
 use crate::error::{HttpError, HttpValidationError, IssueKind, ValidationIssue};
 use crate::extract::json::ApiJson;
 use crate::observe::audit;
@@ -41,9 +42,13 @@ pub struct LoRAFileItem {
     /// SHA-256 when known without rehashing, else `null`.
     pub sha256: Option<Sha256>,
     /// Fleet mode only: whether this node holds the file on its disk (`POST
-    /// /api/v1/lora/ensure` brings it). Absent on one machine, where every file is local.
+    /// /api/v1/lora/ensure` brings it). Absent on one machine, where every file is local,
+    /// and in filtered listings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<bool>,
+    /// What the catalogue knows of it (each field absent while unknown).
+    #[serde(flatten)]
+    pub catalogue: CatalogueFacts,
 }
 
 /// A page of the live listing.
@@ -81,7 +86,15 @@ pub struct LoRADeleteResponse {
 /// The live files under `DATA/models/loras`, including ones placed there by other means,
 /// sorted by `partial_path`. Hidden files, files with other extensions and staging files
 /// are not listed. `sha256` is known for files uploaded through the service or hashed by
-/// an evaluation, and unchanged since; `null` otherwise.
+/// an evaluation, and unchanged since; `null` otherwise. Each item also carries what the
+/// catalogue read from the file's header (`base_model`, `kind`, `network_type`, `rank`,
+/// `trigger_words`, `tensor_sha256`) and the user's `meta`, each absent while unknown.
+///
+/// With any of `base_model`, `kind`, `sha256`, `tensor_sha256`, `tag`, `q`, `sort` or
+/// `order`, the page comes from the catalogue's index: filtered (all conditions
+/// combined), sorted, and `total` counts the filtered set. Files stored through the
+/// service are in it at once; files placed by hand within a few seconds, with null facts
+/// until their header is read.
 #[utoipa::path(
     get,
     path = "/api/v1/admin/lora",
@@ -91,6 +104,14 @@ pub struct LoRADeleteResponse {
         ("entity_type" = Option<EntityType>, Query, description = "Only this entity type"),
         ("limit" = Option<u32>, Query, description = "Page size (default 100)", minimum = 0, maximum = 1000),
         ("offset" = Option<u64>, Query, description = "Files to skip (default 0)", minimum = 0),
+        ("base_model" = Option<lora_inspect::BaseModel>, Query, description = "Only files of this family (read from their header)"),
+        ("kind" = Option<lora_inspect::FileKind>, Query, description = "Only files of this kind"),
+        ("sha256" = Option<String>, Query, description = "Only files with this SHA-256 (64 hex digits)"),
+        ("tensor_sha256" = Option<String>, Query, description = "Only files with this tensor-data SHA-256"),
+        ("tag" = Option<String>, Query, description = "Only files the user tagged so (case-insensitive)"),
+        ("q" = Option<String>, Query, description = "Only files whose name, trigger words, tags or description contain this (case-insensitive; at most 200 characters)"),
+        ("sort" = Option<String>, Query, description = "`name`, `modified_at` or `file_size` (default: `partial_path`)"),
+        ("order" = Option<String>, Query, description = "`asc` (default) or `desc`"),
     ),
     responses(
         (status = 200, description = "A page of the listing", body = LoRAListResponse),
@@ -98,7 +119,7 @@ pub struct LoRADeleteResponse {
         (status = 403, description = "Not an admin token", body = HttpError),
         (status = 422, description = "A query parameter is not valid", body = HttpValidationError),
         (status = 500, description = "Unexpected failure", body = HttpError),
-        (status = 503, description = "The data directory is unavailable", body = HttpError),
+        (status = 503, description = "The data directory is unavailable, or (filters) the catalogue", body = HttpError),
     ),
     security(("HTTPBearer" = []))
 )]
@@ -107,28 +128,73 @@ pub(crate) async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = ListQuery::parse(req.query_string())?;
-    let store = Arc::clone(&state.repository);
-    let listing =
-        blocking(move || Ok(store.list(query.entity, query.offset, query.limit)?)).await?;
-    let items = listing
-        .items
-        .into_iter()
-        .map(|f| LoRAFileItem {
-            filename: f.partial_path.file_name().to_owned(),
-            entity_type: f.partial_path.entity(),
-            partial_path: f.partial_path.to_string(),
-            file_size: f.len,
-            modified_at: lora_core::timestamp::format(f.modified),
-            sha256: f.sha256,
-            local: f.local,
-        })
-        .collect();
+    let query = ListQuery::parse_with_filters(req.query_string())?;
+    let (entity, offset, limit) = (query.entity, query.offset, query.limit);
+    let catalogue = state.catalogue.clone();
+    let (items, total) = match query.filters {
+        Some(filters) => {
+            let catalogue = catalogue.ok_or_else(no_catalogue)?;
+            let wanted = filters.query(entity, offset, limit);
+            let page = blocking(move || Ok(catalogue.catalog().query(&wanted)?)).await?;
+            let items = page
+                .items
+                .iter()
+                .map(|e| LoRAFileItem {
+                    filename: e.live.path.file_name().to_owned(),
+                    entity_type: e.live.path.entity(),
+                    partial_path: e.live.path.to_string(),
+                    file_size: e.live.size,
+                    modified_at: lora_core::timestamp::format(e.live.modified),
+                    sha256: e.live.sha256,
+                    local: None,
+                    catalogue: CatalogueFacts::of(e),
+                })
+                .collect();
+            (items, page.total)
+        }
+        None => {
+            let store = Arc::clone(&state.repository);
+            let (listing, mut known) = blocking(move || {
+                let listing = store.list(entity, offset, limit)?;
+                let paths: Vec<PartialPath> =
+                    listing.items.iter().map(|f| f.partial_path.clone()).collect();
+                // Facts are extras: a failing index leaves them out, never the listing.
+                let known = catalogue
+                    .map(|c| c.catalog().entries(&paths))
+                    .transpose()
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "the catalogue could not be read; listing without facts");
+                        None
+                    })
+                    .unwrap_or_default();
+                Ok((listing, known))
+            })
+            .await?;
+            let items = listing
+                .items
+                .into_iter()
+                .map(|f| LoRAFileItem {
+                    catalogue: known
+                        .remove(&f.partial_path)
+                        .map(|e| CatalogueFacts::of(&e))
+                        .unwrap_or_default(),
+                    filename: f.partial_path.file_name().to_owned(),
+                    entity_type: f.partial_path.entity(),
+                    partial_path: f.partial_path.to_string(),
+                    file_size: f.len,
+                    modified_at: lora_core::timestamp::format(f.modified),
+                    sha256: f.sha256,
+                    local: f.local,
+                })
+                .collect();
+            (items, listing.total)
+        }
+    };
     Ok(HttpResponse::Ok().json(LoRAListResponse {
         items,
-        total: listing.total,
-        limit: query.limit,
-        offset: query.offset,
+        total,
+        limit,
+        offset,
     }))
 }
 
@@ -167,8 +233,16 @@ pub(crate) async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let store = Arc::clone(&state.repository);
+    let catalogue = state.catalogue.clone();
     let shown = path.to_string();
-    let result = blocking(move || Ok(store.delete(&path)?)).await;
+    let result = blocking(move || {
+        let binned = store.delete(&path)?;
+        if let Some(catalogue) = catalogue {
+            catalogue.binned(&binned.partial_path, &binned.bin_partial_path);
+        }
+        Ok(binned)
+    })
+    .await;
     audit::outcome(
         &audit::Actor::of(claims.claims()),
         audit::Action::Delete,
@@ -192,10 +266,22 @@ pub(crate) struct ListQuery {
     pub(crate) entity: Option<EntityType>,
     pub(crate) limit: usize,
     pub(crate) offset: usize,
+    /// The catalogue's filters and sort, when the query names any.
+    pub(crate) filters: Option<Filters>,
 }
 
 impl ListQuery {
+    /// A page of a listing (`entity_type`, `limit`, `offset`; other keys ignored).
     pub(crate) fn parse(query: &str) -> Result<Self, ApiError> {
+        Self::read(query, false)
+    }
+
+    /// A page of the live listing, with the catalogue's filters and sort.
+    pub(crate) fn parse_with_filters(query: &str) -> Result<Self, ApiError> {
+        Self::read(query, true)
+    }
+
+    fn read(query: &str, with_filters: bool) -> Result<Self, ApiError> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).map_err(|_| {
             ApiError::invalid(ValidationIssue::with_message(
                 &["query"],
@@ -235,11 +321,17 @@ impl ListQuery {
             &mut issues,
         );
         let offset = int_param(last("offset"), "offset", 0, None, &mut issues);
+        let filters = if with_filters {
+            Filters::parse(last, &mut issues)
+        } else {
+            None
+        };
         if issues.is_empty() {
             Ok(Self {
                 entity,
                 limit,
                 offset,
+                filters,
             })
         } else {
             Err(ApiError::Validation(issues))

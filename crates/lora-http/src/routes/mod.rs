@@ -6,6 +6,8 @@ pub(crate) mod evaluation;
 pub(crate) mod fallback;
 pub(crate) mod files;
 pub(crate) mod health;
+pub(crate) mod listing;
+pub(crate) mod meta;
 pub(crate) mod metrics;
 pub(crate) mod paths;
 pub(crate) mod tus;

@@ -50,6 +50,8 @@ pub struct Background {
     pub retention: Option<actix_web::rt::task::JoinHandle<()>>,
     /// The sweep of expired resumable uploads.
     pub upload_sweep: actix_web::rt::task::JoinHandle<()>,
+    /// The catalogue's passes (files placed by hand, headers to read), when it opened.
+    pub catalogue: Option<actix_web::rt::task::JoinHandle<()>>,
 }
 
 impl Background {
@@ -59,6 +61,9 @@ impl Background {
             retention.abort();
         }
         self.upload_sweep.abort();
+        if let Some(catalogue) = &self.catalogue {
+            catalogue.abort();
+        }
     }
 }
 
@@ -69,6 +74,10 @@ pub fn spawn_background(state: &AppState) -> Background {
     Background {
         retention: spawn_retention(state),
         upload_sweep: spawn_upload_sweep(state),
+        catalogue: state
+            .catalogue
+            .clone()
+            .map(|c| actix_web::rt::spawn(crate::catalogue::run(c))),
     }
 }
 

@@ -5,7 +5,7 @@ use actix_web::{App, HttpResponse, web};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{bin, ensure, evaluation, fallback, files, health, tus, upload};
+use crate::routes::{bin, ensure, evaluation, fallback, files, health, meta, tus, upload};
 use crate::{ApiDoc, AppState};
 
 /// The path of the user upload route.
@@ -51,6 +51,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .route(web::get().to(files::list))
                 .route(web::delete().to(files::delete))
                 .default_service(fallback::method_not_allowed("GET, DELETE")),
+        )
+        .service(
+            web::resource("/api/v1/admin/lora/meta")
+                .route(web::patch().to(meta::patch))
+                .default_service(fallback::method_not_allowed("PATCH")),
         )
         .service(
             web::resource("/api/v1/admin/bin")

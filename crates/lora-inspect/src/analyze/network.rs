@@ -7,7 +7,9 @@ use serde::Serialize;
 
 /// How the weight update is built. A file whose modules are of several of these (other
 /// than full deltas beside another type) is `mixed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 #[allow(missing_docs)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -36,6 +38,26 @@ pub enum NetworkType {
 }
 
 impl NetworkType {
+    /// Every type.
+    pub const ALL: [NetworkType; 11] = [
+        NetworkType::Lora,
+        NetworkType::Locon,
+        NetworkType::Loha,
+        NetworkType::Lokr,
+        NetworkType::Oft,
+        NetworkType::Boft,
+        NetworkType::Glora,
+        NetworkType::Ia3,
+        NetworkType::Full,
+        NetworkType::Mixed,
+        NetworkType::Unknown,
+    ];
+
+    /// Parses the API spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+
     /// The API spelling.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,10 +1,10 @@
 //! The families, as stable identifiers, and sets of them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The model family a file was made for (docs/FAMILIES.md). The spellings are a
 /// contract: clients and `LORA_ACCEPT_BASE_MODELS` use them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -1,0 +1,211 @@
+//! The catalogue as the service keeps it: `lora_catalog`'s index under the data
+//! directory, filled from the repository's listing and the inspector's reading of each
+//! header, told at once of what the service itself changes, and brought in step with
+//! what others change (files placed by hand) by a background pass.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lora_catalog::{Catalog, CatalogError, Facts, LiveRow, Opened, Read};
+use lora_core::{PartialPath, Sha256};
+use lora_store::{Repository, Store};
+
+/// How often the background pass reconciles the index with the listing when nothing
+/// asks sooner.
+pub(crate) const PASS_EVERY: Duration = Duration::from_secs(5);
+/// Headers read per pass (the rest wait for the next one).
+const READS_PER_PASS: usize = 2000;
+
+/// The service's catalogue.
+#[derive(Debug)]
+pub(crate) struct Catalogue {
+    catalog: Catalog,
+    repository: Arc<dyn Repository>,
+    local: Arc<Store>,
+    wake: tokio::sync::Notify,
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Pass {
+    pub(crate) reconciled: lora_catalog::Reconciled,
+    pub(crate) read: usize,
+}
+
+impl Catalogue {
+    /// Opens the index under `local`'s state folder; `None` (logged) when it cannot be
+    /// made at all: listings then have no facts and filters answer 503.
+    pub(crate) fn open(local: &Arc<Store>, repository: Arc<dyn Repository>) -> Option<Arc<Self>> {
+        let state = local.layout().state_dir();
+        match Catalog::open(&state.join("catalog.sqlite"), state.join("meta")) {
+            Ok((catalog, opened)) => {
+                if let Opened::Rebuilt { why } = &opened {
+                    tracing::warn!(
+                        why,
+                        "the catalogue index was damaged; set aside and rebuilt from the files"
+                    );
+                }
+                Some(Arc::new(Self {
+                    catalog,
+                    repository,
+                    local: Arc::clone(local),
+                    wake: tokio::sync::Notify::new(),
+                }))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the catalogue index cannot be opened; listings carry no facts");
+                None
+            }
+        }
+    }
+
+    /// The index.
+    pub(crate) fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Asks the background pass to run now.
+    pub(crate) fn nudge(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Waits for a nudge or `timeout`.
+    pub(crate) async fn wait(&self, timeout: Duration) {
+        let _ = actix_web::rt::time::timeout(timeout, self.wake.notified()).await;
+    }
+
+    /// One pass (blocking): reconcile with the repository's listing, read the headers of
+    /// new and changed files that are on this disk, forget the metadata of purged bin
+    /// entries.
+    ///
+    /// # Errors
+    ///
+    /// The listing's or the index's errors.
+    pub(crate) fn pass(&self) -> Result<Pass, crate::ApiError> {
+        let listing = self.repository.list(None, 0, usize::MAX)?;
+        let rows: Vec<LiveRow> = listing
+            .items
+            .into_iter()
+            .map(|f| LiveRow {
+                path: f.partial_path,
+                size: f.len,
+                modified: f.modified,
+                sha256: f.sha256,
+            })
+            .collect();
+        let reconciled = self.catalog.reconcile(&rows)?;
+        let mut read = 0;
+        for file in self.catalog.unread(READS_PER_PASS)? {
+            // Not on this disk (a fleet node's working set): its facts wait.
+            let Ok(on_disk) = self.local.resolve(&file.path) else {
+                continue;
+            };
+            self.catalog.read(&file, &read_header(&on_disk))?;
+            read += 1;
+        }
+        let bin = self.repository.list_bin(None, 0, usize::MAX)?;
+        let binned: Vec<PartialPath> = bin.items.into_iter().map(|e| e.bin_path).collect();
+        self.catalog.keep_bin_meta(&binned)?;
+        Ok(Pass { reconciled, read })
+    }
+
+    /// A file the service just stored: in the index at once, its header read now (a
+    /// header read costs a few milliseconds), with the tensor hash the upload computed.
+    pub(crate) fn stored(
+        &self,
+        path: &PartialPath,
+        sha256: Option<Sha256>,
+        tensor_sha256: Option<Sha256>,
+    ) {
+        let result = (|| -> Result<(), CatalogError> {
+            let Ok(on_disk) = self.local.resolve(path) else {
+                return Ok(());
+            };
+            let Ok(meta) = std::fs::metadata(&on_disk) else {
+                return Ok(());
+            };
+            let row = LiveRow {
+                path: path.clone(),
+                size: meta.len(),
+                modified: meta
+                    .modified()
+                    .map(time::OffsetDateTime::from)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+                sha256,
+            };
+            self.catalog.added(&row, tensor_sha256)?;
+            for file in self.catalog.unread(READS_PER_PASS)? {
+                if file.path == *path {
+                    self.catalog.read(&file, &read_header(&on_disk))?;
+                }
+            }
+            Ok(())
+        })();
+        self.logged(result);
+    }
+
+    /// A file the service moved into the bin.
+    pub(crate) fn binned(&self, path: &PartialPath, bin_path: &PartialPath) {
+        self.logged(self.catalog.binned(path, bin_path));
+    }
+
+    /// A binned file the service restored.
+    pub(crate) fn restored(&self, bin_path: &PartialPath, path: &PartialPath) {
+        let result = self.catalog.relocate_from_bin(bin_path, path);
+        self.logged(result);
+        self.stored(path, None, None);
+    }
+
+    fn logged(&self, result: Result<(), CatalogError>) {
+        if let Err(e) = result {
+            // The index is a cache: the next pass repairs it.
+            tracing::warn!(error = %e, "the catalogue could not record a change; the next pass will");
+            self.nudge();
+        }
+    }
+}
+
+/// What reading the header at `path` gives, in the catalogue's spellings.
+fn read_header(path: &camino::Utf8Path) -> Read {
+    match lora_inspect::facts(path.as_std_path()) {
+        Ok(f) => Read::Facts(Facts {
+            base_model: f.base_model.as_str().to_owned(),
+            base_model_variant: f.base_model_variant.map(str::to_owned),
+            kind: f.kind.as_str().to_owned(),
+            network_type: f.network_type.as_str().to_owned(),
+            rank: f.rank,
+            trigger_source: f
+                .trigger_words
+                .as_ref()
+                .map(|t| t.source.as_str().to_owned()),
+            trigger_words: f.trigger_words.map(|t| t.words).unwrap_or_default(),
+        }),
+        Err(e) if e.is_content_error() => Read::Unreadable,
+        // Could not read it now (gone, or I/O): try again next pass.
+        Err(_) => Read::Pending,
+    }
+}
+
+/// Runs a pass now, then one every [`PASS_EVERY`] or when nudged, on the blocking pool.
+pub(crate) async fn run(catalogue: Arc<Catalogue>) {
+    loop {
+        let this = Arc::clone(&catalogue);
+        match actix_web::web::block(move || this.pass()).await {
+            Ok(Ok(pass)) => {
+                let r = pass.reconciled;
+                if r.added + r.changed + r.removed + pass.read > 0 {
+                    tracing::debug!(
+                        added = r.added,
+                        changed = r.changed,
+                        removed = r.removed,
+                        read = pass.read,
+                        "catalogue pass"
+                    );
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "a catalogue pass failed; will try again"),
+            Err(e) => tracing::warn!(error = %e, "the catalogue pass could not run"),
+        }
+        catalogue.wait(PASS_EVERY).await;
+    }
+}
