@@ -250,6 +250,21 @@ impl Browser {
         }
     }
 
+    /// Types `text` into the `prompt()` the last click opened, and accepts it.
+    fn answer_prompt(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let full = format!("/session/{}/alert/text", self.session);
+            let (status, _) =
+                http_json(&self.driver, "POST", &full, Some(&json!({ "text": text })));
+            if status == 200 {
+                return self.accept_dialog();
+            }
+            assert!(Instant::now() < deadline, "no prompt to answer");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn screenshot(&self, name: &str) {
         let png = self.cmd("GET", "/screenshot", None);
         let bytes = base64::engine::general_purpose::STANDARD
@@ -388,6 +403,43 @@ fn the_console_uploads_lists_evaluates_deletes_and_restores_in_a_browser() {
         "return document.getElementById('files-body').textContent;",
     );
     browser.screenshot("1-uploaded");
+
+    // Search, the family filter and the tags run through the catalogue, over every page.
+    browser.type_into("#files-search", "alph");
+    browser.wait_for(
+        "the search narrows the listing on the server",
+        &format!(
+            "return {} && !{} && document.getElementById('files-page').textContent === '1–1 of 1';",
+            row("#files-body", "styles/alpha.safetensors"),
+            row("#files-body", "styles/beta.safetensors"),
+        ),
+        "return document.getElementById('files-body').textContent;",
+    );
+    browser.js("const s = document.getElementById('files-search'); s.value = ''; s.dispatchEvent(new Event('input')); return true;");
+    browser.wait_for(
+        "the search cleared",
+        "return !document.getElementById('files-body').dataset.query.includes('q=');",
+        "return document.getElementById('files-body').dataset.query;",
+    );
+    browser.wait_for(
+        "the family filter lists the server's families and filters by one",
+        "const f = document.getElementById('files-family'); \
+         if (![...f.options].some((o) => o.value === 'sdxl')) return false; \
+         if (f.value !== 'sdxl') { f.value = 'sdxl'; f.dispatchEvent(new Event('change')); return false; } \
+         return document.getElementById('files-body').dataset.query.includes('base_model=sdxl') \
+             && document.getElementById('files-page').textContent === '1–2 of 2';",
+        "return [document.getElementById('files-page').textContent, document.getElementById('files-body').dataset.query];",
+    );
+    browser.click("#files-body tr[data-path=\"styles/beta.safetensors\"] button.tags");
+    browser.answer_prompt("ink, monochrome");
+    browser.wait_for(
+        "the tags are kept and shown",
+        &format!(
+            "return {} && document.querySelector('#files-body tr[data-path=\"styles/beta.safetensors\"] .badge.tags')?.textContent === 'ink, monochrome';",
+            row("#files-body", "styles/beta.safetensors"),
+        ),
+        "return [document.getElementById('files-error').textContent, document.getElementById('files-body').textContent];",
+    );
 
     // One file's report: verdict, a finding, the chart, the metadata.
     browser.click("#files-body tr[data-path=\"styles/alpha.safetensors\"] button.report");

@@ -261,12 +261,52 @@
     const limit = Number($("files-limit").value);
     const params = new URLSearchParams({ limit: String(limit), offset: String(filesOffset) });
     if ($("files-entity").value) params.set("entity_type", $("files-entity").value);
+    // Search, family and sort run on the server, over the whole catalogue.
+    if ($("files-family").value) params.set("base_model", $("files-family").value);
+    const query = $("files-search").value.trim();
+    if (query) params.set("q", query);
+    const [key, dir] = $("files-sort").value.split("-");
+    const sorts = { date: "modified_at", size: "file_size", name: "name" };
+    if (sorts[key]) {
+      params.set("sort", sorts[key]);
+      params.set("order", dir);
+    }
     try {
       const list = await api("GET", "/api/v1/admin/lora?" + params);
       setError("files-error", "");
       filesItems = list.items;
       filesTotal = list.total;
       renderFiles();
+      // Which query the table shows (tests wait for it; a slower, older answer is dropped).
+      $("files-body").dataset.query = params.toString();
+    } catch (e) {
+      setError("files-error", e.message);
+    }
+  }
+
+  // The families the server knows, from its own OpenAPI document.
+  async function loadFamilies() {
+    const family = $("files-family");
+    option(family, "", "All");
+    try {
+      const response = await fetch("/openapi.json");
+      const doc = await response.json();
+      for (const f of doc.components.schemas.BaseModel.enum) option(family, f);
+    } catch (e) {
+      // Without the list, the filter offers "All" only.
+    }
+  }
+
+  // The user's tags of a file, kept beside it (PATCH /api/v1/admin/lora/meta).
+  async function editTags(f) {
+    const now = ((f.meta && f.meta.tags) || []).join(", ");
+    const text = window.prompt("Tags of " + f.partial_path + " (comma-separated)", now);
+    if (text === null) return;
+    const tags = text.split(",").map((t) => t.trim()).filter((t) => t);
+    try {
+      await api("PATCH", "/api/v1/admin/lora/meta", { partial_path: f.partial_path, tags });
+      setError("files-error", "");
+      loadFiles();
     } catch (e) {
       setError("files-error", e.message);
     }
@@ -274,16 +314,7 @@
 
   function renderFiles() {
     const limit = Number($("files-limit").value);
-    const query = $("files-search").value.trim().toLowerCase();
-    const [key, dir] = $("files-sort").value.split("-");
-    const sign = dir === "asc" ? 1 : -1;
-    const items = filesItems
-      .filter((f) => !query || f.filename.toLowerCase().includes(query) || f.partial_path.toLowerCase().includes(query))
-      .sort((a, b) => {
-        if (key === "size") return sign * (a.file_size - b.file_size);
-        if (key === "name") return sign * a.partial_path.localeCompare(b.partial_path);
-        return sign * (a.modified_at < b.modified_at ? -1 : a.modified_at > b.modified_at ? 1 : 0);
-      });
+    const items = filesItems;
     const body = $("files-body");
     clear(body);
     for (const f of items) {
@@ -300,9 +331,14 @@
           : "In the bucket, not on this node's disk: POST /api/v1/lora/ensure brings it";
         name.append(" ", where);
       }
+      const tags = (f.meta && f.meta.tags) || [];
+      if (tags.length) name.append(" ", el("span", tags.join(", "), "badge tags"));
+      const family = el("td", f.base_model ? f.base_model + (f.base_model_variant ? " " + f.base_model_variant : "") : "—", "family");
+      if (f.trigger_words) family.title = "Trigger words: " + f.trigger_words.join(", ");
       tr.append(
         name,
         el("td", f.entity_type),
+        family,
         el("td", size(f.file_size), "num"),
         el("td", f.modified_at.replace("T", " ").replace(/\.\d+/, "")),
       );
@@ -312,6 +348,7 @@
       actions.append(
         button("Copy SHA-256", "copy", () => copy(f.sha256, "files-error")),
         button("Report", "report", () => openReport(f.partial_path)),
+        button("Tags", "tags", () => editTags(f)),
         button("Delete", "delete danger", () => deleteFile(f.partial_path)),
       );
       tr.append(shaCell, actions);
@@ -319,8 +356,9 @@
     }
     if (!items.length) {
       const tr = el("tr");
-      const td = el("td", filesItems.length ? "No file on this page matches." : "No files.", "empty");
-      td.colSpan = 6;
+      const filtered = $("files-search").value.trim() || $("files-family").value;
+      const td = el("td", filtered ? "No file matches." : "No files.", "empty");
+      td.colSpan = 7;
       tr.appendChild(td);
       body.appendChild(tr);
     }
@@ -549,8 +587,21 @@
       filesOffset = 0;
       loadFiles();
     });
-    $("files-search").addEventListener("input", renderFiles);
-    $("files-sort").addEventListener("change", renderFiles);
+    let searching = null;
+    $("files-search").addEventListener("input", () => {
+      clearTimeout(searching);
+      searching = setTimeout(() => {
+        filesOffset = 0;
+        loadFiles();
+      }, 250);
+    });
+    for (const id of ["files-sort", "files-family"]) {
+      $(id).addEventListener("change", () => {
+        filesOffset = 0;
+        loadFiles();
+      });
+    }
+    loadFamilies();
     $("files-refresh").addEventListener("click", loadFiles);
     $("files-prev").addEventListener("click", () => {
       filesOffset = Math.max(0, filesOffset - Number($("files-limit").value));
