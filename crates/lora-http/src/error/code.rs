@@ -116,7 +116,8 @@ codes! {
     /// The catalogue's index failed.
     CatalogFailed => INTERNAL_SERVER_ERROR, "catalogue", INTERNAL, [];
     /// The catalogue's index could not be opened at start.
-    NoCatalogue => SERVICE_UNAVAILABLE, "catalogue", Detail::Own, [];
+    NoCatalogue => SERVICE_UNAVAILABLE, "catalogue",
+        Detail::Fixed("Service unavailable: the catalogue is not available"), [];
     /// Too many uploads in flight: the one 5xx whose reason (no server path) is shown.
     Busy => SERVICE_UNAVAILABLE, "busy", Detail::Own, [("Retry-After", "5")];
     /// `Tus-Resumable` missing or not 1.0.0.
