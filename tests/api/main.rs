@@ -11,6 +11,7 @@ mod catalogue;
 mod ensure;
 mod errors;
 mod evaluation;
+mod events;
 mod files;
 mod health;
 mod metrics;

@@ -12,7 +12,7 @@
 //! what a broken invariant or a failing disk answers.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Write};
 
 use camino::Utf8PathBuf;
 use serde_json::Value;
@@ -27,6 +27,7 @@ const ADMIN_UPLOAD: Route = ("post", "/api/v1/admin/lora/upload");
 const LIST: Route = ("get", "/api/v1/admin/lora");
 const DELETE: Route = ("delete", "/api/v1/admin/lora");
 const META: Route = ("patch", "/api/v1/admin/lora/meta");
+const EVENTS: Route = ("get", "/api/v1/events");
 const BIN_LIST: Route = ("get", "/api/v1/admin/bin");
 const RESTORE: Route = ("post", "/api/v1/admin/bin/restore");
 const PURGE: Route = ("delete", "/api/v1/admin/bin");
@@ -48,7 +49,7 @@ const TUS_ADMIN_PATCH: Route = ("patch", "/api/v1/admin/lora/uploads/{id}");
 const TUS_ADMIN_DELETE: Route = ("delete", "/api/v1/admin/lora/uploads/{id}");
 const TUS_ADMIN_GET: Route = ("get", "/api/v1/admin/lora/uploads/{id}");
 
-const ROUTES: [Route; 25] = [
+const ROUTES: [Route; 26] = [
     TUS_OPTIONS,
     TUS_CREATE,
     TUS_HEAD,
@@ -73,6 +74,7 @@ const ROUTES: [Route; 25] = [
     EVALUATE,
     ENSURE,
     PREFETCH,
+    EVENTS,
     HEALTH,
 ];
 const ADMIN_ONLY: [Route; 14] = [
@@ -238,6 +240,24 @@ fn send(app: &TestApp, (method, path): Route, token: Option<&str>, ct: &str, bod
     app.request(&method.to_uppercase(), path, &headers, body)
 }
 
+/// The status of a response that streams forever (the body is not read).
+fn stream_status(app: &TestApp, (method, path): Route, token: Option<&str>) -> Resp {
+    let mut stream = app.connect();
+    let head = format!(
+        "{} {path} HTTP/1.0\r\nHost: x\r\n{}\r\n",
+        method.to_uppercase(),
+        token.map(bearer).unwrap_or_default()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut status = String::new();
+    BufReader::new(stream).read_line(&mut status).unwrap();
+    Resp {
+        status: status.split_whitespace().nth(1).unwrap().parse().unwrap(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
+}
+
 fn json(app: &TestApp, route: Route, token: Option<&str>, body: &str) -> Resp {
     send(app, route, token, "application/json", body.as_bytes())
 }
@@ -349,6 +369,9 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
         let how = "a negative limit";
         seen.expect(route, how, 422, &query(&app, route, admin, "?limit=-1"));
     }
+
+    // The event stream never ends: its status line is read, then the connection dropped.
+    seen.expect(EVENTS, "a subscription", 200, &stream_status(&app, EVENTS, user));
 
     // JSON bodies: over 64 KiB, off the schema, unreadable, a path outside the folder.
     let long = format!(r#"{{"partial_path": "{}"}}"#, "a".repeat(64 * 1024));

@@ -68,14 +68,14 @@ pub enum Opened {
 }
 
 /// What a reconciliation with the store's listing changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reconciled {
     /// Files new to the index.
-    pub added: usize,
+    pub added: Vec<PartialPath>,
     /// Files whose size or time changed (their facts are read again).
-    pub changed: usize,
+    pub changed: Vec<PartialPath>,
     /// Files gone from the store.
-    pub removed: usize,
+    pub removed: Vec<PartialPath>,
 }
 
 /// A page of entries and how many match in all.
@@ -202,7 +202,7 @@ impl Catalog {
                     if !meta.is_empty() {
                         write_meta(&tx, &row.path, &meta)?;
                     }
-                    done.added += 1;
+                    done.added.push(row.path.clone());
                 }
                 Some((s, m, _)) if s != size || m != modified => {
                     tx.execute(
@@ -211,7 +211,7 @@ impl Catalog {
                         params![key, size, modified, sha, PENDING],
                     )?;
                     refresh_search(&tx, &key)?;
-                    done.changed += 1;
+                    done.changed.push(row.path.clone());
                 }
                 Some((_, _, known_sha)) if sha.is_some() && known_sha != sha => {
                     tx.execute(
@@ -225,7 +225,9 @@ impl Catalog {
         for path in known.keys() {
             tx.execute("DELETE FROM files WHERE path = ?1", params![path])?;
             tx.execute("DELETE FROM tags WHERE path = ?1", params![path])?;
-            done.removed += 1;
+            if let Ok(path) = PartialPath::parse(path) {
+                done.removed.push(path);
+            }
         }
         tx.commit()?;
         Ok(done)

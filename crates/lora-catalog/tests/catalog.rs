@@ -59,7 +59,10 @@ fn catalogue() -> (tempfile::TempDir, Catalog) {
         row("styles/broken.safetensors", 200, 20),
     ];
     let done = catalog.reconcile(&rows).unwrap();
-    assert_eq!((done.added, done.changed, done.removed), (3, 0, 0));
+    assert_eq!(
+        (done.added.len(), done.changed.len(), done.removed.len()),
+        (3, 0, 0)
+    );
     for file in catalog.unread(10).unwrap() {
         let read = match file.path.file_name() {
             "Ink_Wash.safetensors" => facts("flux", &["inkwash style"]),
@@ -154,7 +157,11 @@ fn a_changed_file_is_read_again_and_a_stale_read_is_ignored() {
         row("styles/Ink_Wash.safetensors", 300, 30),
     ];
     let done = catalog.reconcile(&rows).unwrap();
-    assert_eq!((done.added, done.changed, done.removed), (0, 1, 1));
+    assert_eq!(
+        (done.added.len(), done.changed.len(), done.removed.len()),
+        (0, 1, 1)
+    );
+    assert_eq!(done.removed[0].to_string(), "styles/broken.safetensors");
     let unread = catalog.unread(10).unwrap();
     assert_eq!(unread.len(), 1);
     // Changed again before its header was recorded: that read no longer counts.

@@ -23,10 +23,12 @@ pub(crate) struct Catalogue {
     repository: Arc<dyn Repository>,
     local: Arc<Store>,
     wake: tokio::sync::Notify,
+    /// Where changes the passes find (files placed by hand, or by another node) go.
+    events: Arc<crate::events::Events>,
 }
 
 /// What one pass did.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Pass {
     pub(crate) reconciled: lora_catalog::Reconciled,
     pub(crate) read: usize,
@@ -35,7 +37,11 @@ pub(crate) struct Pass {
 impl Catalogue {
     /// Opens the index under `local`'s state folder; `None` (logged) when it cannot be
     /// made at all: listings then have no facts and filters answer 503.
-    pub(crate) fn open(local: &Arc<Store>, repository: Arc<dyn Repository>) -> Option<Arc<Self>> {
+    pub(crate) fn open(
+        local: &Arc<Store>,
+        repository: Arc<dyn Repository>,
+        events: Arc<crate::events::Events>,
+    ) -> Option<Arc<Self>> {
         let state = local.layout().state_dir();
         match Catalog::open(&state.join("catalog.sqlite"), state.join("meta")) {
             Ok((catalog, opened)) => {
@@ -50,6 +56,7 @@ impl Catalogue {
                     repository,
                     local: Arc::clone(local),
                     wake: tokio::sync::Notify::new(),
+                    events,
                 }))
             }
             Err(e) => {
@@ -93,7 +100,17 @@ impl Catalogue {
                 sha256: f.sha256,
             })
             .collect();
+        let shas: std::collections::HashMap<PartialPath, Option<Sha256>> =
+            rows.iter().map(|r| (r.path.clone(), r.sha256)).collect();
         let reconciled = self.catalog.reconcile(&rows)?;
+        use crate::events::EventKind;
+        for path in &reconciled.added {
+            self.events
+                .emit(EventKind::Added, path, shas.get(path).copied().flatten());
+        }
+        for path in &reconciled.removed {
+            self.events.emit(EventKind::Removed, path, None);
+        }
         let mut read = 0;
         for file in self.catalog.unread(READS_PER_PASS)? {
             // Not on this disk (a fleet node's working set): its facts wait.
@@ -192,15 +209,10 @@ pub(crate) async fn run(catalogue: Arc<Catalogue>) {
         let this = Arc::clone(&catalogue);
         match actix_web::web::block(move || this.pass()).await {
             Ok(Ok(pass)) => {
-                let r = pass.reconciled;
-                if r.added + r.changed + r.removed + pass.read > 0 {
-                    tracing::debug!(
-                        added = r.added,
-                        changed = r.changed,
-                        removed = r.removed,
-                        read = pass.read,
-                        "catalogue pass"
-                    );
+                let r = &pass.reconciled;
+                let (added, changed, removed) = (r.added.len(), r.changed.len(), r.removed.len());
+                if added + changed + removed + pass.read > 0 {
+                    tracing::debug!(added, changed, removed, read = pass.read, "catalogue pass");
                 }
             }
             Ok(Err(e)) => tracing::warn!(error = %e, "a catalogue pass failed; will try again"),

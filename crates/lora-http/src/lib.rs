@@ -34,6 +34,7 @@
 mod catalogue;
 mod console;
 mod error;
+mod events;
 mod extract;
 mod ingest;
 mod observe;

@@ -18,7 +18,7 @@ use crate::routes::health::{
 use crate::routes::upload::{
     AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
 };
-use crate::routes::{bin, ensure, evaluation, files, health, meta, tus, upload};
+use crate::routes::{bin, ensure, evaluation, events, files, health, meta, tus, upload};
 
 struct BearerScheme;
 
@@ -56,6 +56,7 @@ impl Modify for BearerScheme {
         files::list,
         files::delete,
         meta::patch,
+        events::stream,
         bin::list,
         bin::restore,
         bin::purge,
@@ -90,6 +91,8 @@ impl Modify for BearerScheme {
         crate::routes::listing::LoRAMeta,
         crate::routes::meta::LoRAMetaRequest,
         crate::routes::meta::LoRAMetaResponse,
+        crate::events::Event,
+        crate::events::EventKind,
         LoRAListResponse,
         BinItem,
         BinListResponse,

@@ -7,6 +7,7 @@ use lora_core::{Clock, SystemClock};
 
 use crate::ContentCheck;
 use crate::catalogue::Catalogue;
+use crate::events::Events;
 use crate::ingest::Ingest;
 use crate::ingest::load::UploadLoad;
 use crate::observe::metrics::Metrics;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub(crate) metrics_token: Option<Arc<str>>,
     /// The catalogue (`None` when its index cannot be opened).
     pub(crate) catalogue: Option<Arc<Catalogue>>,
+    /// The changes subscribers follow (`GET /api/v1/events`).
+    pub(crate) events: Arc<Events>,
 }
 
 /// What a request may send, and for how long.
@@ -75,10 +78,12 @@ impl AppState {
     pub fn new(store: Arc<Store>, verifier: Arc<Verifier>) -> Self {
         let metrics = Arc::new(Metrics::new());
         let repository: Arc<dyn Repository> = Arc::clone(&store) as Arc<dyn Repository>;
-        let catalogue = Catalogue::open(&store, Arc::clone(&repository));
+        let events = Arc::new(Events::new());
+        let catalogue = Catalogue::open(&store, Arc::clone(&repository), Arc::clone(&events));
         Self {
             ingest: Ingest {
                 catalogue: catalogue.clone(),
+                events: Arc::clone(&events),
                 repository: Arc::clone(&repository),
                 check: Arc::new(crate::InspectCheck::default()),
                 metrics: Arc::clone(&metrics),
@@ -99,6 +104,7 @@ impl AppState {
             metrics,
             metrics_token: None,
             catalogue,
+            events,
         }
     }
 
@@ -111,7 +117,11 @@ impl AppState {
         self.uploads = repository.uploads();
         // The catalogue lists what the repository lists (in fleet mode, the bucket's files).
         self.catalogue = None;
-        self.catalogue = Catalogue::open(&self.local, Arc::clone(&repository));
+        self.catalogue = Catalogue::open(
+            &self.local,
+            Arc::clone(&repository),
+            Arc::clone(&self.events),
+        );
         self.ingest.catalogue = self.catalogue.clone();
         self.repository = repository;
         self

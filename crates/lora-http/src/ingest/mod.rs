@@ -90,6 +90,8 @@ pub(crate) struct Ingest {
     pub(crate) clock: Arc<dyn Clock>,
     /// Told of every file stored, so filters see it at once.
     pub(crate) catalogue: Option<Arc<crate::catalogue::Catalogue>>,
+    /// Told of every file stored, for subscribers.
+    pub(crate) events: Arc<crate::events::Events>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -234,6 +236,11 @@ impl Session {
                     published.tensor_sha256,
                 );
             }
+            ingest.events.emit(
+                crate::events::EventKind::Added,
+                &published.partial_path,
+                Some(published.sha256),
+            );
             ingest
                 .metrics
                 .phase(UploadPhase::Publish, started.elapsed().as_secs_f64());

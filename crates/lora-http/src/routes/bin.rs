@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::blocking;
 use super::files::ListQuery;
 use crate::error::{HttpError, HttpValidationError};
+use crate::events::EventKind;
 use crate::extract::json::ApiJson;
 use crate::observe::audit;
 use crate::{AdminClaims, ApiError, AppState};
@@ -215,11 +216,14 @@ pub(crate) async fn restore(
     let store = Arc::clone(&state.repository);
     let shown = bin_path.to_string();
     let catalogue = state.catalogue.clone();
+    let events = Arc::clone(&state.events);
     let result = blocking(move || {
         let restored = store.restore(&bin_path, on_clash)?;
         if let Some(catalogue) = catalogue {
             catalogue.restored(&restored.bin_path, &restored.partial_path);
         }
+        events.emit(EventKind::Restored, &restored.bin_path, None);
+        events.emit(EventKind::Added, &restored.partial_path, None);
         Ok(restored)
     })
     .await;
@@ -272,7 +276,13 @@ pub(crate) async fn purge(
 ) -> Result<HttpResponse, ApiError> {
     let store = Arc::clone(&state.repository);
     let shown = bin_path.to_string();
-    let result = blocking(move || Ok(store.purge(&bin_path)?)).await;
+    let events = Arc::clone(&state.events);
+    let result = blocking(move || {
+        let purged = store.purge(&bin_path)?;
+        events.emit(EventKind::Purged, &bin_path, None);
+        Ok(purged)
+    })
+    .await;
     audit::outcome(
         &audit::Actor::of(claims.claims()),
         audit::Action::Purge,
@@ -311,7 +321,26 @@ pub(crate) async fn purge_before(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let store = Arc::clone(&state.repository);
-    let result = blocking(move || Ok(store.purge_before(before.into())?)).await;
+    let events = Arc::clone(&state.events);
+    let result = blocking(move || {
+        // The entries that go are those listed before and not after.
+        let listed = |store: &Arc<dyn lora_store::Repository>| {
+            store.list_bin(None, 0, usize::MAX).map(|page| {
+                page.items
+                    .into_iter()
+                    .map(|e| e.bin_path)
+                    .collect::<Vec<_>>()
+            })
+        };
+        let before_purge = listed(&store)?;
+        let purged = store.purge_before(before.into())?;
+        let left: std::collections::HashSet<PartialPath> = listed(&store)?.into_iter().collect();
+        for gone in before_purge.iter().filter(|p| !left.contains(*p)) {
+            events.emit(EventKind::Purged, gone, None);
+        }
+        Ok(purged)
+    })
+    .await;
     let actor = audit::Actor::of(claims.claims());
     match &result {
         Ok(p) => audit::purged(&actor, audit::Action::PurgeBefore, p.files, p.bytes, None),

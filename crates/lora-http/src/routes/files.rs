@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::blocking;
 use super::listing::{CatalogueFacts, Filters, no_catalogue};
 use crate::error::{HttpError, HttpValidationError, IssueKind, ValidationIssue};
+use crate::events::EventKind;
 use crate::extract::json::ApiJson;
 use crate::observe::audit;
 use crate::{AdminClaims, ApiError, AppState};
@@ -234,12 +235,14 @@ pub(crate) async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let store = Arc::clone(&state.repository);
     let catalogue = state.catalogue.clone();
+    let events = Arc::clone(&state.events);
     let shown = path.to_string();
     let result = blocking(move || {
         let binned = store.delete(&path)?;
         if let Some(catalogue) = catalogue {
             catalogue.binned(&binned.partial_path, &binned.bin_partial_path);
         }
+        events.emit(EventKind::Removed, &binned.partial_path, None);
         Ok(binned)
     })
     .await;

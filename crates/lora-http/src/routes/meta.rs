@@ -120,6 +120,9 @@ pub(crate) async fn patch(
     })
     .await?;
     tracing::info!(path = %request.partial_path, "metadata changed");
+    state
+        .events
+        .emit(crate::events::EventKind::Meta, &request.partial_path, None);
     Ok(HttpResponse::Ok().json(LoRAMetaResponse {
         partial_path: request.partial_path.to_string(),
         meta: LoRAMeta::from(&meta),

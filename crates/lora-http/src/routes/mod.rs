@@ -3,6 +3,7 @@
 pub(crate) mod bin;
 pub(crate) mod ensure;
 pub(crate) mod evaluation;
+pub(crate) mod events;
 pub(crate) mod fallback;
 pub(crate) mod files;
 pub(crate) mod health;

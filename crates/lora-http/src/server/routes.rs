@@ -5,7 +5,7 @@ use actix_web::{App, HttpResponse, web};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{bin, ensure, evaluation, fallback, files, health, meta, tus, upload};
+use crate::routes::{bin, ensure, evaluation, events, fallback, files, health, meta, tus, upload};
 use crate::{ApiDoc, AppState};
 
 /// The path of the user upload route.
@@ -51,6 +51,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
                 .route(web::get().to(files::list))
                 .route(web::delete().to(files::delete))
                 .default_service(fallback::method_not_allowed("GET, DELETE")),
+        )
+        .service(
+            web::resource("/api/v1/events")
+                .route(web::get().to(events::stream))
+                .default_service(fallback::method_not_allowed("GET")),
         )
         .service(
             web::resource("/api/v1/admin/lora/meta")
