@@ -371,7 +371,12 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
     }
 
     // The event stream never ends: its status line is read, then the connection dropped.
-    seen.expect(EVENTS, "a subscription", 200, &stream_status(&app, EVENTS, user));
+    seen.expect(
+        EVENTS,
+        "a subscription",
+        200,
+        &stream_status(&app, EVENTS, user),
+    );
 
     // JSON bodies: over 64 KiB, off the schema, unreadable, a path outside the folder.
     let long = format!(r#"{{"partial_path": "{}"}}"#, "a".repeat(64 * 1024));

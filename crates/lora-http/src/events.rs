@@ -140,7 +140,9 @@ impl Events {
                     // to date.
                     (_, Some(newest)) if last == newest => Start::Replay(Vec::new()),
                     // Within the history: replay what came after.
-                    (Some(oldest), Some(newest)) if last.saturating_add(1) >= oldest && last < newest => {
+                    (Some(oldest), Some(newest))
+                        if last.saturating_add(1) >= oldest && last < newest =>
+                    {
                         Start::Replay(history.iter().filter(|e| e.id > last).cloned().collect())
                     }
                     _ => Start::Reset,
