@@ -224,3 +224,77 @@ fn a_damaged_index_is_rebuilt_at_start_and_the_metadata_survives() {
     assert_eq!(found[0]["meta"]["tags"], json!(["keep"]));
     assert!(state.join("catalog.sqlite.damaged").exists());
 }
+
+#[test]
+fn the_same_bytes_are_stored_reused_or_refused_as_the_upload_asks() {
+    let app = spawn_app();
+    let bytes = st(7);
+    let up = |name: &str, choice: Option<&str>| {
+        let mut parts = vec![file(name, &bytes), Part::Text("entity_type", "styles")];
+        if let Some(choice) = choice {
+            parts.push(Part::Text("if_duplicate", choice));
+        }
+        app.upload(&parts)
+    };
+    let first = up("a.safetensors", None);
+    assert_eq!(first.status, 200);
+    assert!(
+        first.json().get("duplicate_of").is_none(),
+        "nothing like it yet"
+    );
+    // Stored again, as before, but the answer says what it duplicates.
+    let again = up("b.safetensors", Some("store"));
+    assert_eq!(again.json()["partial_path"], "styles/b.safetensors");
+    assert_eq!(
+        again.json()["duplicate_of"],
+        json!(["styles/a.safetensors"])
+    );
+    let live = app.live_files().len();
+    // Reuse: the live file is the answer, nothing is stored.
+    let reused = up("c.safetensors", Some("reuse"));
+    assert_eq!(
+        reused.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reused.body)
+    );
+    assert_eq!(reused.json()["partial_path"], "styles/a.safetensors");
+    assert_eq!(reused.json()["sha256"], first.json()["sha256"]);
+    // Refuse: 409 naming it, nothing stored.
+    let refused = up("d.safetensors", Some("refuse"));
+    assert_eq!(refused.status, 409);
+    assert!(
+        refused.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("styles/a.safetensors")
+    );
+    assert_eq!(app.live_files().len(), live, "neither stored anything");
+    assert!(
+        app.staging_after_settling().is_empty(),
+        "nor left anything in staging"
+    );
+    let bad = up("e.safetensors", Some("replace"));
+    assert_eq!(bad.status, 422);
+    assert_eq!(
+        bad.json()["detail"][0]["loc"],
+        json!(["body", "if_duplicate"])
+    );
+    // tus takes the same choice in its metadata.
+    let b64 = |s: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(s)
+    };
+    let headers = format!(
+        "{}Tus-Resumable: 1.0.0\r\nUpload-Metadata: filename {},entity_type {},if_duplicate {}\r\nUpload-Length: {}\r\nContent-Type: application/offset+octet-stream\r\n",
+        bearer(&app.admin),
+        b64("f.safetensors"),
+        b64("styles"),
+        b64("reuse"),
+        bytes.len()
+    );
+    let r = app.request("POST", "/api/v1/admin/lora/uploads", &headers, &bytes);
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("Lora-Partial-Path"), Some("styles/a.safetensors"));
+    assert_eq!(app.live_files().len(), live);
+}

@@ -33,6 +33,7 @@
 #![deny(missing_docs)]
 
 mod clock;
+mod duplicate;
 mod entity;
 mod error;
 mod hash;
@@ -41,6 +42,7 @@ mod path;
 pub mod timestamp;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use duplicate::IfDuplicate;
 pub use entity::{EntityType, UploadRoute};
 pub use error::CoreError;
 pub use hash::Sha256;

@@ -21,6 +21,7 @@ fn info(length: u64) -> ResumableInfo {
         filename: "r.safetensors".into(),
         entity_type: EntityType::Styles,
         use_safe_filename: true,
+        if_duplicate: lora_core::IfDuplicate::default(),
         length,
         expires: OffsetDateTime::now_utc() + time::Duration::hours(1),
         completed: None,

@@ -27,6 +27,16 @@ pub(crate) struct Catalogue {
     events: Arc<crate::events::Events>,
 }
 
+/// A live file the catalogue knows, as an upload answer names it.
+#[derive(Debug, Clone)]
+pub(crate) struct Live {
+    pub(crate) path: PartialPath,
+    pub(crate) file: camino::Utf8PathBuf,
+    pub(crate) size: u64,
+    pub(crate) sha256: Sha256,
+    pub(crate) tensor_sha256: Option<Sha256>,
+}
+
 /// What one pass did.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Pass {
@@ -159,6 +169,33 @@ impl Catalogue {
             Ok(())
         })();
         self.logged(result);
+    }
+
+    /// The live files whose SHA-256 is `sha256` (those the catalogue knows it of), by
+    /// path. A failing index answers none: duplicates are then stored, as before.
+    pub(crate) fn live_with(&self, sha256: Sha256) -> Vec<Live> {
+        let query = lora_catalog::Query {
+            sha256: Some(sha256),
+            limit: 100,
+            ..lora_catalog::Query::default()
+        };
+        match self.catalog.query(&query) {
+            Ok(page) => page
+                .items
+                .into_iter()
+                .map(|e| Live {
+                    file: self.local.layout().live_path(&e.live.path),
+                    path: e.live.path,
+                    size: e.live.size,
+                    sha256,
+                    tensor_sha256: e.tensor_sha256,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the catalogue could not be asked for duplicates");
+                Vec::new()
+            }
+        }
     }
 
     /// A file the service moved into the bin.

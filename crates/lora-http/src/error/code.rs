@@ -113,6 +113,8 @@ codes! {
     RouteNotFound => NOT_FOUND, "route_not_found", Detail::Own, [];
     /// The route has no operation for this method (`Allow` names those it has).
     MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", Detail::Own, [];
+    /// The same bytes are live and the upload refused duplicates.
+    Duplicate => CONFLICT, "duplicate", Detail::Own, [];
     /// The catalogue's index failed.
     CatalogFailed => INTERNAL_SERVER_ERROR, "catalogue", INTERNAL, [];
     /// The catalogue's index could not be opened at start.

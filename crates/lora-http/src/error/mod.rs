@@ -43,6 +43,12 @@ pub enum ApiError {
     /// The catalogue refused a value (404 for a file it does not know) or failed (500).
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The same bytes are live and the upload said `if_duplicate=refuse` (409).
+    #[error("Duplicate: the same bytes are already stored as {of} (if_duplicate=refuse)")]
+    Duplicate {
+        /// The live file.
+        of: lora_core::PartialPath,
+    },
     /// The catalogue's index could not be opened: filters cannot run (503).
     #[error("Service unavailable: the catalogue is not available")]
     NoCatalogue,
@@ -142,6 +148,7 @@ impl ApiError {
             ApiError::Catalog(CatalogError::NotFound { .. }) => Code::NotFound,
             ApiError::Catalog(_) => Code::CatalogFailed,
             ApiError::NoCatalogue => Code::NoCatalogue,
+            ApiError::Duplicate { .. } => Code::Duplicate,
             ApiError::Tus(e) => match e {
                 TusError::Version => Code::TusVersion,
                 TusError::MediaType => Code::TusMediaType,

@@ -66,6 +66,8 @@ pub(crate) struct Arrival {
     pub entity: EntityType,
     /// A taken name is versioned or refused.
     pub on_clash: OnClash,
+    /// What to do when the same bytes are already live.
+    pub if_duplicate: lora_core::IfDuplicate,
 }
 
 /// A published upload: what every way in answers with.
@@ -215,7 +217,8 @@ impl Session {
         let scanned = self.scan.take().and_then(|r| r.try_recv().ok());
         let ingest = self.ingest.clone();
         let name = arrival.name.clone();
-        let (entity, on_clash) = (arrival.entity, arrival.on_clash);
+        let (entity, on_clash, if_duplicate) =
+            (arrival.entity, arrival.on_clash, arrival.if_duplicate);
         let published = blocking(move || {
             let started = Instant::now();
             let checked = ingest.check.check(Candidate {
@@ -227,6 +230,25 @@ impl Session {
             ingest
                 .metrics
                 .phase(UploadPhase::Check, started.elapsed().as_secs_f64());
+            // Live files with the same bytes (those whose SHA-256 the catalogue knows).
+            let sha256 = staged.sha256();
+            let same = ingest
+                .catalogue
+                .as_ref()
+                .map(|c| c.live_with(sha256))
+                .unwrap_or_default();
+            match (if_duplicate, same.first()) {
+                (lora_core::IfDuplicate::Refuse, Some(live)) => {
+                    return Err(ApiError::Duplicate {
+                        of: live.path.clone(),
+                    });
+                }
+                (lora_core::IfDuplicate::Reuse, Some(live)) => {
+                    // Nothing is stored: the staged file goes with `staged`.
+                    return Ok(Outcome::Reused(live.clone(), same));
+                }
+                _ => {}
+            }
             let started = Instant::now();
             let published = ingest.repository.publish(staged, entity, &name, on_clash)?;
             if let Some(catalogue) = &ingest.catalogue {
@@ -244,17 +266,39 @@ impl Session {
             ingest
                 .metrics
                 .phase(UploadPhase::Publish, started.elapsed().as_secs_f64());
-            Ok(published)
+            Ok(Outcome::Stored(published, same))
         })
         .await;
         let action = self.via.action();
-        let published = match published {
-            Ok(published) => published,
+        let (published, same) = match published {
+            Ok(Outcome::Stored(published, same)) => (published, same),
+            Ok(Outcome::Reused(live, same)) => {
+                let path = live.path.to_string();
+                tracing::info!(path, via = ?self.via, "an upload of live bytes reused the live file");
+                return Ok(Stored {
+                    completed: Completed {
+                        partial_path: live.path.clone(),
+                        file_path: live.file,
+                        file_size: live.size,
+                        sha256: live.sha256,
+                        tensor_sha256: live.tensor_sha256,
+                        duplicate_of: same.into_iter().map(|l| l.path).collect(),
+                        stored_at: self.ingest.clock.now(),
+                    },
+                    entity: live.path.entity(),
+                    client_name: arrival.client_name,
+                });
+            }
             Err(e) => {
                 audit::refused(&self.actor, action, &arrival.client_name, &e);
                 return Err(e);
             }
         };
+        let others: Vec<lora_core::PartialPath> = same
+            .into_iter()
+            .map(|l| l.path)
+            .filter(|p| *p != published.partial_path)
+            .collect();
         let path = published.partial_path.to_string();
         audit::done(&self.actor, action, &path, Some(&published.sha256));
         tracing::info!(path, size = published.len, via = ?self.via, "stored upload");
@@ -265,10 +309,18 @@ impl Session {
                 file_size: published.len,
                 sha256: published.sha256,
                 tensor_sha256: published.tensor_sha256,
+                duplicate_of: others,
                 stored_at: self.ingest.clock.now(),
             },
             entity,
             client_name: arrival.client_name,
         })
     }
+}
+
+/// How a publish ended: stored (with the live files of the same bytes), or the live
+/// file reused (`if_duplicate=reuse`; nothing stored).
+enum Outcome {
+    Stored(lora_store::Published, Vec<crate::catalogue::Live>),
+    Reused(crate::catalogue::Live, Vec<crate::catalogue::Live>),
 }

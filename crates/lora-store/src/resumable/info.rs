@@ -82,6 +82,9 @@ pub struct ResumableInfo {
     pub entity_type: EntityType,
     /// Whether a taken name is versioned (else 409).
     pub use_safe_filename: bool,
+    /// What to do when the bytes equal a live file's.
+    #[serde(default)]
+    pub if_duplicate: lora_core::IfDuplicate,
     /// The announced length.
     pub length: u64,
     /// When it is removed, finished or not.
@@ -113,6 +116,9 @@ pub struct Completed {
     /// SHA-256 of its tensor data, when the content check computed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tensor_sha256: Option<Sha256>,
+    /// Live files with the same bytes (besides this one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duplicate_of: Vec<PartialPath>,
     /// When it was published.
     #[serde(with = "unix_seconds")]
     pub stored_at: OffsetDateTime,

@@ -25,6 +25,7 @@ fn info(owner: &str, expires: OffsetDateTime) -> ResumableInfo {
         filename: "a.safetensors".into(),
         entity_type: EntityType::Styles,
         use_safe_filename: true,
+        if_duplicate: lora_core::IfDuplicate::default(),
         length: 10,
         expires,
         completed: None,

@@ -4,7 +4,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use lora_auth::Claims;
-use lora_core::{EntityType, SafeFileName, UploadRoute};
+use lora_core::{EntityType, IfDuplicate, SafeFileName, UploadRoute};
 use lora_store::{ResumableInfo, StoreError};
 
 use super::writing::append;
@@ -48,6 +48,16 @@ pub(super) async fn create_in(
             ))
         })?,
     };
+    let if_duplicate = match meta.get("if_duplicate") {
+        None => IfDuplicate::default(),
+        Some(v) => IfDuplicate::parse(v).ok_or_else(|| {
+            ApiError::invalid(ValidationIssue::with_message(
+                &["header", "Upload-Metadata", "if_duplicate"],
+                IssueKind::Enum,
+                "Input should be 'store', 'reuse' or 'refuse'",
+            ))
+        })?,
+    };
     if length == 0 {
         return Err(ApiError::EmptyFile);
     }
@@ -59,6 +69,7 @@ pub(super) async fn create_in(
         filename,
         entity_type,
         use_safe_filename,
+        if_duplicate,
         length,
         expires: state.ingest.clock.now().saturating_add(expiry),
         completed: None,

@@ -55,7 +55,7 @@ pub(crate) async fn admin_options(state: web::Data<AppState>) -> HttpResponse {
 /// Create a resumable upload (tus `creation`, `creation-with-upload`).
 ///
 /// `Upload-Length` (required; no deferred length) and `Upload-Metadata` with `filename`
-/// (required), `entity_type` and `use_safe_filename` (the multipart form's rules and
+/// (required), `entity_type`, `use_safe_filename` and `if_duplicate` (the multipart form's rules and
 /// defaults). Refusals come before any byte is stored, with the multipart route's
 /// statuses and bodies. 201 with `Location` and `Upload-Expires`; with a body
 /// (`application/offset+octet-stream`), also `Upload-Offset`.
@@ -70,7 +70,7 @@ pub(crate) async fn admin_options(state: web::Data<AppState>) -> HttpResponse {
         (status = 401, description = "Missing or invalid token", body = HttpError),
         (status = 412, description = "Tus-Resumable is not 1.0.0", body = HttpError),
         (status = 413, description = "Upload-Length over the configured limit", body = HttpError),
-        (status = 422, description = "use_safe_filename is not a boolean", body = crate::error::HttpValidationError),
+        (status = 422, description = "use_safe_filename is not a boolean, or if_duplicate not store, reuse or refuse", body = crate::error::HttpValidationError),
         (status = 429, description = "32 unfinished uploads already", body = HttpError),
         (status = 500, description = "Unexpected failure", body = HttpError),
         (status = 503, description = "The data directory is unavailable, or (fleet mode) the shared storage cannot be reached", body = HttpError),
@@ -100,7 +100,7 @@ pub(crate) async fn create(
         (status = 403, description = "Not an admin token", body = HttpError),
         (status = 412, description = "Tus-Resumable is not 1.0.0", body = HttpError),
         (status = 413, description = "Upload-Length over the configured limit", body = HttpError),
-        (status = 422, description = "use_safe_filename is not a boolean", body = crate::error::HttpValidationError),
+        (status = 422, description = "use_safe_filename is not a boolean, or if_duplicate not store, reuse or refuse", body = crate::error::HttpValidationError),
         (status = 429, description = "32 unfinished uploads already", body = HttpError),
         (status = 500, description = "Unexpected failure", body = HttpError),
         (status = 503, description = "The data directory is unavailable, or (fleet mode) the shared storage cannot be reached", body = HttpError),
@@ -158,7 +158,7 @@ macro_rules! upload_routes {
                 (status = 401, description = "Missing or invalid token", body = HttpError),
                 $($forbidden)*
                 (status = 404, description = "No such upload for this subject, or it expired", body = HttpError),
-                (status = 409, description = "Upload-Offset is not the upload's offset, or (use_safe_filename false) the name is taken", body = HttpError),
+                (status = 409, description = "Upload-Offset is not the upload's offset, or (use_safe_filename false) the name is taken, or (if_duplicate refuse) the same bytes are live", body = HttpError),
                 (status = 412, description = "Tus-Resumable is not 1.0.0", body = HttpError),
                 (status = 413, description = "Bytes past Upload-Length", body = HttpError),
                 (status = 415, description = "Not application/offset+octet-stream", body = HttpError),

@@ -204,6 +204,7 @@ async fn finish(
         } else {
             OnClash::Refuse
         },
+        if_duplicate: info.if_duplicate,
     };
     let staged = {
         let claim = Arc::clone(claim);

@@ -23,6 +23,11 @@ pub struct BodyUploadLora {
     /// `false` makes a duplicate a 409.
     #[schema(value_type = bool, required = false, default = true)]
     use_safe_filename: Option<bool>,
+    /// When the same bytes are already live (same SHA-256): `store` them anyway (the
+    /// default), `reuse` the live file (200 with it, nothing stored), or `refuse` (409
+    /// naming it). Every answer lists such files in `duplicate_of`.
+    #[schema(value_type = lora_core::IfDuplicate, required = false, default = "store")]
+    if_duplicate: Option<String>,
 }
 
 /// `Body_admin_upload_lora`: the admin upload form.
@@ -41,6 +46,11 @@ pub struct BodyAdminUploadLora {
     /// `false` makes a duplicate a 409.
     #[schema(value_type = bool, required = false, default = true)]
     use_safe_filename: Option<bool>,
+    /// When the same bytes are already live (same SHA-256): `store` them anyway (the
+    /// default), `reuse` the live file (200 with it, nothing stored), or `refuse` (409
+    /// naming it). Every answer lists such files in `duplicate_of`.
+    #[schema(value_type = lora_core::IfDuplicate, required = false, default = "store")]
+    if_duplicate: Option<String>,
 }
 
 /// The `entity_type` values an upload route accepts, as an OpenAPI enum.

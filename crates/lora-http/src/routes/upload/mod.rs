@@ -8,7 +8,7 @@ use actix_multipart::{Field, Multipart, MultipartError};
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_LENGTH, HeaderMap};
 use actix_web::{HttpRequest, HttpResponse, web};
 use lora_auth::Claims;
-use lora_core::{EntityType, SafeFileName, Sha256, UploadRoute};
+use lora_core::{EntityType, IfDuplicate, SafeFileName, Sha256, UploadRoute};
 use lora_store::{Completed, Destination, OnClash, StagedFile, StagedUpload};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -45,6 +45,10 @@ pub struct LoRAUploadResponse {
     /// hash). Absent for pickle-based files and when the content check is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tensor_sha256: Option<Sha256>,
+    /// Other live files with the same bytes (same `sha256`), when the service knows of
+    /// any; with `if_duplicate=reuse` the answer is the live file itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<Vec<String>>,
 }
 
 /// `AdminLoRAUploadResponse`: the admin route's answer, which also names the entity type.
@@ -68,6 +72,13 @@ impl LoRAUploadResponse {
             upload_timestamp: lora_core::timestamp::format(completed.stored_at),
             sha256: completed.sha256,
             tensor_sha256: completed.tensor_sha256,
+            duplicate_of: (!completed.duplicate_of.is_empty()).then(|| {
+                completed
+                    .duplicate_of
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+            }),
         }
     }
 }
@@ -92,7 +103,7 @@ impl LoRAUploadResponse {
         (status = 200, description = "Stored", body = LoRAUploadResponse),
         (status = 400, description = "Entity type not allowed, bad extension or name, empty file, or content refused", body = HttpError),
         (status = 401, description = "Missing or invalid token", body = HttpError),
-        (status = 409, description = "The name is taken and use_safe_filename is false", body = HttpError),
+        (status = 409, description = "The name is taken and use_safe_filename is false, or the same bytes are live and if_duplicate is refuse", body = HttpError),
         (status = 408, description = "The body sent nothing for the idle timeout (LORA_UPLOAD_IDLE_TIMEOUT_SECS)", body = HttpError),
         (status = 413, description = "File larger than the configured limit", body = HttpError),
         (status = 422, description = "The form does not match the schema", body = HttpValidationError),
@@ -132,7 +143,7 @@ pub(crate) async fn user_upload(
         (status = 400, description = "Entity type not allowed, bad extension or name, empty file, or content refused", body = HttpError),
         (status = 401, description = "Missing or invalid token", body = HttpError),
         (status = 403, description = "Not an admin token", body = HttpError),
-        (status = 409, description = "The name is taken and use_safe_filename is false", body = HttpError),
+        (status = 409, description = "The name is taken and use_safe_filename is false, or the same bytes are live and if_duplicate is refuse", body = HttpError),
         (status = 408, description = "The body sent nothing for the idle timeout (LORA_UPLOAD_IDLE_TIMEOUT_SECS)", body = HttpError),
         (status = 413, description = "File larger than the configured limit", body = HttpError),
         (status = 422, description = "The form does not match the schema", body = HttpValidationError),
@@ -223,6 +234,7 @@ async fn read_form(
     let mut entity_raw: Option<String> = None;
     let mut entity_checked = false;
     let mut on_clash = OnClash::Version;
+    let mut if_duplicate = IfDuplicate::default();
     let mut file: Option<FilePart> = None;
     let mut seen: u64 = 0;
 
@@ -299,6 +311,17 @@ async fn read_form(
                     OnClash::Refuse
                 };
             }
+            Some("if_duplicate") => {
+                let value =
+                    read_text(&mut field, "if_duplicate", &mut seen, body_limit, idle).await?;
+                if_duplicate = IfDuplicate::parse(&value).ok_or_else(|| {
+                    ApiError::invalid(ValidationIssue::with_message(
+                        &["body", "if_duplicate"],
+                        IssueKind::Enum,
+                        "Input should be 'store', 'reuse' or 'refuse'",
+                    ))
+                })?;
+            }
             _ => drain(&mut field, &mut seen, body_limit, idle).await?,
         }
     }
@@ -319,6 +342,7 @@ async fn read_form(
             name,
             entity,
             on_clash,
+            if_duplicate,
         },
         staged,
     ))
