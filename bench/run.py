@@ -18,7 +18,10 @@ uploads, weights, doomed, versioned, listing, listing-load, evaluation), e.g.
 target/release. The weights phase uploads a 500 MiB fp16 LoRA (every weight scanned and
 the tensor data hashed as it arrives); `--baseline BIN` measures another server binary (an
 earlier commit's) in the same phase, rounds interleaved, so the two builds meet the same
-machine state. Exits with status 1 when a pass/fail check fails (a file placed by hand
+machine state. The catalogue phase runs a server of its own over 100,000 files placed by
+hand (10,000 before it starts, 90,000 while it runs): how long cataloguing takes, the
+listing at c=8 without and with base_model + q + sort, and how soon an upload's event
+reaches a subscriber. Exits with status 1 when a pass/fail check fails (a file placed by hand
 not listed within 2 s).
 """
 import argparse, http.client, json, os, shutil, socket, statistics, struct, subprocess, sys, tempfile, threading, time
@@ -27,7 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
 SECRET = "bench-secret-" + os.urandom(8).hex()
 
-PHASES = ("limits", "uploads", "weights", "doomed", "versioned", "listing", "listing-load", "evaluation")
+PHASES = ("limits", "uploads", "weights", "catalogue", "doomed", "versioned", "listing", "listing-load", "evaluation")
 # The phases whose inputs come from make_fixture; the others need only the server.
 FIXTURE_PHASES = {"limits", "uploads", "weights", "doomed", "versioned", "evaluation"}
 # Generated inputs: name -> make_fixture arguments.
@@ -283,6 +286,123 @@ def phase_weights(b, builds):
         label: {"median_s": round(median(times), 3), "mib_per_s": round(500 / median(times), 1),
                 "runs_s": [round(x, 3) for x in times], "peak_rss_mib": round(max(peaks) / 1024, 1)}
         for label, _, times, peaks in servers}
+
+
+def tiny_lora(metadata):
+    """A tiny LoRA (one 4×4 module, F16 zeros) whose metadata names its family: what the
+    catalogue reads from a header, at a few hundred bytes a file."""
+    tensors = {"lora_unet_x.lora_down.weight": [4, 4], "lora_unet_x.lora_up.weight": [4, 4]}
+    header, offset = {"__metadata__": metadata}, 0
+    for name, shape in tensors.items():
+        header[name] = {"dtype": "F16", "shape": shape, "data_offsets": [offset, offset + 32]}
+        offset += 32
+    text = json.dumps(header, separators=(",", ":"))
+    text += " " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text.encode() + bytes(offset)
+
+
+def place_files(data, start, count):
+    """Files placed by hand: every second one a Flux LoRA, every tenth of those with the
+    trigger word "inkwash", the rest SD1; spread over the entity folders."""
+    flux = tiny_lora({"ss_base_model_version": "flux1"})
+    ink = tiny_lora({"ss_base_model_version": "flux1", "ss_tag_frequency": json.dumps({"1_ink": {"inkwash": 3}})})
+    sd1 = tiny_lora({"ss_base_model_version": "sd_v1"})
+    for i in range(start, start + count):
+        folder = os.path.join(data, "models/loras", ENTITIES[i % len(ENTITIES)])
+        os.makedirs(folder, exist_ok=True)
+        content = (ink if i % 20 == 0 else flux) if i % 2 == 0 else sd1
+        with open(os.path.join(folder, f"cat_{i:06}.safetensors"), "wb") as f:
+            f.write(content)
+
+
+def catalogued(s, query, want, give_up_s=900):
+    """Seconds until the filtered listing `query` counts `want` files (polled every 0.2 s)."""
+    t = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+    while True:
+        conn.request("GET", f"/api/v1/admin/lora?{query}&limit=1", headers={"Authorization": f"Bearer {s.admin}"})
+        total = json.loads(conn.getresponse().read())["total"]
+        if total >= want:
+            return round(time.perf_counter() - t, 2)
+        assert time.perf_counter() - t < give_up_s, f"{total} of {want} after {give_up_s} s"
+        time.sleep(0.2)
+
+
+def event_latency(s, uploads=100):
+    """Seconds from an upload's answer (read by the client) to its `added` event at a
+    subscriber on the same node, for `uploads` uploads one after another."""
+    seen, lock = {}, threading.Lock()
+    ready = threading.Event()
+
+    def subscribe():
+        sock = socket.create_connection(("127.0.0.1", s.port))
+        sock.sendall(f"GET /api/v1/events HTTP/1.0\r\nAuthorization: Bearer {s.user}\r\n\r\n".encode())
+        reader = sock.makefile("rb")
+        ready.set()
+        for line in reader:
+            if line.startswith(b"data: "):
+                path = json.loads(line[6:]).get("partial_path")
+                with lock:
+                    seen.setdefault(path, time.perf_counter())
+
+    threading.Thread(target=subscribe, daemon=True).start()
+    ready.wait(10)
+    time.sleep(0.3)
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+    content, boundary, delays = tiny_safetensors(), "benchevents", []
+    for i in range(uploads):
+        name = f"event_{i:04}.safetensors"
+        body = multipart(boundary, [("entity_type", "styles")], name, content)
+        http_ok(conn, "POST", "/api/v1/lora/upload", s.user, body,
+                [("Content-Type", f"multipart/form-data; boundary={boundary}")])
+        answered = time.perf_counter()
+        deadline = answered + 5
+        while True:
+            with lock:
+                got = seen.get(f"styles/{name}")
+            if got is not None or time.perf_counter() > deadline:
+                break
+            time.sleep(0.0005)
+        assert got is not None, f"no event for {name}"
+        delays.append(max(0.0, got - answered))
+    delays.sort()
+    return {"uploads": uploads, "p50_ms": round(delays[len(delays) // 2] * 1000, 2),
+            "p99_ms": round(delays[int(len(delays) * 0.99) - 1] * 1000, 2),
+            "max_ms": round(delays[-1] * 1000, 2)}
+
+
+CATALOGUE_FIRST, CATALOGUE_FILES = 10_000, 100_000
+FILTERED = "base_model=flux&q=inkwash&sort=modified_at&order=desc&limit=100"
+
+
+def phase_catalogue(b, server_bin):
+    """The catalogue on a server of its own: 10,000 files placed by hand before it starts
+    (time to catalogue them), 90,000 more while it runs, then the listing at c=8 without
+    and with base_model + q + sort, and how soon an upload's event reaches a subscriber."""
+    s = Bench.__new__(Bench)
+    s.data, s.proc = os.path.join(os.path.dirname(b.data), "catalogue"), None
+    place_files(s.data, 0, CATALOGUE_FIRST)
+    os.sync()
+    start_server(s, server_bin)
+    res = {}
+    try:
+        res["build_10k_s"] = catalogued(s, "base_model=sd1", CATALOGUE_FIRST // 2) 
+        place_files(s.data, CATALOGUE_FIRST, CATALOGUE_FILES - CATALOGUE_FIRST)
+        os.sync()
+        res["add_90k_while_running_s"] = catalogued(s, "base_model=sd1", CATALOGUE_FILES // 2)
+        settle()
+        for label, query in (("unfiltered", "limit=100"), ("filtered", FILTERED)):
+            load = oha(["-c", "8", "-z", "10s", "-H", f"Authorization: Bearer {s.admin}",
+                        f"{s.base}/api/v1/admin/lora?{query}"])
+            assert set(load["statuses"]) == {"200"}, load["statuses"]
+            res[label] = load
+        settle()
+        res["events"] = event_latency(s)
+    finally:
+        s.proc.terminate()
+        s.proc.wait(timeout=60)
+    res["files"] = CATALOGUE_FILES
+    b.results["catalogue"] = res
 
 
 def phase_doomed(b):
@@ -622,6 +742,18 @@ def table_rows(results):
             rows.append((k.replace("_", " "), f"{r['median_s']} s ({r['mib_per_s']} MiB/s), peak RSS {r['peak_rss_mib']} MiB", ""))
     if "share_of_slowest_limit" in results.get("upload_500mib", {}):
         rows.append(("500 MiB upload vs slowest machine limit", f"{results['upload_500mib']['share_of_slowest_limit'] * 100:.0f} %", ""))
+    cat = results.get("catalogue")
+    if cat:
+        rows.append((f"catalogue of {CATALOGUE_FIRST:,} files placed by hand before start", f"{cat['build_10k_s']} s", ""))
+        rows.append((f"  {CATALOGUE_FILES - CATALOGUE_FIRST:,} more placed while running", f"{cat['add_90k_while_running_s']} s", ""))
+        for label in ("unfiltered", "filtered"):
+            x = cat[label]
+            rows.append((f"listing at {cat['files']:,} files, c=8, {label}" + (f" ({FILTERED})" if label == "filtered" else ""),
+                         f"{x['req_per_s']} req/s, p50 {x['p50_ms']} ms, p99 {x['p99_ms']} ms",
+                         "p99 ≤ 10 ms, req/s ≥ unfiltered" if label == "filtered" else ""))
+        e = cat["events"]
+        rows.append((f"upload answer → its event at a subscriber ({e['uploads']} uploads)",
+                     f"p50 {e['p50_ms']} ms, p99 {e['p99_ms']} ms, max {e['max_ms']} ms", "p99 ≤ 100 ms"))
     lora = results.get("upload_500mib_lora", {})
     for label, r in lora.items():
         rows.append((f"upload 500 MiB fp16 LoRA, {label}", f"{r['median_s']} s ({r['mib_per_s']} MiB/s), "
@@ -691,6 +823,9 @@ def main():
             print("phase weights…", file=sys.stderr)
             builds = [("this build", server_bin)] + ([("baseline", args.baseline)] if args.baseline else [])
             phase_weights(b, builds)
+        if "catalogue" in args.only:
+            print("phase catalogue…", file=sys.stderr)
+            phase_catalogue(b, server_bin)
         served = [p for p in args.only if p in SERVER_PHASES]
         if served:
             start_server(b, server_bin)

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use lora_core::{PartialPath, Sha256};
@@ -15,11 +16,12 @@ use crate::query::Query;
 use crate::row::{Entry, Facts, LiveRow, Read};
 
 /// The schema's version: an index written by another is rebuilt.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE files (
-    path TEXT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
     entity TEXT NOT NULL,
     name_lower TEXT NOT NULL,
     size INTEGER NOT NULL,
@@ -32,7 +34,8 @@ CREATE TABLE files (
     kind TEXT,
     meta TEXT,
     search TEXT NOT NULL
-) WITHOUT ROWID;
+);
+CREATE VIRTUAL TABLE search USING fts5(text, tokenize = 'trigram');
 CREATE TABLE tags (
     tag TEXT NOT NULL,
     path TEXT NOT NULL,
@@ -98,10 +101,20 @@ pub struct Unread {
     pub modified_ns: i128,
 }
 
+/// Read connections beside the writer (WAL lets them read while it writes).
+const READERS: usize = 2;
+/// Filtered counts remembered per index generation.
+const COUNTS_KEPT: usize = 256;
+
 /// The catalogue: the index and the metadata files it mirrors.
 #[derive(Debug)]
 pub struct Catalog {
     db: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    /// Bumped by every write: a remembered count is good for one generation only.
+    generation: AtomicU64,
+    counts: Mutex<HashMap<String, (u64, usize)>>,
     meta: MetaFiles,
 }
 
@@ -143,8 +156,19 @@ impl Catalog {
                 )
             }
         };
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open(index)?;
+                reader.execute_batch("PRAGMA query_only = ON;")?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Vec<_>, rusqlite::Error>>()?;
         let catalog = Self {
             db: Mutex::new(conn),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            generation: AtomicU64::new(0),
+            counts: Mutex::new(HashMap::new()),
             meta: MetaFiles::new(meta_root),
         };
         if opened != Opened::Existing {
@@ -153,8 +177,21 @@ impl Catalog {
         Ok((catalog, opened))
     }
 
-    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    /// The writer: every change goes through it, and bumps the generation when it is
+    /// taken and again when it is let go (a count read while the change was under way
+    /// is then never taken for the new state).
+    fn db(&self) -> Writer<'_> {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Writer {
+            conn: self.db.lock().unwrap_or_else(|p| p.into_inner()),
+            generation: &self.generation,
+        }
+    }
+
+    /// A read connection, in turn.
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Mirrors every metadata file into the index (a new or rebuilt index).
@@ -176,6 +213,11 @@ impl Catalog {
     ///
     /// [`CatalogError::Index`] when the index cannot be written.
     pub fn reconcile(&self, live: &[LiveRow]) -> Result<Reconciled, CatalogError> {
+        // Most passes find nothing new: they read, and leave the writer (and the counts
+        // remembered for this generation) alone.
+        if self.in_step(live)? {
+            return Ok(Reconciled::default());
+        }
         let mut db = self.db();
         let tx = db.transaction()?;
         let mut known: HashMap<String, (i64, i64, Option<String>)> = HashMap::new();
@@ -223,14 +265,38 @@ impl Catalog {
             }
         }
         for path in known.keys() {
-            tx.execute("DELETE FROM files WHERE path = ?1", params![path])?;
-            tx.execute("DELETE FROM tags WHERE path = ?1", params![path])?;
+            delete_row(&tx, path)?;
             if let Ok(path) = PartialPath::parse(path) {
                 done.removed.push(path);
             }
         }
         tx.commit()?;
         Ok(done)
+    }
+
+    /// Whether the index already holds exactly `live` (paths, sizes, times, known hashes).
+    fn in_step(&self, live: &[LiveRow]) -> Result<bool, CatalogError> {
+        let db = self.reader();
+        let mut stmt = db.prepare("SELECT path, size, modified_ns, sha256 FROM files")?;
+        let mut known: HashMap<String, (i64, i64, Option<String>)> = HashMap::new();
+        for row in stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+        })? {
+            let (path, stamp) = row?;
+            known.insert(path, stamp);
+        }
+        if known.len() != live.len() {
+            return Ok(false);
+        }
+        Ok(live.iter().all(|row| {
+            known
+                .get(&row.path.to_string())
+                .is_some_and(|(size, modified, sha)| {
+                    *size == i64::try_from(row.size).unwrap_or(i64::MAX)
+                        && *modified == nanos(row.modified)
+                        && (row.sha256.is_none() || *sha == row.sha256.map(|s| s.to_hex()))
+                })
+        }))
     }
 
     /// A file the service just stored (published, restored, installed): in the index at
@@ -243,10 +309,6 @@ impl Catalog {
         let meta = self.meta.get(Side::Live, &row.path)?;
         let mut db = self.db();
         let tx = db.transaction()?;
-        tx.execute(
-            "DELETE FROM files WHERE path = ?1",
-            params![row.path.to_string()],
-        )?;
         insert_live(&tx, row)?;
         tx.execute(
             "UPDATE files SET tensor_sha256 = ?2 WHERE path = ?1",
@@ -321,16 +383,7 @@ impl Catalog {
     }
 
     fn forget(&self, path: &PartialPath) -> Result<(), CatalogError> {
-        let db = self.db();
-        db.execute(
-            "DELETE FROM files WHERE path = ?1",
-            params![path.to_string()],
-        )?;
-        db.execute(
-            "DELETE FROM tags WHERE path = ?1",
-            params![path.to_string()],
-        )?;
-        Ok(())
+        delete_row(&self.db(), &path.to_string())
     }
 
     /// Files whose header is still to be read, at most `limit`.
@@ -339,7 +392,7 @@ impl Catalog {
     ///
     /// [`CatalogError::Index`] when the index cannot be read.
     pub fn unread(&self, limit: usize) -> Result<Vec<Unread>, CatalogError> {
-        let db = self.db();
+        let db = self.reader();
         let mut stmt =
             db.prepare("SELECT path, size, modified_ns FROM files WHERE state = ?1 LIMIT ?2")?;
         let rows = stmt.query_map(params![PENDING, limit as i64], |r| {
@@ -402,12 +455,33 @@ impl Catalog {
     /// [`CatalogError::Index`] when the index cannot be read.
     pub fn query(&self, query: &Query) -> Result<Page, CatalogError> {
         let (filter, params) = query.filter();
-        let db = self.db();
-        let total: i64 = db.query_row(
-            &format!("SELECT count(*) FROM files {filter}"),
-            params_from_iter(params.iter()),
-            |r| r.get(0),
-        )?;
+        let generation = self.generation.load(Ordering::SeqCst);
+        let key = format!("{filter}\u{0}{params:?}");
+        let remembered = {
+            let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            counts
+                .get(&key)
+                .filter(|(g, _)| *g == generation)
+                .map(|(_, n)| *n)
+        };
+        let db = self.reader();
+        let total = match remembered {
+            Some(total) => total,
+            None => {
+                let total: i64 = db.query_row(
+                    &format!("SELECT count(*) FROM files {filter}"),
+                    params_from_iter(params.iter()),
+                    |r| r.get(0),
+                )?;
+                let total = usize::try_from(total).unwrap_or(0);
+                let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+                if counts.len() >= COUNTS_KEPT {
+                    counts.clear();
+                }
+                counts.insert(key, (generation, total));
+                total
+            }
+        };
         let mut page_params = params;
         page_params.push((query.limit as i64).into());
         page_params.push((query.offset as i64).into());
@@ -420,10 +494,7 @@ impl Catalog {
             .query_map(params_from_iter(page_params.iter()), entry)?
             .filter_map(Result::transpose)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page {
-            items,
-            total: usize::try_from(total).unwrap_or(0),
-        })
+        Ok(Page { items, total })
     }
 
     /// The entries of `paths` that the index holds, by path.
@@ -439,7 +510,7 @@ impl Catalog {
         if paths.is_empty() {
             return Ok(out);
         }
-        let db = self.db();
+        let db = self.reader();
         for chunk in paths.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let mut stmt = db.prepare(&format!(
@@ -489,7 +560,7 @@ impl Catalog {
     ///
     /// [`CatalogError::Index`] when the index cannot be read.
     pub fn counts(&self) -> Result<(usize, usize), CatalogError> {
-        let db = self.db();
+        let db = self.reader();
         let (all, unread): (i64, i64) = db.query_row(
             "SELECT count(*), coalesce(sum(state = 0), 0) FROM files",
             [],
@@ -499,6 +570,31 @@ impl Catalog {
             usize::try_from(all).unwrap_or(0),
             usize::try_from(unread).unwrap_or(0),
         ))
+    }
+}
+
+/// The writer connection while a change holds it.
+struct Writer<'a> {
+    conn: std::sync::MutexGuard<'a, Connection>,
+    generation: &'a AtomicU64,
+}
+
+impl std::ops::Deref for Writer<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Writer<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -604,8 +700,9 @@ fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Entry>> {
 
 fn insert_live(db: &Connection, row: &LiveRow) -> Result<(), CatalogError> {
     let key = row.path.to_string();
+    delete_row(db, &key)?;
     db.execute(
-        "INSERT OR REPLACE INTO files (path, entity, name_lower, size, modified_ns, sha256, state, search)
+        "INSERT INTO files (path, entity, name_lower, size, modified_ns, sha256, state, search)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             key,
@@ -663,9 +760,29 @@ fn refresh_search(db: &Connection, key: &str) -> Result<(), CatalogError> {
         text.extend(m.tags().iter().cloned());
         text.extend(m.description().map(str::to_owned));
     }
+    let text = text.join("\n").to_lowercase();
     db.execute(
         "UPDATE files SET search = ?2 WHERE path = ?1",
-        params![key, text.join("\n").to_lowercase()],
+        params![key, text],
     )?;
+    db.execute(
+        "DELETE FROM search WHERE rowid = (SELECT id FROM files WHERE path = ?1)",
+        params![key],
+    )?;
+    db.execute(
+        "INSERT INTO search (rowid, text) SELECT id, ?2 FROM files WHERE path = ?1",
+        params![key, text],
+    )?;
+    Ok(())
+}
+
+/// Removes a file's row, its search text and its tags.
+fn delete_row(db: &Connection, key: &str) -> Result<(), CatalogError> {
+    db.execute(
+        "DELETE FROM search WHERE rowid = (SELECT id FROM files WHERE path = ?1)",
+        params![key],
+    )?;
+    db.execute("DELETE FROM files WHERE path = ?1", params![key])?;
+    db.execute("DELETE FROM tags WHERE path = ?1", params![key])?;
     Ok(())
 }

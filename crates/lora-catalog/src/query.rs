@@ -85,11 +85,16 @@ impl Query {
             params.push(Value::Text(tag.trim().to_lowercase()));
         }
         if let Some(q) = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            clauses.push(r"search LIKE ? ESCAPE '\'");
-            params.push(Value::Text(format!(
-                "%{}%",
-                like_escaped(&q.to_lowercase())
-            )));
+            let q = q.to_lowercase();
+            if q.chars().count() >= 3 {
+                // The trigram index: a phrase of three or more characters matches where
+                // the text holds it, without a scan.
+                clauses.push("id IN (SELECT rowid FROM search WHERE search MATCH ?)");
+                params.push(Value::Text(format!("\"{}\"", q.replace('"', "\"\""))));
+            } else {
+                clauses.push(r"search LIKE ? ESCAPE '\'");
+                params.push(Value::Text(format!("%{}%", like_escaped(&q))));
+            }
         }
         let clause = if clauses.is_empty() {
             String::new()

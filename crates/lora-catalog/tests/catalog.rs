@@ -137,6 +137,29 @@ fn filters_and_sorts_run_in_the_index() {
         .unwrap();
     assert_eq!(page.total, 2, "total counts the filtered set, not the page");
     assert_eq!(page.items.len(), 1);
+    // A remembered count is dropped by the next change.
+    let flux = || {
+        catalog
+            .query(&Query {
+                base_model: Some("flux".into()),
+                limit: 1,
+                ..Query::default()
+            })
+            .unwrap()
+            .total
+    };
+    assert_eq!((flux(), flux()), (1, 1));
+    let more = [
+        row("styles/Ink_Wash.safetensors", 300, 30),
+        row("faces/anna.safetensors", 100, 10),
+        row("styles/broken.safetensors", 200, 20),
+        row("styles/second.safetensors", 5, 5),
+    ];
+    catalog.reconcile(&more).unwrap();
+    for file in catalog.unread(10).unwrap() {
+        catalog.read(&file, &facts("flux", &["second"])).unwrap();
+    }
+    assert_eq!(flux(), 2);
     // The unreadable file has no facts, never wrong ones.
     let broken = catalog
         .entries(&[PartialPath::parse("styles/broken.safetensors").unwrap()])

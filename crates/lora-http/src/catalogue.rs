@@ -244,8 +244,10 @@ fn read_header(path: &camino::Utf8Path) -> Read {
 pub(crate) async fn run(catalogue: Arc<Catalogue>) {
     loop {
         let this = Arc::clone(&catalogue);
+        let mut more = false;
         match actix_web::web::block(move || this.pass()).await {
             Ok(Ok(pass)) => {
+                more = pass.read == READS_PER_PASS;
                 let r = &pass.reconciled;
                 let (added, changed, removed) = (r.added.len(), r.changed.len(), r.removed.len());
                 if added + changed + removed + pass.read > 0 {
@@ -255,6 +257,9 @@ pub(crate) async fn run(catalogue: Arc<Catalogue>) {
             Ok(Err(e)) => tracing::warn!(error = %e, "a catalogue pass failed; will try again"),
             Err(e) => tracing::warn!(error = %e, "the catalogue pass could not run"),
         }
-        catalogue.wait(PASS_EVERY).await;
+        // Headers still unread (a folder of files placed by hand): the next pass at once.
+        if !more {
+            catalogue.wait(PASS_EVERY).await;
+        }
     }
 }
