@@ -105,6 +105,8 @@ pub struct Unread {
 const READERS: usize = 2;
 /// Filtered counts remembered per index generation.
 const COUNTS_KEPT: usize = 256;
+/// Pages remembered per index generation (each at most a listing's 1,000 items).
+const PAGES_KEPT: usize = 64;
 
 /// The catalogue: the index and the metadata files it mirrors.
 #[derive(Debug)]
@@ -115,6 +117,7 @@ pub struct Catalog {
     /// Bumped by every write: a remembered count is good for one generation only.
     generation: AtomicU64,
     counts: Mutex<HashMap<String, (u64, usize)>>,
+    pages: Mutex<HashMap<String, (u64, Page)>>,
     meta: MetaFiles,
 }
 
@@ -169,6 +172,7 @@ impl Catalog {
             next_reader: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
             counts: Mutex::new(HashMap::new()),
+            pages: Mutex::new(HashMap::new()),
             meta: MetaFiles::new(meta_root),
         };
         if opened != Opened::Existing {
@@ -456,6 +460,20 @@ impl Catalog {
     pub fn query(&self, query: &Query) -> Result<Page, CatalogError> {
         let (filter, params) = query.filter();
         let generation = self.generation.load(Ordering::SeqCst);
+        // The same page of an unchanged index (a pipeline polling its filter): as
+        // remembered.
+        let page_key = format!(
+            "{filter}\u{0}{params:?}\u{0}{}\u{0}{}\u{0}{}",
+            query.order_by(),
+            query.limit,
+            query.offset
+        );
+        {
+            let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, page)) = pages.get(&page_key).filter(|(g, _)| *g == generation) {
+                return Ok(page.clone());
+            }
+        }
         let key = format!("{filter}\u{0}{params:?}");
         let remembered = {
             let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -494,7 +512,13 @@ impl Catalog {
             .query_map(params_from_iter(page_params.iter()), entry)?
             .filter_map(Result::transpose)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, total })
+        let page = Page { items, total };
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        if pages.len() >= PAGES_KEPT {
+            pages.clear();
+        }
+        pages.insert(page_key, (generation, page.clone()));
+        Ok(page)
     }
 
     /// The entries of `paths` that the index holds, by path.
