@@ -69,6 +69,41 @@ pub struct Event {
     pub at: String,
 }
 
+/// The event that tells a client to list again (`event: reset`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ResetEvent {
+    /// Always `reset`.
+    #[serde(rename = "type")]
+    #[schema(example = "reset")]
+    pub kind: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What a `data:` line of the stream holds: a change, or a reset.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum StreamEvent {
+    /// A change.
+    Change(Event),
+    /// List again.
+    Reset(ResetEvent),
+}
+
+/// One frame of the stream as Server-Sent Events parse it: `event` names it, `data` holds
+/// a `StreamEvent` as JSON, `id` its id (to send back as `Last-Event-ID`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SseFrame {
+    /// `added`, `removed`, `restored`, `purged`, `meta` or `reset`.
+    pub event: Option<String>,
+    /// The event as JSON (a `StreamEvent`).
+    pub data: Option<String>,
+    /// The event's id (absent on `reset`).
+    pub id: Option<String>,
+    /// The reconnection delay the server asks for, in milliseconds (first frame).
+    pub retry: Option<u64>,
+}
+
 /// The events of one server.
 #[derive(Debug)]
 pub(crate) struct Events {
@@ -155,7 +190,7 @@ impl Events {
 
 /// One event as its SSE frame.
 pub(crate) fn frame(event: &Event) -> String {
-    let data = serde_json::to_string(event).unwrap_or_default();
+    let data = serde_json::to_string(&StreamEvent::Change(event.clone())).unwrap_or_default();
     format!(
         "id: {}\nevent: {}\ndata: {data}\n\n",
         event.id,
@@ -165,7 +200,12 @@ pub(crate) fn frame(event: &Event) -> String {
 
 /// The frame telling a client to list again (its resume point is gone).
 pub(crate) fn reset_frame() -> String {
-    "event: reset\ndata: {\"type\":\"reset\",\"reason\":\"the events since Last-Event-ID are no longer kept: list again\"}\n\n".to_owned()
+    let reset = ResetEvent {
+        kind: "reset".into(),
+        reason: "the events since Last-Event-ID are no longer kept: list again".into(),
+    };
+    let data = serde_json::to_string(&StreamEvent::Reset(reset)).unwrap_or_default();
+    format!("event: reset\ndata: {data}\n\n")
 }
 
 #[cfg(test)]

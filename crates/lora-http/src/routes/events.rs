@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::HttpError;
-use crate::events::{Event, HEARTBEAT, Start, frame, reset_frame};
+use crate::events::{HEARTBEAT, SseFrame, Start, frame, reset_frame};
 use crate::{ApiError, AppState, UserClaims};
 
 /// Follow changes (Server-Sent Events).
@@ -28,7 +28,7 @@ use crate::{ApiError, AppState, UserClaims};
         ("Last-Event-ID" = Option<u64>, Header, description = "The id of the last event received"),
     ),
     responses(
-        (status = 200, description = "The event stream (text/event-stream; each `data:` line is an Event)", body = Event, content_type = "text/event-stream"),
+        (status = 200, description = "The event stream (text/event-stream; each `data:` line is an Event, or a ResetEvent)", body = SseFrame, content_type = "text/event-stream"),
         (status = 401, description = "Missing or invalid token", body = HttpError),
         (status = 500, description = "Unexpected failure", body = HttpError),
     ),
