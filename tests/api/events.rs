@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-/// A subscriber reading the stream line by line (HTTP/1.0: the body is the raw stream,
-/// with no chunk framing).
+/// A subscriber reading the stream line by line (the chunk-size lines of the chunked
+/// framing are skipped with everything that is not an event field).
 struct Subscriber {
     reader: BufReader<TcpStream>,
 }
@@ -170,4 +170,30 @@ fn a_file_placed_by_hand_is_announced_by_the_catalogue_pass() {
     std::fs::remove_file(app.live().join("clothes/by_hand.safetensors")).unwrap();
     let (name, _) = live.next();
     assert_eq!(name, "removed");
+}
+
+#[test]
+fn an_idle_stream_gets_a_comment_every_heartbeat() {
+    let app = spawn_app_with(|s| s.with_event_heartbeat(Duration::from_millis(200)));
+    let mut idle = Subscriber::open(&app, None);
+    // Two heartbeats, and nothing else, arrive while nothing happens.
+    let mut comments = 0;
+    while comments < 2 {
+        let mut line = String::new();
+        assert!(
+            idle.reader.read_line(&mut line).unwrap() > 0,
+            "the stream ended"
+        );
+        if line.starts_with(": keep-alive") {
+            comments += 1;
+        } else {
+            // The frames arrive in chunks (their sizes are lines of hex digits).
+            let chunk_size =
+                !line.trim().is_empty() && line.trim().chars().all(|c| c.is_ascii_hexdigit());
+            assert!(
+                line.starts_with("retry:") || line.trim().is_empty() || chunk_size,
+                "{line}"
+            );
+        }
+    }
 }

@@ -16,8 +16,9 @@ use utoipa::ToSchema;
 pub(crate) const HISTORY: usize = 10_000;
 /// Events a subscriber may fall behind the newest before it is dropped (its buffer).
 pub(crate) const SUBSCRIBER_BUFFER: usize = 1024;
-/// How often an idle stream gets a comment, so proxies and clients see it is alive.
-pub(crate) const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How often an idle stream gets a comment, so proxies and clients see it is alive
+/// (`AppState::with_event_heartbeat` changes it).
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
 
 /// What happened to a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -107,6 +108,8 @@ pub struct SseFrame {
 /// The events of one server.
 #[derive(Debug)]
 pub(crate) struct Events {
+    /// How often an idle stream gets a comment, in milliseconds.
+    heartbeat_ms: std::sync::atomic::AtomicU64,
     node: String,
     sender: broadcast::Sender<Event>,
     history: Mutex<VecDeque<Event>>,
@@ -129,10 +132,23 @@ impl Events {
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".into());
         Self {
+            heartbeat_ms: std::sync::atomic::AtomicU64::new(DEFAULT_HEARTBEAT.as_millis() as u64),
             node,
             sender: broadcast::channel(SUBSCRIBER_BUFFER).0,
             history: Mutex::new(VecDeque::with_capacity(HISTORY)),
         }
+    }
+
+    /// How often an idle stream gets a comment.
+    pub(crate) fn heartbeat(&self) -> Duration {
+        Duration::from_millis(self.heartbeat_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Sets how often an idle stream gets a comment (at least every millisecond).
+    pub(crate) fn set_heartbeat(&self, every: Duration) {
+        let ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.heartbeat_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Records and broadcasts a change of `path`.

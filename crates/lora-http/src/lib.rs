@@ -49,6 +49,7 @@ pub use console::CONSOLE_CSP;
 pub use error::{
     ApiError, Code, Detail, HttpError, HttpValidationError, IssueKind, LocItem, ValidationIssue,
 };
+pub use events::DEFAULT_HEARTBEAT as DEFAULT_EVENT_HEARTBEAT;
 pub use extract::auth::{AdminClaims, UserClaims};
 pub use extract::json::{ApiJson, MAX_JSON_BODY};
 pub use ingest::idle::DEFAULT_BODY_IDLE_TIMEOUT;

@@ -127,6 +127,14 @@ impl AppState {
         self
     }
 
+    /// Sends idle event streams a comment line every `every` (default
+    /// [`crate::DEFAULT_EVENT_HEARTBEAT`], 15 s), so proxies and clients see them alive.
+    #[must_use]
+    pub fn with_event_heartbeat(self, every: std::time::Duration) -> Self {
+        self.events.set_heartbeat(every);
+        self
+    }
+
     /// Sets the largest accepted file, in bytes.
     #[must_use]
     pub fn with_max_upload_bytes(mut self, limit: u64) -> Self {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::HttpError;
-use crate::events::{HEARTBEAT, SseFrame, Start, frame, reset_frame};
+use crate::events::{SseFrame, Start, frame, reset_frame};
 use crate::{ApiError, AppState, UserClaims};
 
 /// Follow changes (Server-Sent Events).
@@ -47,6 +47,7 @@ pub(crate) async fn stream(
             .unwrap_or(0)
     });
     let (start, receiver) = state.events.subscribe(last);
+    let heartbeat = state.events.heartbeat();
     let mut first = vec!["retry: 3000\n\n".to_owned()];
     match start {
         Start::Replay(missed) => first.extend(missed.iter().map(frame)),
@@ -54,11 +55,11 @@ pub(crate) async fn stream(
     }
     let body = futures_util::stream::unfold(
         (first.into_iter(), receiver),
-        |(mut pending, mut live)| async move {
+        move |(mut pending, mut live)| async move {
             if let Some(text) = pending.next() {
                 return Some((Ok::<_, Infallible>(Bytes::from(text)), (pending, live)));
             }
-            let next = match actix_web::rt::time::timeout(HEARTBEAT, live.recv()).await {
+            let next = match actix_web::rt::time::timeout(heartbeat, live.recv()).await {
                 Err(_) => Bytes::from_static(b": keep-alive\n\n"),
                 Ok(Ok(event)) => Bytes::from(frame(&event)),
                 // Fallen too far behind, or shutting down: the client resumes with
