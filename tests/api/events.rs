@@ -90,33 +90,23 @@ fn every_change_reaches_a_subscriber_and_a_resume_replays_what_was_missed() {
     assert_eq!(added["sha256"], stored.json()["sha256"]);
     assert!(added["node"].as_str().is_some_and(|n| !n.is_empty()));
 
-    let body = r#"{"partial_path": "styles/ev.safetensors", "tags": ["x"]}"#;
-    assert_eq!(
-        app.admin_json("PATCH", "/api/v1/admin/lora/meta", body)
-            .status,
-        200
-    );
-    assert_eq!(
-        app.delete(r#"{"partial_path": "styles/ev.safetensors"}"#)
-            .status,
-        200
-    );
+    // Tag, delete, restore, delete again, purge: each answered 200.
     let restore = r#"{"bin_path": "styles/ev.safetensors"}"#;
-    assert_eq!(
-        app.admin_json("POST", "/api/v1/admin/bin/restore", restore)
-            .status,
-        200
-    );
-    assert_eq!(
-        app.delete(r#"{"partial_path": "styles/ev.safetensors"}"#)
-            .status,
-        200
-    );
-    assert_eq!(
-        app.admin_json("DELETE", "/api/v1/admin/bin", restore)
-            .status,
-        200
-    );
+    let ev = r#"{"partial_path": "styles/ev.safetensors"}"#;
+    let tag = r#"{"partial_path": "styles/ev.safetensors", "tags": ["x"]}"#;
+    for (method, route, body) in [
+        ("PATCH", "/api/v1/admin/lora/meta", tag),
+        ("DELETE", "/api/v1/admin/lora", ev),
+        ("POST", "/api/v1/admin/bin/restore", restore),
+        ("DELETE", "/api/v1/admin/lora", ev),
+        ("DELETE", "/api/v1/admin/bin", restore),
+    ] {
+        assert_eq!(
+            app.admin_json(method, route, body).status,
+            200,
+            "{method} {route}"
+        );
+    }
     let seen: Vec<(String, String)> = (0..6)
         .map(|_| live.next())
         .map(|(name, e)| (name, e["partial_path"].as_str().unwrap().to_owned()))

@@ -148,14 +148,7 @@ fn the_corpus_covers_every_family_kind_and_network_type() {
         }
     }
     let kinds: HashSet<&str> = fixtures.iter().map(|f| f.expected.kind).collect();
-    for kind in [
-        FileKind::Lora,
-        FileKind::Checkpoint,
-        FileKind::Embedding,
-        FileKind::Vae,
-        FileKind::Controlnet,
-        FileKind::Unknown,
-    ] {
+    for kind in FileKind::ALL {
         assert!(
             kinds.contains(kind.as_str()),
             "no {} fixture",
@@ -163,18 +156,11 @@ fn the_corpus_covers_every_family_kind_and_network_type() {
         );
     }
     let types: HashSet<&str> = fixtures.iter().map(|f| f.expected.network_type).collect();
-    for t in [
-        NetworkType::Lora,
-        NetworkType::Locon,
-        NetworkType::Loha,
-        NetworkType::Lokr,
-        NetworkType::Oft,
-        NetworkType::Boft,
-        NetworkType::Glora,
-        NetworkType::Ia3,
-        NetworkType::Full,
-        NetworkType::Mixed,
-    ] {
+    // Every type but `unknown` (what a non-adapter file has).
+    for t in NetworkType::ALL
+        .into_iter()
+        .filter(|t| *t != NetworkType::Unknown)
+    {
         assert!(types.contains(t.as_str()), "no {} fixture", t.as_str());
     }
 }
