@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod blob;
+mod catalogue;
 #[path = "../common/clients.rs"]
 mod clients;
 #[path = "../common/server.rs"]

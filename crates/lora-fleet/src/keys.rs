@@ -36,6 +36,12 @@ impl Keys {
         }
     }
 
+    /// Where the catalogue's facts of the bytes with SHA-256 `hex` are kept: by content,
+    /// so a delete, a restore or a second copy moves nothing.
+    pub(crate) fn facts(&self, hex: &str) -> Path {
+        self.under(&format!("facts/{hex}.json"))
+    }
+
     /// The prefix itself.
     pub(crate) fn root(&self) -> Path {
         Path::from(self.prefix.as_str())

@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use lora_core::{EntityType, PartialPath, SafeFileName};
+use lora_core::{EntityType, PartialPath, SafeFileName, Sha256};
 use lora_store::{
     BinEntry, BinListing, Binned, Destination, Ensured, Listing, LiveFile, OnClash, Page,
     Published, Purged, RemoteHealth, ReplicaHealth, Repository, Restored, StagedFile, StagedUpload,
@@ -272,6 +272,18 @@ impl Repository for Fleet {
         let mut health = self.vitals.health(&self.config);
         health.replica = self.replica_health();
         Some(health)
+    }
+
+    fn put_facts(&self, sha256: &Sha256, facts: Vec<u8>) -> Result<(), StoreError> {
+        let key = self.keys.facts(&sha256.to_hex());
+        self.block_on(self.bucket.put_small(&key, facts))
+            .map_err(|e| self.remote("keep a file's facts in the bucket", e))
+    }
+
+    fn get_facts(&self, sha256: &Sha256) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = self.keys.facts(&sha256.to_hex());
+        self.block_on(self.bucket.get_small(&key))
+            .map_err(|e| self.remote("read a file's facts from the bucket", e))
     }
 }
 

@@ -25,7 +25,13 @@ pub(crate) struct Catalogue {
     wake: tokio::sync::Notify,
     /// Where changes the passes find (files placed by hand, or by another node) go.
     events: Arc<crate::events::Events>,
+    /// Facts asked of the repository and not found, and when (asked again a minute
+    /// later, not on every pass).
+    missed: std::sync::Mutex<std::collections::HashMap<Sha256, std::time::Instant>>,
 }
+
+/// How long a fact the repository did not have is not asked for again.
+const ASK_AGAIN: Duration = Duration::from_secs(60);
 
 /// A live file the catalogue knows, as an upload answer names it.
 #[derive(Debug, Clone)]
@@ -67,6 +73,7 @@ impl Catalogue {
                     local: Arc::clone(local),
                     wake: tokio::sync::Notify::new(),
                     events,
+                    missed: std::sync::Mutex::new(std::collections::HashMap::new()),
                 }))
             }
             Err(e) => {
@@ -123,12 +130,23 @@ impl Catalogue {
         }
         let mut read = 0;
         for file in self.catalog.unread(READS_PER_PASS)? {
-            // Not on this disk (a fleet node's working set): its facts wait.
-            let Ok(on_disk) = self.local.resolve(&file.path) else {
-                continue;
-            };
-            self.catalog.read(&file, &read_header(&on_disk))?;
-            read += 1;
+            let sha = shas.get(&file.path).copied().flatten();
+            match self.local.resolve(&file.path) {
+                Ok(on_disk) => {
+                    let facts = read_header(&on_disk);
+                    self.catalog.read(&file, &facts)?;
+                    self.keep_facts(sha, &facts);
+                    read += 1;
+                }
+                // Not on this disk (a fleet node's working set): the facts the node that
+                // stored it kept beside it, if any.
+                Err(_) => {
+                    if let Some(facts) = sha.and_then(|sha| self.kept_facts(sha)) {
+                        self.catalog.read(&file, &Read::Facts(facts))?;
+                        read += 1;
+                    }
+                }
+            }
         }
         let bin = self.repository.list_bin(None, 0, usize::MAX)?;
         let binned: Vec<PartialPath> = bin.items.into_iter().map(|e| e.bin_path).collect();
@@ -163,7 +181,9 @@ impl Catalogue {
             self.catalog.added(&row, tensor_sha256)?;
             for file in self.catalog.unread(READS_PER_PASS)? {
                 if file.path == *path {
-                    self.catalog.read(&file, &read_header(&on_disk))?;
+                    let facts = read_header(&on_disk);
+                    self.catalog.read(&file, &facts)?;
+                    self.keep_facts(sha256, &facts);
                 }
             }
             Ok(())
@@ -196,6 +216,49 @@ impl Catalogue {
                 Vec::new()
             }
         }
+    }
+
+    /// Keeps what a header read gave beside the bytes in the repository (fleet mode: the
+    /// bucket), for nodes that do not hold them; a failure only costs those nodes the
+    /// facts (logged).
+    fn keep_facts(&self, sha256: Option<Sha256>, read: &Read) {
+        let (Some(sha256), Read::Facts(facts)) = (sha256, read) else {
+            return;
+        };
+        let Ok(json) = serde_json::to_vec(facts) else {
+            return;
+        };
+        if let Err(e) = self.repository.put_facts(&sha256, json) {
+            tracing::warn!(error = %e, "could not keep a file's facts beside it");
+        }
+    }
+
+    /// The facts the repository keeps for `sha256`, asked at most once a minute while
+    /// it has none.
+    fn kept_facts(&self, sha256: Sha256) -> Option<Facts> {
+        {
+            let missed = self.missed.lock().unwrap_or_else(|p| p.into_inner());
+            if missed
+                .get(&sha256)
+                .is_some_and(|at| at.elapsed() < ASK_AGAIN)
+            {
+                return None;
+            }
+        }
+        let found = self
+            .repository
+            .get_facts(&sha256)
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not read a file's facts");
+                None
+            })
+            .and_then(|json| serde_json::from_slice::<Facts>(&json).ok());
+        let mut missed = self.missed.lock().unwrap_or_else(|p| p.into_inner());
+        match &found {
+            Some(_) => missed.remove(&sha256),
+            None => missed.insert(sha256, std::time::Instant::now()),
+        };
+        found
     }
 
     /// A file the service moved into the bin.

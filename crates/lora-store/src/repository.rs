@@ -10,7 +10,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use lora_core::{EntityType, PartialPath, SafeFileName};
+use lora_core::{EntityType, PartialPath, SafeFileName, Sha256};
 use time::OffsetDateTime;
 
 use crate::{
@@ -189,6 +189,28 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
     /// The shared storage's health; `None` for a local store.
     fn remote_health(&self) -> Option<RemoteHealth> {
         None
+    }
+
+    /// Keeps `facts` (a catalogue's reading of a file's header, as JSON) beside the
+    /// bytes whose SHA-256 is `sha256`, for nodes that do not hold them. A local store
+    /// keeps nothing: every file it lists is on its disk to be read.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Remote`] when the shared storage cannot be reached.
+    fn put_facts(&self, sha256: &Sha256, facts: Vec<u8>) -> Result<(), StoreError> {
+        let _ = (sha256, facts);
+        Ok(())
+    }
+
+    /// The facts kept for the bytes whose SHA-256 is `sha256`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Remote`] when the shared storage cannot be reached.
+    fn get_facts(&self, sha256: &Sha256) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = sha256;
+        Ok(None)
     }
 }
 
