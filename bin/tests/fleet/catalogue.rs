@@ -1,7 +1,38 @@
 //! The catalogue in fleet mode: a file's facts travel with it, so a node that does not
 //! hold the file still lists and filters it by what its header says.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
 use super::support::*;
+
+/// Reads `node`'s event stream until an event named `name` for `path` arrives (bounded
+/// by the read timeout).
+fn wait_for_event(events: &mut BufReader<TcpStream>, name: &str, path: &str) {
+    let mut last = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(events.read_line(&mut line).unwrap() > 0, "the stream ended");
+        if let Some(event) = line.strip_prefix("event: ") {
+            last = event.trim().to_owned();
+        } else if line.starts_with("data: ") && last == name && line.contains(path) {
+            return;
+        }
+    }
+}
+
+fn subscribe(node: &Node) -> BufReader<TcpStream> {
+    let mut s = TcpStream::connect(&node.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET /api/v1/events HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        node.user
+    )
+    .unwrap();
+    BufReader::new(s)
+}
 
 #[test]
 fn a_node_that_does_not_hold_a_file_still_knows_its_facts() {

@@ -28,6 +28,9 @@ pub(crate) struct Catalogue {
     /// Facts asked of the repository and not found, and when (asked again a minute
     /// later, not on every pass).
     missed: std::sync::Mutex<std::collections::HashMap<Sha256, std::time::Instant>>,
+    /// Fleet mode: whether this node held each file at the last pass (`None` before the
+    /// first), to announce copies made and dropped.
+    held: std::sync::Mutex<Option<std::collections::HashMap<PartialPath, bool>>>,
 }
 
 /// How long a fact the repository did not have is not asked for again.
@@ -74,6 +77,7 @@ impl Catalogue {
                     wake: tokio::sync::Notify::new(),
                     events,
                     missed: std::sync::Mutex::new(std::collections::HashMap::new()),
+                    held: std::sync::Mutex::new(None),
                 }))
             }
             Err(e) => {
@@ -107,6 +111,7 @@ impl Catalogue {
     /// The listing's or the index's errors.
     pub(crate) fn pass(&self) -> Result<Pass, crate::ApiError> {
         let listing = self.repository.list(None, 0, usize::MAX)?;
+        self.announce_copies(&listing.items);
         let rows: Vec<LiveRow> = listing
             .items
             .into_iter()
@@ -216,6 +221,34 @@ impl Catalogue {
                 Vec::new()
             }
         }
+    }
+
+    /// Fleet mode: `replicated` for files this node holds now and did not at the last
+    /// pass, `evicted` for the reverse (files that stayed listed). One machine lists no
+    /// `local`: nothing to announce.
+    fn announce_copies(&self, items: &[lora_store::LiveFile]) {
+        use crate::events::EventKind;
+        let now: std::collections::HashMap<PartialPath, bool> = items
+            .iter()
+            .filter_map(|f| Some((f.partial_path.clone(), f.local?)))
+            .collect();
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(before) = held.as_ref() {
+            for (path, local) in &now {
+                match (before.get(path), local) {
+                    (Some(false), true) => {
+                        let sha = items
+                            .iter()
+                            .find(|f| &f.partial_path == path)
+                            .and_then(|f| f.sha256);
+                        self.events.emit(EventKind::Replicated, path, sha);
+                    }
+                    (Some(true), false) => self.events.emit(EventKind::Evicted, path, None),
+                    _ => {}
+                }
+            }
+        }
+        *held = Some(now);
     }
 
     /// Keeps what a header read gave beside the bytes in the repository (fleet mode: the

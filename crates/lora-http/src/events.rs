@@ -34,6 +34,10 @@ pub enum EventKind {
     Purged,
     /// The user's metadata of a file changed.
     Meta,
+    /// Fleet mode: this node now holds a copy of the file.
+    Replicated,
+    /// Fleet mode: this node no longer holds its copy (the file stays in the bucket).
+    Evicted,
 }
 
 impl EventKind {
@@ -44,6 +48,8 @@ impl EventKind {
             EventKind::Restored => "restored",
             EventKind::Purged => "purged",
             EventKind::Meta => "meta",
+            EventKind::Replicated => "replicated",
+            EventKind::Evicted => "evicted",
         }
     }
 }

@@ -12,7 +12,8 @@ use crate::{ApiError, AppState, UserClaims};
 
 /// Follow changes (Server-Sent Events).
 ///
-/// A `text/event-stream` of `added`, `removed`, `restored`, `purged` and `meta` events,
+/// A `text/event-stream` of `added`, `removed`, `restored`, `purged` and `meta` events
+/// (and in fleet mode `replicated` and `evicted`, for this node's copies),
 /// each with `id`, `type`, `partial_path`, `entity_type`, `sha256`, `node` and `at` (the
 /// `Event` schema). Reconnect with `Last-Event-ID` to get what was missed: the last 10,000
 /// events are kept; older (or from before the server started) answers a `reset` event,
