@@ -40,13 +40,15 @@ fn a_node_that_does_not_hold_a_file_still_knows_its_facts() {
     let a = Node::start(&weed, "facts");
     let (status, _) = a.upload("kept.safetensors", &lora(3), true);
     assert_eq!(status, 200);
-    // B holds nothing unasked (a budget of one byte): the file is only in the bucket.
+    // B holds nothing unasked (a node with a budget only fetches what is ensured): the
+    // file is only in the bucket.
+    let budget = (lora(3).len() * 2).to_string();
     let b = Node::start_syncing(
         &weed,
         "facts",
         tempfile::tempdir().unwrap(),
         1,
-        &[("LORA_REPLICA_BUDGET_BYTES", "1")],
+        &[("LORA_REPLICA_BUDGET_BYTES", budget.as_str())],
     );
     eventually(
         "B lists the file, and its facts, without holding it",
@@ -64,4 +66,10 @@ fn a_node_that_does_not_hold_a_file_still_knows_its_facts() {
             .exists(),
         "read from the bucket's facts, not from a copy"
     );
+    // B's copy made by an ensure: announced on B's stream.
+    let mut events = subscribe(&b);
+    let body = r#"{"partial_path": "styles/kept.safetensors", "lease_secs": 0}"#;
+    let (status, answer) = b.json("POST", "/api/v1/lora/ensure", body);
+    assert_eq!(status, 200, "{answer}");
+    wait_for_event(&mut events, "replicated", "styles/kept.safetensors");
 }
