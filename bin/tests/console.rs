@@ -440,6 +440,13 @@ fn the_console_uploads_lists_evaluates_deletes_and_restores_in_a_browser() {
         ),
         "return [document.getElementById('files-error').textContent, document.getElementById('files-body').textContent];",
     );
+    browser.click("#files-body tr[data-path=\"styles/beta.safetensors\"] button.meta");
+    browser.js("const r = document.querySelector('.meta-row'); r.querySelector('[name=description]').value = 'brush strokes'; r.querySelector('[name=preferred_weight]').value = '0.7'; r.querySelector('button.save').click(); return true;");
+    browser.wait_for(
+        "the description and weight are kept",
+        "const tr = document.querySelector('#files-body tr[data-path=\"styles/beta.safetensors\"] td.name'); return tr && tr.title === 'brush strokes';",
+        "return [document.getElementById('files-error').textContent, document.getElementById('files-body').innerHTML];",
+    );
 
     // One file's report: verdict, a finding, the chart, the metadata.
     browser.click("#files-body tr[data-path=\"styles/alpha.safetensors\"] button.report");

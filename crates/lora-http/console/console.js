@@ -312,6 +312,51 @@
     }
   }
 
+  // The user's metadata of a file, edited in a row under it (PATCH /api/v1/admin/lora/meta).
+  function editMeta(tr, f) {
+    const open = tr.nextSibling && tr.nextSibling.classList && tr.nextSibling.classList.contains("meta-row");
+    if (open) {
+      tr.parentNode.removeChild(tr.nextSibling);
+      return;
+    }
+    const meta = f.meta || {};
+    const row = el("tr", null, "meta-row");
+    const cell = el("td");
+    cell.colSpan = 7;
+    const field = (label, value, name) => {
+      const wrap = el("label", label + " ");
+      const input = el("input");
+      input.name = name;
+      input.value = value;
+      wrap.append(input);
+      cell.append(wrap, " ");
+      return input;
+    };
+    const description = field("Description", meta.description || "", "description");
+    const triggers = field("Trigger words", (meta.trigger_words || []).join(", "), "trigger_words");
+    const weight = field("Preferred weight", meta.preferred_weight === undefined ? "" : String(meta.preferred_weight), "preferred_weight");
+    const list = (text) => text.split(",").map((t) => t.trim()).filter((t) => t);
+    cell.append(
+      button("Save", "save", async () => {
+        const body = {
+          partial_path: f.partial_path,
+          description: description.value.trim() || null,
+          trigger_words: list(triggers.value),
+          preferred_weight: weight.value.trim() === "" ? null : Number(weight.value),
+        };
+        try {
+          await api("PATCH", "/api/v1/admin/lora/meta", body);
+          setError("files-error", "");
+          loadFiles();
+        } catch (e) {
+          setError("files-error", e.message);
+        }
+      }),
+    );
+    row.append(cell);
+    tr.parentNode.insertBefore(row, tr.nextSibling);
+  }
+
   function renderFiles() {
     const limit = Number($("files-limit").value);
     const items = filesItems;
@@ -333,6 +378,7 @@
       }
       const tags = (f.meta && f.meta.tags) || [];
       if (tags.length) name.append(" ", el("span", tags.join(", "), "badge tags"));
+      if (f.meta && f.meta.description) name.title = f.meta.description;
       const family = el("td", f.base_model ? f.base_model + (f.base_model_variant ? " " + f.base_model_variant : "") : "—", "family");
       if (f.trigger_words) family.title = "Trigger words: " + f.trigger_words.join(", ");
       tr.append(
@@ -349,6 +395,7 @@
         button("Copy SHA-256", "copy", () => copy(f.sha256, "files-error")),
         button("Report", "report", () => openReport(f.partial_path)),
         button("Tags", "tags", () => editTags(f)),
+        button("Edit", "meta", () => editMeta(tr, f)),
         button("Delete", "delete danger", () => deleteFile(f.partial_path)),
       );
       tr.append(shaCell, actions);
