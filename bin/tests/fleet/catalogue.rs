@@ -73,3 +73,41 @@ fn a_node_that_does_not_hold_a_file_still_knows_its_facts() {
     assert_eq!(status, 200, "{answer}");
     wait_for_event(&mut events, "replicated", "styles/kept.safetensors");
 }
+
+/// The user's metadata lives in the bucket: set on one node, every node lists and filters
+/// by it, and it follows the file into the bin and back.
+#[test]
+fn metadata_set_on_one_node_is_every_nodes() {
+    let weed = Weed::start();
+    let a = Node::start(&weed, "meta");
+    let b = Node::start(&weed, "meta");
+    let (status, _) = a.upload("shared.safetensors", &lora(4), true);
+    assert_eq!(status, 200);
+    let body = r#"{"partial_path": "styles/shared.safetensors", "tags": ["shared"], "preferred_weight": 0.6}"#;
+    let (status, answer) = a.json("PATCH", "/api/v1/admin/lora/meta", body);
+    assert_eq!(status, 200, "{answer}");
+    let tagged = |node: &Node| {
+        let (_, page) = node.json("GET", "/api/v1/admin/lora?tag=shared", "");
+        page["total"].as_u64().unwrap_or(0)
+    };
+    eventually("B filters by A's tag", || tagged(&b) == 1);
+    let (_, page) = b.json("GET", "/api/v1/admin/lora?tag=shared", "");
+    assert_eq!(page["items"][0]["meta"]["preferred_weight"], 0.6);
+    // Into the bin on A and back: the metadata goes with the file, on both nodes.
+    let (status, _) = a.json(
+        "DELETE",
+        "/api/v1/admin/lora",
+        r#"{"partial_path": "styles/shared.safetensors"}"#,
+    );
+    assert_eq!(status, 200);
+    eventually("the file left B's listing", || tagged(&b) == 0);
+    let (status, answer) = a.json(
+        "POST",
+        "/api/v1/admin/bin/restore",
+        r#"{"bin_path": "styles/shared.safetensors"}"#,
+    );
+    assert_eq!(status, 200, "{answer}");
+    eventually("restored with its metadata, on A and on B", || {
+        tagged(&a) == 1 && tagged(&b) == 1
+    });
+}

@@ -578,6 +578,18 @@ impl Catalog {
         Ok(meta)
     }
 
+    /// Sets the metadata of the live file `path` to `meta` as it is elsewhere (fleet
+    /// mode: the bucket's, the truth there): its file here, then the index.
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError::Io`] when the metadata file cannot be written.
+    pub fn set_meta(&self, path: &PartialPath, meta: &UserMeta) -> Result<(), CatalogError> {
+        self.meta.put(Side::Live, path, meta)?;
+        let db = self.db();
+        write_meta(&db, path, meta)
+    }
+
     /// How many files the index holds, and how many still wait for their header.
     ///
     /// # Errors

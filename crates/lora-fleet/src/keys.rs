@@ -42,6 +42,17 @@ impl Keys {
         self.under(&format!("facts/{hex}.json"))
     }
 
+    /// Where the user's metadata of the file at `path` is kept (live, or in the bin).
+    pub(crate) fn meta(&self, path: &PartialPath, binned: bool) -> Path {
+        let side = if binned { "bin" } else { "live" };
+        self.under(&format!("meta/{side}/{path}.json"))
+    }
+
+    /// Where every live file's metadata is kept.
+    pub(crate) fn live_meta_root(&self) -> Path {
+        self.under("meta/live")
+    }
+
     /// The prefix itself.
     pub(crate) fn root(&self) -> Path {
         Path::from(self.prefix.as_str())

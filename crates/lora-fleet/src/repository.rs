@@ -274,6 +274,53 @@ impl Repository for Fleet {
         Some(health)
     }
 
+    fn shares_meta(&self) -> bool {
+        true
+    }
+
+    fn get_meta(&self, path: &PartialPath, binned: bool) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = self.keys.meta(path, binned);
+        self.block_on(self.bucket.get_small(&key))
+            .map_err(|e| self.remote("read a file's metadata from the bucket", e))
+    }
+
+    fn put_meta(
+        &self,
+        path: &PartialPath,
+        binned: bool,
+        meta: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let key = self.keys.meta(path, binned);
+        let done = match meta {
+            Some(json) => self.block_on(self.bucket.put_small(&key, json)),
+            None => self.block_on(self.bucket.delete(&key)),
+        };
+        done.map_err(|e| self.remote("keep a file's metadata in the bucket", e))
+    }
+
+    fn list_meta(&self) -> Result<Vec<(PartialPath, String)>, StoreError> {
+        let root = self.keys.live_meta_root();
+        let listed = self
+            .block_on(self.bucket.list(&root))
+            .map_err(|e| self.remote("list the metadata in the bucket", e))?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|l| {
+                let rest = l
+                    .key
+                    .as_ref()
+                    .strip_prefix(root.as_ref())?
+                    .strip_prefix('/')?;
+                let path = PartialPath::parse(rest.strip_suffix(".json")?).ok()?;
+                Some((
+                    path,
+                    l.etag
+                        .unwrap_or_else(|| l.modified.unix_timestamp_nanos().to_string()),
+                ))
+            })
+            .collect())
+    }
+
     fn put_facts(&self, sha256: &Sha256, facts: Vec<u8>) -> Result<(), StoreError> {
         let key = self.keys.facts(&sha256.to_hex());
         self.block_on(self.bucket.put_small(&key, facts))

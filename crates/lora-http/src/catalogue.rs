@@ -31,6 +31,9 @@ pub(crate) struct Catalogue {
     /// Fleet mode: whether this node held each file at the last pass (`None` before the
     /// first), to announce copies made and dropped.
     held: std::sync::Mutex<Option<std::collections::HashMap<PartialPath, bool>>>,
+    /// Fleet mode: the tag of each file's shared metadata at the last pass (`None`
+    /// before the first).
+    meta_tags: std::sync::Mutex<Option<std::collections::HashMap<PartialPath, String>>>,
 }
 
 /// How long a fact the repository did not have is not asked for again.
@@ -78,6 +81,7 @@ impl Catalogue {
                     events,
                     missed: std::sync::Mutex::new(std::collections::HashMap::new()),
                     held: std::sync::Mutex::new(None),
+                    meta_tags: std::sync::Mutex::new(None),
                 }))
             }
             Err(e) => {
@@ -152,6 +156,9 @@ impl Catalogue {
                     }
                 }
             }
+        }
+        if self.repository.shares_meta() {
+            self.follow_shared_meta()?;
         }
         let bin = self.repository.list_bin(None, 0, usize::MAX)?;
         let binned: Vec<PartialPath> = bin.items.into_iter().map(|e| e.bin_path).collect();
@@ -294,16 +301,98 @@ impl Catalogue {
         found
     }
 
+    /// Applies `patch` to the metadata of the live file `path`: in fleet mode to the
+    /// bucket's (the truth there) first, then here.
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError::Invalid`] (as `ApiError::Catalog`) beyond the limits, the shared
+    /// storage's and the index's errors.
+    pub(crate) fn patch_meta(
+        &self,
+        path: &PartialPath,
+        patch: lora_catalog::MetaPatch,
+    ) -> Result<lora_catalog::UserMeta, crate::ApiError> {
+        if !self.repository.shares_meta() {
+            return Ok(self.catalog.patch_meta(path, patch)?);
+        }
+        let current = self
+            .repository
+            .get_meta(path, false)?
+            .and_then(|json| serde_json::from_slice::<lora_catalog::UserMeta>(&json).ok())
+            .unwrap_or_default();
+        let meta = current.patched(patch)?;
+        let json = (!meta.is_empty())
+            .then(|| serde_json::to_vec(&meta).ok())
+            .flatten();
+        self.repository.put_meta(path, false, json)?;
+        self.catalog.set_meta(path, &meta)?;
+        Ok(meta)
+    }
+
+    /// Fleet mode: brings this node's copy of every file's metadata in step with the
+    /// bucket's (other nodes' changes), announcing them after the first pass.
+    fn follow_shared_meta(&self) -> Result<(), crate::ApiError> {
+        let listed: std::collections::HashMap<PartialPath, String> =
+            self.repository.list_meta()?.into_iter().collect();
+        let mut tags = self.meta_tags.lock().unwrap_or_else(|p| p.into_inner());
+        let first = tags.is_none();
+        let before = tags.take().unwrap_or_default();
+        for (path, tag) in &listed {
+            if before.get(path) == Some(tag) {
+                continue;
+            }
+            let meta = self
+                .repository
+                .get_meta(path, false)?
+                .and_then(|json| serde_json::from_slice::<lora_catalog::UserMeta>(&json).ok())
+                .unwrap_or_default();
+            if first && self.catalog.meta(path).ok().as_ref() == Some(&meta) {
+                continue;
+            }
+            self.catalog.set_meta(path, &meta)?;
+            if !first {
+                self.events.emit(crate::events::EventKind::Meta, path, None);
+            }
+        }
+        for path in before.keys().filter(|p| !listed.contains_key(*p)) {
+            self.catalog
+                .set_meta(path, &lora_catalog::UserMeta::default())?;
+        }
+        *tags = Some(listed);
+        Ok(())
+    }
+
     /// A file the service moved into the bin.
     pub(crate) fn binned(&self, path: &PartialPath, bin_path: &PartialPath) {
+        self.move_shared_meta((path, false), (bin_path, true));
         self.logged(self.catalog.binned(path, bin_path));
     }
 
     /// A binned file the service restored.
     pub(crate) fn restored(&self, bin_path: &PartialPath, path: &PartialPath) {
+        self.move_shared_meta((bin_path, true), (path, false));
         let result = self.catalog.relocate_from_bin(bin_path, path);
         self.logged(result);
         self.stored(path, None, None);
+    }
+
+    /// Fleet mode: moves a file's shared metadata with it (copied, then removed: never in
+    /// neither place). A failure is logged; the metadata stays where it was.
+    fn move_shared_meta(&self, from: (&PartialPath, bool), to: (&PartialPath, bool)) {
+        if !self.repository.shares_meta() {
+            return;
+        }
+        let moved = (|| -> Result<(), lora_store::StoreError> {
+            if let Some(json) = self.repository.get_meta(from.0, from.1)? {
+                self.repository.put_meta(to.0, to.1, Some(json))?;
+                self.repository.put_meta(from.0, from.1, None)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = moved {
+            tracing::warn!(error = %e, from = %from.0, to = %to.0, "could not move a file's metadata in the bucket");
+        }
     }
 
     fn logged(&self, result: Result<(), CatalogError>) {

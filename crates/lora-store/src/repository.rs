@@ -191,6 +191,48 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
         None
     }
 
+    /// Whether the user's metadata of files lives in shared storage (fleet mode), through
+    /// [`Repository::get_meta`], [`Repository::put_meta`] and [`Repository::list_meta`];
+    /// a local store leaves it to the catalogue's own files.
+    fn shares_meta(&self) -> bool {
+        false
+    }
+
+    /// The shared metadata (JSON) of the file at `path` (in the bin when `binned`).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Remote`] when the shared storage cannot be reached.
+    fn get_meta(&self, path: &PartialPath, binned: bool) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = (path, binned);
+        Ok(None)
+    }
+
+    /// Keeps `meta` (JSON) as the shared metadata of the file at `path` (in the bin when
+    /// `binned`); `None` removes it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Remote`] when the shared storage cannot be reached.
+    fn put_meta(
+        &self,
+        path: &PartialPath,
+        binned: bool,
+        meta: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let _ = (path, binned, meta);
+        Ok(())
+    }
+
+    /// Every live file with shared metadata, and a tag that changes with it (an ETag).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Remote`] when the shared storage cannot be reached.
+    fn list_meta(&self) -> Result<Vec<(PartialPath, String)>, StoreError> {
+        Ok(Vec::new())
+    }
+
     /// Keeps `facts` (a catalogue's reading of a file's header, as JSON) beside the
     /// bytes whose SHA-256 is `sha256`, for nodes that do not hold them. A local store
     /// keeps nothing: every file it lists is on its disk to be read.

@@ -104,19 +104,16 @@ pub(crate) async fn patch(
         if !live {
             return Err(CatalogError::NotFound { path }.into());
         }
-        catalogue
-            .catalog()
-            .patch_meta(&path, patch)
-            .map_err(|e| match e {
-                CatalogError::Invalid { field, reason } => {
-                    ApiError::invalid(ValidationIssue::with_message(
-                        &["body", field],
-                        IssueKind::ValueError,
-                        format!("Value error, {reason}"),
-                    ))
-                }
-                other => other.into(),
-            })
+        catalogue.patch_meta(&path, patch).map_err(|e| match e {
+            ApiError::Catalog(CatalogError::Invalid { field, reason }) => {
+                ApiError::invalid(ValidationIssue::with_message(
+                    &["body", field],
+                    IssueKind::ValueError,
+                    format!("Value error, {reason}"),
+                ))
+            }
+            other => other,
+        })
     })
     .await?;
     tracing::info!(path = %request.partial_path, "metadata changed");
