@@ -109,5 +109,22 @@ fn metadata_set_on_one_node_is_every_nodes() {
     assert_eq!(status, 200, "{answer}");
     eventually("restored with its metadata, on A and on B", || {
         tagged(&a) == 1 && tagged(&b) == 1
-    });
+    }); // Binned and purged: its metadata leaves the bucket too.
+    let (status, _) = a.json(
+        "DELETE",
+        "/api/v1/admin/lora",
+        r#"{"partial_path": "styles/shared.safetensors"}"#,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        weed.folder("meta/meta/bin/styles"),
+        ["shared.safetensors.json"]
+    );
+    let (status, _) = a.json(
+        "DELETE",
+        "/api/v1/admin/bin",
+        r#"{"bin_path": "styles/shared.safetensors"}"#,
+    );
+    assert_eq!(status, 200);
+    assert!(weed.folder("meta/meta/bin/styles").is_empty());
 }

@@ -363,6 +363,17 @@ impl Catalogue {
         Ok(())
     }
 
+    /// A bin entry purged for good: in fleet mode its metadata in the bucket goes too (a
+    /// failure is logged: an orphan object, no harm). This node's copy goes with the
+    /// next pass.
+    pub(crate) fn purged(&self, bin_path: &PartialPath) {
+        if self.repository.shares_meta()
+            && let Err(e) = self.repository.put_meta(bin_path, true, None)
+        {
+            tracing::warn!(error = %e, path = %bin_path, "could not remove a purged file's metadata from the bucket");
+        }
+    }
+
     /// A file the service moved into the bin.
     pub(crate) fn binned(&self, path: &PartialPath, bin_path: &PartialPath) {
         self.move_shared_meta((path, false), (bin_path, true));

@@ -277,9 +277,13 @@ pub(crate) async fn purge(
     let store = Arc::clone(&state.repository);
     let shown = bin_path.to_string();
     let events = Arc::clone(&state.events);
+    let catalogue = state.catalogue.clone();
     let result = blocking(move || {
         let purged = store.purge(&bin_path)?;
         events.emit(EventKind::Purged, &bin_path, None);
+        if let Some(catalogue) = catalogue {
+            catalogue.purged(&bin_path);
+        }
         Ok(purged)
     })
     .await;
@@ -322,6 +326,7 @@ pub(crate) async fn purge_before(
 ) -> Result<HttpResponse, ApiError> {
     let store = Arc::clone(&state.repository);
     let events = Arc::clone(&state.events);
+    let catalogue = state.catalogue.clone();
     let result = blocking(move || {
         // The entries that go are those listed before and not after.
         let listed = |store: &Arc<dyn lora_store::Repository>| {
@@ -337,6 +342,9 @@ pub(crate) async fn purge_before(
         let left: std::collections::HashSet<PartialPath> = listed(&store)?.into_iter().collect();
         for gone in before_purge.iter().filter(|p| !left.contains(*p)) {
             events.emit(EventKind::Purged, gone, None);
+            if let Some(catalogue) = &catalogue {
+                catalogue.purged(gone);
+            }
         }
         Ok(purged)
     })
