@@ -109,7 +109,8 @@ fn metadata_set_on_one_node_is_every_nodes() {
     assert_eq!(status, 200, "{answer}");
     eventually("restored with its metadata, on A and on B", || {
         tagged(&a) == 1 && tagged(&b) == 1
-    }); // Binned and purged: its metadata leaves the bucket too.
+    });
+    // Binned and purged: its metadata leaves the bucket too.
     let (status, _) = a.json(
         "DELETE",
         "/api/v1/admin/lora",
