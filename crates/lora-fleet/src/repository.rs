@@ -274,6 +274,14 @@ impl Repository for Fleet {
         Some(health)
     }
 
+    fn on_change(&self, listener: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        self.sync
+            .listeners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(listener);
+    }
+
     fn shares_meta(&self) -> bool {
         true
     }

@@ -146,6 +146,15 @@ impl Fleet {
                     if let Err(e) = fleet.sync_once() {
                         tracing::warn!(error = %e, "sync with the bucket failed; the replica keeps serving");
                     }
+                    let listeners = fleet
+                        .sync
+                        .listeners
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
+                    for listener in listeners {
+                        listener();
+                    }
                     drop(fleet);
                     match stopped.recv_timeout(interval) {
                         Err(RecvTimeoutError::Timeout) => {}

@@ -73,7 +73,7 @@ impl Catalogue {
                         "the catalogue index was damaged; set aside and rebuilt from the files"
                     );
                 }
-                Some(Arc::new(Self {
+                let catalogue = Arc::new(Self {
                     catalog,
                     repository,
                     local: Arc::clone(local),
@@ -82,7 +82,15 @@ impl Catalogue {
                     missed: std::sync::Mutex::new(std::collections::HashMap::new()),
                     held: std::sync::Mutex::new(None),
                     meta_tags: std::sync::Mutex::new(None),
-                }))
+                });
+                // Others' changes (fleet mode: after each sync) start a pass at once.
+                let weak = Arc::downgrade(&catalogue);
+                catalogue.repository.on_change(Arc::new(move || {
+                    if let Some(catalogue) = weak.upgrade() {
+                        catalogue.nudge();
+                    }
+                }));
+                Some(catalogue)
             }
             Err(e) => {
                 tracing::error!(error = %e, "the catalogue index cannot be opened; listings carry no facts");

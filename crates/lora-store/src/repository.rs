@@ -191,6 +191,13 @@ pub trait Repository: Send + Sync + std::fmt::Debug + 'static {
         None
     }
 
+    /// Calls `listener` whenever others' changes may have arrived (fleet mode: after each
+    /// sync pass), so a catalogue can follow them without waiting for its own next pass.
+    /// A local store has no others: it never calls it.
+    fn on_change(&self, listener: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        let _ = listener;
+    }
+
     /// Whether the user's metadata of files lives in shared storage (fleet mode), through
     /// [`Repository::get_meta`], [`Repository::put_meta`] and [`Repository::list_meta`];
     /// a local store leaves it to the catalogue's own files.
