@@ -187,3 +187,26 @@ fn an_idle_stream_gets_a_comment_every_heartbeat() {
         }
     }
 }
+
+#[test]
+fn entries_the_retention_purges_are_announced() {
+    let app = spawn_app_with(|s| s.with_bin_retention(Some(Duration::from_secs(1))));
+    let r = app.upload(&[
+        file("old.safetensors", &st(8)),
+        Part::Text("entity_type", "styles"),
+    ]);
+    assert_eq!(r.status, 200);
+    let mut live = Subscriber::open(&app, None);
+    assert_eq!(
+        app.delete(r#"{"partial_path": "styles/old.safetensors"}"#)
+            .status,
+        200
+    );
+    assert_eq!(live.next().0, "removed");
+    // Past its second in the bin, the retention removes it: announced like any purge.
+    let (name, purged) = live.next();
+    assert_eq!(
+        (name.as_str(), purged["partial_path"].as_str()),
+        ("purged", Some("styles/old.safetensors"))
+    );
+}

@@ -328,25 +328,17 @@ pub(crate) async fn purge_before(
     let events = Arc::clone(&state.events);
     let catalogue = state.catalogue.clone();
     let result = blocking(move || {
-        // The entries that go are those listed before and not after.
-        let listed = |store: &Arc<dyn lora_store::Repository>| {
-            store.list_bin(None, 0, usize::MAX).map(|page| {
-                page.items
-                    .into_iter()
-                    .map(|e| e.bin_path)
-                    .collect::<Vec<_>>()
-            })
-        };
-        let before_purge = listed(&store)?;
-        let purged = store.purge_before(before.into())?;
-        let left: std::collections::HashSet<PartialPath> = listed(&store)?.into_iter().collect();
-        for gone in before_purge.iter().filter(|p| !left.contains(*p)) {
-            events.emit(EventKind::Purged, gone, None);
-            if let Some(catalogue) = &catalogue {
-                catalogue.purged(gone);
-            }
-        }
-        Ok(purged)
+        crate::events::purging(
+            store.as_ref(),
+            &events,
+            |gone| {
+                if let Some(catalogue) = &catalogue {
+                    catalogue.purged(gone);
+                }
+            },
+            || store.purge_before(before.into()),
+        )
+        .map_err(ApiError::from)
     })
     .await;
     let actor = audit::Actor::of(claims.claims());

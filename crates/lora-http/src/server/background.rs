@@ -15,6 +15,8 @@ pub fn spawn_retention(state: &AppState) -> Option<actix_web::rt::task::JoinHand
     let retention = state.bin_retention?;
     Some(actix_web::rt::spawn(retention_task(
         std::sync::Arc::clone(&state.repository),
+        std::sync::Arc::clone(&state.events),
+        state.catalogue.clone(),
         retention,
     )))
 }
@@ -83,11 +85,30 @@ pub fn spawn_background(state: &AppState) -> Background {
 
 /// Purges bin entries older than `retention` now, then every `retention / 10` (between a
 /// second and an hour), on the blocking pool.
-async fn retention_task(store: std::sync::Arc<dyn lora_store::Repository>, retention: Duration) {
+async fn retention_task(
+    store: std::sync::Arc<dyn lora_store::Repository>,
+    events: std::sync::Arc<crate::events::Events>,
+    catalogue: Option<std::sync::Arc<crate::catalogue::Catalogue>>,
+    retention: Duration,
+) {
     let every = (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(3600));
     loop {
         let store = std::sync::Arc::clone(&store);
-        match web::block(move || store.apply_retention(retention)).await {
+        let (events, catalogue) = (std::sync::Arc::clone(&events), catalogue.clone());
+        // Each entry it removes is announced, and its metadata forgotten.
+        let purge = move || {
+            crate::events::purging(
+                store.as_ref(),
+                &events,
+                |gone| {
+                    if let Some(catalogue) = &catalogue {
+                        catalogue.purged(gone);
+                    }
+                },
+                || store.apply_retention(retention),
+            )
+        };
+        match web::block(purge).await {
             Ok(Ok(p)) if p.files > 0 => {
                 crate::observe::audit::purged(
                     &crate::observe::audit::Actor::server(),
