@@ -35,6 +35,7 @@
 
 mod catalog;
 mod error;
+mod index;
 mod meta;
 mod query;
 mod row;
