@@ -7,16 +7,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use camino::{Utf8Path, Utf8PathBuf};
 use lora_core::{PartialPath, Sha256};
-use rusqlite::{Connection, params, params_from_iter};
+use rusqlite::{Connection, params};
 
 use crate::error::CatalogError;
 use crate::index::{
-    COLUMNS, Damage, PENDING, READ, UNREADABLE, Writer, connect, delete_row, entry, insert_live,
-    nanos, refresh_search, write_meta,
+    Damage, PENDING, READ, UNREADABLE, Writer, connect, delete_row, insert_live, nanos,
+    refresh_search, write_meta,
 };
+use crate::memo::Remembered;
 use crate::meta::{MetaFiles, MetaPatch, Side, UserMeta};
-use crate::query::Query;
-use crate::row::{Entry, LiveRow, Read};
+use crate::row::{LiveRow, Page, Read};
 
 /// How the index was found at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,15 +43,6 @@ pub struct Reconciled {
     pub removed: Vec<PartialPath>,
 }
 
-/// A page of entries and how many match in all.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    /// The entries of the page.
-    pub items: Vec<Entry>,
-    /// How many entries match, over all pages.
-    pub total: usize,
-}
-
 /// A file whose header is to be read: where, and the version it must still be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unread {
@@ -65,6 +56,7 @@ pub struct Unread {
 
 /// Read connections beside the writer (WAL lets them read while it writes).
 const READERS: usize = 2;
+
 /// Filtered counts remembered per index generation.
 const COUNTS_KEPT: usize = 256;
 /// Pages remembered per index generation (each at most a listing's 1,000 items).
@@ -77,9 +69,9 @@ pub struct Catalog {
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     /// Bumped by every write: a remembered count is good for one generation only.
-    generation: AtomicU64,
-    counts: Mutex<HashMap<String, (u64, usize)>>,
-    pages: Mutex<HashMap<String, (u64, Page)>>,
+    pub(crate) generation: AtomicU64,
+    pub(crate) counts: Remembered<usize>,
+    pub(crate) pages: Remembered<Page>,
     meta: MetaFiles,
 }
 
@@ -129,8 +121,8 @@ impl Catalog {
             readers,
             next_reader: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
-            counts: Mutex::new(HashMap::new()),
-            pages: Mutex::new(HashMap::new()),
+            counts: Remembered::new(COUNTS_KEPT),
+            pages: Remembered::new(PAGES_KEPT),
             meta: MetaFiles::new(meta_root),
         };
         if opened != Opened::Existing {
@@ -151,7 +143,7 @@ impl Catalog {
     }
 
     /// A read connection, in turn.
-    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         self.readers[i].lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -410,104 +402,6 @@ impl Catalog {
         Ok(())
     }
 
-    /// The page of entries `query` asks for.
-    ///
-    /// # Errors
-    ///
-    /// [`CatalogError::Index`] when the index cannot be read.
-    pub fn query(&self, query: &Query) -> Result<Page, CatalogError> {
-        let (filter, params) = query.filter();
-        let generation = self.generation.load(Ordering::SeqCst);
-        // The same page of an unchanged index (a pipeline polling its filter): as
-        // remembered.
-        let page_key = format!(
-            "{filter}\u{0}{params:?}\u{0}{}\u{0}{}\u{0}{}",
-            query.order_by(),
-            query.limit,
-            query.offset
-        );
-        {
-            let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((_, page)) = pages.get(&page_key).filter(|(g, _)| *g == generation) {
-                return Ok(page.clone());
-            }
-        }
-        let key = format!("{filter}\u{0}{params:?}");
-        let remembered = {
-            let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-            counts
-                .get(&key)
-                .filter(|(g, _)| *g == generation)
-                .map(|(_, n)| *n)
-        };
-        let db = self.reader();
-        let total = match remembered {
-            Some(total) => total,
-            None => {
-                let total: i64 = db.query_row(
-                    &format!("SELECT count(*) FROM files {filter}"),
-                    params_from_iter(params.iter()),
-                    |r| r.get(0),
-                )?;
-                let total = usize::try_from(total).unwrap_or(0);
-                let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-                if counts.len() >= COUNTS_KEPT {
-                    counts.clear();
-                }
-                counts.insert(key, (generation, total));
-                total
-            }
-        };
-        let mut page_params = params;
-        page_params.push((query.limit as i64).into());
-        page_params.push((query.offset as i64).into());
-        let sql = format!(
-            "SELECT {COLUMNS} FROM files {filter} {} LIMIT ? OFFSET ?",
-            query.order_by()
-        );
-        let mut stmt = db.prepare(&sql)?;
-        let items = stmt
-            .query_map(params_from_iter(page_params.iter()), entry)?
-            .filter_map(Result::transpose)
-            .collect::<Result<Vec<_>, _>>()?;
-        let page = Page { items, total };
-        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-        if pages.len() >= PAGES_KEPT {
-            pages.clear();
-        }
-        pages.insert(page_key, (generation, page.clone()));
-        Ok(page)
-    }
-
-    /// The entries of `paths` that the index holds, by path.
-    ///
-    /// # Errors
-    ///
-    /// [`CatalogError::Index`] when the index cannot be read.
-    pub fn entries(
-        &self,
-        paths: &[PartialPath],
-    ) -> Result<HashMap<PartialPath, Entry>, CatalogError> {
-        let mut out = HashMap::new();
-        if paths.is_empty() {
-            return Ok(out);
-        }
-        let db = self.reader();
-        for chunk in paths.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            let mut stmt = db.prepare(&format!(
-                "SELECT {COLUMNS} FROM files WHERE path IN ({marks})"
-            ))?;
-            let keys: Vec<String> = chunk.iter().map(ToString::to_string).collect();
-            for e in stmt.query_map(params_from_iter(keys.iter()), entry)? {
-                if let Some(e) = e? {
-                    out.insert(e.live.path.clone(), e);
-                }
-            }
-        }
-        Ok(out)
-    }
-
     /// The user's metadata of the live file `path`.
     ///
     /// # Errors
@@ -546,23 +440,5 @@ impl Catalog {
         self.meta.put(Side::Live, path, meta)?;
         let db = self.db();
         write_meta(&db, path, meta)
-    }
-
-    /// How many files the index holds, and how many still wait for their header.
-    ///
-    /// # Errors
-    ///
-    /// [`CatalogError::Index`] when the index cannot be read.
-    pub fn counts(&self) -> Result<(usize, usize), CatalogError> {
-        let db = self.reader();
-        let (all, unread): (i64, i64) = db.query_row(
-            "SELECT count(*), coalesce(sum(state = 0), 0) FROM files",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        Ok((
-            usize::try_from(all).unwrap_or(0),
-            usize::try_from(unread).unwrap_or(0),
-        ))
     }
 }

@@ -36,12 +36,14 @@
 mod catalog;
 mod error;
 mod index;
+mod memo;
 mod meta;
 mod query;
+mod reading;
 mod row;
 
-pub use catalog::{Catalog, Opened, Page, Reconciled, Unread};
+pub use catalog::{Catalog, Opened, Reconciled, Unread};
 pub use error::CatalogError;
 pub use meta::{Limits, MetaFiles, MetaPatch, Side, UserMeta};
 pub use query::{Order, Query, Sort};
-pub use row::{Entry, Facts, LiveRow, Read};
+pub use row::{Entry, Facts, LiveRow, Page, Read};

@@ -1,5 +1,6 @@
 //! What the catalogue holds of a file: where it is and its stamp (from the store's
-//! listing), what its header says (from the inspector), and the user's metadata.
+//! listing), what its header says (from the inspector), the user's metadata; and a page
+//! of such entries.
 
 use lora_core::{PartialPath, Sha256};
 use serde::{Deserialize, Serialize};
@@ -72,4 +73,13 @@ impl Entry {
             _ => None,
         }
     }
+}
+
+/// A page of entries and how many match in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The entries of the page.
+    pub items: Vec<Entry>,
+    /// How many entries match, over all pages.
+    pub total: usize,
 }
