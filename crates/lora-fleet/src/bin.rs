@@ -51,7 +51,7 @@ impl Fleet {
     }
 
     pub(crate) fn purge_entries(&self, entries: &[BinEntry]) -> Result<Purged, StoreError> {
-        let mut purged = Purged { files: 0, bytes: 0 };
+        let mut purged = Purged::default();
         for entry in entries {
             self.block_on(async {
                 let key = self.keys.bin(&entry.bin_path);
@@ -62,7 +62,7 @@ impl Fleet {
                     .await
             })
             .map_err(|e| self.remote("purge from the bin", e))?;
-            purged.files += 1;
+            purged.paths.push(entry.bin_path.clone());
             purged.bytes += entry.len;
         }
         Ok(purged)

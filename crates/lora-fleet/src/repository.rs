@@ -257,14 +257,10 @@ impl Repository for Fleet {
             .into_iter()
             .filter(|e| e.deleted_at < cutoff)
             .collect();
-        let purged = self.purge_entries(&old)?;
+        let mut purged = self.purge_entries(&old)?;
         // The local bin (hand-placed files binned here, and copies earlier versions moved
         // aside) follows the same period.
-        let local = self.store.purge_before(cutoff.into())?;
-        let purged = Purged {
-            files: purged.files + local.files,
-            bytes: purged.bytes + local.bytes,
-        };
+        purged.add(self.store.purge_before(cutoff.into())?);
         Ok(purged)
     }
 

@@ -180,7 +180,7 @@ fn a_second_delete_of_one_name_gets_its_own_bin_entry_and_purge_empties_it() {
         .fleet
         .purge_before(std::time::SystemTime::now() + std::time::Duration::from_secs(1))
         .unwrap();
-    assert_eq!(purged.files, 2);
+    assert_eq!(purged.files(), 2);
     assert_eq!(a.fleet.list_bin(None, 0, 10).unwrap().total, 0);
 }
 
@@ -260,7 +260,7 @@ fn a_hand_placed_file_deleted_through_its_node_is_in_the_bin_listing() {
         Some(&b"hand"[..])
     );
     a.fleet.delete(&mine).unwrap();
-    assert_eq!(a.fleet.purge(&mine).unwrap().files, 1);
+    assert_eq!(a.fleet.purge(&mine).unwrap().files(), 1);
     assert_eq!(a.fleet.list_bin(None, 0, 10).unwrap().total, 1);
 }
 

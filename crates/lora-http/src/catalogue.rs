@@ -467,3 +467,18 @@ pub(crate) async fn run(catalogue: Arc<Catalogue>) {
         }
     }
 }
+
+/// Announces each bin entry a purge removed and forgets its metadata (the index's, and
+/// in fleet mode the bucket's): one purge, a purge-before or the retention's.
+pub(crate) fn announce_purged(
+    events: &crate::events::Events,
+    catalogue: Option<&Catalogue>,
+    purged: &lora_store::Purged,
+) {
+    for path in &purged.paths {
+        events.emit(crate::events::EventKind::Purged, path, None);
+        if let Some(catalogue) = catalogue {
+            catalogue.purged(path);
+        }
+    }
+}

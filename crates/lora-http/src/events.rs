@@ -210,37 +210,6 @@ impl Events {
     }
 }
 
-/// Runs a purge of many bin entries (`purge`: before a time, or the retention) and
-/// announces each entry it removed (those the bin listed before and not after), telling
-/// `gone` of each too.
-///
-/// # Errors
-///
-/// The bin listing's and the purge's.
-pub(crate) fn purging(
-    repository: &dyn lora_store::Repository,
-    events: &Events,
-    gone: impl Fn(&PartialPath),
-    purge: impl FnOnce() -> Result<lora_store::Purged, lora_store::StoreError>,
-) -> Result<lora_store::Purged, lora_store::StoreError> {
-    let listed = || {
-        repository.list_bin(None, 0, usize::MAX).map(|page| {
-            page.items
-                .into_iter()
-                .map(|e| e.bin_path)
-                .collect::<Vec<_>>()
-        })
-    };
-    let before = listed()?;
-    let purged = purge()?;
-    let left: std::collections::HashSet<PartialPath> = listed()?.into_iter().collect();
-    for path in before.iter().filter(|p| !left.contains(*p)) {
-        events.emit(EventKind::Purged, path, None);
-        gone(path);
-    }
-    Ok(purged)
-}
-
 /// One event as its SSE frame.
 pub(crate) fn frame(event: &Event) -> String {
     let data = serde_json::to_string(&StreamEvent::Change(event.clone())).unwrap_or_default();

@@ -48,12 +48,27 @@ pub struct BinEntry {
 pub type BinListing = Page<BinEntry>;
 
 /// What a purge removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Purged {
-    /// Files removed.
-    pub files: usize,
+    /// The bin entries removed, by bin path (a caller announces or forgets exactly
+    /// these, without listing the bin before and after).
+    pub paths: Vec<PartialPath>,
     /// Bytes freed.
     pub bytes: u64,
+}
+
+impl Purged {
+    /// How many files were removed.
+    #[must_use]
+    pub fn files(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Adds what another purge removed.
+    pub fn add(&mut self, other: Purged) {
+        self.paths.extend(other.paths);
+        self.bytes += other.bytes;
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -299,7 +314,7 @@ impl RecycleBin {
         self.retire(bin_path);
         durability.sync_dir_after(&self.dir(bin_path.entity()), "a purge from the bin");
         Ok(Purged {
-            files: 1,
+            paths: vec![bin_path.clone()],
             bytes: len,
         })
     }
@@ -315,10 +330,7 @@ impl RecycleBin {
         let all = self.list(None, 0, usize::MAX)?;
         for entry in all.items.into_iter().filter(|e| e.deleted_at < cutoff) {
             match self.purge(&entry.bin_path, durability) {
-                Ok(p) => {
-                    purged.files += p.files;
-                    purged.bytes += p.bytes;
-                }
+                Ok(p) => purged.add(p),
                 // Purged or restored meanwhile by someone else: nothing to do.
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),

@@ -115,7 +115,7 @@ fn purge_removes_exactly_what_it_should() {
         store.delete(&p).unwrap();
     }
     let purged = store.purge(&pp("styles/b.pt")).unwrap();
-    assert_eq!((purged.files, purged.bytes), (1, 4));
+    assert_eq!((purged.files(), purged.bytes), (1, 4));
     assert!(matches!(
         store.purge(&pp("styles/b.pt")),
         Err(StoreError::NotFound { .. })
@@ -129,11 +129,11 @@ fn purge_removes_exactly_what_it_should() {
     let none = store
         .purge_before(SystemTime::now() - Duration::from_secs(60))
         .unwrap();
-    assert_eq!(none.files, 0);
+    assert_eq!(none.files(), 0);
     let rest = store
         .purge_before(SystemTime::now() + Duration::from_secs(1))
         .unwrap();
-    assert_eq!(rest.files, 2);
+    assert_eq!(rest.files(), 2);
     assert_eq!(store.list_bin(None, 0, 10).unwrap().total, 0);
     assert_eq!(
         store.list(None, 0, 10).unwrap().total,
@@ -170,7 +170,7 @@ fn retention_purges_only_old_entries() {
     let p = upload(&store, "new.pt", b"new");
     store.delete(&p).unwrap();
     let purged = store.apply_retention(Duration::from_secs(1800)).unwrap();
-    assert_eq!(purged.files, 1);
+    assert_eq!(purged.files(), 1);
     let left: Vec<String> = store
         .list_bin(None, 0, 10)
         .unwrap()
@@ -251,7 +251,7 @@ fn bin_paths_cannot_escape_the_bin() {
         "a folder is no bin entry"
     );
     // A link in the bin is only ever removed itself, never followed.
-    assert_eq!(store.purge(&pp("styles/link.pt")).unwrap().files, 1);
+    assert_eq!(store.purge(&pp("styles/link.pt")).unwrap().files(), 1);
     assert!(!dir.path().join("bin/models/loras/styles/link.pt").exists());
     assert_eq!(fs::read(&outside).unwrap(), b"secret");
 }

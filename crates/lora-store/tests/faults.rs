@@ -224,7 +224,7 @@ fn a_failing_folder_fsync_after_the_move_is_counted_not_returned() {
     );
     let binned = store.delete(&restored.partial_path).unwrap();
     let purged = store.purge(&binned.bin_partial_path).unwrap();
-    assert_eq!(purged.files, 1);
+    assert_eq!(purged.files(), 1);
     assert_eq!(store.list_bin(None, 0, 10).unwrap().total, 0);
 
     // The journal written while fsyncs failed is read back after a restart.

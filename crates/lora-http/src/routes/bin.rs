@@ -280,10 +280,7 @@ pub(crate) async fn purge(
     let catalogue = state.catalogue.clone();
     let result = blocking(move || {
         let purged = store.purge(&bin_path)?;
-        events.emit(EventKind::Purged, &bin_path, None);
-        if let Some(catalogue) = catalogue {
-            catalogue.purged(&bin_path);
-        }
+        crate::catalogue::announce_purged(&events, catalogue.as_deref(), &purged);
         Ok(purged)
     })
     .await;
@@ -328,22 +325,14 @@ pub(crate) async fn purge_before(
     let events = Arc::clone(&state.events);
     let catalogue = state.catalogue.clone();
     let result = blocking(move || {
-        crate::events::purging(
-            store.as_ref(),
-            &events,
-            |gone| {
-                if let Some(catalogue) = &catalogue {
-                    catalogue.purged(gone);
-                }
-            },
-            || store.purge_before(before.into()),
-        )
-        .map_err(ApiError::from)
+        let purged = store.purge_before(before.into())?;
+        crate::catalogue::announce_purged(&events, catalogue.as_deref(), &purged);
+        Ok::<_, ApiError>(purged)
     })
     .await;
     let actor = audit::Actor::of(claims.claims());
     match &result {
-        Ok(p) => audit::purged(&actor, audit::Action::PurgeBefore, p.files, p.bytes, None),
+        Ok(p) => audit::purged(&actor, audit::Action::PurgeBefore, p.files(), p.bytes, None),
         Err(e) => audit::refused(&actor, audit::Action::PurgeBefore, "", e),
     }
     let purged = result?;
@@ -352,7 +341,7 @@ pub(crate) async fn purge_before(
 
 fn purged_response(p: lora_store::Purged) -> BinPurgeResponse {
     BinPurgeResponse {
-        purged: p.files,
+        purged: p.files(),
         bytes_freed: p.bytes,
         timestamp: lora_core::timestamp::now(),
     }

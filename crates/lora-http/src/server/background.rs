@@ -97,28 +97,21 @@ async fn retention_task(
         let (events, catalogue) = (std::sync::Arc::clone(&events), catalogue.clone());
         // Each entry it removes is announced, and its metadata forgotten.
         let purge = move || {
-            crate::events::purging(
-                store.as_ref(),
-                &events,
-                |gone| {
-                    if let Some(catalogue) = &catalogue {
-                        catalogue.purged(gone);
-                    }
-                },
-                || store.apply_retention(retention),
-            )
+            let purged = store.apply_retention(retention)?;
+            crate::catalogue::announce_purged(&events, catalogue.as_deref(), &purged);
+            Ok::<_, lora_store::StoreError>(purged)
         };
         match web::block(purge).await {
-            Ok(Ok(p)) if p.files > 0 => {
+            Ok(Ok(p)) if p.files() > 0 => {
                 crate::observe::audit::purged(
                     &crate::observe::audit::Actor::server(),
                     crate::observe::audit::Action::Retention,
-                    p.files,
+                    p.files(),
                     p.bytes,
                     None,
                 );
                 tracing::info!(
-                    files = p.files,
+                    files = p.files(),
                     bytes = p.bytes,
                     "bin retention purged old entries"
                 );
