@@ -7,6 +7,7 @@ use lora_core::{EntityType, PartialPath};
 /// DATA/models/loras/{entity}/{file}       live files: what the image pipeline reads
 /// DATA/bin/models/loras/{entity}/{file}   the recycle bin
 /// DATA/.lora-server/staging/              uploads being received (never seen by the pipeline)
+/// DATA/.lora-server/installs/             installs from a URL: job records, partial downloads
 /// DATA/.lora-server/hashes.jsonl          sha256 of files uploaded or evaluated through the service
 /// DATA/.lora-server/bin.jsonl             where binned files came from, and when
 /// DATA/.lora-server/lock                  one server per data directory
@@ -55,6 +56,12 @@ impl Layout {
     /// `DATA/.lora-server/staging`.
     pub fn staging_dir(&self) -> Utf8PathBuf {
         self.state.join("staging")
+    }
+
+    /// `DATA/.lora-server/installs`: install jobs and their partial downloads, kept
+    /// across restarts.
+    pub fn installs_dir(&self) -> Utf8PathBuf {
+        self.state.join("installs")
     }
 
     /// `DATA/models/loras/{entity}`.

@@ -57,6 +57,7 @@
 #![deny(missing_docs)]
 
 mod binning;
+mod download;
 mod durability;
 mod error;
 mod forward;
@@ -77,6 +78,7 @@ mod versions;
 mod writeback;
 
 pub use binning::{Binned, Restored};
+pub use download::Download;
 pub use error::StoreError;
 pub use forward::{Destination, Forward};
 pub use layout::Layout;
