@@ -228,6 +228,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
         .with_content_check(check)
         .with_bin_retention(config.bin_retention)
         .with_body_idle_timeout(config.upload_idle_timeout)
+        .with_install_config(config.install())
         .with_max_concurrent_uploads(config.max_concurrent_uploads)
         .with_upload_expiry(config.upload_expiry)
         .with_default_lease(config.replica_lease)

@@ -35,6 +35,16 @@ fn health_needs_no_token_and_reveals_no_paths() {
             "pickle"
           ]
         },
+        "installs": {
+          "bytes_fetched": 0,
+          "cancelled": 0,
+          "checking": 0,
+          "concurrency": 2,
+          "done": 0,
+          "downloading": 0,
+          "failed": 0,
+          "queued": 0
+        },
         "status": "ok",
         "storage": {
           "backend": "local",

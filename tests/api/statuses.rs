@@ -27,6 +27,10 @@ const ADMIN_UPLOAD: Route = ("post", "/api/v1/admin/lora/upload");
 const LIST: Route = ("get", "/api/v1/admin/lora");
 const DELETE: Route = ("delete", "/api/v1/admin/lora");
 const META: Route = ("patch", "/api/v1/admin/lora/meta");
+const INSTALL: Route = ("post", "/api/v1/admin/lora/install");
+const INSTALLS: Route = ("get", "/api/v1/admin/lora/install");
+const INSTALL_GET: Route = ("get", "/api/v1/admin/lora/install/{id}");
+const INSTALL_CANCEL: Route = ("delete", "/api/v1/admin/lora/install/{id}");
 const EVENTS: Route = ("get", "/api/v1/events");
 const BIN_LIST: Route = ("get", "/api/v1/admin/bin");
 const RESTORE: Route = ("post", "/api/v1/admin/bin/restore");
@@ -49,7 +53,11 @@ const TUS_ADMIN_PATCH: Route = ("patch", "/api/v1/admin/lora/uploads/{id}");
 const TUS_ADMIN_DELETE: Route = ("delete", "/api/v1/admin/lora/uploads/{id}");
 const TUS_ADMIN_GET: Route = ("get", "/api/v1/admin/lora/uploads/{id}");
 
-const ROUTES: [Route; 26] = [
+const ROUTES: [Route; 30] = [
+    INSTALL,
+    INSTALLS,
+    INSTALL_GET,
+    INSTALL_CANCEL,
     TUS_OPTIONS,
     TUS_CREATE,
     TUS_HEAD,
@@ -77,7 +85,11 @@ const ROUTES: [Route; 26] = [
     EVENTS,
     HEALTH,
 ];
-const ADMIN_ONLY: [Route; 14] = [
+const ADMIN_ONLY: [Route; 18] = [
+    INSTALL,
+    INSTALLS,
+    INSTALL_GET,
+    INSTALL_CANCEL,
     TUS_ADMIN_CREATE,
     TUS_ADMIN_HEAD,
     TUS_ADMIN_PATCH,
@@ -120,6 +132,9 @@ const TUS_BUSY: &str = "every upload slot taken (LORA_MAX_CONCURRENT_UPLOADS), a
      multipart routes, or the shared storage away in fleet mode";
 const ENSURE_FULL: &str = "fleet mode: a download that fills this node's disk (ENOSPC on \
      the staging write)";
+const NO_INSTALLS: &str = "the installs' folder could not be made at start (the state folder \
+     unwritable); a creation answers the same 503 when its record cannot be written, provoked \
+     below";
 const TUS_FULL: &str = "a disk that fills during a PATCH; the multipart routes' 507 is provoked \
      with fault injection on staging writes, which the part files do not go through";
 
@@ -143,6 +158,10 @@ fn not_provoked() -> Vec<(Route, u16, Why)> {
         (DELETE, 408, idle()),
         (META, 408, idle()),
         (META, 503, Why::Because(NO_CATALOGUE)),
+        (INSTALL, 408, idle()),
+        (INSTALLS, 503, Why::Because(NO_INSTALLS)),
+        (INSTALL_GET, 503, Why::Because(NO_INSTALLS)),
+        (INSTALL_CANCEL, 503, Why::Because(NO_INSTALLS)),
         (RESTORE, 408, idle()),
         (PURGE, 408, idle()),
         (PURGE_BEFORE, 408, idle()),
@@ -298,6 +317,7 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
     let (admin, user) = (Some(app.admin.as_str()), Some(app.user.as_str()));
     let uploads = [(USER_UPLOAD, user), (ADMIN_UPLOAD, admin)];
     let bodies = [
+        INSTALL,
         DELETE,
         META,
         RESTORE,
@@ -473,11 +493,14 @@ fn every_status_a_route_answers_is_documented_and_every_documented_one_is_answer
     seen.expect(HEALTH, "no token", 200, &send(&app, HEALTH, None, "", b""));
 
     tus_statuses(&app, &mut seen);
+    install_statuses(&app, &mut seen);
 
     // The data directory removed under the server: uploads are 503; every other route
     // answers what the store makes of it, which must be documented too.
     std::fs::remove_dir_all(&app.data).unwrap();
     let how = "the data directory removed";
+    let job = r#"{"url": "https://192.0.2.1/a.safetensors", "entity_type": "styles"}"#;
+    seen.expect(INSTALL, how, 503, &json(&app, INSTALL, admin, job));
     for (route, token) in uploads {
         seen.expect(
             route,
@@ -1069,4 +1092,26 @@ pub(crate) fn a_creation_larger_than_the_free_room_is_507() {
         seen.expect(route, "more than the free room", 507, &r);
     }
     drop(app);
+}
+
+/// The install routes' own answers (who may call, bodies: above).
+fn install_statuses(app: &TestApp, seen: &mut Seen<'_>) {
+    let admin = Some(app.admin.as_str());
+    let one = |id: &str| format!("/api/v1/admin/lora/install/{id}");
+    let refused = r#"{"url": "ftp://example.com/a.safetensors", "entity_type": "styles"}"#;
+    let how = "a scheme it does not fetch";
+    seen.expect(INSTALL, how, 400, &json(app, INSTALL, admin, refused));
+    // TEST-NET-1: a public literal address, so no name to resolve; nothing answers there.
+    let job = r#"{"url": "https://192.0.2.1/a.safetensors", "entity_type": "styles"}"#;
+    let created = json(app, INSTALL, admin, job);
+    seen.expect(INSTALL, "a source it may fetch", 202, &created);
+    let id = created.json()["id"].as_str().unwrap().to_owned();
+    seen.expect(INSTALLS, "the jobs", 200, &query(app, INSTALLS, admin, ""));
+    let get = |path: &str| app.request("GET", path, &bearer(&app.admin), b"");
+    let delete = |path: &str| app.request("DELETE", path, &bearer(&app.admin), b"");
+    seen.expect(INSTALL_GET, "a job", 200, &get(&one(&id)));
+    seen.expect(INSTALL_GET, "no such job", 404, &get(&one("nope")));
+    seen.expect(INSTALL_CANCEL, "a queued job", 200, &delete(&one(&id)));
+    seen.expect(INSTALL_CANCEL, "a cancelled job", 409, &delete(&one(&id)));
+    seen.expect(INSTALL_CANCEL, "no such job", 404, &delete(&one("nope")));
 }

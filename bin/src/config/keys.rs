@@ -17,8 +17,8 @@ use super::macros::{
     config_keys, file_value, key_debug, key_default, key_file, key_type, key_value,
 };
 use super::parse::{
-    address, at_least_one, base_models, days, entity_types, hmac_secret, lease_seconds, octal_mode,
-    s3_url, same, seconds, text_or_json,
+    address, at_least_one, base_models, days, endpoint, entity_types, hmac_secret, host_list,
+    lease_seconds, octal_mode, private_access, s3_url, same, seconds, text_or_json,
 };
 use super::{ConfigError, Env, LogFormat};
 
@@ -213,6 +213,56 @@ config_keys! {
     aws_region: String = same(String) {
         env: "AWS_REGION",
         unset: "us-east-1",
+    }
+    /// installs from a URL that download at once; the rest wait, queued
+    install_concurrency: usize = at_least_one(usize) {
+        env: "LORA_INSTALL_CONCURRENCY",
+        file: "install_concurrency",
+        default: lora_http::DEFAULT_INSTALL_CONCURRENCY,
+    }
+    /// whether installs may fetch plain http:// sources
+    install_allow_http: bool = same(bool) {
+        env: "LORA_INSTALL_ALLOW_HTTP",
+        file: "install_allow_http",
+        default: false,
+    }
+    /// whether installs may reach loopback, private, link-local and metadata addresses:
+    /// true, false, or a comma list of addresses and CIDR networks allowed
+    install_allow_private: lora_http::PrivateAccess = private_access(String) {
+        env: "LORA_INSTALL_ALLOW_PRIVATE",
+        file: "install_allow_private",
+        default: "false",
+    }
+    /// comma list of hosts (and their subdomains) installs may reach, redirects included
+    install_hosts: Vec<String> = host_list(String) {
+        env: "LORA_INSTALL_HOSTS",
+        file: "install_hosts",
+        unset: "any host",
+    }
+    /// Hugging Face token for gated files, sent to the Hugging Face endpoint only
+    hf_token: String = same(String) secret {
+        env: "LORA_HF_TOKEN",
+        file: "hf_token",
+        unset: "none",
+    }
+    /// Civitai API key, sent to the Civitai endpoint only
+    civitai_token: String = same(String) secret {
+        env: "LORA_CIVITAI_TOKEN",
+        file: "civitai_token",
+        unset: "none",
+    }
+    /// where hf:// resolves, and the origin LORA_HF_TOKEN goes to
+    hf_endpoint: url::Url = endpoint(String) {
+        env: "LORA_HF_ENDPOINT",
+        file: "hf_endpoint",
+        default: "https://huggingface.co",
+    }
+    /// the Civitai origin: its downloads are verified against its API, and
+    /// LORA_CIVITAI_TOKEN goes there
+    civitai_endpoint: url::Url = endpoint(String) {
+        env: "LORA_CIVITAI_ENDPOINT",
+        file: "civitai_endpoint",
+        default: "https://civitai.com",
     }
     /// bearer token /metrics requires
     metrics_token: String = same(String) secret {

@@ -98,6 +98,24 @@ impl Config {
         }
     }
 
+    /// How installs from a URL behave.
+    pub fn install(&self) -> lora_http::InstallConfig {
+        lora_http::InstallConfig {
+            concurrency: self.install_concurrency,
+            allow_http: self.install_allow_http,
+            private: self.install_allow_private.clone(),
+            hosts: self.install_hosts.clone(),
+            tokens: lora_http::Tokens {
+                huggingface: self.hf_token.clone(),
+                civitai: self.civitai_token.clone(),
+            },
+            endpoints: lora_http::Endpoints {
+                huggingface: self.hf_endpoint.clone(),
+                civitai: self.civitai_endpoint.clone(),
+            },
+        }
+    }
+
     /// The verifier configuration, or `None` when no key is configured at all.
     ///
     /// # Errors

@@ -263,3 +263,51 @@ pub(super) fn s3_url(
         reason: e.to_string(),
     })
 }
+
+/// `true`, `false`, or a comma list of addresses and CIDR networks.
+pub(super) fn private_access(
+    key: &'static str,
+    raw: String,
+) -> Result<lora_http::PrivateAccess, ConfigError> {
+    lora_http::PrivateAccess::parse(&raw).map_err(|reason| ConfigError::Invalid { key, reason })
+}
+
+/// A comma list of host names (lower-cased; empty parts dropped).
+pub(super) fn host_list(key: &'static str, raw: String) -> Result<Vec<String>, ConfigError> {
+    let hosts: Vec<String> = raw
+        .split(',')
+        .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect();
+    if let Some(bad) = hosts
+        .iter()
+        .find(|h| h.contains(['/', ':', ' ', '@']) || h.starts_with('.'))
+    {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: format!("'{bad}' is not a host name"),
+        });
+    }
+    if hosts.is_empty() {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: "names no host".into(),
+        });
+    }
+    Ok(hosts)
+}
+
+/// An `https://` or `http://` origin (a path is kept: an endpoint behind a prefix).
+pub(super) fn endpoint(key: &'static str, raw: String) -> Result<url::Url, ConfigError> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| ConfigError::Invalid {
+        key,
+        reason: format!("'{raw}' is not a URL ({e})"),
+    })?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: format!("'{raw}' is not an http(s) URL"),
+        });
+    }
+    Ok(url)
+}

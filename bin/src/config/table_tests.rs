@@ -106,7 +106,11 @@ fn every_empty_lora_variable_is_refused_by_name() {
 #[test]
 fn debug_hides_every_secret_key() {
     let secrets: Vec<_> = KEYS.iter().filter(|k| k.secret).collect();
-    assert_eq!(secrets.len(), 3, "jwt_secret, metrics_token, AWS secret");
+    assert_eq!(
+        secrets.len(),
+        5,
+        "jwt_secret, metrics_token, AWS secret, HF and Civitai tokens"
+    );
     for key in secrets {
         let value = format!("hunter2-{}", key.env);
         let c = Config::load(

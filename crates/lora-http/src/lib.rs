@@ -37,6 +37,7 @@ mod error;
 mod events;
 mod extract;
 mod ingest;
+mod install;
 mod observe;
 mod openapi;
 mod routes;
@@ -54,6 +55,10 @@ pub use extract::auth::{AdminClaims, UserClaims};
 pub use extract::json::{ApiJson, MAX_JSON_BODY};
 pub use ingest::idle::DEFAULT_BODY_IDLE_TIMEOUT;
 pub use ingest::load::DEFAULT_MAX_CONCURRENT_UPLOADS;
+pub use install::{
+    DEFAULT_INSTALL_CONCURRENCY, Endpoints, FINISHED_JOBS_KEPT, HashSource, InstallConfig,
+    InstallError, InstallJob, InstallRequest, InstallStatus, Installs, PrivateAccess, Tokens,
+};
 pub use lora_inspect::{AcceptAll, ContentCheck, ContentRejection, InspectCheck};
 pub use observe::metrics::Metrics;
 pub use observe::request_log::{REQUEST_ID, RequestId};
@@ -66,14 +71,15 @@ pub use routes::ensure::{EnsureRequest, EnsureResponse, EnsuredFile, PrefetchRes
 pub use routes::evaluation::{EvaluationBatch, EvaluationRequest};
 pub use routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
 pub use routes::health::{
-    HealthResponse, HealthStatus, ReplicaStatus, StorageStatus, UploadsStatus,
+    HealthResponse, HealthStatus, InstallsStatus, ReplicaStatus, StorageStatus, UploadsStatus,
 };
+pub use routes::install::InstallListResponse;
 pub use routes::upload::{
     AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
 };
 pub use server::{
-    ADMIN_UPLOAD_PATH, Background, ServerOptions, USER_UPLOAD_PATH, app, configure, run,
-    spawn_background, spawn_retention, spawn_upload_sweep,
+    ADMIN_UPLOAD_PATH, Background, ServerOptions, USER_UPLOAD_PATH, app, configure,
+    resume_installs, run, spawn_background, spawn_retention, spawn_upload_sweep,
 };
 pub use state::{
     AppState, DEFAULT_LEASE, DEFAULT_MAX_UPLOAD_BYTES, MAX_LEASE_SECS, MULTIPART_ALLOWANCE,

@@ -13,12 +13,12 @@ use crate::routes::ensure::{EnsureRequest, EnsureResponse, EnsuredFile, Prefetch
 use crate::routes::evaluation::{EvaluationBatch, EvaluationRequest};
 use crate::routes::files::{LoRADeleteRequest, LoRADeleteResponse, LoRAFileItem, LoRAListResponse};
 use crate::routes::health::{
-    HealthResponse, HealthStatus, ReplicaStatus, StorageStatus, UploadsStatus,
+    HealthResponse, HealthStatus, InstallsStatus, ReplicaStatus, StorageStatus, UploadsStatus,
 };
 use crate::routes::upload::{
     AdminLoRAUploadResponse, BodyAdminUploadLora, BodyUploadLora, LoRAUploadResponse,
 };
-use crate::routes::{bin, ensure, evaluation, events, files, health, meta, tus, upload};
+use crate::routes::{bin, ensure, evaluation, events, files, health, install, meta, tus, upload};
 
 struct BearerScheme;
 
@@ -56,6 +56,10 @@ impl Modify for BearerScheme {
         files::list,
         files::delete,
         meta::patch,
+        install::create,
+        install::list,
+        install::get,
+        install::cancel,
         events::stream,
         bin::list,
         bin::restore,
@@ -91,6 +95,11 @@ impl Modify for BearerScheme {
         crate::routes::listing::LoRAMeta,
         crate::routes::meta::LoRAMetaRequest,
         crate::routes::meta::LoRAMetaResponse,
+        crate::install::InstallRequest,
+        crate::install::InstallJob,
+        crate::install::InstallStatus,
+        crate::install::HashSource,
+        crate::routes::install::InstallListResponse,
         crate::events::Event,
         crate::events::EventKind,
         crate::events::ResetEvent,
@@ -114,6 +123,7 @@ impl Modify for BearerScheme {
         HealthStatus,
         StorageStatus,
         UploadsStatus,
+        InstallsStatus,
         ReplicaStatus,
         HttpValidationError,
         ValidationIssue,

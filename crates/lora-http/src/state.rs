@@ -10,6 +10,7 @@ use crate::catalogue::Catalogue;
 use crate::events::Events;
 use crate::ingest::Ingest;
 use crate::ingest::load::UploadLoad;
+use crate::install::{InstallConfig, Installs};
 use crate::observe::metrics::Metrics;
 
 /// Default upload limit: 500 MiB.
@@ -45,6 +46,8 @@ pub struct AppState {
     pub(crate) catalogue: Option<Arc<Catalogue>>,
     /// The changes subscribers follow (`GET /api/v1/events`).
     pub(crate) events: Arc<Events>,
+    /// Installs from a URL (`None` when their folder cannot be opened: the routes 503).
+    pub(crate) installs: Option<Arc<Installs>>,
 }
 
 /// What a request may send, and for how long.
@@ -80,7 +83,13 @@ impl AppState {
         let repository: Arc<dyn Repository> = Arc::clone(&store) as Arc<dyn Repository>;
         let events = Arc::new(Events::new());
         let catalogue = Catalogue::open(&store, Arc::clone(&repository), Arc::clone(&events));
+        let installs = open_installs(
+            &store,
+            InstallConfig::default(),
+            crate::DEFAULT_BODY_IDLE_TIMEOUT,
+        );
         Self {
+            installs,
             ingest: Ingest {
                 catalogue: catalogue.clone(),
                 events: Arc::clone(&events),
@@ -124,6 +133,16 @@ impl AppState {
         );
         self.ingest.catalogue = self.catalogue.clone();
         self.repository = repository;
+        self
+    }
+
+    /// Installs from a URL follow `config` (concurrency, which sources and addresses may
+    /// be reached, publishers' tokens and endpoints). Call it after
+    /// [`AppState::with_body_idle_timeout`]: a source that sends nothing for that long is
+    /// cut (and the download resumed).
+    #[must_use]
+    pub fn with_install_config(mut self, config: InstallConfig) -> Self {
+        self.installs = open_installs(&self.local, config, self.limits.body_idle_timeout);
         self
     }
 
@@ -227,4 +246,15 @@ impl AppState {
     pub fn max_upload_bytes(&self) -> u64 {
         self.limits.max_upload_bytes
     }
+}
+
+/// The installs of `store`'s data directory; `None` (logged) when they cannot be kept.
+fn open_installs(
+    store: &Store,
+    config: InstallConfig,
+    idle: std::time::Duration,
+) -> Option<Arc<Installs>> {
+    Installs::open(store.layout(), config, idle)
+        .ok()
+        .map(Arc::new)
 }

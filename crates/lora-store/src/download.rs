@@ -56,7 +56,9 @@ impl Download {
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path).map_err(io_err("open the download", path))?;
+        let mut file = options
+            .open(path)
+            .map_err(io_err("open the download", path))?;
         let mut sha = sha2::Sha256::new();
         let mut tap = tap;
         let mut len = 0u64;

@@ -136,6 +136,15 @@ codes! {
     TusLocked => LOCKED, "tus", Detail::Own, [TUS];
     /// Too many unfinished uploads for one subject.
     TusTooMany => TOO_MANY_REQUESTS, "tus", Detail::Own, [TUS];
+    /// An install source that cannot or may not be fetched.
+    InstallSource => BAD_REQUEST, "install_source", Detail::Own, [];
+    /// No such install job.
+    InstallNotFound => NOT_FOUND, "not_found", Detail::Own, [];
+    /// An install job that has ended or is being stored cannot be cancelled.
+    InstallTooLate => CONFLICT, "install_too_late", Detail::Own, [];
+    /// The installs' folder could not be opened.
+    InstallUnavailable => SERVICE_UNAVAILABLE, "install",
+        Detail::Fixed("Service unavailable: installs cannot be kept on this node"), [];
     /// A broken invariant or a task that did not finish.
     Internal => INTERNAL_SERVER_ERROR, "internal", INTERNAL, [];
 }

@@ -15,6 +15,7 @@ use lora_store::StoreError;
 use thiserror::Error;
 
 use crate::ContentRejection;
+use crate::install::error::InstallError;
 use crate::tus::TusError;
 pub use body::{HttpError, HttpValidationError, IssueKind, LocItem, ValidationIssue};
 pub use code::{Code, Detail};
@@ -99,6 +100,9 @@ pub enum ApiError {
         /// The cap on uploads in flight.
         cap: usize,
     },
+    /// An install request or job action refused (400 source, 404 job, 409 too late, 503).
+    #[error(transparent)]
+    Install(#[from] InstallError),
     /// A blocking or background task failed to run to its end (500).
     #[error("a background task failed")]
     Task(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -157,6 +161,14 @@ impl ApiError {
                 TusError::Offset { .. } => Code::TusOffset,
                 TusError::Busy => Code::TusLocked,
                 TusError::TooMany { .. } => Code::TusTooMany,
+            },
+            ApiError::Install(e) => match e {
+                InstallError::BadSource { .. }
+                | InstallError::Refused { .. }
+                | InstallError::Fetch { .. } => Code::InstallSource,
+                InstallError::NotFound { .. } => Code::InstallNotFound,
+                InstallError::TooLate { .. } => Code::InstallTooLate,
+                InstallError::Unavailable => Code::InstallUnavailable,
             },
             ApiError::Task(_) | ApiError::Internal(_) => Code::Internal,
         }

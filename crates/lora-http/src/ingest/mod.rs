@@ -20,6 +20,7 @@
 pub(crate) mod idle;
 pub(crate) mod load;
 mod scan;
+pub(crate) use scan::scan_for;
 pub(crate) mod sink;
 
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub(crate) enum Via {
     Multipart,
     /// A resumable (tus) upload.
     Tus,
+    /// A file the server fetched from a URL.
+    Install,
 }
 
 impl Via {
@@ -51,6 +54,7 @@ impl Via {
         match self {
             Via::Multipart => Action::Upload,
             Via::Tus => Action::UploadTus,
+            Via::Install => Action::Install,
         }
     }
 }
@@ -165,6 +169,12 @@ impl Session {
                 None => staged,
             })
         })
+    }
+
+    /// Takes the content check's result from a scan fed elsewhere (an install's download,
+    /// which outlives any session).
+    pub(crate) fn scanned_by(&mut self, result: Receiver<Scanned>) {
+        self.scan = Some(result);
     }
 
     /// The body has arrived (a PATCH that does not complete its upload): times it.

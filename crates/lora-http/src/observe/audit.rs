@@ -28,6 +28,14 @@ impl Actor {
         }
     }
 
+    /// An admin known by `sub` alone (an install, which outlives its request).
+    pub(crate) fn admin(sub: &str) -> Self {
+        Self {
+            sub: sub.to_owned(),
+            role: "admin",
+        }
+    }
+
     /// The server's own changes (retention).
     pub(crate) fn server() -> Self {
         Self {
@@ -44,6 +52,8 @@ pub(crate) enum Action {
     Upload,
     /// A resumable (tus) upload's completing PATCH.
     UploadTus,
+    /// A file fetched from a URL (an install job).
+    Install,
     /// A live file moved to the bin.
     Delete,
     /// A bin entry moved back.
@@ -62,6 +72,7 @@ impl Action {
         match self {
             Action::Upload => "upload",
             Action::UploadTus => "upload (tus)",
+            Action::Install => "install",
             Action::Delete => "delete",
             Action::Restore => "restore",
             Action::Purge => "purge",

@@ -127,6 +127,16 @@ pub struct Metrics {
     pub(crate) replica_events: Family<ReplicaEvent, Counter>,
     /// How long an ensure's download took.
     pub(crate) fetch_seconds: Histogram,
+    /// Install jobs by state, read at scrape.
+    pub(crate) install_jobs: Family<InstallState, Gauge>,
+    /// Bytes installs fetched.
+    pub(crate) install_bytes: Counter,
+}
+
+/// One state of install jobs (`state` label).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct InstallState {
+    pub state: String,
 }
 
 impl Default for Metrics {
@@ -247,6 +257,18 @@ impl Metrics {
             "Fleet mode: how long an ensure's download took",
             fetch_seconds.clone(),
         );
+        let install_jobs = Family::<InstallState, Gauge>::default();
+        registry.register(
+            "install_jobs",
+            "Install jobs by state (queued, downloading, checking, done, failed, cancelled)",
+            install_jobs.clone(),
+        );
+        let install_bytes = Counter::default();
+        registry.register(
+            "install_bytes",
+            "Bytes fetched by installs from a URL",
+            install_bytes.clone(),
+        );
         let build = Family::<Build, Gauge>::default();
         build
             .get_or_create(&Build {
@@ -276,6 +298,8 @@ impl Metrics {
             replica,
             replica_events,
             fetch_seconds,
+            install_jobs,
+            install_bytes,
         }
     }
 

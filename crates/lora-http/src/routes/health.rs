@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::blocking;
+use crate::install::InstallStatus;
 use crate::{ApiError, AppState};
 
 /// Storage facts in the health report.
@@ -84,6 +85,27 @@ pub struct UploadsStatus {
     pub idle_drops: u64,
 }
 
+/// Installs from a URL on this node: jobs by state, and bytes fetched since start.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct InstallsStatus {
+    /// Jobs waiting for a place.
+    pub queued: usize,
+    /// Jobs fetching bytes.
+    pub downloading: usize,
+    /// Jobs being verified, checked and stored.
+    pub checking: usize,
+    /// Jobs done (kept 7 days).
+    pub done: usize,
+    /// Jobs failed (kept 7 days).
+    pub failed: usize,
+    /// Jobs cancelled (kept 7 days).
+    pub cancelled: usize,
+    /// Bytes fetched since the server started.
+    pub bytes_fetched: u64,
+    /// Installs downloading at once (`LORA_INSTALL_CONCURRENCY`).
+    pub concurrency: usize,
+}
+
 /// Overall state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -110,6 +132,9 @@ pub struct HealthResponse {
     /// Fleet mode only: what this node keeps on its disk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica: Option<ReplicaStatus>,
+    /// Installs from a URL (absent when they cannot be kept on this node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installs: Option<InstallsStatus>,
     /// What the content check and the evaluation route offer.
     #[schema(value_type = Object)]
     pub evaluator: serde_json::Value,
@@ -185,6 +210,20 @@ pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, A
                 misses: p.misses,
                 evictions: p.evictions,
                 fetches_in_flight: p.fetches_in_flight,
+            }
+        }),
+        installs: state.installs.as_ref().map(|installs| {
+            let (by_state, bytes_fetched) = installs.figures();
+            let count = |s| by_state.get(&s).copied().unwrap_or(0);
+            InstallsStatus {
+                queued: count(InstallStatus::Queued),
+                downloading: count(InstallStatus::Downloading),
+                checking: count(InstallStatus::Checking),
+                done: count(InstallStatus::Done),
+                failed: count(InstallStatus::Failed),
+                cancelled: count(InstallStatus::Cancelled),
+                bytes_fetched,
+                concurrency: installs.concurrency(),
             }
         }),
         evaluator: state.ingest.check.describe(),

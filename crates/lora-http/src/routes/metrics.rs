@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use lora_core::EntityType;
 
 use super::blocking;
-use crate::observe::metrics::{Entity, ReplicaEvent, ReplicaFigure};
+use crate::observe::metrics::{Entity, InstallState, ReplicaEvent, ReplicaFigure};
 use crate::{ApiError, AppState};
 
 /// The storage figures read at scrape time, then the whole registry.
@@ -29,6 +29,17 @@ pub(crate) async fn metrics(
     let repo = Arc::clone(&state.repository);
     let local = Arc::clone(&state.local);
     let metrics = Arc::clone(&state.metrics);
+    if let Some(installs) = &state.installs {
+        let (by_state, _) = installs.figures();
+        for (status, count) in by_state {
+            metrics
+                .install_jobs
+                .get_or_create(&InstallState {
+                    state: status.as_str().to_owned(),
+                })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
     blocking(move || {
         // A data directory that is gone is an outage, not an empty store: its figures are
         // reported as unknown (series absent, NaN), never as zeros a dashboard would read

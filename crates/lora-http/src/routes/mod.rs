@@ -7,6 +7,7 @@ pub(crate) mod events;
 pub(crate) mod fallback;
 pub(crate) mod files;
 pub(crate) mod health;
+pub(crate) mod install;
 pub(crate) mod listing;
 pub(crate) mod meta;
 pub(crate) mod metrics;

@@ -56,6 +56,14 @@ pub struct Background {
     pub catalogue: Option<actix_web::rt::task::JoinHandle<()>>,
 }
 
+/// Goes on with the install jobs a restart found unfinished (each a task of its own,
+/// [`crate::InstallConfig::concurrency`] downloading at once).
+pub fn resume_installs(state: &AppState) {
+    if let Some(installs) = &state.installs {
+        crate::install::resume(installs, &state.ingest, state.limits.max_upload_bytes);
+    }
+}
+
 impl Background {
     /// Stops both tasks.
     pub fn abort(&self) {
@@ -69,10 +77,12 @@ impl Background {
     }
 }
 
-/// Starts every background task `state` needs ([`spawn_retention`] and
-/// [`spawn_upload_sweep`]) on the current actix/tokio runtime. Call it once per process;
+/// Starts every background task `state` needs ([`spawn_retention`],
+/// [`spawn_upload_sweep`], the catalogue's passes, and the unfinished installs of
+/// [`resume_installs`]) on the current actix/tokio runtime. Call it once per process;
 /// dropping the handles does not stop the tasks, [`Background::abort`] does.
 pub fn spawn_background(state: &AppState) -> Background {
+    resume_installs(state);
     Background {
         retention: spawn_retention(state),
         upload_sweep: spawn_upload_sweep(state),

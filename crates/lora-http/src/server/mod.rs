@@ -8,6 +8,8 @@ mod run;
 mod signals;
 mod wire;
 
-pub use background::{Background, spawn_background, spawn_retention, spawn_upload_sweep};
+pub use background::{
+    Background, resume_installs, spawn_background, spawn_retention, spawn_upload_sweep,
+};
 pub use routes::{ADMIN_UPLOAD_PATH, USER_UPLOAD_PATH, app, configure};
 pub use run::{ServerOptions, run};

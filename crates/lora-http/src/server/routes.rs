@@ -5,7 +5,9 @@ use actix_web::{App, HttpResponse, web};
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::routes::{bin, ensure, evaluation, events, fallback, files, health, meta, tus, upload};
+use crate::routes::{
+    bin, ensure, evaluation, events, fallback, files, health, install, meta, tus, upload,
+};
 use crate::{ApiDoc, AppState};
 
 /// The path of the user upload route.
@@ -56,6 +58,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AppState) {
             web::resource("/api/v1/events")
                 .route(web::get().to(events::stream))
                 .default_service(fallback::method_not_allowed("GET")),
+        )
+        .service(
+            web::resource("/api/v1/admin/lora/install")
+                .route(web::post().to(install::create))
+                .route(web::get().to(install::list))
+                .default_service(fallback::method_not_allowed("GET, POST")),
+        )
+        .service(
+            web::resource("/api/v1/admin/lora/install/{id}")
+                .route(web::get().to(install::get))
+                .route(web::delete().to(install::cancel))
+                .default_service(fallback::method_not_allowed("GET, DELETE")),
         )
         .service(
             web::resource("/api/v1/admin/lora/meta")
