@@ -3,22 +3,24 @@
 //! goes on from where it stopped instead of from zero.
 //!
 //! The partial is hashed (SHA-256) and handed to a [`Tap`] as it is written, like a
-//! staging file; after a restart the bytes already there are read once to rebuild that
+//! staging file (on a thread beside the writes, past a few MiB); after a restart the bytes already there are read once to rebuild that
 //! state. When complete it moves into the staging folder as a [`StagedFile`], ready for
 //! the same publish as any upload.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
+use bytes::Bytes;
 use camino::{Utf8Path, Utf8PathBuf};
-use lora_core::Sha256;
-use sha2::Digest;
 use tempfile::{NamedTempFile, TempPath};
 
 use crate::error::io_err;
+use crate::staging::Hasher;
+use crate::writeback::Writeback;
 use crate::{StagedFile, StoreError, Tap};
 
-/// Bytes read at a time when a partial is hashed again after a restart.
+/// Bytes read at a time when a partial is hashed again after a restart, and gathered into
+/// one write while it arrives (few syscalls for a network's small chunks).
 const REREAD: usize = 1 << 20;
 
 /// A download's bytes so far, in a file of their own (mode 0600).
@@ -26,11 +28,12 @@ const REREAD: usize = 1 << 20;
 /// Dropping it keeps the file: the download goes on later with [`Download::open`]
 /// (remove it with [`Download::remove`]).
 pub struct Download {
-    file: File,
+    file: BufWriter<File>,
+    /// Flushes to disk while the download goes on, so the closing fsync waits for the tail.
+    writeback: Writeback,
     path: Utf8PathBuf,
     len: u64,
-    sha: sha2::Sha256,
-    tap: Option<Box<dyn Tap>>,
+    hasher: Hasher,
 }
 
 impl std::fmt::Debug for Download {
@@ -38,7 +41,6 @@ impl std::fmt::Debug for Download {
         f.debug_struct("Download")
             .field("path", &self.path)
             .field("len", &self.len)
-            .field("tapped", &self.tap.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -59,8 +61,7 @@ impl Download {
         let mut file = options
             .open(path)
             .map_err(io_err("open the download", path))?;
-        let mut sha = sha2::Sha256::new();
-        let mut tap = tap;
+        let mut hasher = Hasher::tapped(tap);
         let mut len = 0u64;
         {
             let mut reader = BufReader::with_capacity(REREAD, &mut file);
@@ -72,21 +73,18 @@ impl Download {
                 if n == 0 {
                     break;
                 }
-                sha.update(&buf[..n]);
-                if let Some(tap) = &mut tap {
-                    tap.see(&buf[..n]);
-                }
+                hasher.update(&buf[..n], None, len);
                 len += n as u64;
             }
         }
         file.seek(SeekFrom::Start(len))
             .map_err(io_err("seek the download", path))?;
         Ok(Self {
-            file,
+            file: BufWriter::with_capacity(REREAD, file),
+            writeback: Writeback::default(),
             path: path.to_owned(),
             len,
-            sha,
-            tap,
+            hasher,
         })
     }
 
@@ -106,14 +104,26 @@ impl Download {
     ///
     /// [`StoreError::StorageFull`] when the disk is full, [`StoreError::Io`] otherwise.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        self.write_inner(chunk, None)
+    }
+
+    /// Appends a reference-counted chunk: the hashing thread gets it without a copy.
+    ///
+    /// # Errors
+    ///
+    /// As [`Download::write`].
+    pub fn write_bytes(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        self.write_inner(&chunk, Some(&chunk))
+    }
+
+    fn write_inner(&mut self, chunk: &[u8], shared: Option<&Bytes>) -> Result<(), StoreError> {
         self.file
             .write_all(chunk)
             .map_err(io_err("write the download", &self.path))?;
-        self.sha.update(chunk);
-        if let Some(tap) = &mut self.tap {
-            tap.see(chunk);
-        }
+        self.hasher.update(chunk, shared, self.len);
         self.len += chunk.len() as u64;
+        let flushed = self.len - self.file.buffer().len() as u64;
+        self.writeback.wrote(self.file.get_ref(), flushed);
         Ok(())
     }
 
@@ -125,14 +135,18 @@ impl Download {
     /// [`StoreError::Io`] when the file cannot be truncated.
     pub fn restart(&mut self, tap: Option<Box<dyn Tap>>) -> Result<(), StoreError> {
         self.file
+            .flush()
+            .map_err(io_err("write the download", &self.path))?;
+        self.file
+            .get_ref()
             .set_len(0)
             .map_err(io_err("truncate the download", &self.path))?;
         self.file
             .seek(SeekFrom::Start(0))
             .map_err(io_err("seek the download", &self.path))?;
         self.len = 0;
-        self.sha = sha2::Sha256::new();
-        self.tap = tap;
+        // The old hash's thread (if any) ends with its queue; nobody reads its result.
+        self.hasher = Hasher::tapped(tap);
         Ok(())
     }
 
@@ -141,8 +155,12 @@ impl Download {
     /// # Errors
     ///
     /// [`StoreError::Io`] when the file cannot be synced.
-    pub fn sync(&self) -> Result<(), StoreError> {
+    pub fn sync(&mut self) -> Result<(), StoreError> {
         self.file
+            .flush()
+            .map_err(io_err("write the download", &self.path))?;
+        self.file
+            .get_ref()
             .sync_data()
             .map_err(io_err("fsync the download", &self.path))
     }
@@ -153,21 +171,31 @@ impl Download {
     /// # Errors
     ///
     /// [`StoreError::Io`] when it cannot be synced or moved.
-    pub fn finish(self, staging: &Utf8Path) -> Result<StagedFile, StoreError> {
-        self.file
-            .sync_all()
+    pub fn finish(mut self, staging: &Utf8Path) -> Result<StagedFile, StoreError> {
+        self.writeback
+            .finish()
+            .map_err(io_err("write back the download", &self.path))?;
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| StoreError::io("write the download", &self.path, e.into_error()))?;
+        file.sync_all()
             .map_err(io_err("fsync the download", &self.path))?;
-        if let Some(tap) = self.tap {
-            tap.end();
-        }
+        let sha256 = self.hasher.finish().ok_or_else(|| {
+            StoreError::io(
+                "hash the download",
+                &self.path,
+                std::io::Error::other("the hashing thread panicked"),
+            )
+        })?;
         let name = self.path.file_name().unwrap_or("download");
         let to = staging.join(format!(".upload-{name}"));
         std::fs::rename(&self.path, &to).map_err(io_err("move to staging", &self.path))?;
         let temp = TempPath::try_from_path(to.as_std_path()).map_err(io_err("adopt", &to))?;
         Ok(StagedFile {
-            file: NamedTempFile::from_parts(self.file, temp),
+            file: NamedTempFile::from_parts(file, temp),
             len: self.len,
-            sha256: Sha256::from_bytes(self.sha.finalize().into()),
+            sha256,
             tensor_sha256: None,
             path: to,
             forwarded: None,
@@ -192,6 +220,9 @@ impl Download {
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
+
+    use lora_core::Sha256;
+    use sha2::Digest;
 
     use super::*;
 
@@ -222,6 +253,7 @@ mod tests {
         let mut first = Download::open(&path, None).unwrap();
         first.write(b"hello ").unwrap();
         first.sync().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello ");
         drop(first);
 
         let seen = Seen::default();
@@ -238,6 +270,31 @@ mod tests {
         assert_eq!((bytes.as_slice(), ended), (&b"hello world"[..], true));
         drop(staged);
         assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_large_download_is_hashed_beside_its_writes_and_reopened_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap();
+        let path = root.join("big.part");
+        let bytes: Vec<u8> = (0..9_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut download = Download::open(&path, None).unwrap();
+        for chunk in bytes[..5_000_000].chunks(65_536) {
+            download.write_bytes(Bytes::copy_from_slice(chunk)).unwrap();
+        }
+        download.sync().unwrap();
+        drop(download);
+        let seen = Seen::default();
+        let mut again = Download::open(&path, Some(Box::new(seen.clone()))).unwrap();
+        assert_eq!(again.len(), 5_000_000);
+        for chunk in bytes[5_000_000..].chunks(100_000) {
+            again.write_bytes(Bytes::copy_from_slice(chunk)).unwrap();
+        }
+        let staged = again.finish(root).unwrap();
+        assert_eq!(staged.sha256(), sha(&bytes));
+        assert_eq!(std::fs::read(staged.path()).unwrap(), bytes);
+        let (tapped, ended) = seen.0.lock().unwrap().clone();
+        assert!(ended && tapped == bytes);
     }
 
     #[test]

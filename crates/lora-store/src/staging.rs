@@ -84,8 +84,10 @@ impl Reader {
     }
 }
 
+/// SHA-256 (and a tap) over bytes written in order: inline while small, then on a thread
+/// of its own beside the writes. Staging files and downloads both hash through it.
 #[derive(Debug)]
-enum Hasher {
+pub(crate) enum Hasher {
     Inline(Reader),
     Parallel {
         chunks: SyncSender<Bytes>,
@@ -94,7 +96,17 @@ enum Hasher {
 }
 
 impl Hasher {
-    fn update(&mut self, chunk: &[u8], shared: Option<&Bytes>, len_before: u64) {
+    /// A fresh hash whose bytes also go to `tap`.
+    pub(crate) fn tapped(tap: Option<Box<dyn Tap>>) -> Self {
+        Hasher::Inline(Reader {
+            tap,
+            ..Reader::default()
+        })
+    }
+
+    /// Takes the bytes after the first `len_before` (`shared`, when given, is the same
+    /// bytes reference-counted: no copy for the thread).
+    pub(crate) fn update(&mut self, chunk: &[u8], shared: Option<&Bytes>, len_before: u64) {
         match self {
             Hasher::Inline(state) if len_before < PARALLEL_HASH_FROM => state.update(chunk),
             Hasher::Inline(state) => {
@@ -130,7 +142,8 @@ impl Hasher {
         }
     }
 
-    fn finish(self) -> Option<Sha256> {
+    /// The digest (the tap has seen its end); `None` if the thread panicked.
+    pub(crate) fn finish(self) -> Option<Sha256> {
         let bytes = match self {
             Hasher::Inline(state) => state.finish(),
             Hasher::Parallel { chunks, digest } => {

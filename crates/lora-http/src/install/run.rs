@@ -232,7 +232,7 @@ async fn run(installs: Arc<Installs>, ingest: Ingest, max_bytes: u64, id: String
 
 impl Target for Download {
     fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
-        Download::write(self, &chunk)
+        self.write_bytes(chunk)
     }
 }
 
@@ -463,7 +463,7 @@ async fn receive(
         }
     };
     let back = sink
-        .finish(|d: Download| {
+        .finish(|mut d: Download| {
             d.sync()?;
             Ok(d)
         })
