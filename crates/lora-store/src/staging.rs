@@ -55,7 +55,7 @@ pub struct StagedUpload {
 
 /// The SHA-256 state and the tap that read the same bytes.
 #[derive(Default)]
-struct Reader {
+pub(crate) struct Reader {
     sha: sha2::Sha256,
     tap: Option<Box<dyn Tap>>,
 }
