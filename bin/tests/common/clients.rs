@@ -95,3 +95,23 @@ else:
     u.upload()
     print(u.offset)
 "#;
+
+/// `PYTHONPATH` holding openapi-python-client and what its clients import (httpx, attrs),
+/// installed from PyPI once.
+pub(crate) fn openapi_python_client() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    installed(&DIR, "openapi-python", "openapi_python_client", |dir| {
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
+        .arg(dir)
+        .arg("openapi-python-client==0.29.1");
+        cmd
+    })
+}

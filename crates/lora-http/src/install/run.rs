@@ -294,6 +294,18 @@ async fn life(
                 (download, scanned) = restart(download, ingest).await?;
                 opened
             }
+            Ok(opened)
+                if opened.start > 0
+                    && record.validator.is_some()
+                    && opened.validator.is_some()
+                    && opened.validator != record.validator =>
+            {
+                // A source that ignored If-Range sent the rest of another file.
+                tracing::info!(id, kept, "the source's file changed; starting over");
+                (download, scanned) = restart(download, ingest).await?;
+                record.validator = None;
+                continue;
+            }
             Ok(opened) => opened,
             Err(Failure::Permanent(reason)) => return Err(reason.into()),
             Err(Failure::Restart(reason)) => {
