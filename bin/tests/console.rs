@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{Value, json};
 
+#[path = "common/source.rs"]
+mod source;
+
 const EXE: &str = env!("CARGO_BIN_EXE_lora-server");
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const XSS_IMG: &str = r#"<img src=x onerror="window.__pwned=1">"#;
@@ -36,6 +39,9 @@ fn serve_dev(data: &Path) -> (Killed, String, String, String) {
         .env("LORA_DATA_DIR", data)
         .env("LORA_BIND", "127.0.0.1:0")
         .env("RUST_LOG", "warn")
+        // Installs from the test's own source on loopback.
+        .env("LORA_INSTALL_ALLOW_HTTP", "true")
+        .env("LORA_INSTALL_ALLOW_PRIVATE", "true")
         .arg("serve")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -512,6 +518,47 @@ fn the_console_uploads_lists_evaluates_deletes_and_restores_in_a_browser() {
         ),
         "return [document.getElementById('bin-error').textContent, document.getElementById('files-body').textContent];",
     );
+
+    // Install from a URL: the form starts a job, the table follows it to the stored
+    // file, which then shows in the listing.
+    let state = std::sync::Arc::new(source::State::default());
+    let fetched = std::fs::read(lora(files.path(), "fetched.safetensors", &[])).unwrap();
+    state
+        .files
+        .lock()
+        .unwrap()
+        .insert("fetched.safetensors".into(), fetched);
+    state
+        .faults
+        .slow_ms
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let cdn = source::Source::start("127.0.0.1", state);
+    browser.type_into(
+        "#install-url",
+        &format!("{}/cdn/fetched.safetensors", cdn.origin),
+    );
+    browser.click("#install-start");
+    browser.wait_for(
+        "the install done and its file listed",
+        &format!(
+            "const tr = document.querySelector('#installs-body tr[data-id]');              return tr !== null && tr.dataset.status === 'done'                && tr.querySelector('td.stored').textContent === 'styles/fetched.safetensors' && {};",
+            row("#files-body", "styles/fetched.safetensors"),
+        ),
+        "return [document.getElementById('install-error').textContent, document.getElementById('installs-body').textContent];",
+    );
+    // A refused source: the server's reason under the form, no job.
+    browser.type_into("#install-url", "ftp://example.com/x.safetensors");
+    browser.click("#install-start");
+    browser.wait_for(
+        "the refusal's reason",
+        "return document.getElementById('install-error').textContent.includes('ftp');",
+        "return document.getElementById('install-error').textContent;",
+    );
+    assert_eq!(
+        browser.js("return document.querySelectorAll('#installs-body tr[data-id]').length;"),
+        json!(1)
+    );
+    browser.screenshot("3b-installed");
 
     // An error's detail is shown: evaluating a file that is not there.
     browser.js("document.getElementById('report-path').value = 'styles/none.safetensors';");

@@ -101,6 +101,11 @@
       filesOffset = 0;
       loadFiles();
       loadBin();
+      const installEntity = $("install-entity");
+      clear(installEntity);
+      for (const t2 of ADMIN_TYPES) option(installEntity, t2);
+      installEntity.value = "styles";
+      loadInstalls();
     }
     return true;
   }
@@ -115,6 +120,8 @@
     clear($("uploads"));
     clear($("files-body"));
     clear($("bin-body"));
+    clear($("installs-body"));
+    clearTimeout(installsPolling);
     $("report-body").hidden = true;
     $("token").focus();
   }
@@ -477,6 +484,94 @@
     }
   }
 
+  // ---- installs from a URL -----------------------------------------------------------
+
+  let installsPolling = null;
+  const RUNNING = ["queued", "downloading", "checking"];
+
+  async function startInstall() {
+    const body = { url: $("install-url").value.trim(), entity_type: $("install-entity").value };
+    const name = $("install-name").value.trim();
+    const sha = $("install-sha").value.trim();
+    if (name) body.filename = name;
+    if (sha) body.sha256 = sha.toLowerCase();
+    try {
+      await api("POST", "/api/v1/admin/lora/install", body);
+      setError("install-error", "");
+      $("install-url").value = "";
+      $("install-name").value = "";
+      $("install-sha").value = "";
+    } catch (e) {
+      setError("install-error", e.message);
+    }
+    loadInstalls();
+  }
+
+  // The jobs, polled every second while one runs; a job that ends refreshes the files.
+  async function loadInstalls() {
+    clearTimeout(installsPolling);
+    let list;
+    try {
+      list = await api("GET", "/api/v1/admin/lora/install");
+    } catch (e) {
+      setError("install-error", e.message);
+      return;
+    }
+    const body = $("installs-body");
+    const before = new Map([...body.querySelectorAll("tr[data-id]")].map((tr) => [tr.dataset.id, tr.dataset.status]));
+    clear(body);
+    let running = false;
+    let ended = false;
+    for (const job of list.items.slice().reverse()) {
+      running = running || RUNNING.includes(job.status);
+      ended = ended || (job.status === "done" && before.get(job.id) !== undefined && before.get(job.id) !== "done");
+      body.appendChild(installRow(job));
+    }
+    if (!list.items.length) {
+      const tr = el("tr");
+      const td = el("td", "No installs yet.", "empty");
+      td.colSpan = 5;
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
+    if (ended) loadFiles();
+    if (running && token) installsPolling = setTimeout(loadInstalls, 1000);
+  }
+
+  function installRow(job) {
+    const tr = el("tr");
+    tr.dataset.id = job.id;
+    tr.dataset.status = job.status;
+    const progress = el("td", null, "progress");
+    if (job.status === "downloading" || job.status === "checking") {
+      const bar = el("progress");
+      bar.max = job.bytes_total || 1;
+      bar.value = job.bytes_total ? job.bytes_done : 0;
+      progress.append(bar);
+    }
+    const done = size(job.bytes_done) + (job.bytes_total ? " of " + size(job.bytes_total) : "");
+    const rate = job.rate_bytes_per_sec ? " · " + size(job.rate_bytes_per_sec) + "/s" : "";
+    progress.append(el("span", done + rate));
+    const status = el("td", job.status, "status " + job.status);
+    if (job.error) status.title = job.error;
+    const actions = el("td", null, "actions");
+    if (job.status === "queued" || job.status === "downloading") {
+      actions.append(
+        button("Cancel", "cancel danger", async () => {
+          try {
+            await api("DELETE", "/api/v1/admin/lora/install/" + encodeURIComponent(job.id));
+          } catch (e) {
+            setError("install-error", e.message);
+          }
+          loadInstalls();
+        }),
+      );
+    }
+    const stored = job.result ? job.result.partial_path : job.error || "";
+    tr.append(el("td", job.url, "name"), status, progress, el("td", stored, job.error ? "error" : "stored"), actions);
+    return tr;
+  }
+
   async function binAction(method, path, binPath) {
     try {
       await api(method, path, { bin_path: binPath });
@@ -659,6 +754,10 @@
       loadFiles();
     });
     $("bin-refresh").addEventListener("click", loadBin);
+    $("install-start").addEventListener("click", startInstall);
+    $("install-url").addEventListener("keydown", (e) => {
+      if (e.key === "Enter") startInstall();
+    });
     $("report-open").addEventListener("click", () => {
       const p = $("report-path").value.trim();
       if (p) openReport(p);
