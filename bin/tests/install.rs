@@ -534,3 +534,39 @@ fn a_cancelled_install_stops_and_leaves_no_bytes() {
             .exists()
     );
 }
+
+#[test]
+fn at_most_the_configured_number_of_installs_download_at_once() {
+    let bytes = lora(131_072);
+    let src = sources(&[("slow.safetensors", &bytes), ("next.safetensors", &bytes)]);
+    src.cdn.state.faults.slow_ms.store(20, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &src, &[("LORA_INSTALL_CONCURRENCY", "1")]);
+    let start = |name: &str| {
+        let url = format!("{}/cdn/{name}", src.cdn.origin);
+        let (status, _, job) = post(&server, &json!({"url": url, "entity_type": "styles"}));
+        assert_eq!(status, 202, "{job}");
+        job["id"].as_str().unwrap().to_owned()
+    };
+    let first = start("slow.safetensors");
+    wait_for(&server, &first, |j| {
+        j["bytes_done"].as_u64().unwrap_or(0) > 0
+    });
+    let second = start("next.safetensors");
+    // The first is well under way, yet the second has not asked the source for a byte.
+    wait_for(&server, &first, |j| {
+        j["bytes_done"].as_u64().unwrap_or(0) > 1 << 20
+    });
+    assert_eq!(job(&server, &second)["status"], "queued");
+    assert!(src.cdn.seen("/cdn/next.safetensors").is_empty());
+    let (_, health) = server::get(&server.addr, "/api/v1/evaluation/health", "");
+    let health: Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["installs"]["downloading"], 1, "{health}");
+    assert_eq!(health["installs"]["queued"], 1, "{health}");
+    // Its place freed, the second runs.
+    let path = format!("/api/v1/admin/lora/install/{first}");
+    let (status, _) = server::request(&server.addr, "DELETE", &path, &server.admin, "");
+    assert_eq!(status, 200);
+    src.cdn.state.faults.slow_ms.store(0, Ordering::SeqCst);
+    assert_eq!(finished(&server, &second)["status"], "done");
+}

@@ -7,8 +7,11 @@ mod blob;
 mod catalogue;
 #[path = "../common/clients.rs"]
 mod clients;
+mod install;
 #[path = "../common/server.rs"]
 mod server;
+#[path = "../common/source.rs"]
+mod source;
 mod support;
 mod tus;
 mod uploads;
