@@ -9,6 +9,11 @@
 //!   its background tasks (bin retention, the sweep of abandoned resumable uploads); a
 //!   service that mounts [`configure`] itself calls [`spawn_background`] once.
 //!
+//! Every way a file arrives — a multipart form, a resumable (tus) upload, an install the
+//! server fetches from a URL ([`InstallConfig`]: the sources, addresses and tokens it may
+//! use) — goes through one ingest path: the same content check, naming rule, publish and
+//! audit line.
+//!
 //! Permissions are extractors ([`AdminClaims`], [`UserClaims`]) decided from the headers
 //! before any body is read. JSON bodies are typed request structs read by one extractor,
 //! [`ApiJson`], and those same types make the OpenAPI document ([`ApiDoc`]). Every error of

@@ -26,6 +26,9 @@
 //! * **Uploads are cheap to repeat and quick to land.** The 2000th upload of a name finds
 //!   its free version without scanning the folder, and large uploads are written back to
 //!   disk while they arrive, so the closing fsync only waits for the tail.
+//! * **A file the server fetches itself survives the fetch.** A [`Download`] keeps its
+//!   bytes in a partial that outlives the process (hashed and tapped as written, re-read
+//!   once after a restart), and becomes a [`StagedFile`] like any upload when complete.
 //!
 //! Two seams let other storage stand in where a service needs it: [`Repository`] (what the
 //! routes do to files; `lora-fleet` implements it over a bucket, streaming staged uploads

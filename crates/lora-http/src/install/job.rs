@@ -165,13 +165,26 @@ impl Shelf {
         self.dir.join(format!("{id}.json"))
     }
 
-    /// Every record kept (unreadable ones are logged and left alone).
+    /// Every record kept (unreadable ones are logged and left alone). What a crash can
+    /// leave besides is removed: a record being written (`.record-*`), and a partial
+    /// whose job has no record (one cancelled while its download was being opened).
     pub(crate) fn load(&self) -> Vec<Record> {
         let Ok(entries) = self.dir.read_dir_utf8() else {
             return Vec::new();
         };
+        let entries: Vec<_> = entries.filter_map(Result::ok).collect();
+        for entry in &entries {
+            let name = entry.file_name();
+            let orphan = name
+                .strip_suffix(".part")
+                .is_some_and(|id| !self.record(id).exists());
+            if name.starts_with(".record-") || orphan {
+                tracing::info!(path = %entry.path(), "removing an install's leftover");
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         let mut records: Vec<Record> = entries
-            .filter_map(Result::ok)
+            .iter()
             .filter(|e| e.path().extension() == Some("json"))
             .filter_map(|e| {
                 let read = std::fs::read(e.path())
@@ -211,6 +224,78 @@ impl Shelf {
             {
                 tracing::warn!(%path, error = %e, "cannot remove an install's file");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, status: InstallStatus) -> Record {
+        Record {
+            job: InstallJob {
+                id: id.into(),
+                status,
+                url: "https://example.com/a.safetensors".into(),
+                entity_type: "styles".into(),
+                filename: None,
+                use_safe_filename: true,
+                if_duplicate: "store".into(),
+                expected_sha256: None,
+                sha256_source: None,
+                bytes_done: 0,
+                bytes_total: None,
+                rate_bytes_per_sec: None,
+                attempts: 0,
+                error: None,
+                created_at: format!("2026-12-07T10:00:0{}Z", id.len()),
+                updated_at: "2026-12-07T10:00:00Z".into(),
+                requested_by: "admin".into(),
+                result: None,
+            },
+            source: "https://example.com/a.safetensors?token=secret".into(),
+            requested_name: None,
+            validator: Some("\"v1\"".into()),
+        }
+    }
+
+    #[test]
+    fn records_survive_whole_and_a_crash_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap().join("installs");
+        let shelf = Shelf::open(&root).unwrap();
+        shelf
+            .save(&record("a", InstallStatus::Downloading))
+            .unwrap();
+        shelf.save(&record("bb", InstallStatus::Queued)).unwrap();
+        std::fs::write(shelf.partial("a"), b"kept bytes").unwrap();
+        // What a crash can leave: a record half written, a partial without its record.
+        std::fs::write(root.join(".record-x1y2"), b"{").unwrap();
+        std::fs::write(shelf.partial("gone"), b"orphan").unwrap();
+        std::fs::write(root.join("damaged.json"), b"{not json").unwrap();
+
+        let loaded = shelf.load();
+        let ids: Vec<&str> = loaded.iter().map(|r| r.job.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["a", "bb"],
+            "oldest first; the damaged record is skipped"
+        );
+        assert_eq!(loaded[0].validator.as_deref(), Some("\"v1\""));
+        assert_eq!(std::fs::read(shelf.partial("a")).unwrap(), b"kept bytes");
+        assert!(!shelf.partial("gone").exists());
+        assert!(!root.join(".record-x1y2").exists());
+        assert!(root.join("damaged.json").exists(), "left for the operator");
+
+        shelf.remove("a");
+        assert!(!shelf.partial("a").exists());
+        assert_eq!(shelf.load().len(), 1);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&root).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
         }
     }
 }

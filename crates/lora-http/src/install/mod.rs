@@ -9,7 +9,8 @@
 //!   only, `Range` to go on);
 //! - [`job`]: the job as clients see it and as it is kept across restarts;
 //! - `jobs`: [`Installs`], every job of this node, and [`InstallConfig`];
-//! - [`run`]: a job's life, from the queue to the upload answer.
+//! - `start`: the request checked into a job, started now or after a restart;
+//! - `run`: a job's life, from the queue to the upload answer.
 //!
 //! Jobs belong to the node they were posted to: their records and partial bytes live in
 //! `DATA/.lora-server/installs/`, and a restart goes on with every unfinished one.
@@ -21,12 +22,13 @@ pub(crate) mod job;
 mod jobs;
 mod run;
 pub(crate) mod source;
+mod start;
 
 pub use error::InstallError;
 pub use fetch::Tokens;
 pub use guard::PrivateAccess;
 pub use job::{HashSource, InstallJob, InstallStatus};
 pub use jobs::{DEFAULT_INSTALL_CONCURRENCY, FINISHED_JOBS_KEPT, InstallConfig, Installs};
-pub use run::InstallRequest;
-pub(crate) use run::{resume, start};
 pub use source::Endpoints;
+pub use start::InstallRequest;
+pub(crate) use start::{resume, start};

@@ -41,7 +41,7 @@ pub struct LiveFile {
     pub local: Option<bool>,
 }
 
-/// A live file as [`Store::examine`] saw it: its place, and the SHA-256 the store
+/// A live file as [`Store::examine`](crate::Store::examine) saw it: its place, and the SHA-256 the store
 /// remembers for exactly that version of it (same inode, size and mtime), if any.
 #[derive(Debug, Clone)]
 pub struct Examined {
@@ -50,7 +50,7 @@ pub struct Examined {
     /// Size in bytes.
     pub len: u64,
     /// The remembered SHA-256 of this version: known when the store wrote it and nothing
-    /// has changed it since, or when a caller hashed it ([`Store::remember_sha256`]).
+    /// has changed it since, or when a caller hashed it ([`Store::remember_sha256`](crate::Store::remember_sha256)).
     pub sha256: Option<Sha256>,
     /// The remembered SHA-256 of its tensor data, when it was checked on the way in.
     pub tensor_sha256: Option<Sha256>,
@@ -73,7 +73,7 @@ pub struct StorageHealth {
     pub durability_errors: u64,
 }
 
-/// What [`Store::open`] found and repaired.
+/// What [`Store::open`](crate::Store::open) found and repaired.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Recovery {
     /// Staging files left by a crash or a kill, now removed.
