@@ -37,23 +37,26 @@ pub(crate) fn npm(dir: &Path, packages: &[&str]) -> Command {
     cmd
 }
 
+/// `pip install --target dir package`.
+pub(crate) fn pip(dir: &Path, package: &str) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--target",
+    ])
+    .arg(dir)
+    .arg(package);
+    cmd
+}
+
 /// `PYTHONPATH` holding tuspy (installed from PyPI once).
 pub(crate) fn tuspy() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    installed(&DIR, "python", "tusclient", |dir| {
-        let mut cmd = Command::new("python3");
-        cmd.args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--target",
-        ])
-        .arg(dir)
-        .arg("tuspy==1.1.0");
-        cmd
-    })
+    installed(&DIR, "python", "tusclient", |dir| pip(dir, "tuspy==1.1.0"))
 }
 
 /// The folder whose `node_modules` holds tus-js-client (installed from npm once).
@@ -101,17 +104,6 @@ else:
 pub(crate) fn openapi_python_client() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     installed(&DIR, "openapi-python", "openapi_python_client", |dir| {
-        let mut cmd = Command::new("python3");
-        cmd.args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--target",
-        ])
-        .arg(dir)
-        .arg("openapi-python-client==0.29.1");
-        cmd
+        pip(dir, "openapi-python-client==0.29.1")
     })
 }
