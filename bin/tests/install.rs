@@ -570,3 +570,86 @@ fn at_most_the_configured_number_of_installs_download_at_once() {
     src.cdn.state.faults.slow_ms.store(0, Ordering::SeqCst);
     assert_eq!(finished(&server, &second)["status"], "done");
 }
+
+#[test]
+fn a_source_whose_file_changed_is_fetched_again_whole() {
+    let (old, new) = (lora(65_536), lora(32_768));
+    let src = sources(&[("moving.safetensors", &old)]);
+    let faults = &src.cdn.state.faults;
+    faults.cut_after.store(1_500_000, Ordering::SeqCst);
+    *faults.replace_on_cut.lock().unwrap() = Some(("moving.safetensors".into(), new.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &src, &[]);
+    let url = format!("{}/cdn/moving.safetensors", src.cdn.origin);
+    let job = install(&server, &json!({"url": url, "entity_type": "styles"}));
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["attempts"], 2);
+    let asked = src.cdn.seen("/cdn/moving.safetensors");
+    // The resume named the old file; the source answered with the new one, whole.
+    assert_eq!(asked[1].headers["if-range"], format!("\"v-{}\"", old.len()));
+    assert_eq!(stored(dir.path(), "styles/moving.safetensors"), new);
+    assert_eq!(job["result"]["sha256"], sha(&new));
+}
+
+#[test]
+fn a_source_that_stalls_is_cut_after_the_idle_timeout_and_resumed() {
+    let bytes = lora(65_536);
+    let src = sources(&[("stall.safetensors", &bytes)]);
+    src.cdn
+        .state
+        .faults
+        .stall_once_ms
+        .store(3_000, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &src, &[("LORA_UPLOAD_IDLE_TIMEOUT_SECS", "1")]);
+    let url = format!("{}/cdn/stall.safetensors", src.cdn.origin);
+    let job = install(&server, &json!({"url": url, "entity_type": "styles"}));
+    assert_eq!(job["status"], "done", "{job}");
+    assert_eq!(job["attempts"], 2, "{job}");
+    let asked = src.cdn.seen("/cdn/stall.safetensors");
+    assert!(asked[1].headers["range"].starts_with("bytes="), "{asked:?}");
+    assert_eq!(stored(dir.path(), "styles/stall.safetensors"), bytes);
+}
+
+#[test]
+fn redirect_loops_files_over_the_limit_and_unlisted_hosts_fail_with_their_reason() {
+    let bytes = lora(65_536);
+    let src = sources(&[("big.safetensors", &bytes)]);
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(
+        dir.path(),
+        &src,
+        &[
+            ("LORA_MAX_UPLOAD_BYTES", "100000"),
+            ("LORA_INSTALL_HOSTS", "127.0.0.1"),
+        ],
+    );
+    let failed = |url: String| {
+        let job = install(&server, &json!({"url": url, "entity_type": "styles"}));
+        assert_eq!(job["status"], "failed", "{job}");
+        job["error"].as_str().unwrap().to_owned()
+    };
+    let error = failed(format!("{}/loop", src.cdn.origin));
+    assert!(error.contains("more than 10 redirects"), "{error}");
+    assert_eq!(src.cdn.seen("/loop").len(), 11);
+    // Over the limit by its Content-Length, and (without one) while streaming.
+    let error = failed(format!("{}/cdn/big.safetensors", src.cdn.origin));
+    assert!(error.contains("Maximum size is 100000 bytes"), "{error}");
+    src.cdn.state.faults.no_length.store(true, Ordering::SeqCst);
+    let error = failed(format!("{}/cdn/big.safetensors", src.cdn.origin));
+    assert!(error.contains("Maximum size is 100000 bytes"), "{error}");
+    // A host the allowlist does not name: refused at once, or on the redirect to it.
+    let port = src.cdn.origin.rsplit(':').next().unwrap();
+    let unlisted = format!("http://localhost:{port}/cdn/big.safetensors");
+    let (status, _, body) = post(&server, &json!({"url": unlisted, "entity_type": "styles"}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("LORA_INSTALL_HOSTS"), "{body}");
+    let error = failed(format!("{}/redirect?to={unlisted}", src.cdn.origin));
+    assert!(error.contains("LORA_INSTALL_HOSTS"), "{error}");
+    assert!(
+        !dir.path()
+            .join("models/loras/styles/big.safetensors")
+            .exists()
+    );
+    no_partials(dir.path());
+}

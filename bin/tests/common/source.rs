@@ -31,6 +31,12 @@ pub(crate) struct Faults {
     pub(crate) ignore_range: AtomicBool,
     /// Sleep this many milliseconds after every 64 KiB of body.
     pub(crate) slow_ms: AtomicU64,
+    /// Stop sending for this many milliseconds after the first 64 KiB, once.
+    pub(crate) stall_once_ms: AtomicU64,
+    /// Send no `Content-Length` (the body ends when the connection closes).
+    pub(crate) no_length: AtomicBool,
+    /// When the cut happens, the file (name, bytes) changes to this: a new version.
+    pub(crate) replace_on_cut: Mutex<Option<(String, Vec<u8>)>>,
 }
 
 /// What the source serves, and what it saw.
@@ -147,6 +153,8 @@ fn serve(stream: TcpStream, state: &State) -> std::io::Result<()> {
             )?;
             out.write_all(body.as_bytes())
         }
+        // A redirect to itself, for ever.
+        ["loop"] => head(&mut out, "302 Found", "Location: /loop\r\n", 0),
         // A redirect anywhere: /redirect?to={url}
         ["redirect"] => {
             let to = query.strip_prefix("to=").unwrap_or_default();
@@ -181,6 +189,8 @@ fn cdn_file(
         .filter(|_| !ignore)
         .filter(|_| headers.get("if-range").is_none_or(|v| *v == etag));
     let total = bytes.len() as u64;
+    let no_length = state.faults.no_length.load(Ordering::SeqCst);
+    let length = |n: u64| if no_length { None } else { Some(n) };
     let from = match start {
         Some(s) if s >= total => return head(out, "416 Range Not Satisfiable", "", 0),
         Some(s) => {
@@ -188,22 +198,30 @@ fn cdn_file(
                 "Content-Range: bytes {s}-{}/{total}\r\n",
                 total - 1
             ));
-            head(out, "206 Partial Content", &extra, total - s)?;
+            head_sized(out, "206 Partial Content", &extra, length(total - s))?;
             s
         }
         None => {
-            head(out, "200 OK", &extra, total)?;
+            head_sized(out, "200 OK", &extra, length(total))?;
             0
         }
     };
     let cut = state.faults.cut_after.swap(0, Ordering::SeqCst);
     let slow = state.faults.slow_ms.load(Ordering::SeqCst);
+    let stall = state.faults.stall_once_ms.swap(0, Ordering::SeqCst);
     let mut sent = 0u64;
     for chunk in bytes[from as usize..].chunks(64 << 10) {
+        if stall > 0 && sent == 64 << 10 {
+            out.flush()?;
+            std::thread::sleep(Duration::from_millis(stall));
+        }
         let chunk = if cut > 0 && sent + chunk.len() as u64 > cut {
             let keep = (cut - sent) as usize;
             out.write_all(&chunk[..keep])?;
             out.flush()?;
+            if let Some((name, new)) = state.faults.replace_on_cut.lock().unwrap().take() {
+                state.files.lock().unwrap().insert(name, new);
+            }
             // A reset, not a clean close: the body ends short.
             let _ = out.shutdown(std::net::Shutdown::Both);
             return Ok(());
@@ -220,9 +238,20 @@ fn cdn_file(
 }
 
 fn head(out: &mut TcpStream, status: &str, extra: &str, length: u64) -> std::io::Result<()> {
+    head_sized(out, status, extra, Some(length))
+}
+
+/// A response head; without a length the body runs until the connection closes.
+fn head_sized(
+    out: &mut TcpStream,
+    status: &str,
+    extra: &str,
+    length: Option<u64>,
+) -> std::io::Result<()> {
+    let length = length.map_or(String::new(), |n| format!("Content-Length: {n}\r\n"));
     write!(
         out,
-        "HTTP/1.1 {status}\r\n{extra}Content-Length: {length}\r\nConnection: close\r\n\r\n"
+        "HTTP/1.1 {status}\r\n{extra}{length}Connection: close\r\n\r\n"
     )?;
     out.flush()
 }
