@@ -117,8 +117,17 @@ impl Hasher {
                     .name("upload-hasher".into())
                     .spawn(move || {
                         let mut state = handoff.recv().unwrap_or_default();
+                        // The tap (a content scan with its own tensor hash) reads on a
+                        // thread of its own: the two passes overlap instead of adding up.
+                        let mut tap = state.tap.take().map(TapThread::start);
                         for chunk in queue {
-                            state.update(&chunk);
+                            state.sha.update(&chunk);
+                            if let Some(tap) = &mut tap {
+                                tap.see(chunk);
+                            }
+                        }
+                        if let Some(tap) = tap {
+                            tap.end();
                         }
                         state.finish()
                     });
@@ -152,6 +161,64 @@ impl Hasher {
             }
         };
         Some(Sha256::from_bytes(bytes))
+    }
+}
+
+/// A tap fed from the hashing thread: on a thread of its own, or inline when none can
+/// start. Its end is awaited, so the tap has seen every byte when the digest is out.
+enum TapThread {
+    Thread {
+        chunks: SyncSender<Bytes>,
+        done: JoinHandle<()>,
+    },
+    Inline(Box<dyn Tap>),
+}
+
+impl TapThread {
+    fn start(mut tap: Box<dyn Tap>) -> Self {
+        let (chunks, queue) = sync_channel::<Bytes>(HASH_QUEUE);
+        let (give, take) = sync_channel::<Box<dyn Tap>>(1);
+        let spawned = std::thread::Builder::new()
+            .name("upload-scan".into())
+            .spawn(move || {
+                if let Ok(mut tap) = take.recv() {
+                    for chunk in queue {
+                        tap.see(&chunk);
+                    }
+                    tap.end();
+                }
+            });
+        match spawned {
+            Ok(done) => match give.send(tap) {
+                Ok(()) => TapThread::Thread { chunks, done },
+                Err(std::sync::mpsc::SendError(back)) => {
+                    tap = back;
+                    TapThread::Inline(tap)
+                }
+            },
+            Err(_) => TapThread::Inline(tap),
+        }
+    }
+
+    fn see(&mut self, chunk: Bytes) {
+        match self {
+            // A failed send means the scan panicked: its result never arrives, and the
+            // check then reads the file itself.
+            TapThread::Thread { chunks, .. } => {
+                let _ = chunks.send(chunk);
+            }
+            TapThread::Inline(tap) => tap.see(&chunk),
+        }
+    }
+
+    fn end(self) {
+        match self {
+            TapThread::Thread { chunks, done } => {
+                drop(chunks);
+                let _ = done.join();
+            }
+            TapThread::Inline(tap) => tap.end(),
+        }
     }
 }
 
