@@ -64,7 +64,7 @@ pub(crate) struct Opened {
     pub(crate) start: u64,
     /// The whole file's size, when the source said it.
     pub(crate) total: Option<u64>,
-    /// `ETag`, else `Last-Modified`.
+    /// A strong `ETag`, else `Last-Modified`.
     pub(crate) validator: Option<String>,
     /// The `Content-Disposition` file name.
     pub(crate) disposition_name: Option<String>,
@@ -216,7 +216,10 @@ fn opened(
             .get(name)
             .and_then(|v: &header::HeaderValue| v.to_str().ok())
     };
+    // If-Range takes no weak validator (RFC 9110 §13.1.5): a weak ETag would make every
+    // resume start over.
     let validator = text(header::ETAG)
+        .filter(|etag| !etag.trim_start().starts_with("W/"))
         .or_else(|| text(header::LAST_MODIFIED))
         .map(str::to_owned);
     let disposition_name = text(header::CONTENT_DISPOSITION).and_then(disposition_file_name);

@@ -10,12 +10,14 @@
 //! - [`job`]: the job as clients see it and as it is kept across restarts;
 //! - `jobs`: [`Installs`], every job of this node, and [`InstallConfig`];
 //! - `start`: the request checked into a job, started now or after a restart;
-//! - `run`: a job's life, from the queue to the upload answer.
+//! - `run`: a job's life, from the queue to the upload answer; `expected`: the hash it
+//!   must have, and who vouches for it.
 //!
 //! Jobs belong to the node they were posted to: their records and partial bytes live in
 //! `DATA/.lora-server/installs/`, and a restart goes on with every unfinished one.
 
 pub(crate) mod error;
+mod expected;
 pub(crate) mod fetch;
 pub(crate) mod guard;
 pub(crate) mod job;

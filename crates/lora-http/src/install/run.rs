@@ -4,15 +4,17 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use lora_core::{EntityType, IfDuplicate, SafeFileName, Sha256};
+use lora_core::{EntityType, IfDuplicate, SafeFileName};
 use lora_inspect::Scanned;
 use lora_store::{Download, OnClash, StoreError};
 
+use super::expected::Expected;
 use super::fetch::{Failure, Opened};
-use super::job::{HashSource, InstallStatus, Record};
+use super::job::{InstallStatus, Record};
 use super::jobs::{Installs, Progress, set_status};
 use super::source::Source;
 use crate::ApiError;
@@ -25,6 +27,9 @@ use crate::task::blocking;
 
 /// Failed requests in a row (with no byte gained) before a job fails.
 const MAX_FAILURES: u32 = 5;
+
+/// Where the content check's scan of the partial reports, when the check has a scan.
+type Scan = Option<Receiver<Scanned>>;
 
 /// How a job's life ended, short of success.
 enum End {
@@ -76,12 +81,7 @@ impl Target for Download {
 }
 
 /// The tap and receiver of the content check's scan, when it has one.
-fn scan(
-    ingest: &Ingest,
-) -> (
-    Option<Box<dyn lora_store::Tap>>,
-    Option<std::sync::mpsc::Receiver<Scanned>>,
-) {
+fn scan(ingest: &Ingest) -> (Option<Box<dyn lora_store::Tap>>, Scan) {
     match crate::ingest::scan_for(ingest.check.as_ref()) {
         Some((tap, result)) => (Some(tap), Some(result)),
         None => (None, None),
@@ -102,128 +102,18 @@ async fn life(
         let entry = jobs.get(id).ok_or(End::Cancelled)?;
         (entry.record.clone(), Arc::clone(&entry.progress))
     };
-    let fetcher = &installs.fetcher;
-    let source = Source::parse(&record.source, &fetcher.endpoints).map_err(|e| e.to_string())?;
-    let (tap, mut scanned) = scan(ingest);
-    let path = installs.shelf.partial(id);
-    let mut download = blocking(move || Ok(Download::open(&path, tap)?))
-        .await
-        .map_err(|e| public(&e))?;
-    let mut expected = expected_of(&record);
-    let mut failures = 0u32;
-    let mut civitai_asked = false;
-    loop {
-        let kept = download.len();
-        progress.done.store(kept, Ordering::Relaxed);
-        *progress.attempt.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), kept));
-        record.job.attempts += 1;
-        let attempts = record.job.attempts;
-        installs.update(id, |r| r.job.attempts = attempts);
-        let opened = fetcher
-            .open(source.url(), kept, record.validator.as_deref())
-            .await;
-        let opened = match opened {
-            Ok(opened) if opened.start == 0 && kept > 0 => {
-                // The source ignored the range (or its file changed): from zero.
-                tracing::info!(
-                    id,
-                    kept,
-                    "the source sent the whole file again; starting over"
-                );
-                (download, scanned) = restart(download, ingest).await?;
-                opened
-            }
-            Ok(opened)
-                if opened.start > 0
-                    && record.validator.is_some()
-                    && opened.validator.is_some()
-                    && opened.validator != record.validator =>
-            {
-                // A source that ignored If-Range sent the rest of another file.
-                tracing::info!(id, kept, "the source's file changed; starting over");
-                (download, scanned) = restart(download, ingest).await?;
-                record.validator = None;
-                continue;
-            }
-            Ok(opened) => opened,
-            Err(Failure::Permanent(reason)) => return Err(reason.into()),
-            Err(Failure::Restart(reason)) => {
-                tracing::info!(id, reason, "starting the download over");
-                (download, scanned) = restart(download, ingest).await?;
-                record.validator = None;
-                failures += 1;
-                if failures >= MAX_FAILURES {
-                    return Err(reason.into());
-                }
-                continue;
-            }
-            Err(Failure::Transient(reason)) => {
-                failures += 1;
-                if failures >= MAX_FAILURES {
-                    return Err(format!("{reason} ({failures} attempts in a row)").into());
-                }
-                tracing::info!(id, reason, failures, "install request failed; trying again");
-                actix_web::rt::time::sleep(backoff(failures)).await;
-                continue;
-            }
-        };
-        decide(&mut record, &source, &opened, max_bytes)?;
-        if expected.is_none() {
-            expected = match (&source, opened.linked_sha256) {
-                (_, Some(linked)) => Some((linked, HashSource::Huggingface)),
-                (Source::Civitai { version, .. }, None) if !civitai_asked => {
-                    civitai_asked = true;
-                    civitai_sha256(installs, *version, record.job.filename.as_deref()).await
-                }
-                _ => None,
-            };
-        }
-        record.validator.clone_from(&opened.validator);
-        record.job.bytes_total = opened.total;
-        record.job.expected_sha256 = expected.map(|(s, _)| s.to_hex());
-        record.job.sha256_source = expected.map(|(_, source)| source);
-        let kept_record = record.clone();
-        if !installs.update(id, |r| {
-            r.validator = kept_record.validator;
-            r.job.filename = kept_record.job.filename;
-            r.job.bytes_total = kept_record.job.bytes_total;
-            r.job.expected_sha256 = kept_record.job.expected_sha256;
-            r.job.sha256_source = kept_record.job.sha256_source;
-        }) {
-            return Err(End::Cancelled);
-        }
-        let before = download.len();
-        let (back, end) = receive(opened, download, installs, ingest, &progress, max_bytes).await;
-        download = back.map_err(|e| public(&e))?;
-        installs.update(id, |r| r.job.bytes_done = download.len());
-        if download.len() > before {
-            failures = 0;
-        }
-        match end {
-            Received::Complete => match record.job.bytes_total {
-                Some(total) if download.len() < total => {
-                    failures += 1;
-                    if failures >= MAX_FAILURES {
-                        return Err(
-                            format!("the source sent {} of {total} bytes", download.len()).into(),
-                        );
-                    }
-                }
-                _ => break,
-            },
-            Received::TooLarge => {
-                return Err(ApiError::TooLarge { limit: max_bytes }.to_string().into());
-            }
-            Received::Cut(reason) => {
-                failures += 1;
-                if failures >= MAX_FAILURES {
-                    return Err(format!("{reason} ({failures} attempts in a row)").into());
-                }
-                tracing::info!(id, reason, kept = download.len(), "download cut; resuming");
-                actix_web::rt::time::sleep(backoff(failures)).await;
-            }
-        }
-    }
+    let source =
+        Source::parse(&record.source, &installs.fetcher.endpoints).map_err(|e| e.to_string())?;
+    let mut expected = Expected::of(&record);
+    let mut run = Run {
+        installs,
+        ingest,
+        id,
+        max_bytes,
+        progress,
+        failures: 0,
+    };
+    let (download, scanned) = run.fetch(&source, &mut record, &mut expected).await?;
     if !installs.update(id, |r| set_status(r, InstallStatus::Checking)) {
         return Err(End::Cancelled);
     }
@@ -234,22 +124,170 @@ async fn life(
     if staged.is_empty() {
         return Err(ApiError::EmptyFile.to_string().into());
     }
-    if let Some((want, by)) = expected
-        && staged.sha256() != want
-    {
-        return Err(format!(
-            "SHA-256 mismatch: the {} hash is {}, the fetched bytes hash to {}; nothing was stored",
-            match by {
-                HashSource::Request => "requested",
-                HashSource::Huggingface => "Hugging Face",
-                HashSource::Civitai => "Civitai",
-            },
-            want.to_hex(),
-            staged.sha256().to_hex()
-        )
-        .into());
+    expected.verify(&staged)?;
+    publish(ingest, &record, staged, scanned).await
+}
+
+/// What one job's fetch needs at every step.
+struct Run<'a> {
+    installs: &'a Arc<Installs>,
+    ingest: &'a Ingest,
+    id: &'a str,
+    max_bytes: u64,
+    progress: Arc<Progress>,
+    /// Failed requests in a row.
+    failures: u32,
+}
+
+impl Run<'_> {
+    /// Fetches the whole file into the job's partial: requests from the kept length until
+    /// a body ends complete, starting over when the source cannot continue what was kept.
+    async fn fetch(
+        &mut self,
+        source: &Source,
+        record: &mut Record,
+        expected: &mut Expected,
+    ) -> Result<(Download, Scan), End> {
+        let (tap, mut scanned) = scan(self.ingest);
+        let path = self.installs.shelf.partial(self.id);
+        let mut download = blocking(move || Ok(Download::open(&path, tap)?))
+            .await
+            .map_err(|e| public(&e))?;
+        loop {
+            let kept = download.len();
+            self.attempt(record, kept);
+            let validator = record.validator.clone();
+            let opened = match self
+                .installs
+                .fetcher
+                .open(source.url(), kept, validator.as_deref())
+                .await
+            {
+                Ok(opened) => opened,
+                Err(Failure::Permanent(reason)) => return Err(reason.into()),
+                Err(Failure::Restart(reason)) => {
+                    (download, scanned) = self.restart(download, record).await?;
+                    self.failed(reason).await?;
+                    continue;
+                }
+                Err(Failure::Transient(reason)) => {
+                    self.failed(reason).await?;
+                    continue;
+                }
+            };
+            // A whole file (the source ignored the range, or its file changed), or the rest
+            // of another file (a source that ignored If-Range): the kept bytes go.
+            let changed = opened.start > 0
+                && validator.is_some()
+                && opened.validator.is_some()
+                && opened.validator != validator;
+            if kept > 0 && (opened.start == 0 || changed) {
+                tracing::info!(
+                    id = self.id,
+                    kept,
+                    "the source cannot continue; starting over"
+                );
+                (download, scanned) = self.restart(download, record).await?;
+                if changed {
+                    continue;
+                }
+            }
+            decide(record, source, &opened, self.max_bytes)?;
+            expected
+                .learn(
+                    self.installs,
+                    source,
+                    &opened,
+                    record.job.filename.as_deref(),
+                )
+                .await;
+            record.validator.clone_from(&opened.validator);
+            record.job.bytes_total = opened.total;
+            expected.record(record);
+            self.keep(record)?;
+            let before = download.len();
+            let (back, end) = receive(opened, download, self).await;
+            download = back.map_err(|e| public(&e))?;
+            let now = download.len();
+            self.installs.update(self.id, |r| r.job.bytes_done = now);
+            if now > before {
+                self.failures = 0;
+            }
+            match (end, record.job.bytes_total) {
+                (Received::Complete, Some(total)) if now < total => {
+                    self.failed(format!("the source sent {now} of {total} bytes"))
+                        .await?;
+                }
+                (Received::Complete, _) => return Ok((download, scanned)),
+                (Received::TooLarge, _) => {
+                    let limit = self.max_bytes;
+                    return Err(ApiError::TooLarge { limit }.to_string().into());
+                }
+                (Received::Cut(reason), _) => self.failed(reason).await?,
+            }
+        }
     }
-    publish(ingest, &record, staged, scanned.take()).await
+
+    /// A new request: counted in the record, and its rate measured from here.
+    fn attempt(&self, record: &mut Record, kept: u64) {
+        self.progress.done.store(kept, Ordering::Relaxed);
+        *self
+            .progress
+            .attempt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), kept));
+        record.job.attempts += 1;
+        let attempts = record.job.attempts;
+        self.installs.update(self.id, |r| r.job.attempts = attempts);
+    }
+
+    /// Keeps what the answer taught (name, size, validator, expected hash) on disk.
+    fn keep(&self, record: &Record) -> Result<(), End> {
+        let learnt = record.clone();
+        let kept = self.installs.update(self.id, |r| {
+            r.validator = learnt.validator;
+            r.job.filename = learnt.job.filename;
+            r.job.bytes_total = learnt.job.bytes_total;
+            r.job.expected_sha256 = learnt.job.expected_sha256;
+            r.job.sha256_source = learnt.job.sha256_source;
+        });
+        if kept { Ok(()) } else { Err(End::Cancelled) }
+    }
+
+    /// One more failed request: the job fails at [`MAX_FAILURES`] in a row, else waits
+    /// (1, 2, 4, 8 s) before the next.
+    async fn failed(&mut self, reason: String) -> Result<(), End> {
+        self.failures += 1;
+        if self.failures >= MAX_FAILURES {
+            return Err(format!("{reason} ({} attempts in a row)", self.failures).into());
+        }
+        tracing::info!(
+            id = self.id,
+            reason,
+            failures = self.failures,
+            "install request failed; trying again"
+        );
+        actix_web::rt::time::sleep(backoff(self.failures)).await;
+        Ok(())
+    }
+
+    /// Drops what was kept (and the validator it was kept under) and starts again with a
+    /// fresh scan.
+    async fn restart(
+        &self,
+        mut download: Download,
+        record: &mut Record,
+    ) -> Result<(Download, Scan), End> {
+        record.validator = None;
+        let (tap, scanned) = scan(self.ingest);
+        let download = blocking(move || {
+            download.restart(tap)?;
+            Ok(download)
+        })
+        .await
+        .map_err(|e| public(&e))?;
+        Ok((download, scanned))
+    }
 }
 
 /// Decides the file name (once) and checks the size the source announced.
@@ -287,18 +325,22 @@ enum Received {
 async fn receive(
     mut opened: Opened,
     download: Download,
-    installs: &Installs,
-    ingest: &Ingest,
-    progress: &Progress,
-    max_bytes: u64,
+    run: &Run<'_>,
 ) -> (Result<Download, ApiError>, Received) {
+    let Run {
+        installs,
+        ingest,
+        progress,
+        max_bytes,
+        ..
+    } = run;
     let mut at = opened.start;
     let mut sink = Sink::into_target(download);
     let end = loop {
         match opened.response.chunk().await {
             Ok(Some(chunk)) => {
                 at += chunk.len() as u64;
-                if at > max_bytes {
+                if at > *max_bytes {
                     break Received::TooLarge;
                 }
                 let n = chunk.len() as u64;
@@ -322,27 +364,12 @@ async fn receive(
     (back, end)
 }
 
-/// Drops what was kept and starts again with a fresh scan.
-async fn restart(
-    mut download: Download,
-    ingest: &Ingest,
-) -> Result<(Download, Option<std::sync::mpsc::Receiver<Scanned>>), End> {
-    let (tap, scanned) = scan(ingest);
-    let download = blocking(move || {
-        download.restart(tap)?;
-        Ok(download)
-    })
-    .await
-    .map_err(|e| public(&e))?;
-    Ok((download, scanned))
-}
-
 /// The ingest path, as for any upload: check, gate, naming, publish, audit.
 async fn publish(
     ingest: &Ingest,
     record: &Record,
     staged: lora_store::StagedFile,
-    scanned: Option<std::sync::mpsc::Receiver<Scanned>>,
+    scanned: Scan,
 ) -> Result<AdminLoRAUploadResponse, End> {
     let job = &record.job;
     let client_name = job.filename.clone().unwrap_or_default();
@@ -381,52 +408,6 @@ async fn publish(
         base: LoRAUploadResponse::from_stored(&stored.completed, stored.client_name),
         entity_type: stored.entity,
     })
-}
-
-/// Civitai's SHA-256 of the file: the one named `name`, else the primary file, else the
-/// only one. `None` (logged) when the API cannot say.
-async fn civitai_sha256(
-    installs: &Installs,
-    version: u64,
-    name: Option<&str>,
-) -> Option<(Sha256, HashSource)> {
-    let mut url = installs.fetcher.endpoints.civitai.clone();
-    url.set_path(&format!("/api/v1/model-versions/{version}"));
-    let document = match installs.fetcher.json(&url).await {
-        Ok(document) => document,
-        Err(Failure::Permanent(reason) | Failure::Transient(reason) | Failure::Restart(reason)) => {
-            tracing::warn!(
-                version,
-                reason,
-                "Civitai's model-version API gave no hashes; the download is not verified"
-            );
-            return None;
-        }
-    };
-    let files = document.get("files")?.as_array()?;
-    let sha = |f: &serde_json::Value| {
-        f.pointer("/hashes/SHA256")
-            .and_then(|v| v.as_str())
-            .and_then(|hex| Sha256::parse_hex(&hex.to_ascii_lowercase()).ok())
-    };
-    let named = name.and_then(|n| {
-        files
-            .iter()
-            .find(|f| f.get("name").and_then(|v| v.as_str()) == Some(n))
-    });
-    let primary = || {
-        files
-            .iter()
-            .find(|f| f.get("primary").and_then(|v| v.as_bool()) == Some(true))
-    };
-    let only = || (files.len() == 1).then(|| &files[0]);
-    let file = named.or_else(primary).or_else(only)?;
-    sha(file).map(|s| (s, HashSource::Civitai))
-}
-
-fn expected_of(record: &Record) -> Option<(Sha256, HashSource)> {
-    let sha = Sha256::parse_hex(record.job.expected_sha256.as_deref()?).ok()?;
-    Some((sha, record.job.sha256_source.unwrap_or(HashSource::Request)))
 }
 
 /// 1, 2, 4, 8, 16 s between failed requests.
