@@ -173,7 +173,7 @@ fn taken_names_get_the_first_free_version() {
 }
 
 #[test]
-fn remembered_versions_skip_hand_placed_files_and_reuse_deleted_ones() {
+fn remembered_versions_pass_over_hand_placed_files_and_reuse_deleted_ones() {
     let (_dir, store) = open();
     let up = |bytes: &[u8]| {
         upload(
@@ -418,7 +418,7 @@ fn resolve_refuses_directories_escapes_and_missing_files() {
 }
 
 #[test]
-fn listing_includes_hand_placed_files_and_skips_the_rest() {
+fn listing_includes_hand_placed_files_and_leaves_out_the_rest() {
     let (_dir, store) = open();
     let layout = store.layout().clone();
     let uploaded = upload(
