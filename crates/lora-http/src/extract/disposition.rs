@@ -1,4 +1,5 @@
-//! Reading `name` and `filename` from a form part's `Content-Disposition`.
+//! Reading `name` and `filename` from a `Content-Disposition`: a form part's, or (an
+//! install) a download's `attachment; filename=…`.
 //!
 //! actix's own parser treats every backslash in a quoted string as an escape, which turns
 //! a Windows path such as `C:\a\x.pt` into `C:ax.pt` before the name rules can strip its
@@ -78,6 +79,11 @@ fn decode_extended(value: &str) -> Option<String> {
     if !charset.eq_ignore_ascii_case("utf-8") {
         return None;
     }
+    percent_decode(encoded)
+}
+
+/// `%E2%82%AC.pt` → `€.pt`; `None` for a bad escape or bytes that are not UTF-8.
+pub(crate) fn percent_decode(encoded: &str) -> Option<String> {
     let bytes = encoded.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -100,6 +106,24 @@ mod tests {
 
     fn filename(raw: &str) -> Option<String> {
         parse(raw.as_bytes()).filename
+    }
+
+    #[test]
+    fn a_download_attachment_names_its_file_and_the_encoded_form_wins() {
+        assert_eq!(
+            filename("attachment; filename=\"ink.safetensors\"").as_deref(),
+            Some("ink.safetensors")
+        );
+        assert_eq!(
+            filename(
+                "attachment; filename=\"x.safetensors\"; filename*=UTF-8''%C3%A9t%C3%A9.safetensors"
+            )
+            .as_deref(),
+            Some("été.safetensors")
+        );
+        assert_eq!(filename("inline"), None);
+        assert_eq!(percent_decode("a%20b").as_deref(), Some("a b"));
+        assert_eq!(percent_decode("a%2"), None);
     }
 
     #[test]

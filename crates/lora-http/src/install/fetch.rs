@@ -11,7 +11,8 @@ use reqwest::{Response, StatusCode, Url};
 
 use super::error::InstallError;
 use super::guard::{Guard, GuardedResolver};
-use super::source::{Endpoints, percent_decode, same_origin};
+use super::source::{Endpoints, same_origin};
+use crate::extract::disposition;
 
 /// Hops followed before a request gives up.
 pub(crate) const MAX_REDIRECTS: usize = 10;
@@ -222,7 +223,9 @@ fn opened(
         .filter(|etag| !etag.trim_start().starts_with("W/"))
         .or_else(|| text(header::LAST_MODIFIED))
         .map(str::to_owned);
-    let disposition_name = text(header::CONTENT_DISPOSITION).and_then(disposition_file_name);
+    let disposition_name = text(header::CONTENT_DISPOSITION)
+        .and_then(|raw| disposition::parse(raw.as_bytes()).filename)
+        .filter(|name| !name.is_empty());
     let length = response.content_length();
     let (start, total) = match status {
         StatusCode::OK => (0, length),
@@ -308,54 +311,9 @@ fn content_range(raw: &str) -> Option<(u64, Option<u64>)> {
     Some((start.trim().parse().ok()?, total))
 }
 
-/// The file name of a `Content-Disposition` header: `filename*=UTF-8''…` first, then
-/// `filename="…"`.
-pub(crate) fn disposition_file_name(raw: &str) -> Option<String> {
-    let mut plain = None;
-    for param in raw.split(';').map(str::trim) {
-        let Some((key, value)) = param.split_once('=') else {
-            continue;
-        };
-        match key.trim().to_ascii_lowercase().as_str() {
-            "filename*" => {
-                let value = value.trim().trim_matches('"');
-                let encoded = value.splitn(3, '\'').nth(2).unwrap_or(value);
-                let name = percent_decode(encoded);
-                if !name.is_empty() {
-                    return Some(name);
-                }
-            }
-            "filename" => {
-                let name = value.trim().trim_matches('"').replace("\\\"", "\"");
-                if !name.is_empty() {
-                    plain = Some(name);
-                }
-            }
-            _ => {}
-        }
-    }
-    plain
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn disposition_names_prefer_the_encoded_form() {
-        assert_eq!(
-            disposition_file_name("attachment; filename=\"ink.safetensors\"").as_deref(),
-            Some("ink.safetensors")
-        );
-        assert_eq!(
-            disposition_file_name(
-                "attachment; filename=\"x.safetensors\"; filename*=UTF-8''%C3%A9t%C3%A9.safetensors"
-            )
-            .as_deref(),
-            Some("été.safetensors")
-        );
-        assert_eq!(disposition_file_name("inline"), None);
-    }
 
     #[test]
     fn content_ranges_and_linked_etags_are_read() {

@@ -237,7 +237,7 @@ impl Installs {
             return false;
         }
         change(&mut entry.record);
-        entry.record.job.updated_at = now();
+        entry.record.job.updated_at = lora_core::timestamp::now();
         let record = entry.record.clone();
         drop(jobs);
         self.save(&record);
@@ -272,14 +272,10 @@ fn shown(entry: &Entry) -> InstallJob {
 
 pub(super) fn set_status(record: &mut Record, status: InstallStatus) {
     record.job.status = status;
-    record.job.updated_at = now();
+    record.job.updated_at = lora_core::timestamp::now();
     if status != InstallStatus::Downloading {
         record.job.rate_bytes_per_sec = None;
     }
-}
-
-pub(super) fn now() -> String {
-    lora_core::timestamp::format(time::OffsetDateTime::now_utc())
 }
 
 fn parsed(at: &str) -> Option<time::OffsetDateTime> {

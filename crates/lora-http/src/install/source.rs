@@ -5,6 +5,7 @@
 use reqwest::Url;
 
 use super::error::InstallError;
+use crate::extract::disposition::percent_decode;
 
 /// A place to fetch a file from, with what is known of its publisher.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,10 +118,11 @@ impl Source {
         }
     }
 
-    /// The file name the URL itself suggests: its last path segment, decoded.
+    /// The file name the URL itself suggests: its last path segment, decoded (as it
+    /// stands when it does not decode).
     pub(crate) fn file_name(&self) -> Option<String> {
         let segment = self.url().path_segments()?.next_back()?;
-        let decoded = percent_decode(segment);
+        let decoded = percent_decode(segment).unwrap_or_else(|| segment.to_owned());
         (!decoded.is_empty()).then_some(decoded)
     }
 }
@@ -189,27 +191,6 @@ pub(crate) fn redacted(raw: &str) -> String {
         url.query_pairs_mut().clear().extend_pairs(pairs);
     }
     url.to_string()
-}
-
-/// Percent-decoding of one path segment (invalid UTF-8 is replaced).
-pub(crate) fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(&h), Some(&l)) = (bytes.get(i + 1), bytes.get(i + 2))
-            && let (Some(h), Some(l)) = (hex(h), hex(l))
-        {
-            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

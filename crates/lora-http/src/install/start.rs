@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::error::InstallError;
 use super::job::{HashSource, InstallJob, InstallStatus, Record};
-use super::jobs::{Entry, Installs, Progress, now};
+use super::jobs::{Entry, Installs, Progress};
 use super::source::{Source, redacted};
 use crate::ApiError;
 use crate::ingest::Ingest;
@@ -100,7 +100,7 @@ pub(crate) async fn start(
     }
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|_| ApiError::Internal("no randomness for a job id"))?;
-    let at = now();
+    let at = lora_core::timestamp::now();
     let record = Record {
         job: InstallJob {
             id: hex::encode(id),
