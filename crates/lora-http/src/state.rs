@@ -46,8 +46,11 @@ pub struct AppState {
     pub(crate) catalogue: Option<Arc<Catalogue>>,
     /// The changes subscribers follow (`GET /api/v1/events`).
     pub(crate) events: Arc<Events>,
-    /// Installs from a URL (`None` when their folder cannot be opened: the routes 503).
-    pub(crate) installs: Option<Arc<Installs>>,
+    /// How installs from a URL behave.
+    pub(crate) install_config: InstallConfig,
+    /// Installs from a URL, opened at first use with the settings the builder ended with
+    /// (`None` inside when their folder cannot be opened: the routes 503).
+    pub(crate) installs: Arc<std::sync::OnceLock<Option<Arc<Installs>>>>,
 }
 
 /// What a request may send, and for how long.
@@ -83,13 +86,9 @@ impl AppState {
         let repository: Arc<dyn Repository> = Arc::clone(&store) as Arc<dyn Repository>;
         let events = Arc::new(Events::new());
         let catalogue = Catalogue::open(&store, Arc::clone(&repository), Arc::clone(&events));
-        let installs = open_installs(
-            &store,
-            InstallConfig::default(),
-            crate::DEFAULT_BODY_IDLE_TIMEOUT,
-        );
         Self {
-            installs,
+            install_config: InstallConfig::default(),
+            installs: Arc::default(),
             ingest: Ingest {
                 catalogue: catalogue.clone(),
                 events: Arc::clone(&events),
@@ -137,12 +136,13 @@ impl AppState {
     }
 
     /// Installs from a URL follow `config` (concurrency, which sources and addresses may
-    /// be reached, publishers' tokens and endpoints). Call it after
-    /// [`AppState::with_body_idle_timeout`]: a source that sends nothing for that long is
-    /// cut (and the download resumed).
+    /// be reached, publishers' tokens and endpoints); a source that sends nothing for the
+    /// body idle timeout ([`AppState::with_body_idle_timeout`]) is cut, and the download
+    /// resumed. Default: [`InstallConfig::default`].
     #[must_use]
     pub fn with_install_config(mut self, config: InstallConfig) -> Self {
-        self.installs = open_installs(&self.local, config, self.limits.body_idle_timeout);
+        self.install_config = config;
+        self.installs = Arc::default();
         self
     }
 
@@ -248,13 +248,21 @@ impl AppState {
     }
 }
 
-/// The installs of `store`'s data directory; `None` (logged) when they cannot be kept.
-fn open_installs(
-    store: &Store,
-    config: InstallConfig,
-    idle: std::time::Duration,
-) -> Option<Arc<Installs>> {
-    Installs::open(store.layout(), config, idle)
-        .ok()
-        .map(Arc::new)
+impl AppState {
+    /// The installs of this state's data directory, opened at first use with the settings
+    /// the builder ended with (jobs found there are loaded once); `None` (logged) when
+    /// they cannot be kept.
+    pub(crate) fn installs(&self) -> Option<&Arc<Installs>> {
+        self.installs
+            .get_or_init(|| {
+                Installs::open(
+                    self.local.layout(),
+                    self.install_config.clone(),
+                    self.limits.body_idle_timeout,
+                )
+                .ok()
+                .map(Arc::new)
+            })
+            .as_ref()
+    }
 }

@@ -212,7 +212,7 @@ pub(crate) async fn health(state: web::Data<AppState>) -> Result<HttpResponse, A
                 fetches_in_flight: p.fetches_in_flight,
             }
         }),
-        installs: state.installs.as_ref().map(|installs| {
+        installs: state.installs().map(|installs| {
             let (by_state, bytes_fetched) = installs.figures();
             let count = |s| by_state.get(&s).copied().unwrap_or(0);
             InstallsStatus {

@@ -24,8 +24,7 @@ pub struct InstallListResponse {
 
 fn installs(state: &AppState) -> Result<&Arc<Installs>, ApiError> {
     state
-        .installs
-        .as_ref()
+        .installs()
         .ok_or(ApiError::Install(InstallError::Unavailable))
 }
 

@@ -29,7 +29,7 @@ pub(crate) async fn metrics(
     let repo = Arc::clone(&state.repository);
     let local = Arc::clone(&state.local);
     let metrics = Arc::clone(&state.metrics);
-    if let Some(installs) = &state.installs {
+    if let Some(installs) = state.installs() {
         let (by_state, _) = installs.figures();
         for (status, count) in by_state {
             metrics

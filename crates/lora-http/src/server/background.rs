@@ -59,7 +59,7 @@ pub struct Background {
 /// Goes on with the install jobs a restart found unfinished (each a task of its own,
 /// [`crate::InstallConfig::concurrency`] downloading at once).
 pub fn resume_installs(state: &AppState) {
-    if let Some(installs) = &state.installs {
+    if let Some(installs) = state.installs() {
         crate::install::resume(installs, &state.ingest, state.limits.max_upload_bytes);
     }
 }
