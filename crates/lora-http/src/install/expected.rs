@@ -24,8 +24,6 @@ impl Expected {
         let hash = record
             .job
             .expected_sha256
-            .as_deref()
-            .and_then(|hex| Sha256::parse_hex(hex).ok())
             .map(|sha| (sha, record.job.sha256_source.unwrap_or(HashSource::Request)));
         Self {
             hash,
@@ -56,7 +54,7 @@ impl Expected {
 
     /// Writes what is expected into the record (kept across restarts, shown in the job).
     pub(super) fn record(&self, record: &mut Record) {
-        record.job.expected_sha256 = self.hash.map(|(sha, _)| sha.to_hex());
+        record.job.expected_sha256 = self.hash.map(|(sha, _)| sha);
         record.job.sha256_source = self.hash.map(|(_, by)| by);
     }
 

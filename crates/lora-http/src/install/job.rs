@@ -6,6 +6,7 @@ use std::fmt;
 use std::io::Write;
 
 use camino::{Utf8Path, Utf8PathBuf};
+use lora_core::{EntityType, IfDuplicate, Sha256};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -89,16 +90,17 @@ pub struct InstallJob {
     /// The source as requested (user names, passwords and `token` values removed).
     pub url: String,
     /// The entity type folder it goes to.
-    pub entity_type: String,
+    pub entity_type: EntityType,
     /// The file name it is stored under (before versioning): the request's, else the
     /// source's `Content-Disposition`, else the URL's last segment; null until known.
     pub filename: Option<String>,
     /// Whether a taken name is versioned (`_v2`, …) or refused.
     pub use_safe_filename: bool,
     /// What is done when the same bytes are live (`store`, `reuse`, `refuse`).
-    pub if_duplicate: String,
+    pub if_duplicate: IfDuplicate,
     /// The SHA-256 the bytes must have, once known.
-    pub expected_sha256: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub expected_sha256: Option<Sha256>,
     /// Who vouches for `expected_sha256`.
     pub sha256_source: Option<HashSource>,
     /// Bytes fetched and kept so far.
@@ -129,8 +131,6 @@ pub(crate) struct Record {
     /// The source exactly as requested (may hold a token the admin put in it: never
     /// shown, never logged).
     pub(crate) source: String,
-    /// The name the request gave, if any.
-    pub(crate) requested_name: Option<String>,
     /// The last answer's validator (`ETag`, else `Last-Modified`): a resumed download
     /// asks for the rest of *that* file (`If-Range`).
     #[serde(default)]
@@ -238,10 +238,10 @@ mod tests {
                 id: id.into(),
                 status,
                 url: "https://example.com/a.safetensors".into(),
-                entity_type: "styles".into(),
+                entity_type: EntityType::Styles,
                 filename: None,
                 use_safe_filename: true,
-                if_duplicate: "store".into(),
+                if_duplicate: IfDuplicate::Store,
                 expected_sha256: None,
                 sha256_source: None,
                 bytes_done: 0,
@@ -255,7 +255,6 @@ mod tests {
                 result: None,
             },
             source: "https://example.com/a.safetensors?token=secret".into(),
-            requested_name: None,
             validator: Some("\"v1\"".into()),
         }
     }

@@ -8,7 +8,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use lora_core::{EntityType, IfDuplicate, SafeFileName};
+use lora_core::SafeFileName;
 use lora_inspect::Scanned;
 use lora_store::{Download, OnClash, StoreError};
 
@@ -297,11 +297,11 @@ fn decide(
     opened: &Opened,
     max_bytes: u64,
 ) -> Result<(), End> {
+    // The request's name is there from the start; else the first answer decides.
     if record.job.filename.is_none() {
-        let name = record
-            .requested_name
+        let name = opened
+            .disposition_name
             .clone()
-            .or_else(|| opened.disposition_name.clone())
             .or_else(|| source.file_name())
             .ok_or_else(|| "the source gives no file name; name one with `filename`".to_owned())?;
         SafeFileName::from_client(&name).map_err(|e| e.to_string())?;
@@ -374,20 +374,16 @@ async fn publish(
     let job = &record.job;
     let client_name = job.filename.clone().unwrap_or_default();
     let name = SafeFileName::from_client(&client_name).map_err(|e| e.to_string())?;
-    let entity: EntityType = job
-        .entity_type
-        .parse()
-        .map_err(|_| format!("unknown entity type {}", job.entity_type))?;
     let arrival = Arrival {
         client_name: client_name.clone(),
         name,
-        entity,
+        entity: job.entity_type,
         on_clash: if job.use_safe_filename {
             OnClash::Version
         } else {
             OnClash::Refuse
         },
-        if_duplicate: IfDuplicate::parse(&job.if_duplicate).unwrap_or_default(),
+        if_duplicate: job.if_duplicate,
     };
     // A place under the cap on uploads in flight, as any upload takes.
     let mut session = loop {

@@ -106,11 +106,11 @@ pub(crate) async fn start(
             id: hex::encode(id),
             status: InstallStatus::Queued,
             url: redacted(&request.url),
-            entity_type: entity.to_string(),
+            entity_type: entity,
             filename: request.filename.clone(),
             use_safe_filename: request.use_safe_filename,
-            if_duplicate: request.if_duplicate.as_str().to_owned(),
-            expected_sha256: request.sha256.map(|s| s.to_hex()),
+            if_duplicate: request.if_duplicate,
+            expected_sha256: request.sha256,
             sha256_source: request.sha256.map(|_| HashSource::Request),
             bytes_done: 0,
             bytes_total: None,
@@ -123,7 +123,6 @@ pub(crate) async fn start(
             result: None,
         },
         source: request.url.trim().to_owned(),
-        requested_name: request.filename,
         validator: None,
     };
     installs.shelf.save(&record).map_err(|e| {
