@@ -3,7 +3,7 @@
 //! replaced whole (written beside, fsynced, renamed).
 
 use std::fmt;
-use std::io::Write;
+use std::io::Write as _;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use lora_core::{EntityType, IfDuplicate, Sha256};
@@ -228,6 +228,72 @@ impl Shelf {
     }
 }
 
+/// What the records' writer does, in the order asked.
+#[derive(Debug)]
+pub(crate) enum Write {
+    /// Replace a job's record.
+    Save(Box<Record>),
+    /// Remove a job's record and partial.
+    Forget(String),
+    /// Answer once everything asked before is on disk.
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// Writes job records off the async workers (each save is an fsync), one at a time and
+/// in the order asked, so a job's later state is never overwritten by an earlier one; of
+/// several saves of one job waiting together, only the last is written.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer(std::sync::mpsc::Sender<Write>);
+
+impl Writer {
+    /// Starts the writer's thread over `shelf`.
+    pub(crate) fn start(shelf: Shelf) -> std::io::Result<Self> {
+        let (send, receive) = std::sync::mpsc::channel::<Write>();
+        std::thread::Builder::new()
+            .name("install-records".into())
+            .spawn(move || {
+                while let Ok(first) = receive.recv() {
+                    let batch: Vec<Write> = std::iter::once(first).chain(receive.try_iter()).collect();
+                    for (i, write) in batch.iter().enumerate() {
+                        match write {
+                            Write::Save(record) => {
+                                let id = &record.job.id;
+                                let superseded = batch[i + 1..]
+                                    .iter()
+                                    .any(|w| matches!(w, Write::Save(r) if r.job.id == *id));
+                                if superseded {
+                                    continue;
+                                }
+                                if let Err(e) = shelf.save(record) {
+                                    tracing::warn!(id, error = %e, "cannot write an install record");
+                                }
+                            }
+                            Write::Forget(id) => shelf.remove(id),
+                            Write::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                }
+            })?;
+        Ok(Self(send))
+    }
+
+    /// Asks for `write`; a writer that is gone (its thread panicked) is logged.
+    pub(crate) fn ask(&self, write: Write) {
+        if self.0.send(write).is_err() {
+            tracing::error!("the install records' writer is gone: records are not kept");
+        }
+    }
+
+    /// Waits until everything asked so far is on disk (call it from blocking code).
+    pub(crate) fn flush(&self) {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        self.ask(Write::Flush(done));
+        let _ = wait.recv();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +362,32 @@ mod tests {
             let mode = std::fs::metadata(&root).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700);
         }
+    }
+
+    #[test]
+    fn the_writer_keeps_changes_in_order_and_flush_waits_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Utf8Path::from_path(dir.path()).unwrap().join("installs");
+        let shelf = Shelf::open(&root).unwrap();
+        shelf.save(&record("gone", InstallStatus::Failed)).unwrap();
+        std::fs::write(shelf.partial("gone"), b"bytes").unwrap();
+        let writer = Writer::start(shelf.clone()).unwrap();
+        for status in [
+            InstallStatus::Queued,
+            InstallStatus::Downloading,
+            InstallStatus::Done,
+        ] {
+            writer.ask(Write::Save(Box::new(record("a", status))));
+        }
+        writer.ask(Write::Forget("gone".into()));
+        writer.flush();
+        let loaded = shelf.load();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(
+            loaded[0].job.status,
+            InstallStatus::Done,
+            "the last state wins"
+        );
+        assert!(!shelf.partial("gone").exists());
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::Semaphore;
 use super::error::InstallError;
 use super::fetch::{self, Tokens};
 use super::guard::{self, PrivateAccess};
-use super::job::{InstallJob, InstallStatus, Record, Shelf};
+use super::job::{InstallJob, InstallStatus, Record, Shelf, Write, Writer};
 use super::source::Endpoints;
 
 /// Default number of installs that download at once (`LORA_INSTALL_CONCURRENCY`).
@@ -81,6 +81,8 @@ pub(super) struct Entry {
 #[derive(Debug)]
 pub struct Installs {
     pub(super) shelf: Shelf,
+    /// Every record change after a job's creation goes through it.
+    pub(super) writer: Writer,
     /// Where complete downloads go to be published (the store's staging folder).
     pub(super) staging: camino::Utf8PathBuf,
     pub(super) fetcher: fetch::Fetcher,
@@ -122,30 +124,25 @@ impl Installs {
                 tracing::error!(error = %e, "cannot build the installs' HTTP client");
                 InstallError::Unavailable
             })?;
-        let now = time::OffsetDateTime::now_utc();
         let mut jobs = BTreeMap::new();
         for mut record in shelf.load() {
-            let job = &mut record.job;
-            if job.status.is_final() {
-                let ended = parsed(&job.updated_at).unwrap_or(now);
-                if now - ended > FINISHED_JOBS_KEPT {
-                    shelf.remove(&job.id);
-                    continue;
-                }
-            } else {
-                job.status = InstallStatus::Queued;
+            // Whatever it was doing when the server stopped, it waits for a place again.
+            if !record.job.status.is_final() {
+                record.job.status = InstallStatus::Queued;
             }
-            let progress = Arc::new(Progress::default());
-            jobs.insert(
-                job.id.clone(),
-                Entry {
-                    record,
-                    progress,
-                    task: None,
-                },
-            );
+            let entry = Entry {
+                record,
+                progress: Arc::default(),
+                task: None,
+            };
+            jobs.insert(entry.record.job.id.clone(), entry);
         }
-        Ok(Self {
+        let writer = Writer::start(shelf.clone()).map_err(|e| {
+            tracing::error!(error = %e, "cannot start the install records' writer");
+            InstallError::Unavailable
+        })?;
+        let installs = Self {
+            writer,
             shelf,
             staging: layout.staging_dir(),
             fetcher,
@@ -153,7 +150,9 @@ impl Installs {
             concurrency: config.concurrency.max(1),
             jobs: Mutex::new(jobs),
             bytes_fetched: AtomicU64::new(0),
-        })
+        };
+        installs.prune();
+        Ok(installs)
     }
 
     pub(super) fn jobs(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
@@ -213,21 +212,22 @@ impl Installs {
             task.abort();
         }
         set_status(&mut entry.record, InstallStatus::Cancelled);
-        let _ = lora_store::Download::remove(&self.shelf.partial(id));
-        self.save(&entry.record);
-        tracing::info!(id, "install cancelled");
-        Ok(shown(entry))
-    }
-
-    /// Keeps `record` on disk; a failure is logged (the job goes on in memory).
-    pub(super) fn save(&self, record: &Record) {
-        if let Err(e) = self.shelf.save(record) {
-            tracing::warn!(id = record.job.id, error = %e, "cannot write an install record");
+        let record = entry.record.clone();
+        drop(jobs);
+        if let Err(e) = lora_store::Download::remove(&self.shelf.partial(id)) {
+            tracing::warn!(id, error = %e, "cannot remove a cancelled install's bytes");
         }
+        let job = record.job.clone();
+        self.writer.ask(Write::Save(Box::new(record)));
+        // Answered once on disk: a restart must not bring the job back.
+        self.writer.flush();
+        tracing::info!(id, "install cancelled");
+        Ok(job)
     }
 
-    /// Changes job `id` under the lock with `change`, then keeps it on disk; `false` when
-    /// the job is gone or was cancelled meanwhile (its task is then about to stop).
+    /// Changes job `id` under the lock with `change`, and asks the writer to keep it on
+    /// disk; `false` when the job is gone or was cancelled meanwhile (its task is then
+    /// about to stop).
     pub(super) fn update(&self, id: &str, change: impl FnOnce(&mut Record)) -> bool {
         let mut jobs = self.jobs();
         let Some(entry) = jobs.get_mut(id) else {
@@ -238,25 +238,27 @@ impl Installs {
         }
         change(&mut entry.record);
         entry.record.job.updated_at = lora_core::timestamp::now();
-        let record = entry.record.clone();
-        drop(jobs);
-        self.save(&record);
+        self.writer.ask(Write::Save(Box::new(entry.record.clone())));
         true
     }
 
-    /// Forgets finished jobs older than [`FINISHED_JOBS_KEPT`].
+    /// Forgets finished jobs older than [`FINISHED_JOBS_KEPT`] (their records go after
+    /// the lock is let go).
     pub(super) fn prune(&self) {
         let now = time::OffsetDateTime::now_utc();
-        let mut jobs = self.jobs();
-        jobs.retain(|id, entry| {
+        let mut gone = Vec::new();
+        self.jobs().retain(|id, entry| {
             let job = &entry.record.job;
             let ended = parsed(&job.updated_at).unwrap_or(now);
             let keep = !job.status.is_final() || now - ended <= FINISHED_JOBS_KEPT;
             if !keep {
-                self.shelf.remove(id);
+                gone.push(id.clone());
             }
             keep
         });
+        for id in gone {
+            self.writer.ask(Write::Forget(id));
+        }
     }
 }
 
@@ -273,9 +275,6 @@ fn shown(entry: &Entry) -> InstallJob {
 pub(super) fn set_status(record: &mut Record, status: InstallStatus) {
     record.job.status = status;
     record.job.updated_at = lora_core::timestamp::now();
-    if status != InstallStatus::Downloading {
-        record.job.rate_bytes_per_sec = None;
-    }
 }
 
 fn parsed(at: &str) -> Option<time::OffsetDateTime> {

@@ -61,11 +61,16 @@ pub(super) async fn run(installs: Arc<Installs>, ingest: Ingest, max_bytes: u64,
         }
         Err(End::Failed(reason)) => {
             tracing::warn!(id, reason, "install failed");
+            // Its bytes go before it shows as failed: a failed job has none left.
+            let partial = installs.shelf.partial(&id);
+            let removed = blocking(move || Ok(Download::remove(&partial)?)).await;
+            if let Err(e) = removed {
+                tracing::warn!(id, error = %e, "cannot remove a failed install's bytes");
+            }
             installs.update(&id, |r| {
                 r.job.error = Some(reason);
                 set_status(r, InstallStatus::Failed);
             });
-            let _ = Download::remove(&installs.shelf.partial(&id));
         }
         Err(End::Cancelled) => {}
     }

@@ -125,10 +125,16 @@ pub(crate) async fn start(
         source: request.url.trim().to_owned(),
         validator: None,
     };
-    installs.shelf.save(&record).map_err(|e| {
-        tracing::error!(error = %e, "cannot keep an install record");
-        ApiError::Install(InstallError::Unavailable)
-    })?;
+    // On disk before it is answered (the writer keeps its later changes in order).
+    let shelf = installs.shelf.clone();
+    let kept = record.clone();
+    crate::task::blocking(move || {
+        shelf.save(&kept).map_err(|e| {
+            tracing::error!(error = %e, "cannot keep an install record");
+            ApiError::Install(InstallError::Unavailable)
+        })
+    })
+    .await?;
     installs.prune();
     let job = record.job.clone();
     installs.jobs().insert(
