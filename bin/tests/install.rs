@@ -655,3 +655,38 @@ fn redirect_loops_files_over_the_limit_and_unlisted_hosts_fail_with_their_reason
     );
     no_partials(dir.path());
 }
+
+#[test]
+fn a_name_whose_addresses_are_refused_is_refused_when_the_client_connects() {
+    // Only 127.0.0.2 may be reached; `localhost` resolves to 127.0.0.1 and ::1. The first
+    // request's literal address passes; the redirect's name is refused by the client's
+    // own resolver, so its server is never reached.
+    let state = Arc::new(State::default());
+    let public = Source::start("127.0.0.2", Arc::new(State::default()));
+    let behind = Source::start("127.0.0.1", state);
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_dev_with(
+        dir.path(),
+        &[
+            ("LORA_INSTALL_ALLOW_HTTP", "true"),
+            ("LORA_INSTALL_ALLOW_PRIVATE", "127.0.0.2"),
+        ],
+    );
+    let port = behind.origin.rsplit(':').next().unwrap();
+    let url = format!(
+        "{}/redirect?to=http://localhost:{port}/cdn/a.safetensors",
+        public.origin
+    );
+    let job = install(&server, &json!({"url": url, "entity_type": "styles"}));
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(job["attempts"], 1, "a refusal is not retried: {job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("Install source refused: localhost is") && error.contains("loopback"),
+        "{error}"
+    );
+    assert!(
+        behind.seen("/").is_empty(),
+        "the refused address was reached"
+    );
+}

@@ -121,19 +121,10 @@ impl Fetcher {
         }
     }
 
-    /// Checks `url` against the guard, with its name resolved (a clear refusal before any
-    /// connection; the resolver checks again at connection time).
-    async fn admit(&self, url: &Url) -> Result<(), Failure> {
-        self.guard.check_url(url)?;
-        if let Some(url::Host::Domain(host)) = url.host() {
-            self.guard.resolve(host).await?;
-        }
-        Ok(())
-    }
-
     /// A JSON document from a publisher's API (Civitai's model versions), with its token.
     pub(crate) async fn json(&self, url: &Url) -> Result<serde_json::Value, Failure> {
-        self.admit(url).await?;
+        // What the URL says; the addresses its name resolves to are the resolver's to check.
+        self.guard.check_url(url)?;
         let mut request = self.client.get(url.clone());
         if let Some(token) = self.token_for(url) {
             request = request.bearer_auth(token);
@@ -160,7 +151,7 @@ impl Fetcher {
         let mut url = url.clone();
         let mut linked_sha256 = None;
         for hop in 0..=MAX_REDIRECTS {
-            self.admit(&url).await?;
+            self.guard.check_url(&url)?;
             let mut request = self.client.get(url.clone());
             if from > 0 {
                 request = request.header(header::RANGE, format!("bytes={from}-"));
@@ -275,21 +266,22 @@ fn host(url: &Url) -> String {
     url.host_str().unwrap_or_default().to_owned()
 }
 
+/// A request that failed before an answer: the guard's refusal (from the resolver, at
+/// connection time) is final and said as such; anything else (a timeout, a reset, a name
+/// that does not resolve) may pass, and is said with its causes, without the URL's query.
 fn transient(e: reqwest::Error) -> Failure {
-    // The chain names the cause (refused address, timeout, reset) without the URL's query.
     let e = e.without_url();
     let mut text = e.to_string();
     let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
+    while let Some(cause) = source {
+        if let Some(refusal @ InstallError::Refused { .. }) = cause.downcast_ref::<InstallError>() {
+            return Failure::Permanent(refusal.to_string());
+        }
         text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
-    if text.contains("LORA_INSTALL_") {
-        Failure::Permanent(text)
-    } else {
-        Failure::Transient(text)
-    }
+    Failure::Transient(text)
 }
 
 /// `X-Linked-Etag: "…64 hex…"` (Hugging Face's LFS files): the file's SHA-256.

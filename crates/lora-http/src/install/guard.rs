@@ -162,7 +162,11 @@ impl Resolve for GuardedResolver {
         let guard = Arc::clone(&self.0);
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs = guard.resolve(&host).await.map_err(Box::new)?;
+            // Boxed as itself, so the fetch can tell the refusal from a failure.
+            let addrs = guard
+                .resolve(&host)
+                .await
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?;
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
     }
