@@ -83,6 +83,13 @@ def start_node(work, name, endpoint, sync_secs=1, extra=None):
                LORA_S3_ALLOW_HTTP="true", LORA_SYNC_INTERVAL_SECS=str(sync_secs), AWS_ACCESS_KEY_ID=KEY,
                AWS_SECRET_ACCESS_KEY=SECRET, LORA_MAX_UPLOAD_BYTES=str(600 * MIB))
     env.update(extra or {})
+    proc, addr, admin = serve(env)
+    return proc, addr, admin, data
+
+
+def serve(env):
+    """The release `lora-server serve` with `env` (development mode on a free port): the
+    process, its address and the admin token it printed."""
     proc = subprocess.Popen([os.path.join(ROOT, "target/release/lora-server"), "serve"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     admin = addr = None
@@ -92,7 +99,7 @@ def start_node(work, name, endpoint, sync_secs=1, extra=None):
         if "http://" in line:
             addr = line.split("http://")[1].split("/")[0]
             break
-    return proc, addr, admin, data
+    return proc, addr, admin
 
 
 def rss_kib(pid, key):

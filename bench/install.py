@@ -20,6 +20,9 @@ Prints a Markdown table and writes target/bench/install.json. Needs curl;
 """
 import argparse, http.client, http.server, json, os, statistics, subprocess, sys, tempfile, threading, time
 
+# The same way of starting the server as the fleet benchmark's.
+from fleet import serve
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MIB = 1 << 20
 
@@ -81,16 +84,7 @@ def start_server(work):
     env = dict(PATH=os.environ["PATH"], LORA_DATA_DIR=data, LORA_BIND="127.0.0.1:0", RUST_LOG="warn",
                LORA_MAX_UPLOAD_BYTES=str(600 * MIB), LORA_INSTALL_ALLOW_HTTP="true",
                LORA_INSTALL_ALLOW_PRIVATE="true")
-    proc = subprocess.Popen([os.path.join(ROOT, "target/release/lora-server"), "serve"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    admin = addr = None
-    for line in proc.stdout:
-        if line.strip().startswith("admin: "):
-            admin = line.strip()[len("admin: "):]
-        if "http://" in line:
-            addr = line.split("http://")[1].split("/")[0]
-            break
-    return proc, addr, admin
+    return serve(env)
 
 
 def call(addr, token, method, path, body=None):
