@@ -204,10 +204,21 @@ impl ResponseError for ApiError {
                 detail: issues.clone(),
             });
         }
-        let detail = match code.detail() {
+        response.json(HttpError {
+            detail: self.public_detail(),
+        })
+    }
+}
+
+impl ApiError {
+    /// What a client may read of this error (the `detail` of its answer, the `error` of a
+    /// failed install job): its own message for a client error, the table's fixed text
+    /// for a server error, whose cause chain (it can name server paths) goes to the log.
+    pub fn public_detail(&self) -> String {
+        let code = self.code();
+        match code.detail() {
             Detail::Own => self.to_string(),
             Detail::Fixed(text) => {
-                // The cause chain can name server paths: it goes to the log only.
                 if code == Code::SharedStorage {
                     tracing::warn!(error = %chain(self), "shared storage unreachable");
                 } else {
@@ -215,8 +226,7 @@ impl ResponseError for ApiError {
                 }
                 text.to_owned()
             }
-        };
-        response.json(HttpError { detail })
+        }
     }
 }
 

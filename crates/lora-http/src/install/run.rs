@@ -18,7 +18,6 @@ use super::job::{InstallStatus, Record};
 use super::jobs::{Installs, Progress, set_status};
 use super::source::Source;
 use crate::ApiError;
-use crate::error::Detail;
 use crate::ingest::sink::{Sink, Target};
 use crate::ingest::{Arrival, Ingest, Via};
 use crate::observe::audit::Actor;
@@ -125,7 +124,7 @@ async fn life(
     let staging = installs.staging.clone();
     let staged = blocking(move || Ok(download.finish(&staging)?))
         .await
-        .map_err(|e| public(&e))?;
+        .map_err(|e| e.public_detail())?;
     if staged.is_empty() {
         return Err(ApiError::EmptyFile.to_string().into());
     }
@@ -157,7 +156,7 @@ impl Run<'_> {
         let path = self.installs.shelf.partial(self.id);
         let mut download = blocking(move || Ok(Download::open(&path, tap)?))
             .await
-            .map_err(|e| public(&e))?;
+            .map_err(|e| e.public_detail())?;
         loop {
             let kept = download.len();
             self.attempt(record, kept);
@@ -212,7 +211,7 @@ impl Run<'_> {
             self.keep(record)?;
             let before = download.len();
             let (back, end) = receive(opened, download, self).await;
-            download = back.map_err(|e| public(&e))?;
+            download = back.map_err(|e| e.public_detail())?;
             let now = download.len();
             self.installs.update(self.id, |r| r.job.bytes_done = now);
             if now > before {
@@ -290,7 +289,7 @@ impl Run<'_> {
             Ok(download)
         })
         .await
-        .map_err(|e| public(&e))?;
+        .map_err(|e| e.public_detail())?;
         Ok((download, scanned))
     }
 }
@@ -395,7 +394,7 @@ async fn publish(
         match ingest.begin(Actor::admin(&job.requested_by), Via::Install) {
             Ok(session) => break session,
             Err(ApiError::Busy { .. }) => actix_web::rt::time::sleep(Duration::from_secs(1)).await,
-            Err(e) => return Err(public(&e).into()),
+            Err(e) => return Err(e.public_detail().into()),
         }
     };
     if let Some(scanned) = scanned {
@@ -404,7 +403,7 @@ async fn publish(
     let stored = session
         .publish(arrival, staged)
         .await
-        .map_err(|e| public(&e))?;
+        .map_err(|e| e.public_detail())?;
     Ok(AdminLoRAUploadResponse {
         base: LoRAUploadResponse::from_stored(&stored.completed, stored.client_name),
         entity_type: stored.entity,
@@ -414,16 +413,4 @@ async fn publish(
 /// 1, 2, 4, 8, 16 s between failed requests.
 fn backoff(failures: u32) -> Duration {
     Duration::from_secs(1 << failures.saturating_sub(1).min(4))
-}
-
-/// What a client may read of an error: its own message for a client error, the table's
-/// fixed text for a server error (whose cause is logged).
-fn public(e: &ApiError) -> String {
-    match e.code().detail() {
-        Detail::Own => e.to_string(),
-        Detail::Fixed(text) => {
-            tracing::warn!(error = %e, "install failed on the server's side");
-            text.to_owned()
-        }
-    }
 }
